@@ -1,0 +1,115 @@
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { ControlPlane, startControlPlane } from '../support/control-plane.js';
+import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
+import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+
+// The first run may build the binaries; later starts take seconds.
+const controlPlaneStartTimeoutMs = 20 * 60_000;
+
+async function mintToken(plane: ControlPlane, namespace: string, name: string, expirationSeconds?: number) {
+  const core = plane.adminKubeConfig().makeApiClient(CoreV1Api);
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } }).catch(() => undefined);
+  return core.createNamespacedServiceAccountToken({
+    namespace, name, body: { spec: { audiences: [], ...(expirationSeconds ? { expirationSeconds } : {}) } },
+  });
+}
+
+describe('test control planes (real etcd + kube-apiserver on loopback)', function () {
+  let host: ControlPlane;
+  let target: ControlPlane;
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'target' })]);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await Promise.all([host?.stop(), target?.stop()]);
+  });
+
+  it('gives each control plane its own CA', function () {
+    expect(host.pki.caCertPem).to.not.equal(target.pki.caCertPem);
+    expect(host.server).to.not.equal(target.server);
+  });
+
+  it('authenticates the admin kubeconfig as a member of system:masters', async function () {
+    expect(await whoAmI(host.adminKubeConfig())).to.equal('admin');
+  });
+
+  it('mints a TokenRequest token that authenticates on its own cluster only', async function () {
+    const minted = await mintToken(target, 'default', 'harness-sa');
+    const token = minted.status!.token;
+    expect(await whoAmI(tokenKubeConfig(target.server, target.pki.caCertPem, token)))
+      .to.equal('system:serviceaccount:default:harness-sa');
+    expect(await apiErrorCode(whoAmI(tokenKubeConfig(host.server, host.pki.caCertPem, token)))).to.equal(401);
+  });
+
+  it('gives a fresh service-account token no rights until RBAC grants them', async function () {
+    const minted = await mintToken(target, 'default', 'no-rights-sa');
+    const asServiceAccount = tokenKubeConfig(target.server, target.pki.caCertPem, minted.status!.token);
+    expect(await apiErrorCode(asServiceAccount.makeApiClient(CoreV1Api).listNamespace())).to.equal(403);
+  });
+
+  it('refuses a TokenRequest shorter than 10 minutes', async function () {
+    expect(await apiErrorCode(mintToken(target, 'default', 'short-sa', 599))).to.be.oneOf([400, 422]);
+  });
+
+  it('honours the requested lifetime when the server sets no maximum', async function () {
+    const minted = await mintToken(target, 'default', 'long-sa', 24 * 3600);
+    expect(minted.spec.expirationSeconds).to.equal(24 * 3600);
+  });
+
+  it('shortens a 24h TokenRequest to --service-account-max-token-expiration=1h', async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    const capped = await startControlPlane({ name: 'capped', maxTokenExpiration: '1h' });
+    try {
+      const minted = await mintToken(capped, 'default', 'capped-sa', 24 * 3600);
+      expect(minted.spec.expirationSeconds).to.equal(3600);
+      const lifetimeMs = new Date(minted.status!.expirationTimestamp).getTime() - Date.now();
+      expect(lifetimeMs).to.be.within(3500_000, 3600_000);
+    } finally {
+      await capped.stop();
+    }
+  });
+
+  it('keeps the cluster state across an API server restart on the same port', async function () {
+    this.timeout(120_000);
+    const core = () => target.adminKubeConfig().makeApiClient(CoreV1Api);
+    await core().createNamespace({ body: { metadata: { name: 'survives-restart' } } });
+    const server = target.server;
+    await target.stopApiServer();
+    const whileStopped = await core().readNamespace({ name: 'survives-restart' })
+      .then(() => 'answered', (error: unknown) => (error instanceof ApiException ? `HTTP ${error.code}` : 'unreachable'));
+    expect(whileStopped).to.equal('unreachable');
+    await target.startApiServer();
+    expect(target.server).to.equal(server);
+    const namespace = await core().readNamespace({ name: 'survives-restart' });
+    expect(namespace.metadata?.name).to.equal('survives-restart');
+  });
+
+  describe('as a DPUCluster of the host', function () {
+    before(async function () {
+      await installDpuClusterCrd(host.adminKubeConfig());
+    });
+
+    for (const kubeconfigKey of ['super-admin.conf', 'admin.conf'] as const) {
+      it(`registers the target whose ${kubeconfigKey} Secret reaches the target as admin`, async function () {
+        const hostConfig = host.adminKubeConfig();
+        const name = kubeconfigKey === 'admin.conf' ? 'legacy-cplane' : 'dpu-cplane-tenant1';
+        const cluster = await registerDpuCluster(hostConfig, target, { name, kubeconfigKey });
+        const stored = await hostConfig.makeApiClient(CustomObjectsApi)
+          .getNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name }) as { metadata: { uid: string } };
+        expect(stored.metadata.uid).to.equal(cluster.uid);
+
+        const secret = await hostConfig.makeApiClient(CoreV1Api)
+          .readNamespacedSecret({ namespace: 'default', name: cluster.kubeconfigSecretName });
+        const fromSecret = new KubeConfig();
+        fromSecret.loadFromString(Buffer.from(secret.data![kubeconfigKey]!, 'base64').toString());
+        expect(fromSecret.getCurrentCluster()?.server).to.equal(target.server);
+        expect(await whoAmI(fromSecret)).to.equal('admin');
+      });
+    }
+  });
+});

@@ -1,0 +1,94 @@
+// A throw-away PKI for one test control plane: a CA, the API server's serving
+// certificate, an admin client certificate and the service-account signing key.
+// Certificates come from the openssl CLI because Node has no X.509 writer.
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const certificateValidityDays = 2;
+
+export interface ControlPlanePki {
+  caCertPath: string;
+  caCertPem: string;
+  servingCertPath: string;
+  servingKeyPath: string;
+  adminCertPem: string;
+  adminKeyPem: string;
+  serviceAccountPublicKeyPath: string;
+  serviceAccountPrivateKeyPath: string;
+}
+
+async function openssl(args: string[]): Promise<void> {
+  try {
+    await run('openssl', args);
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw new Error(`openssl ${args[0]} failed: ${stderr.trim() || String(error)}`);
+  }
+}
+
+async function issueCertificate(
+  dir: string,
+  name: string,
+  subject: string,
+  extensions: string,
+): Promise<{ certPath: string; keyPath: string }> {
+  const keyPath = join(dir, `${name}.key`);
+  const csrPath = join(dir, `${name}.csr`);
+  const certPath = join(dir, `${name}.crt`);
+  const extPath = join(dir, `${name}.ext`);
+  await writeFile(extPath, extensions);
+  await openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', keyPath, '-out', csrPath, '-subj', subject]);
+  await openssl(['x509', '-req', '-in', csrPath, '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
+    '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', String(certificateValidityDays),
+    '-extfile', extPath, '-out', certPath]);
+  return { certPath, keyPath };
+}
+
+export async function createControlPlanePki(dir: string, clusterName: string): Promise<ControlPlanePki> {
+  const caCertPath = join(dir, 'ca.crt');
+  await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', join(dir, 'ca.key'), '-out', caCertPath, '-days', String(certificateValidityDays),
+    '-subj', `/CN=${clusterName}-ca-${randomBytes(4).toString('hex')}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+
+  const [serving, admin] = await Promise.all([
+    issueCertificate(dir, 'serving', '/CN=kube-apiserver', [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,IP:0:0:0:0:0:0:0:1,DNS:localhost',
+    ].join('\n')),
+    // system:masters makes this identity a cluster admin without any RBAC binding.
+    issueCertificate(dir, 'admin', '/O=system:masters/CN=admin', [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=clientAuth',
+    ].join('\n')),
+  ]);
+
+  const serviceAccountKeys = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const serviceAccountPublicKeyPath = join(dir, 'sa.pub');
+  const serviceAccountPrivateKeyPath = join(dir, 'sa.key');
+  await writeFile(serviceAccountPublicKeyPath, serviceAccountKeys.publicKey);
+  await writeFile(serviceAccountPrivateKeyPath, serviceAccountKeys.privateKey, { mode: 0o600 });
+
+  return {
+    caCertPath,
+    caCertPem: await readFile(caCertPath, 'utf8'),
+    servingCertPath: serving.certPath,
+    servingKeyPath: serving.keyPath,
+    adminCertPem: await readFile(admin.certPath, 'utf8'),
+    adminKeyPem: await readFile(admin.keyPath, 'utf8'),
+    serviceAccountPublicKeyPath,
+    serviceAccountPrivateKeyPath,
+  };
+}
