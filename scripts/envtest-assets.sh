@@ -34,10 +34,12 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-module_version() { sed -n "s|^[[:space:]]*require $1 \(v[^ ]*\).*|\1|p" "$2"; }
+# The version a go.mod requires, inside or outside a require block.
+module_version() { awk -v mod="$1" '$1 == mod || ($1 == "require" && $2 == mod) { print ($1 == "require" ? $3 : $2); exit }' "$2"; }
 kube_version="$(module_version k8s.io/kubernetes "$root/hack/envtest/kube/go.mod")"
 etcd_version="$(module_version go.etcd.io/etcd/server/v3 "$root/hack/envtest/etcd/go.mod")"
 go_version="$(go env GOVERSION)"
+[[ -n "$kube_version" && -n "$etcd_version" ]] || { say "cannot read the pinned versions from hack/envtest/*/go.mod"; exit 1; }
 key="kube-${kube_version}_etcd-${etcd_version}_${go_version}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/dpu-credential-webhook/envtest/$key"
 

@@ -1,11 +1,11 @@
 // Small client-side helpers for tests: who a credential authenticates as, and
 // manifests applied the way `kubectl create -f` would.
 import {
-  ApiException, ApiextensionsV1Api, AuthenticationV1Api, KubeConfig, KubernetesObjectApi,
-  type KubernetesObject, type V1CustomResourceDefinition,
+  ApiException, AuthenticationV1Api, KubeConfig, type KubernetesObject, type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
+import { KubeRestClient } from '../../server/kube/rest.js';
 
 export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
   const config = new KubeConfig();
@@ -45,20 +45,38 @@ export async function readManifests(path: string): Promise<KubernetesObject[]> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Creates the objects; CRDs are awaited until Established, so their resources can be used at once. */
+interface ApiResourceList {
+  resources: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/**
+ * Creates the objects as `kubectl create -f` would, sending the manifests' JSON as it
+ * is (client-node's typed serializer drops schema fields such as enum and
+ * x-kubernetes-validations from CRDs). CRDs are awaited until Established.
+ */
 export async function createObjects(config: KubeConfig, objects: KubernetesObject[]): Promise<void> {
-  const client = KubernetesObjectApi.makeApiClient(config);
-  const extensions = config.makeApiClient(ApiextensionsV1Api);
-  for (const object of objects) {
-    await client.create(object);
-    if (object.kind === 'CustomResourceDefinition') {
-      const name = object.metadata!.name!;
-      for (let attempt = 0; ; attempt++) {
-        const crd: V1CustomResourceDefinition = await extensions.readCustomResourceDefinition({ name });
-        if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-        if (attempt > 300) throw new Error(`CRD ${name} not established`);
-        await sleep(50);
-      }
+  const client = await KubeRestClient.create(config, { timeoutMs: 10_000 });
+  try {
+    for (const object of objects) {
+      const apiVersion = object.apiVersion ?? '';
+      const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+      const discovery = await client.request<ApiResourceList>('GET', base);
+      const resource = discovery.resources.find((candidate) => candidate.kind === object.kind && !candidate.name.includes('/'));
+      if (!resource) throw new Error(`the API server has no ${object.kind} in ${apiVersion}`);
+      const namespace = object.metadata?.namespace ?? 'default';
+      await client.request('POST', resource.namespaced ? `${base}/namespaces/${namespace}/${resource.name}` : `${base}/${resource.name}`, object);
+      if (object.kind === 'CustomResourceDefinition') await waitEstablished(client, object.metadata!.name!);
     }
+  } finally {
+    client.close();
   }
+}
+
+async function waitEstablished(client: KubeRestClient, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const crd = await client.request<V1CustomResourceDefinition>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
+    await sleep(50);
+  }
+  throw new Error(`CRD ${name} not established`);
 }

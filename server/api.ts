@@ -1,0 +1,81 @@
+// Wire types of the DPUServiceCredentialRequest API (svc.dpu.nvidia.com/v1alpha1) and
+// of the objects this webhook reads and writes. Incoming objects are untrusted: the
+// credential/validate module turns a parent's spec into a ValidSpec.
+
+export const apiGroup = 'svc.dpu.nvidia.com';
+export const apiVersion = `${apiGroup}/v1alpha1`;
+export const kind = 'DPUServiceCredentialRequest';
+
+export type SecretType = 'kubeconfig' | 'tokenFile';
+
+export interface ObjectRef {
+  name: string;
+  namespace?: string;
+}
+
+export interface DpuServiceCredentialRequestSpec {
+  serviceAccount: ObjectRef;
+  duration?: string;
+  targetCluster?: ObjectRef;
+  type: SecretType;
+  secret: ObjectRef;
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface DpuServiceCredentialRequestStatus {
+  serviceAccount?: string;
+  targetCluster?: string;
+  targetClusterUID?: string;
+  secret?: string;
+  issuedAt?: string;
+  expirationTimestamp?: string;
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: unknown[];
+  managedFields?: unknown[];
+  finalizers?: string[];
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+}
+
+export interface DpuServiceCredentialRequest extends KubeObject {
+  /** Untrusted until validated. */
+  spec?: unknown;
+  status?: DpuServiceCredentialRequestStatus;
+}
+
+export interface SecretObject extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+}
+
+export interface DpuClusterObject extends KubeObject {
+  spec?: { kubeconfig?: string; type?: string };
+}

@@ -1,0 +1,39 @@
+// Every setting, from the environment, in one place. The README lists them.
+import { logLevels, type LogLevel } from './log.js';
+
+export interface Config {
+  port: number;
+  logLevel: LogLevel;
+  /** Server written to outputs for the host cluster; default: in-cluster env, else the kubeconfig's. */
+  hostClusterServer?: string;
+  /** Bound on every call to a Kubernetes API server; well under Metacontroller's 10 s hook timeout. */
+  remoteTimeoutMs: number;
+  /** Largest hook request body accepted. */
+  maxBodyBytes: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${text}: expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
+  if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    logLevel,
+    ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: env.HOST_CLUSTER_SERVER } : {}),
+    remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 3_000, 100, 9_000),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+  };
+}

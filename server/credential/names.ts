@@ -1,0 +1,32 @@
+// Label and annotation keys this webhook writes. The label keys are DPF's, so that
+// ServiceAccounts created by DPF's own controller are recognised as managed.
+
+export const managedByLabel = 'svc.dpu.nvidia.com/managed-by-controller';
+export const managedByValue = 'dpuservicecredentialrequestcontroller';
+export const requestNameLabel = 'svc.dpu.nvidia.com/credential-request-name';
+export const requestNamespaceLabel = 'svc.dpu.nvidia.com/credential-request-namespace';
+
+/** Changing this annotation's value on a request forces a new token. */
+export const rotateAnnotation = 'svc.dpu.nvidia.com/rotate';
+
+/** Bookkeeping on the output Secret: what its token was minted for, read back by the next sync. */
+export const tokenAnnotations = {
+  issuedAt: 'svc.dpu.nvidia.com/token-issued-at',
+  expiresAt: 'svc.dpu.nvidia.com/token-expires-at',
+  serviceAccount: 'svc.dpu.nvidia.com/service-account',
+  serviceAccountUid: 'svc.dpu.nvidia.com/service-account-uid',
+  targetCluster: 'svc.dpu.nvidia.com/target-cluster',
+  targetClusterUid: 'svc.dpu.nvidia.com/target-cluster-uid',
+  duration: 'svc.dpu.nvidia.com/token-duration',
+  rotation: 'svc.dpu.nvidia.com/rotation',
+} as const;
+
+export function managedLabels(requestNamespace: string, requestName: string): Record<string, string> {
+  return {
+    [managedByLabel]: managedByValue,
+    [requestNameLabel]: requestName,
+    [requestNamespaceLabel]: requestNamespace,
+  };
+}
+
+export const namespacedName = (namespace: string, name: string) => `${namespace}/${name}`;

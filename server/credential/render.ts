@@ -1,0 +1,64 @@
+// The output Secret, in either format, from the token and the target cluster's endpoint.
+import { stringify } from 'yaml';
+import type { SecretObject } from '../api.js';
+import { managedLabels } from './names.js';
+import { tokenRecordAnnotations, type TokenRecord } from './token-record.js';
+import type { ValidSpec } from './validate.js';
+
+export interface ClusterEndpoint {
+  /** Cluster name in the kubeconfig output: the admin kubeconfig's, or `incluster` for the host. */
+  clusterName: string;
+  server: string;
+  caPem: string;
+}
+
+const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
+export function renderKubeconfig(endpoint: ClusterEndpoint, serviceAccount: { namespace: string; name: string }, token: string): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: endpoint.clusterName, cluster: { server: endpoint.server, 'certificate-authority-data': base64(endpoint.caPem) } }],
+    users: [{ name: serviceAccount.name, user: { token } }],
+    contexts: [{ name: serviceAccount.name, context: { cluster: endpoint.clusterName, user: serviceAccount.name, namespace: serviceAccount.namespace } }],
+    'current-context': serviceAccount.name,
+  });
+}
+
+/**
+ * Host and port as InClusterConfig wants them: IPv6 without brackets, and the
+ * scheme's default port when the URL names none (DPF writes '' there, which breaks it).
+ */
+export function hostAndPort(server: string): { host: string; port: string } {
+  const url = new URL(server);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port || (url.protocol === 'http:' ? '80' : '443');
+  return { host, port };
+}
+
+export function renderSecret(spec: ValidSpec, endpoint: ClusterEndpoint, record: TokenRecord): SecretObject {
+  let data: Record<string, string>;
+  if (spec.type === 'kubeconfig') {
+    data = { kubeconfig: base64(renderKubeconfig(endpoint, spec.serviceAccount, record.token)) };
+  } else {
+    const { host, port } = hostAndPort(endpoint.server);
+    data = {
+      TOKEN_FILE: base64(record.token),
+      KUBERNETES_SERVICE_HOST: base64(host),
+      KUBERNETES_SERVICE_PORT: base64(port),
+      KUBERNETES_CA_DATA: base64(endpoint.caPem),
+    };
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: spec.secret.name,
+      namespace: spec.secret.namespace,
+      labels: { ...spec.secretLabels, ...managedLabels(spec.request.namespace, spec.request.name) },
+      annotations: { ...spec.secretAnnotations, ...tokenRecordAnnotations(record) },
+    },
+    type: 'Opaque',
+    data,
+  };
+}

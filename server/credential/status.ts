@@ -1,0 +1,98 @@
+// The request's status, built from what the sync found. The same inputs give the same
+// status byte for byte: a condition's lastTransitionTime moves only when its status
+// does, so Metacontroller sees no change and does not loop.
+import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
+import type { TokenRecord } from './token-record.js';
+
+export const conditionTypes = {
+  serviceAccount: 'ServiceAccountReconciled',
+  secret: 'SecretReconciled',
+  ready: 'Ready',
+} as const;
+
+export const reasons = {
+  success: 'Success',
+  pending: 'Pending',
+  invalidSpec: 'InvalidSpec',
+  targetClusterNotFound: 'TargetClusterNotFound',
+  targetClusterUnreachable: 'TargetClusterUnreachable',
+  serviceAccountConflict: 'ServiceAccountConflict',
+  namespaceNotFound: 'NamespaceNotFound',
+  tokenRequestFailed: 'TokenRequestFailed',
+  serviceAccountCleanupFailed: 'ServiceAccountCleanupFailed',
+  serviceAccountReconcileFailed: 'ServiceAccountReconcileFailed',
+  hostClusterUnreachable: 'HostClusterUnreachable',
+  targetClusterNotReady: 'TargetClusterNotReady',
+  invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
+} as const;
+
+export type Reason = (typeof reasons)[keyof typeof reasons];
+
+export interface ConditionResult {
+  ok: boolean;
+  reason: Reason;
+  message: string;
+}
+
+export const succeeded = (message: string): ConditionResult => ({ ok: true, reason: reasons.success, message });
+export const failed = (reason: Reason, message: string): ConditionResult => ({ ok: false, reason, message });
+
+export interface StatusInput {
+  previous: DpuServiceCredentialRequestStatus | undefined;
+  generation: number;
+  serviceAccount: ConditionResult;
+  secret: ConditionResult;
+  /** Where the ServiceAccount our credentials belong to lives; absent: carried over from `previous`. */
+  identity?: { serviceAccount?: string; targetCluster?: string; targetClusterUID?: string };
+  /** "namespace/name" of the Secret returned, and the token it holds; absent: no Secret. */
+  secretName?: string;
+  token?: Pick<TokenRecord, 'issuedAt' | 'expiresAt'>;
+  now: Date;
+}
+
+function condition(type: string, result: ConditionResult, input: StatusInput): Condition {
+  const status: ConditionStatus = result.ok ? 'True' : 'False';
+  const before = input.previous?.conditions?.find((c) => c.type === type);
+  return {
+    type,
+    status,
+    observedGeneration: input.generation,
+    lastTransitionTime: before?.status === status && before.lastTransitionTime ? before.lastTransitionTime : rfc3339(input.now),
+    reason: result.reason,
+    message: result.message,
+  };
+}
+
+/** RFC 3339 in whole seconds, as metav1.Time serialises. */
+export const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStatus {
+  const firstFailure = [input.serviceAccount, input.secret].find((result) => !result.ok);
+  const ready = firstFailure ?? succeeded('');
+  const identity = input.identity ?? {
+    serviceAccount: input.previous?.serviceAccount,
+    targetCluster: input.previous?.targetCluster,
+    targetClusterUID: input.previous?.targetClusterUID,
+  };
+  const status: DpuServiceCredentialRequestStatus = {};
+  if (identity.serviceAccount) status.serviceAccount = identity.serviceAccount;
+  if (identity.targetCluster) status.targetCluster = identity.targetCluster;
+  if (identity.targetClusterUID) status.targetClusterUID = identity.targetClusterUID;
+  if (input.secretName) status.secret = input.secretName;
+  if (input.token) {
+    status.issuedAt = rfc3339(input.token.issuedAt);
+    status.expirationTimestamp = rfc3339(input.token.expiresAt);
+  }
+  status.conditions = [
+    condition(conditionTypes.serviceAccount, input.serviceAccount, input),
+    condition(conditionTypes.secret, input.secret, input),
+    condition(conditionTypes.ready, ready, input),
+  ];
+  return status;
+}
+
+/** Since when the request has been failing: the Ready condition's last transition to False. */
+export function failingSince(previous: DpuServiceCredentialRequestStatus | undefined): Date | undefined {
+  const ready = previous?.conditions?.find((c) => c.type === conditionTypes.ready);
+  return ready?.status === 'False' && ready.lastTransitionTime ? new Date(ready.lastTransitionTime) : undefined;
+}

@@ -1,0 +1,60 @@
+// What the hooks share: the clusters, the clock, the log, and finding the cluster a
+// request (or an earlier version of it) points at.
+import type { DpuServiceCredentialRequestStatus } from '../api.js';
+import { namespacedName } from '../credential/names.js';
+import type { NamespacedName, ValidSpec } from '../credential/validate.js';
+import type { TargetCluster, TargetClusters } from '../kube/clusters.js';
+import type { Logger } from '../log.js';
+import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
+
+export interface HookContext {
+  clusters: TargetClusters;
+  now: () => Date;
+  log: Logger;
+}
+
+/** The DPUCluster is absent or being deleted: its credentials point nowhere. */
+export class TargetClusterGoneError extends Error {
+  override name = 'TargetClusterGoneError';
+}
+
+/**
+ * The target cluster of a valid spec. The DPUCluster comes from the hook request's
+ * related objects; a request made by hand (curl) may lack them, so it is read from
+ * the host cluster then.
+ */
+export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext): Promise<TargetCluster> {
+  if (!spec.targetCluster) return context.clusters.host.target;
+  const { namespace, name } = spec.targetCluster;
+  const dpuCluster = related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
+    ?? await context.clusters.host.readDpuCluster(namespace, name);
+  if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) {
+    context.clusters.forget(namespacedName(namespace, name));
+    throw new TargetClusterGoneError(`waiting for DPUCluster ${namespace}/${name}`);
+  }
+  return context.clusters.forDpuCluster(dpuCluster);
+}
+
+export interface PreviousServiceAccount {
+  serviceAccount: NamespacedName;
+  /** "namespace/name" of its DPUCluster; '' for the host cluster. */
+  targetCluster: string;
+  targetClusterUid: string;
+}
+
+/** The ServiceAccount the status says this request made, if any. */
+export function previousServiceAccount(status: DpuServiceCredentialRequestStatus | undefined): PreviousServiceAccount | undefined {
+  const [namespace, name] = (status?.serviceAccount ?? '').split('/');
+  if (!namespace || !name) return undefined;
+  return { serviceAccount: { namespace, name }, targetCluster: status?.targetCluster ?? '', targetClusterUid: status?.targetClusterUID ?? '' };
+}
+
+/** The cluster an earlier spec pointed at: the host, or a DPUCluster that still has the same UID; undefined when gone. */
+export async function previousTargetCluster(clusters: TargetClusters, previous: PreviousServiceAccount): Promise<TargetCluster | undefined> {
+  if (!previous.targetCluster) return clusters.host.target;
+  const [namespace = '', name = ''] = previous.targetCluster.split('/');
+  const dpuCluster = await clusters.host.readDpuCluster(namespace, name);
+  // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
+  if (!dpuCluster || dpuCluster.metadata?.uid !== previous.targetClusterUid) return undefined;
+  return clusters.forDpuCluster(dpuCluster);
+}

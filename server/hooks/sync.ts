@@ -1,0 +1,220 @@
+// The sync hook: from the observed request, its Secret and its DPUCluster to the
+// desired Secret and status. Decisions are made by the pure functions in
+// credential/; this file only orders the steps and calls the cluster layer.
+import type { DpuServiceCredentialRequest, SecretObject } from '../api.js';
+import { decideToken } from '../credential/decide.js';
+import { CredentialError } from '../credential/errors.js';
+import { namespacedName, tokenAnnotations } from '../credential/names.js';
+import { renderSecret } from '../credential/render.js';
+import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
+import { buildStatus, failed, failingSince, reasons, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
+import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
+import { validateRequest, type ValidSpec } from '../credential/validate.js';
+import { TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
+import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
+import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
+import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
+import { requestToken } from '../kube/tokens.js';
+import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
+import { unchanged } from './children.js';
+import { previousServiceAccount, previousTargetCluster, resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
+
+export type SyncDecision = 'minted' | 'reused' | 'invalid' | 'error' | 'finalized';
+
+export interface SyncOutcome {
+  response: SyncResponse;
+  decision: SyncDecision;
+  /** Why a token was minted, or the failing condition's reason. */
+  reason: string;
+}
+
+type Step = 'target' | 'serviceAccount' | 'token';
+
+/** Maps a failure to the condition it sets; anything unexpected is a bug and propagates (HTTP 500). */
+function conditionForError(error: unknown, step: Step): ConditionResult {
+  if (error instanceof CredentialError) return failed(error.reason, error.message);
+  if (error instanceof TargetClusterNotReadyError) return failed(reasons.targetClusterNotReady, error.message);
+  if (error instanceof InvalidKubeconfigError) return failed(reasons.invalidTargetKubeconfig, error.message);
+  if (error instanceof KubeUnreachableError) {
+    return step === 'target'
+      ? failed(reasons.hostClusterUnreachable, `${error.message}; retrying`)
+      : failed(reasons.targetClusterUnreachable, `${error.message}; the current Secret is kept, retrying`);
+  }
+  if (error instanceof KubeApiError) {
+    const where = step === 'target' ? 'reading the host cluster' : 'in the target cluster';
+    const message = `${where}: ${error.message} (HTTP ${error.statusCode}); retrying`;
+    if (step === 'token') return failed(reasons.tokenRequestFailed, message);
+    if (step === 'serviceAccount') return failed(reasons.serviceAccountReconcileFailed, message);
+    return failed(reasons.hostClusterUnreachable, message);
+  }
+  throw error;
+}
+
+const retryHint = (error: unknown) => (error instanceof KubeApiError ? error.retryAfterSeconds : undefined);
+
+/** The output Secret as observed: under the spec's name, or under an earlier name (spec.secret.name changed). */
+function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject | undefined {
+  return observed.find((secret) => secret.metadata?.name === spec.secret.name)
+    ?? observed.find((secret) => secret.metadata?.annotations?.[tokenAnnotations.issuedAt]);
+}
+
+interface FailureInput {
+  parent: DpuServiceCredentialRequest;
+  observed: SecretObject[];
+  serviceAccount: ConditionResult;
+  secret: ConditionResult;
+  decision: SyncDecision;
+  retryAfterHint?: number;
+  dropSecret?: boolean;
+  identity?: StatusInput['identity'];
+  now: Date;
+}
+
+/** Nothing is lost on failure: the Secret stays as it is (unless its cluster is gone) and the sync is retried. */
+function failure(input: FailureInput): SyncOutcome {
+  const previous = input.parent.status;
+  const children = input.dropSecret ? [] : unchanged(input.observed);
+  const kept = children[0];
+  const keptRecord = readTokenRecord(kept);
+  const status = buildStatus({
+    previous,
+    generation: input.parent.metadata?.generation ?? 0,
+    serviceAccount: input.serviceAccount,
+    secret: input.secret,
+    identity: input.identity,
+    ...(kept?.metadata?.name ? { secretName: namespacedName(kept.metadata.namespace ?? '', kept.metadata.name) } : {}),
+    ...(keptRecord ? { token: keptRecord } : {}),
+    now: input.now,
+  });
+  const backoff = retryAfterSeconds(failingSince(previous), input.now);
+  const failing = [input.serviceAccount, input.secret].find((result) => !result.ok);
+  return {
+    response: { status, children, resyncAfterSeconds: Math.max(backoff, input.retryAfterHint ?? 0) },
+    decision: input.decision,
+    reason: failing?.reason ?? reasons.pending,
+  };
+}
+
+const waitingFor = (what: string) => failed(reasons.pending, `waiting for ${what}`);
+
+/** Mints a token and records what it was minted for. Times come from the response. */
+async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity): Promise<TokenRecord> {
+  const minted = await requestToken(target.client, spec.serviceAccount.namespace, spec.serviceAccount.name, spec.expirationSeconds);
+  const issuedAt = new Date(minted.expiresAt.getTime() - minted.expirationSeconds * 1_000);
+  return { ...identity, token: minted.token, issuedAt, expiresAt: minted.expiresAt };
+}
+
+/**
+ * Deletes the ServiceAccount of an earlier spec (serviceAccount or targetCluster
+ * changed) in the cluster where it was made. Done after the new credential exists,
+ * so a failure here never leaves the request without one.
+ */
+async function cleanUpPreviousServiceAccount(
+  spec: ValidSpec,
+  parent: DpuServiceCredentialRequest,
+  target: TargetCluster,
+  context: HookContext,
+): Promise<void> {
+  const previous = previousServiceAccount(parent.status);
+  if (!previous) return;
+  const sameCluster = previous.targetCluster === target.ref;
+  if (sameCluster && previous.serviceAccount.namespace === spec.serviceAccount.namespace
+    && previous.serviceAccount.name === spec.serviceAccount.name) return;
+  const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous);
+  // undefined: that cluster is gone, and its ServiceAccount with it.
+  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request);
+}
+
+export async function sync(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
+  const now = context.now();
+  const parent = request.parent;
+  const observed = Object.values(request.children?.[secretChildKey] ?? {});
+
+  const validation = validateRequest(parent);
+  if (!validation.valid) {
+    const invalid = failed(reasons.invalidSpec, `the request is invalid: ${validation.problems.join('; ')}`);
+    return failure({ parent, observed, serviceAccount: invalid, secret: invalid, decision: 'invalid', now });
+  }
+  const spec = validation.spec;
+
+  let target: TargetCluster;
+  try {
+    target = await resolveTargetCluster(spec, request.related, context);
+  } catch (error) {
+    if (error instanceof TargetClusterGoneError) {
+      const gone = failed(reasons.targetClusterNotFound, error.message);
+      return failure({ parent, observed, serviceAccount: gone, secret: gone, decision: 'error', dropSecret: true, now });
+    }
+    const problem = conditionForError(error, 'target');
+    return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the target cluster'), decision: 'error',
+      retryAfterHint: retryHint(error), now });
+  }
+
+  let serviceAccountUid: string;
+  try {
+    serviceAccountUid = await ensureServiceAccount(target.client, spec.serviceAccount, spec.request);
+  } catch (error) {
+    return failure({ parent, observed, serviceAccount: conditionForError(error, 'serviceAccount'),
+      secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), now });
+  }
+  const serviceAccountRef = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
+  const identity: TokenIdentity = {
+    serviceAccount: serviceAccountRef,
+    serviceAccountUid,
+    targetCluster: target.ref,
+    targetClusterUid: target.uid,
+    duration: spec.duration,
+    rotation: spec.rotation,
+  };
+  const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${target.ref ? `DPUCluster ${target.ref}` : 'the host cluster'}`);
+
+  const jitterMs = jitterMsFor(spec.request.uid);
+  const decision = decideToken(readTokenRecord(existingSecret(observed, spec)), identity, jitterMs, now);
+  let record: TokenRecord;
+  if (decision.action === 'keep') {
+    record = decision.record;
+  } else {
+    try {
+      record = await mintToken(target, spec, identity);
+    } catch (error) {
+      return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
+        decision: 'error', retryAfterHint: retryHint(error), now });
+    }
+  }
+
+  const currentIdentity = {
+    serviceAccount: serviceAccountRef,
+    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
+  };
+  let serviceAccountResult = serviceAccountReady;
+  let identityForStatus: StatusInput['identity'] = currentIdentity;
+  try {
+    await cleanUpPreviousServiceAccount(spec, parent, target, context);
+  } catch (error) {
+    // The new credential is returned; the old identity stays in status so the cleanup is retried.
+    serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,
+      `the previous service account ${parent.status?.serviceAccount} could not be deleted: ${(error as Error).message}; retrying`);
+    identityForStatus = undefined;
+  }
+
+  const secret = renderSecret(spec, target.endpoint, record);
+  const status = buildStatus({
+    previous: parent.status,
+    generation: spec.request.generation,
+    serviceAccount: serviceAccountResult,
+    secret: succeeded(`secret ${namespacedName(spec.secret.namespace, spec.secret.name)} holds a token valid until ${record.expiresAt.toISOString()}`),
+    identity: identityForStatus,
+    secretName: namespacedName(spec.secret.namespace, spec.secret.name),
+    token: record,
+    now,
+  });
+  const untilRefresh = secondsUntil(refreshTime(record, jitterMs), now);
+  const resyncAfterSeconds = serviceAccountResult.ok
+    ? untilRefresh
+    : Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status), now));
+  return {
+    response: { status, children: [secret], resyncAfterSeconds },
+    decision: decision.action === 'keep' ? 'reused' : 'minted',
+    reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
+  };
+}

@@ -1,0 +1,155 @@
+// The host cluster (where requests, DPUClusters and output Secrets live) and the
+// target clusters (where ServiceAccounts and tokens are made), with one cached,
+// connection-reusing client per target.
+import { KubeConfig } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { DpuClusterObject, SecretObject } from '../api.js';
+import type { ClusterEndpoint } from '../credential/render.js';
+import { namespacedName } from '../credential/names.js';
+import { InvalidKubeconfigError, loadKubeconfig } from './kubeconfig.js';
+import { isNotFound, KubeRestClient } from './rest.js';
+
+/** Keys of a DPUCluster's kubeconfig Secret, newest DPF first. */
+export const adminKubeconfigKeys = ['super-admin.conf', 'admin.conf'] as const;
+const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
+
+export interface TargetCluster {
+  /** "namespace/name" of the DPUCluster; '' for the host cluster. */
+  ref: string;
+  uid: string;
+  endpoint: ClusterEndpoint;
+  client: KubeRestClient;
+}
+
+/** The target cluster cannot be used yet: its DPUCluster or kubeconfig Secret is missing or broken. */
+export class TargetClusterNotReadyError extends Error {
+  override name = 'TargetClusterNotReadyError';
+}
+
+export interface ClusterOptions {
+  timeoutMs: number;
+  /** Server written to outputs for the host cluster (HOST_CLUSTER_SERVER). */
+  hostClusterServer?: string;
+}
+
+export class HostCluster {
+  private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
+
+  /** In-cluster config when running in a Pod, else KUBECONFIG or ~/.kube/config. */
+  static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
+    const config = new KubeConfig();
+    config.loadFromDefault();
+    const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
+    let inCluster: ClusterEndpoint | undefined;
+    if (host && port) {
+      try {
+        const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+        inCluster = { clusterName: 'incluster', server, caPem: readFileSync(inClusterCaPath, 'utf8') };
+      } catch {
+        // not in a Pod after all: no service-account CA mounted
+      }
+    }
+    return HostCluster.fromConfig(config, options, inCluster);
+  }
+
+  /**
+   * The endpoint written to host-cluster outputs: HOST_CLUSTER_SERVER, else the in-cluster
+   * service address, else the kubeconfig's server; the in-cluster CA, else the kubeconfig's.
+   */
+  static async fromConfig(config: KubeConfig, options: ClusterOptions, inCluster?: ClusterEndpoint): Promise<HostCluster> {
+    const client = await KubeRestClient.create(config, { timeoutMs: options.timeoutMs });
+    const cluster = config.getCurrentCluster();
+    const kubeconfigCaPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
+      : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
+    const endpoint: ClusterEndpoint = {
+      clusterName: 'incluster',
+      server: options.hostClusterServer ?? inCluster?.server ?? client.server,
+      caPem: inCluster?.caPem ?? kubeconfigCaPem,
+    };
+    return new HostCluster(client, { ref: '', uid: '', endpoint, client });
+  }
+
+  async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`);
+  }
+
+  async readDpuCluster(namespace: string, name: string): Promise<DpuClusterObject | undefined> {
+    return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`);
+  }
+
+  private async readOptional<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.client.request<T>('GET', path);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+interface CachedTarget {
+  fingerprint: string;
+  target: TargetCluster;
+}
+
+export class TargetClusters {
+  private readonly cache = new Map<string, CachedTarget>();
+
+  constructor(readonly host: HostCluster, private readonly options: ClusterOptions) {}
+
+  /**
+   * The target behind a DPUCluster: its admin kubeconfig Secret is read on each call,
+   * and a client is made only when that kubeconfig changed.
+   */
+  async forDpuCluster(dpuCluster: DpuClusterObject): Promise<TargetCluster> {
+    const namespace = dpuCluster.metadata?.namespace ?? '';
+    const ref = namespacedName(namespace, dpuCluster.metadata?.name ?? '');
+    const secretName = dpuCluster.spec?.kubeconfig;
+    if (!secretName) throw new TargetClusterNotReadyError(`DPUCluster ${ref} has no spec.kubeconfig yet`);
+    const secret = await this.host.readSecret(namespace, secretName);
+    if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
+    const key = adminKubeconfigKeys.find((candidate) => secret.data?.[candidate]);
+    if (!key) {
+      throw new InvalidKubeconfigError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} has neither ` +
+        `${adminKubeconfigKeys.join(' nor ')}`);
+    }
+    const encoded = secret.data![key]!;
+    const uid = dpuCluster.metadata?.uid ?? '';
+    const fingerprint = createHash('sha256').update(uid).update('\0').update(encoded).digest('hex');
+    const cached = this.cache.get(ref);
+    if (cached?.fingerprint === fingerprint) return cached.target;
+
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
+      throw new InvalidKubeconfigError(`the ${key} of Secret ${namespace}/${secretName} is not base64`);
+    }
+    let loaded;
+    try {
+      loaded = loadKubeconfig(Buffer.from(encoded, 'base64').toString('utf8'));
+    } catch (error) {
+      if (error instanceof InvalidKubeconfigError) {
+        throw new InvalidKubeconfigError(`the ${key} of Secret ${namespace}/${secretName}: ${error.message}`);
+      }
+      throw error;
+    }
+    const target: TargetCluster = {
+      ref, uid, endpoint: loaded.endpoint,
+      client: await KubeRestClient.create(loaded.config, { timeoutMs: this.options.timeoutMs }),
+    };
+    cached?.target.client.close();
+    this.cache.set(ref, { fingerprint, target });
+    return target;
+  }
+
+  /** Forgets a DPUCluster's client (it was deleted). */
+  forget(ref: string): void {
+    this.cache.get(ref)?.target.client.close();
+    this.cache.delete(ref);
+  }
+
+  close(): void {
+    for (const { target } of this.cache.values()) target.client.close();
+    this.cache.clear();
+    this.host.client.close();
+  }
+}

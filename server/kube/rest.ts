@@ -1,0 +1,125 @@
+// A minimal Kubernetes REST client: one keep-alive connection pool per cluster and a
+// hard timeout on every call. @kubernetes/client-node loads and authenticates the
+// kubeconfig; its generated API clients are not used because they open a new TLS
+// connection for every request and have no per-call timeout.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, request, type RequestOptions } from 'node:https';
+import { request as plainRequest, Agent as PlainAgent } from 'node:http';
+
+/** The API server answered with an error status. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    /** metav1.Status reason, e.g. NotFound, AlreadyExists, Conflict. */
+    readonly reason: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+/** The API server could not be reached, or did not answer in time. */
+export class KubeUnreachableError extends Error {
+  constructor(readonly server: string, cause: string) {
+    super(`cannot reach ${server}: ${cause}`);
+    this.name = 'KubeUnreachableError';
+  }
+}
+
+export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.statusCode === 404;
+
+export interface KubeRestClientOptions {
+  timeoutMs: number;
+  /** Connection pool limit towards this API server. */
+  maxSockets?: number;
+}
+
+interface ApiStatus {
+  kind?: string;
+  reason?: string;
+  message?: string;
+  details?: { retryAfterSeconds?: number };
+}
+
+export class KubeRestClient {
+  readonly server: string;
+  private readonly agent: Agent | PlainAgent;
+  private readonly isHttps: boolean;
+
+  private constructor(private readonly config: KubeConfig, tls: RequestOptions, private readonly options: KubeRestClientOptions) {
+    const cluster = config.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.isHttps = this.server.startsWith('https:');
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
+    this.agent = this.isHttps
+      ? new Agent({
+        ...pool, ca: tls.ca, cert: tls.cert, key: tls.key, pfx: tls.pfx, passphrase: tls.passphrase,
+        servername: tls.servername, ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      })
+      : new PlainAgent(pool);
+  }
+
+  static async create(config: KubeConfig, options: KubeRestClientOptions): Promise<KubeRestClient> {
+    const tls: RequestOptions = {};
+    await config.applyToHTTPSOptions(tls);
+    return new KubeRestClient(config, tls, options);
+  }
+
+  /** Closes pooled connections; the client must not be used afterwards. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    // Asked per call: token files (in-cluster) and exec plugins rotate their credentials.
+    const auth: RequestOptions = {};
+    await this.config.applyToHTTPSOptions(auth);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    for (const [key, value] of Object.entries(auth.headers ?? {})) {
+      if (typeof value === 'string') headers[key] = value;
+    }
+    if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+
+    return new Promise<T>((resolve, reject) => {
+      const send = this.isHttps ? request : plainRequest;
+      const req = send(`${this.server}${path}`, { method, headers, agent: this.agent, timeout: this.options.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
+        res.on('end', () => {
+          clearTimeout(deadline);
+          const text = Buffer.concat(chunks).toString('utf8');
+          const statusCode = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          if (statusCode >= 200 && statusCode < 300) {
+            resolve(parsed as T);
+            return;
+          }
+          const status = (parsed ?? {}) as ApiStatus;
+          const retryAfterHeader = Number(res.headers['retry-after']);
+          const retryAfterSeconds = status.details?.retryAfterSeconds ?? (Number.isFinite(retryAfterHeader) ? retryAfterHeader : undefined);
+          reject(new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`,
+            status.message ?? `${method} ${path}: HTTP ${statusCode}`, retryAfterSeconds));
+        });
+      });
+      // The socket timeout only fires on idle sockets; this bounds the whole call.
+      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      req.on('error', (error) => {
+        clearTimeout(deadline);
+        reject(new KubeUnreachableError(this.server, error.message));
+      });
+      req.end(payload);
+    });
+  }
+}

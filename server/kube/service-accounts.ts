@@ -1,0 +1,79 @@
+// ServiceAccounts in a target cluster: made with the managed labels, and never used
+// or deleted unless those labels name the request asking.
+import { CredentialError } from '../credential/errors.js';
+import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
+import { reasons } from '../credential/status.js';
+import type { NamespacedName } from '../credential/validate.js';
+import { isNotFound, KubeApiError, type KubeRestClient } from './rest.js';
+
+interface ServiceAccountObject {
+  metadata?: { uid?: string; labels?: Record<string, string> };
+}
+
+const path = (namespace: string, name?: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+
+function isManagedBy(account: ServiceAccountObject, request: NamespacedName): boolean {
+  const labels = account.metadata?.labels ?? {};
+  return labels[managedByLabel] === managedByValue
+    && labels[requestNameLabel] === request.name
+    && labels[requestNamespaceLabel] === request.namespace;
+}
+
+/** Gets or creates the ServiceAccount for `request`; returns its UID. */
+export async function ensureServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName): Promise<string> {
+  let existing: ServiceAccountObject | undefined;
+  try {
+    existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  if (!existing) {
+    try {
+      existing = await client.request<ServiceAccountObject>('POST', path(account.namespace), {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: account.name, namespace: account.namespace, labels: managedLabels(request.namespace, request.name) },
+        automountServiceAccountToken: false,
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new CredentialError(reasons.namespaceNotFound,
+          `namespace ${account.namespace} does not exist in the target cluster; create it there (it is never created for you)`);
+      }
+      if (error instanceof KubeApiError && error.statusCode === 409) {
+        return ensureServiceAccount(client, account, request);
+      }
+      throw error;
+    }
+  }
+  if (!isManagedBy(existing, request)) {
+    throw new CredentialError(reasons.serviceAccountConflict,
+      `service account ${account.namespace}/${account.name} is already in use (it was not created for this request); choose another name`);
+  }
+  return existing.metadata?.uid ?? '';
+}
+
+/**
+ * Deletes the ServiceAccount if it was made for `request`. Resolves true when it is
+ * gone (or belongs to someone else, and so is not ours to delete).
+ */
+export async function deleteManagedServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName): Promise<void> {
+  let existing: ServiceAccountObject;
+  try {
+    existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
+  if (!isManagedBy(existing, request)) return;
+  try {
+    // The UID precondition keeps a ServiceAccount recreated meanwhile by someone else.
+    await client.request('DELETE', path(account.namespace, account.name), {
+      apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid },
+    });
+  } catch (error) {
+    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return;
+    throw error;
+  }
+}

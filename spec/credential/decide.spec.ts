@@ -1,0 +1,37 @@
+import { expect } from 'chai';
+import { decideToken } from '../../server/credential/decide.js';
+import { tokenRecord } from './fixtures.js';
+
+const { token: _token, issuedAt: _issuedAt, expiresAt: _expiresAt, ...identity } = tokenRecord();
+const beforeRefresh = new Date('2026-01-01T00:30:00Z');
+
+describe('decideToken', function () {
+  it('keeps a fresh token minted for the same identity', function () {
+    expect(decideToken(tokenRecord(), identity, 0, beforeRefresh)).to.deep.equal({ action: 'keep', record: tokenRecord() });
+  });
+
+  it('mints when there is no token yet', function () {
+    expect(decideToken(undefined, identity, 0, beforeRefresh)).to.deep.equal({ action: 'mint', why: 'no token yet' });
+  });
+
+  const changes: [keyof typeof identity, string][] = [
+    ['serviceAccount', 'the ServiceAccount changed'],
+    ['serviceAccountUid', 'the ServiceAccount was recreated'],
+    ['targetCluster', 'the target cluster changed'],
+    ['targetClusterUid', 'the DPUCluster was recreated'],
+    ['duration', 'the duration changed'],
+    ['rotation', 'a rotation was requested'],
+  ];
+  for (const [field, why] of changes) {
+    it(`mints when ${why}`, function () {
+      expect(decideToken(tokenRecord(), { ...identity, [field]: 'changed' }, 0, beforeRefresh)).to.deep.equal({ action: 'mint', why });
+    });
+  }
+
+  it('mints at the refresh time, which the jitter brings forward', function () {
+    const justBefore = new Date('2026-01-01T00:47:59Z');
+    expect(decideToken(tokenRecord(), identity, 0, justBefore).action).to.equal('keep');
+    expect(decideToken(tokenRecord(), identity, 2_000, justBefore).action).to.equal('mint');
+    expect(decideToken(tokenRecord(), identity, 0, new Date('2026-01-01T00:48:00Z'))).to.deep.equal({ action: 'mint', why: 'the token is due for refresh' });
+  });
+});

@@ -1,0 +1,61 @@
+import { expect } from 'chai';
+import { buildStatus, failed, reasons, succeeded, type StatusInput } from '../../server/credential/status.js';
+
+const now = new Date('2026-01-01T00:10:00.123Z');
+const later = new Date('2026-01-01T00:20:00Z');
+
+function input(overrides: Partial<StatusInput> = {}): StatusInput {
+  return {
+    previous: undefined,
+    generation: 2,
+    serviceAccount: succeeded('service account default/sa exists'),
+    secret: succeeded('secret default/s holds a token'),
+    identity: { serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'cuid' },
+    secretName: 'default/s',
+    token: { issuedAt: new Date('2026-01-01T00:00:00Z'), expiresAt: new Date('2026-01-01T01:00:00Z') },
+    now,
+    ...overrides,
+  };
+}
+
+describe('buildStatus', function () {
+  it('reports a ready request with its identity, times and three conditions', function () {
+    const status = buildStatus(input());
+    expect(status).to.deep.include({
+      serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'cuid', secret: 'default/s',
+      issuedAt: '2026-01-01T00:00:00Z', expirationTimestamp: '2026-01-01T01:00:00Z',
+    });
+    expect(status.conditions?.map((c) => [c.type, c.status, c.reason])).to.deep.equal([
+      ['ServiceAccountReconciled', 'True', 'Success'], ['SecretReconciled', 'True', 'Success'], ['Ready', 'True', 'Success'],
+    ]);
+    expect(status.conditions?.[0]).to.include({ lastTransitionTime: '2026-01-01T00:10:00Z', observedGeneration: 2 });
+  });
+
+  it('gives the same status for the same inputs at a later time', function () {
+    const first = buildStatus(input());
+    expect(JSON.stringify(buildStatus(input({ previous: first, now: later })))).to.equal(JSON.stringify(first));
+  });
+
+  it('moves lastTransitionTime only for conditions whose status changed', function () {
+    const first = buildStatus(input());
+    const second = buildStatus(input({
+      previous: first, now: later, secret: failed(reasons.tokenRequestFailed, 'boom'),
+    }));
+    expect(second.conditions?.map((c) => c.lastTransitionTime)).to.deep.equal(['2026-01-01T00:10:00Z', '2026-01-01T00:20:00Z', '2026-01-01T00:20:00Z']);
+  });
+
+  it("gives Ready the reason of the first failing condition", function () {
+    const status = buildStatus(input({
+      serviceAccount: failed(reasons.serviceAccountConflict, 'in use'), secret: failed(reasons.pending, 'waiting'),
+    }));
+    expect(status.conditions?.[2]).to.include({ status: 'False', reason: 'ServiceAccountConflict', message: 'in use' });
+  });
+
+  it('carries the identity over from the previous status when none is given', function () {
+    const first = buildStatus(input());
+    const status = buildStatus(input({ previous: first, identity: undefined, secretName: undefined, token: undefined }));
+    expect(status).to.include({ serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'cuid' });
+    expect(status).to.not.have.property('secret');
+    expect(status).to.not.have.property('expirationTimestamp');
+  });
+});

@@ -1,0 +1,443 @@
+// The hooks end to end: real host and target API servers, the webhook on loopback,
+// and the Metacontroller driver applying what it answers.
+import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
+import { jitterMsFor } from '../../server/credential/schedule.js';
+import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
+import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { authenticatesAs, decode, readSecret, tokenIn } from '../support/secrets.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+
+const seedPath = new URL('../../examples/dpuservice-credential-request.yaml', import.meta.url);
+
+function condition(request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined {
+  return request?.status?.conditions?.find((c) => c.type === type);
+}
+
+describe('sync hook end to end (real API servers, Metacontroller driver)', function () {
+  let env: WebhookEnv;
+  let counter = 0;
+  /** A fresh request per test, so tests do not share ServiceAccounts or Secrets. */
+  const names = () => {
+    counter += 1;
+    return { request: `req-${counter}`, serviceAccount: `sa-${counter}`, secret: `cred-${counter}` };
+  };
+  const spec = (n: ReturnType<typeof names>, extra: Record<string, unknown> = {}) => ({
+    serviceAccount: { name: n.serviceAccount },
+    duration: '1h',
+    targetCluster: { name: 'dpu-cplane-tenant1' },
+    type: 'kubeconfig',
+    secret: { name: n.secret },
+    ...extra,
+  });
+  const targetCore = () => env.target.adminKubeConfig().makeApiClient(CoreV1Api);
+  const hostCore = () => env.hostConfig().makeApiClient(CoreV1Api);
+  const parent = (name: string) => env.driver.readParent('default', name);
+  const secret = async (name: string) => {
+    const found = await readSecret(env.hostConfig(), name);
+    if (!found) throw new Error(`no Secret ${name}`);
+    return found;
+  };
+  const serviceAccountUid = async (name: string, namespace = 'default') =>
+    (await targetCore().readNamespacedServiceAccount({ namespace, name })).metadata?.uid;
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    env = await WebhookEnv.start();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await env?.stop();
+  });
+
+  it("turns the seed's example into a kubeconfig Secret that authenticates to the target as its ServiceAccount", async function () {
+    const seed = parse(await readFile(seedPath, 'utf8')) as DpuServiceCredentialRequest;
+    await env.hostConfig().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests', namespace: 'default', body: seed,
+    });
+    const { response } = await env.driver.reconcile('default', 'dpu-01-credential-request');
+
+    const output = await secret('dpu-01-credential');
+    expect(output.type).to.equal('Opaque');
+    expect(Object.keys(output.data ?? {})).to.deep.equal(['kubeconfig']);
+    expect(output.metadata?.labels).to.include({ dpuservice: 'dpu-01', 'svc.dpu.nvidia.com/credential-request-name': 'dpu-01-credential-request' });
+    expect(await authenticatesAs(output)).to.equal('system:serviceaccount:default:dpu-01-sa');
+    const onHost = tokenKubeConfig(env.host.server, env.host.pki.caCertPem, tokenIn(output));
+    expect(await apiErrorCode(whoAmI(onHost))).to.equal(401);
+
+    const request = await parent('dpu-01-credential-request');
+    expect(condition(request, 'Ready')).to.include({ status: 'True', reason: 'Success' });
+    expect(request?.status).to.include({
+      serviceAccount: 'default/dpu-01-sa', targetCluster: 'default/dpu-cplane-tenant1',
+      targetClusterUID: env.dpuCluster.uid, secret: 'default/dpu-01-credential',
+    });
+    expect(request?.status?.observedGeneration).to.equal(request?.metadata?.generation);
+    const account = await targetCore().readNamespacedServiceAccount({ namespace: 'default', name: 'dpu-01-sa' });
+    expect(account.automountServiceAccountToken).to.equal(false);
+    expect(account.metadata?.labels).to.deep.equal({
+      'svc.dpu.nvidia.com/managed-by-controller': 'dpuservicecredentialrequestcontroller',
+      'svc.dpu.nvidia.com/credential-request-name': 'dpu-01-credential-request',
+      'svc.dpu.nvidia.com/credential-request-namespace': 'default',
+    });
+    expect(response.resyncAfterSeconds).to.be.within(2_870, 2_881);
+  });
+
+  it('writes exactly the four tokenFile keys, pointing at the target, with a token that authenticates', async function () {
+    const n = names();
+    await env.createRequest(n.request, spec(n, { type: 'tokenFile' }));
+    await env.driver.reconcile('default', n.request);
+    const output = await secret(n.secret);
+    expect(Object.keys(output.data ?? {}).sort()).to.deep.equal(['KUBERNETES_CA_DATA', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'TOKEN_FILE']);
+    expect(decode(output, 'KUBERNETES_SERVICE_HOST')).to.equal('127.0.0.1');
+    expect(decode(output, 'KUBERNETES_SERVICE_PORT')).to.equal(String(env.target.apiServerPort));
+    expect(decode(output, 'KUBERNETES_CA_DATA')).to.equal(env.target.pki.caCertPem);
+    expect(await authenticatesAs(output)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+  });
+
+  it('schedules the next sync at 80% of the real token lifetime less the fixed jitter', async function () {
+    const n = names();
+    const created = await env.createRequest(n.request, spec(n, { duration: '2h' }));
+    const { response } = await env.driver.reconcile('default', n.request);
+    const status = (await parent(n.request))!.status!;
+    const lifetimeMs = Date.parse(status.expirationTimestamp!) - Date.parse(status.issuedAt!);
+    expect(lifetimeMs).to.equal(2 * 3_600_000);
+    const expected = (0.8 * lifetimeMs - jitterMsFor(created.metadata!.uid!)) / 1_000;
+    expect(response.resyncAfterSeconds).to.be.within(expected - 5, expected + 1);
+  });
+
+  it('renews a token longer than 30h after 24h at the latest', async function () {
+    const n = names();
+    const created = await env.createRequest(n.request, spec(n, { duration: '48h' }));
+    const { response } = await env.driver.reconcile('default', n.request);
+    const expected = 86_400 - jitterMsFor(created.metadata!.uid!) / 1_000;
+    expect(response.resyncAfterSeconds).to.be.within(expected - 5, expected + 1);
+  });
+
+  it('mints nothing on a second sync with nothing changed, and answers byte-identical status and Secret', async function () {
+    const n = names();
+    await env.createRequest(n.request, spec(n));
+    await env.driver.reconcile('default', n.request);
+    const tokenBefore = tokenIn(await secret(n.secret));
+    const first = await env.driver.reconcile('default', n.request);
+    const second = await env.driver.reconcile('default', n.request);
+    expect(JSON.stringify(second.response.status)).to.equal(JSON.stringify(first.response.status));
+    expect(JSON.stringify(second.response.children)).to.equal(JSON.stringify(first.response.children));
+    expect(tokenIn(await secret(n.secret))).to.equal(tokenBefore);
+  });
+
+  it('mints a new token once the refresh time has passed', async function () {
+    const n = names();
+    await env.createRequest(n.request, spec(n));
+    const { response } = await env.driver.reconcile('default', n.request);
+    const before = tokenIn(await secret(n.secret));
+    env.clock.advance(response.resyncAfterSeconds * 1_000);
+    try {
+      await env.driver.reconcile('default', n.request);
+    } finally {
+      env.clock.advance(-response.resyncAfterSeconds * 1_000);
+    }
+    expect(tokenIn(await secret(n.secret))).to.not.equal(before);
+  });
+
+  describe('changes to the request (SPEC section 3)', function () {
+    it('re-renders the Secret with the same token when spec.metadata labels or annotations change', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n, { metadata: { labels: { a: '1' } } }));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as Record<string, unknown>).metadata = { labels: { a: '2' }, annotations: { note: 'x' } };
+      });
+      await env.driver.reconcile('default', n.request);
+      const after = await secret(n.secret);
+      expect(after.metadata?.labels).to.include({ a: '2' });
+      expect(after.metadata?.annotations).to.include({ note: 'x' });
+      expect(tokenIn(after)).to.equal(before);
+    });
+
+    it('re-renders at once with the same token when the type changes', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as Record<string, unknown>).type = 'tokenFile';
+      });
+      await env.driver.reconcile('default', n.request);
+      const after = await secret(n.secret);
+      expect(Object.keys(after.data ?? {})).to.include('TOKEN_FILE').and.not.include('kubeconfig');
+      expect(tokenIn(after)).to.equal(before);
+    });
+
+    it('moves the same token to a new Secret when secret.name changes, and the old Secret goes', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { secret: { name: string } }).secret.name = `${n.secret}-renamed`;
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(`${n.secret}-renamed`))).to.equal(before);
+      expect(await readSecret(env.hostConfig(), n.secret)).to.equal(undefined);
+      expect((await parent(n.request))?.status?.secret).to.equal(`default/${n.secret}-renamed`);
+    });
+
+    it('mints a new token when the duration changes', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as Record<string, unknown>).duration = '2h';
+      });
+      await env.driver.reconcile('default', n.request);
+      const status = (await parent(n.request))!.status!;
+      expect(tokenIn(await secret(n.secret))).to.not.equal(before);
+      expect(Date.parse(status.expirationTimestamp!) - Date.parse(status.issuedAt!)).to.equal(2 * 3_600_000);
+    });
+
+    it('deletes the old ServiceAccount and mints for the new one when serviceAccount changes', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { serviceAccount: { name: string } }).serviceAccount.name = `${n.serviceAccount}-new`;
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
+      expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}-new`);
+      expect((await parent(n.request))?.status?.serviceAccount).to.equal(`default/${n.serviceAccount}-new`);
+    });
+
+    it('deletes the old ServiceAccount in the OLD cluster when targetCluster changes', async function () {
+      const n = names();
+      const second = await registerDpuCluster(env.hostConfig(), env.host, { name: `tenant-on-host-${n.request}` });
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { targetCluster: { name: string } }).targetCluster.name = second.name;
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
+      const output = await secret(n.secret);
+      expect(decode(output, 'kubeconfig')).to.contain(env.host.server);
+      expect(await authenticatesAs(output)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect((await parent(n.request))?.status).to.include({ targetCluster: `default/${second.name}`, targetClusterUID: second.uid });
+    });
+
+    it('recreates a ServiceAccount deleted out of band and mints for it at the next sync', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const oldUid = await serviceAccountUid(n.serviceAccount);
+      await targetCore().deleteNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount });
+      await env.driver.reconcile('default', n.request);
+      const newUid = await serviceAccountUid(n.serviceAccount);
+      expect(newUid).to.not.equal(oldUid);
+      const output = await secret(n.secret);
+      expect(output.metadata?.annotations?.['svc.dpu.nvidia.com/service-account-uid']).to.equal(newUid);
+      expect(await authenticatesAs(output)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+    });
+
+    it('mints a new token when the Secret is deleted out of band', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await hostCore().deleteNamespacedSecret({ namespace: 'default', name: n.secret });
+      await env.driver.reconcile('default', n.request);
+      const after = await secret(n.secret);
+      expect(tokenIn(after)).to.not.equal(before);
+      expect(await authenticatesAs(after)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+    });
+
+    it('mints a new token at once when the rotate annotation changes value', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n), { annotations: { 'svc.dpu.nvidia.com/rotate': '1' } });
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(n.secret))).to.equal(before);
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': '2' };
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(n.secret))).to.not.equal(before);
+    });
+  });
+
+  it('issues host-cluster credentials when targetCluster is omitted', async function () {
+    const n = names();
+    const { targetCluster: _omitted, ...hostSpec } = spec(n);
+    await env.createRequest(n.request, hostSpec);
+    await env.driver.reconcile('default', n.request);
+    const output = await secret(n.secret);
+    const kubeconfig = parse(decode(output, 'kubeconfig')) as { clusters: { name: string; cluster: { server: string } }[] };
+    expect(kubeconfig.clusters[0]).to.deep.include({ name: 'incluster' });
+    expect(kubeconfig.clusters[0]!.cluster.server).to.equal(env.host.server);
+    expect(await authenticatesAs(output)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+    expect((await parent(n.request))?.status).to.not.have.property('targetCluster');
+  });
+
+  describe('ServiceAccount conflicts', function () {
+    it('never mints for a pre-existing ServiceAccount it did not create', async function () {
+      const n = names();
+      await targetCore().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: n.serviceAccount } } });
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      expect(await readSecret(env.hostConfig(), n.secret)).to.equal(undefined);
+      const ready = condition(await parent(n.request), 'Ready');
+      expect(ready).to.include({ status: 'False', reason: 'ServiceAccountConflict' });
+      expect(ready?.message).to.contain(`service account default/${n.serviceAccount} is already in use`);
+    });
+
+    it('never mints for a ServiceAccount managed for another request', async function () {
+      const first = names();
+      await env.createRequest(first.request, spec(first));
+      await env.driver.reconcile('default', first.request);
+      const second = names();
+      await env.createRequest(second.request, spec(second, { serviceAccount: { name: first.serviceAccount } }));
+      await env.driver.reconcile('default', second.request);
+      expect(await readSecret(env.hostConfig(), second.secret)).to.equal(undefined);
+      expect(condition(await parent(second.request), 'ServiceAccountReconciled')).to.include({ status: 'False', reason: 'ServiceAccountConflict' });
+    });
+  });
+
+  it('reports NamespaceNotFound and creates no namespace when the ServiceAccount namespace is missing', async function () {
+    const n = names();
+    await env.createRequest(n.request, spec(n, { serviceAccount: { name: n.serviceAccount, namespace: 'absent-namespace' } }));
+    await env.driver.reconcile('default', n.request);
+    expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'False', reason: 'NamespaceNotFound' });
+    expect(await apiErrorCode(targetCore().readNamespace({ name: 'absent-namespace' }))).to.equal(404);
+  });
+
+  describe('invalid specs', function () {
+    const rejected: [string, (n: ReturnType<typeof names>) => Record<string, unknown>, string][] = [
+      ['a missing serviceAccount', (n) => ({ type: 'kubeconfig', secret: { name: n.secret } }), 'spec.serviceAccount: Required value'],
+      ['a missing type', (n) => ({ serviceAccount: { name: n.serviceAccount }, secret: { name: n.secret } }), 'spec.type: Required value'],
+      ['a missing secret', (n) => ({ serviceAccount: { name: n.serviceAccount }, type: 'kubeconfig' }), 'spec.secret: Required value'],
+      ['an unknown type', (n) => spec(n, { type: 'json' }), 'spec.type: Unsupported value'],
+      ['a duration that is not one', (n) => spec(n, { duration: '1e3h' }), 'spec.duration'],
+      ['a duration under 10m', (n) => spec(n, { duration: '9m59s' }), 'duration must be at least 10m'],
+      ['a name that is not a DNS name', (n) => spec(n, { serviceAccount: { name: 'Not_A_Name' } }), 'spec.serviceAccount.name'],
+    ];
+    for (const [what, makeSpec, message] of rejected) {
+      it(`is rejected by the API server at create: ${what}`, async function () {
+        const n = names();
+        try {
+          await env.createRequest(n.request, makeSpec(n));
+          expect.fail('the API server accepted it');
+        } catch (error) {
+          expect(error).to.be.instanceOf(ApiException);
+          expect((error as ApiException<unknown>).code).to.equal(422);
+          expect(String((error as ApiException<unknown>).body)).to.contain(message);
+        }
+      });
+    }
+
+    it('is rejected by the API server at create: a name longer than 63 characters', async function () {
+      const n = names();
+      const error = await env.createRequest('r'.repeat(64), spec(n)).catch((e: unknown) => e);
+      expect((error as ApiException<unknown>).code).to.equal(422);
+      expect(String((error as ApiException<unknown>).body)).to.contain("name length can't be bigger than 63 chars");
+    });
+
+    it('keeps the existing Secret and says InvalidSpec when the secret namespace is another one', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = await secret(n.secret);
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { secret: { namespace: string } }).secret.namespace = 'kube-system';
+      });
+      const { response } = await env.driver.reconcile('default', n.request);
+      const after = await secret(n.secret);
+      expect(after.data).to.deep.equal(before.data);
+      const ready = condition(await parent(n.request), 'SecretReconciled');
+      expect(ready).to.include({ status: 'False', reason: 'InvalidSpec' });
+      expect(ready?.message).to.contain("must be omitted or equal the request's namespace");
+      expect(response.resyncAfterSeconds).to.be.at.least(5);
+    });
+  });
+
+  describe('target cluster failures', function () {
+    it('keeps the Secret, answers quickly and says TargetClusterUnreachable while the target is down, then converges', async function () {
+      this.timeout(120_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = await secret(n.secret);
+      await env.target.stopApiServer();
+      try {
+        env.clock.advance(3_600_000); // the token is due: a mint is needed and cannot happen
+        const started = Date.now();
+        const { response } = await env.driver.reconcile('default', n.request);
+        expect(Date.now() - started).to.be.below(10_000);
+        expect(response.resyncAfterSeconds).to.be.within(5, 300);
+        expect((await secret(n.secret)).data).to.deep.equal(before.data);
+        expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'False', reason: 'TargetClusterUnreachable' });
+      } finally {
+        await env.target.startApiServer();
+      }
+      await env.driver.reconcile('default', n.request);
+      env.clock.advance(-3_600_000);
+      const after = await secret(n.secret);
+      expect(tokenIn(after)).to.not.equal(tokenIn(before));
+      expect(await authenticatesAs(after)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+    });
+
+    it('drops the Secret with TargetClusterNotFound when the DPUCluster is gone, and mints afresh when it comes back', async function () {
+      const n = names();
+      const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `vanishing-${n.request}` });
+      await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
+      await env.driver.reconcile('default', n.request);
+      expect(await readSecret(env.hostConfig(), n.secret)).to.not.equal(undefined);
+      const objects = env.hostConfig().makeApiClient(CustomObjectsApi);
+      await objects.deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster.name });
+      await hostCore().deleteNamespacedSecret({ namespace: 'default', name: cluster.kubeconfigSecretName });
+      await env.driver.reconcile('default', n.request);
+      expect(await readSecret(env.hostConfig(), n.secret)).to.equal(undefined);
+      const ready = condition(await parent(n.request), 'Ready');
+      expect(ready).to.include({ status: 'False', reason: 'TargetClusterNotFound', message: `waiting for DPUCluster default/${cluster.name}` });
+
+      const back = await registerDpuCluster(env.hostConfig(), env.target, { name: cluster.name });
+      await env.driver.reconcile('default', n.request);
+      expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect((await parent(n.request))?.status?.targetClusterUID).to.equal(back.uid);
+    });
+  });
+
+  describe('finalize', function () {
+    it('deletes the ServiceAccount when the request is deleted', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      await env.deleteRequest(n.request);
+      const { response, hook } = await env.driver.reconcile('default', n.request);
+      expect(hook).to.equal('finalize');
+      expect(response).to.include({ finalized: true });
+      expect(response.children).to.deep.equal([]);
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
+      expect(await parent(n.request)).to.equal(undefined);
+    });
+
+    it('does not let a DPUCluster that is gone block the deletion', async function () {
+      const n = names();
+      const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `doomed-${n.request}` });
+      await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
+      await env.driver.reconcile('default', n.request);
+      await env.hostConfig().makeApiClient(CustomObjectsApi)
+        .deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster.name });
+      await env.deleteRequest(n.request);
+      const { response } = await env.driver.reconcile('default', n.request);
+      expect(response).to.include({ finalized: true });
+      expect(await parent(n.request)).to.equal(undefined);
+    });
+  });
+});
