@@ -68,7 +68,7 @@ export const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, '
 
 export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStatus {
   const firstFailure = [input.serviceAccount, input.secret].find((result) => !result.ok);
-  const ready = firstFailure ?? succeeded('');
+  const ready = firstFailure ?? succeeded('the Secret holds a valid token');
   const identity = input.identity ?? {
     serviceAccount: input.previous?.serviceAccount,
     targetCluster: input.previous?.targetCluster,

@@ -55,6 +55,7 @@ export async function previousTargetCluster(clusters: TargetClusters, previous: 
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
   const dpuCluster = await clusters.host.readDpuCluster(namespace, name);
   // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
-  if (!dpuCluster || dpuCluster.metadata?.uid !== previous.targetClusterUid) return undefined;
+  // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
+  if (!dpuCluster || (previous.targetClusterUid && dpuCluster.metadata?.uid !== previous.targetClusterUid)) return undefined;
   return clusters.forDpuCluster(dpuCluster);
 }

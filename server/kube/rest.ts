@@ -83,7 +83,12 @@ export class KubeRestClient {
     }
     if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+    if (payload !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      // Node sends a DELETE body without framing unless told its length; the server would
+      // then read the body as the next request on this keep-alive connection.
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
 
     return new Promise<T>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
@@ -108,8 +113,8 @@ export class KubeRestClient {
           const status = (parsed ?? {}) as ApiStatus;
           const retryAfterHeader = Number(res.headers['retry-after']);
           const retryAfterSeconds = status.details?.retryAfterSeconds ?? (Number.isFinite(retryAfterHeader) ? retryAfterHeader : undefined);
-          reject(new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`,
-            status.message ?? `${method} ${path}: HTTP ${statusCode}`, retryAfterSeconds));
+          const detail = status.message ?? (text.trim().split('\n')[0]?.slice(0, 200) || 'no body');
+          reject(new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`, `${method} ${path}: ${detail}`, retryAfterSeconds));
         });
       });
       // The socket timeout only fires on idle sockets; this bounds the whole call.

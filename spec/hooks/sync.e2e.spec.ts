@@ -1,11 +1,12 @@
 // The hooks end to end: real host and target API servers, the webhook on loopback,
 // and the Metacontroller driver applying what it answers.
-import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
+import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { authenticatesAs, decode, readSecret, tokenIn } from '../support/secrets.js';
@@ -438,6 +439,47 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       const { response } = await env.driver.reconcile('default', n.request);
       expect(response).to.include({ finalized: true });
       expect(await parent(n.request)).to.equal(undefined);
+    });
+  });
+
+  describe("the README's curl examples (examples/hooks/*.json posted as they are)", function () {
+    const post = async (file: string, path: string) => {
+      const body = await readFile(new URL(`../../examples/hooks/${file}`, import.meta.url), 'utf8');
+      const res = await fetch(`${env.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      return { status: res.status, body: await res.json() as SyncResponse & CustomizeResponse };
+    };
+    const ready = (response: SyncResponse) => response.status.conditions?.find((c) => c.type === 'Ready');
+
+    it('sync-kubeconfig.json returns a kubeconfig Secret for curl-sa that authenticates to the target', async function () {
+      const { status, body } = await post('sync-kubeconfig.json', '/sync');
+      expect(status).to.equal(200);
+      expect(ready(body), ready(body)?.message).to.include({ status: 'True' });
+      expect(await authenticatesAs(body.children[0] as V1Secret)).to.equal('system:serviceaccount:default:curl-sa');
+    });
+
+    it('sync-tokenfile.json returns the four tokenFile keys', async function () {
+      const { body } = await post('sync-tokenfile.json', '/sync');
+      expect(Object.keys(body.children[0]?.data ?? {}).sort()).to.deep.equal(['KUBERNETES_CA_DATA', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'TOKEN_FILE']);
+    });
+
+    it('sync-invalid.json returns no Secret and an InvalidSpec condition naming both problems', async function () {
+      const { status, body } = await post('sync-invalid.json', '/sync');
+      expect(status).to.equal(200);
+      expect(body.children).to.deep.equal([]);
+      expect(ready(body)).to.include({ status: 'False', reason: 'InvalidSpec' });
+      expect(ready(body)?.message).to.contain('spec.duration').and.contain('spec.secret.namespace');
+    });
+
+    it('customize.json asks for the DPUCluster', async function () {
+      const { body } = await post('customize.json', '/customize');
+      expect(body.relatedResources).to.deep.equal([{ apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', resource: 'dpuclusters', namespace: 'default', names: ['dpu-cplane-tenant1'] }]);
+    });
+
+    it('finalize.json deletes curl-sa and answers finalized', async function () {
+      await post('sync-kubeconfig.json', '/sync');
+      const { body } = await post('finalize.json', '/finalize');
+      expect(body).to.include({ finalized: true });
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: 'curl-sa' }))).to.equal(404);
     });
   });
 });

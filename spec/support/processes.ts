@@ -35,9 +35,9 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
-export async function startProcess(command: string, args: string[], logPath: string): Promise<ManagedProcess> {
+export async function startProcess(command: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): Promise<ManagedProcess> {
   const log = await open(logPath, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', log.fd, log.fd] });
+  const child = spawn(command, args, { stdio: ['ignore', log.fd, log.fd], ...(env ? { env } : {}) });
   running.add(child);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {

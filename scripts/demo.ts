@@ -1,0 +1,121 @@
+// npm run demo [-- --keep]
+//
+// The project's main job on a machine with no cluster: local host and target control
+// planes, the CRDs and a DPUCluster, the webhook as its own process, and Metacontroller's
+// part played for the seed's request. Prints the Secret (token redacted) and proves it
+// authenticates to the target cluster. With --keep, everything stays up for the
+// README's curl examples until Ctrl-C.
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
+import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
+import { MetacontrollerDriver } from '../spec/support/metacontroller-driver.js';
+import { logTail, startProcess } from '../spec/support/processes.js';
+import { authenticatesAs, decode, readSecret } from '../spec/support/secrets.js';
+import { requestCrdPath } from '../spec/support/webhook-env.js';
+
+const keep = process.argv.includes('--keep');
+const root = fileURLToPath(new URL('..', import.meta.url));
+const seedPath = `${root}examples/dpuservice-credential-request.yaml`;
+const say = (text: string) => console.log(`\n== ${text}`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealthz(url: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the webhook did not answer ${url}/healthz`);
+}
+
+/** The kubeconfig with its token replaced, so the demo shows the shape and never the secret. */
+function redactedKubeconfig(text: string): string {
+  const config = parse(text) as { users: { user: { token: string } }[] };
+  for (const user of config.users) user.user.token = `<redacted: ${user.user.token.length} characters>`;
+  return stringify(config);
+}
+
+async function main(): Promise<void> {
+  say('starting the host cluster and the DPU cluster (etcd + kube-apiserver on loopback)');
+  const started = Date.now();
+  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
+  console.log(`host ${host.server}, DPU cluster ${target.server} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+
+  say('installing the CRDs and registering the DPU cluster as DPUCluster default/dpu-cplane-tenant1');
+  const hostConfig = host.adminKubeConfig();
+  await createObjects(hostConfig, await readManifests(requestCrdPath));
+  await installDpuClusterCrd(hostConfig);
+  await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
+
+  say('starting the webhook (npm start would run the same server, compiled)');
+  const port = await freePort();
+  const webhookUrl = `http://127.0.0.1:${port}`;
+  const hostKubeconfig = await host.writeAdminKubeconfig();
+  const logPath = `${hostKubeconfig}.webhook.log`;
+  const webhook = await startProcess(process.execPath, ['--import', 'tsx', `${root}server/main.ts`], logPath, {
+    ...process.env, KUBECONFIG: hostKubeconfig, PORT: String(port), LOG_LEVEL: 'info',
+  });
+  await waitForHealthz(webhookUrl);
+  console.log(`webhook listening on ${webhookUrl}`);
+
+  say(`applying ${seedPath.slice(root.length)} (the seed's example, unchanged)`);
+  await createObjects(hostConfig, await readManifests(seedPath));
+
+  say('playing Metacontroller: customize, sync, apply the Secret, write the status');
+  const driver = new MetacontrollerDriver(hostConfig, webhookUrl);
+  const { response } = await driver.reconcile('default', 'dpu-01-credential-request');
+  const request = await driver.readParent('default', 'dpu-01-credential-request');
+  for (const condition of request?.status?.conditions ?? []) {
+    console.log(`${condition.type}=${condition.status} (${condition.reason}) ${condition.message}`);
+  }
+  console.log(`token issued ${request?.status?.issuedAt}, expires ${request?.status?.expirationTimestamp}; ` +
+    `next sync in ${response.resyncAfterSeconds} s (80% of the lifetime, less a fixed jitter)`);
+
+  say('Secret default/dpu-01-credential (token redacted)');
+  const secret = await readSecret(hostConfig, 'dpu-01-credential');
+  if (!secret) throw new Error('the Secret was not created');
+  console.log(`labels: ${JSON.stringify(secret.metadata?.labels)}`);
+  console.log(redactedKubeconfig(decode(secret, 'kubeconfig')).trimEnd());
+
+  say('using the Secret\'s kubeconfig against the DPU cluster (SelfSubjectReview)');
+  console.log(`authenticated as ${await authenticatesAs(secret)}`);
+
+  say('webhook log (one line per hook call; no token or kubeconfig in it)');
+  console.log(await logTail(logPath, 10));
+
+  if (keep) {
+    const targetKubeconfig = await target.writeAdminKubeconfig();
+    say('everything keeps running; in another shell:');
+    console.log(`export WEBHOOK=${webhookUrl}`);
+    console.log(`export KUBECONFIG=${hostKubeconfig}        # the host cluster (admin)`);
+    console.log(`export TARGET_KUBECONFIG=${targetKubeconfig}   # the DPU cluster (admin)`);
+    console.log(`export PATH=${host.kubectlPath.replace(/\/kubectl$/, '')}:$PATH   # kubectl`);
+    console.log('then try the curl calls in the README. Ctrl-C stops everything.');
+    await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+  }
+  say('stopping');
+  await webhook.stop();
+  await stopAllControlPlanes();
+  console.log('done');
+}
+
+main().catch(async (error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  await stopAllControlPlanes();
+  process.exit(1);
+});

@@ -1,0 +1,116 @@
+// The HTTP layer alone: what is and is not a hook request. Nothing here reaches a cluster:
+// the host kubeconfig points at a closed port, and every request is answered before it.
+import { KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import request from 'supertest';
+import { createApp } from '../../server/app.js';
+import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
+import { silentLogger } from '../../server/log.js';
+
+const maxBodyBytes = 64 * 1024;
+
+async function testApp() {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'nowhere', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
+    users: [{ name: 'nobody', token: 'unused' }],
+    contexts: [{ name: 'nowhere', cluster: 'nowhere', user: 'nobody' }],
+    currentContext: 'nowhere',
+  });
+  const options = { timeoutMs: 500 };
+  const clusters = new TargetClusters(await HostCluster.fromConfig(config, options), options);
+  const now = new Date('2026-01-01T00:00:00Z');
+  return createApp({ clusters, now: () => now, log: silentLogger }, { maxBodyBytes });
+}
+
+const parent = (spec: unknown) => ({
+  apiVersion: 'svc.dpu.nvidia.com/v1alpha1',
+  kind: 'DPUServiceCredentialRequest',
+  metadata: { name: 'r', namespace: 'default', uid: 'u', generation: 1 },
+  spec,
+});
+
+describe('HTTP layer', function () {
+  let app: Awaited<ReturnType<typeof testApp>>;
+  before(async function () {
+    app = await testApp();
+  });
+
+  it('answers /healthz', async function () {
+    await request(app).get('/healthz').expect(200, { status: 'ok' });
+  });
+
+  it('answers 415 for a body that is not JSON', async function () {
+    const res = await request(app).post('/sync').set('Content-Type', 'text/plain').send('hello').expect(415);
+    expect(res.body.error).to.contain('application/json');
+  });
+
+  it('answers 400 for malformed JSON', async function () {
+    const res = await request(app).post('/sync').set('Content-Type', 'application/json').send('{"parent": ').expect(400);
+    expect(res.body.error).to.equal('the body is not valid JSON');
+  });
+
+  for (const [what, body, message] of [
+    ['an array', [], 'the body must be a JSON object'],
+    ['a body without parent', { children: {} }, 'parent: required'],
+    ['a parent without namespace', { parent: { metadata: { name: 'r' } } }, 'parent.metadata.name and parent.metadata.namespace'],
+    ['children that are not a map of maps', { parent: parent({}), children: { 'Secret.v1': 5 } }, 'children: must map'],
+    ['finalizing that is not a boolean', { parent: parent({}), finalizing: 'yes' }, 'finalizing: must be a boolean'],
+  ] as const) {
+    it(`answers 400 for ${what}`, async function () {
+      const res = await request(app).post('/sync').send(body).expect(400);
+      expect(res.body.error).to.contain('not a Metacontroller hook request').and.contain(message);
+    });
+  }
+
+  it('answers 413 for a body over the limit', async function () {
+    const huge = { parent: parent({}), padding: 'x'.repeat(maxBodyBytes) };
+    const res = await request(app).post('/sync').send(huge).expect(413);
+    expect(res.body.error).to.contain(String(maxBodyBytes));
+  });
+
+  it('answers 404 with the hook paths for an unknown path', async function () {
+    const res = await request(app).post('/reconcile').send({}).expect(404);
+    expect(res.body.error).to.contain('/sync');
+  });
+
+  it('answers 200 with InvalidSpec and keeps the observed Secret, without calling any cluster', async function () {
+    const observed = {
+      apiVersion: 'v1', kind: 'Secret',
+      metadata: {
+        name: 'cred', namespace: 'default', resourceVersion: '12', uid: 'secret-uid',
+        annotations: { keep: 'me', 'metacontroller.k8s.io/last-applied-configuration': '{}' },
+      },
+      type: 'Opaque', data: { kubeconfig: 'YQ==' },
+    };
+    const res = await request(app).post('/sync').send({
+      parent: parent({ serviceAccount: { name: 'sa' }, type: 'kubeconfig', secret: { name: 'cred' }, duration: '5m' }),
+      children: { 'Secret.v1': { 'default/cred': observed } },
+    }).expect(200);
+    expect(res.body.children).to.deep.equal([{
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cred', namespace: 'default', annotations: { keep: 'me' } },
+      type: 'Opaque', data: { kubeconfig: 'YQ==' },
+    }]);
+    const ready = res.body.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+    expect(ready).to.include({ status: 'False', reason: 'InvalidSpec' });
+    expect(ready.message).to.contain('spec.duration');
+    expect(res.body.resyncAfterSeconds).to.equal(5);
+    expect(Object.keys(res.body).sort()).to.deep.equal(['children', 'resyncAfterSeconds', 'status']);
+  });
+
+  it('asks for the DPUCluster as a related resource in customize, and for nothing without a targetCluster', async function () {
+    const withTarget = await request(app).post('/customize')
+      .send({ parent: parent({ targetCluster: { name: 'dpu-cplane-tenant1', namespace: 'dpf' } }) }).expect(200);
+    expect(withTarget.body).to.deep.equal({
+      relatedResources: [{ apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', resource: 'dpuclusters', namespace: 'dpf', names: ['dpu-cplane-tenant1'] }],
+    });
+    const hostOnly = await request(app).post('/customize').send({ parent: parent({}) }).expect(200);
+    expect(hostOnly.body).to.deep.equal({ relatedResources: [] });
+  });
+
+  it('finalizes at once a request that never made a ServiceAccount', async function () {
+    const res = await request(app).post('/finalize').send({ parent: parent({ type: 'nope' }), finalizing: true }).expect(200);
+    expect(res.body).to.include({ finalized: true });
+    expect(res.body.children).to.deep.equal([]);
+  });
+});

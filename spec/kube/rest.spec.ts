@@ -1,0 +1,95 @@
+// The REST client's framing, timeouts and error mapping, against a local HTTP server
+// that records what arrives byte for byte.
+import { KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeApiError, KubeRestClient, KubeUnreachableError } from '../../server/kube/rest.js';
+
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+
+async function serve(handler: Handler): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => handler(req, Buffer.concat(chunks).toString(), res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function clientFor(url: string, timeoutMs = 2_000): Promise<KubeRestClient> {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    // client-node accepts a plain-http server only with skipTLSVerify.
+    clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c',
+  });
+  return KubeRestClient.create(config, { timeoutMs });
+}
+
+describe('KubeRestClient', function () {
+  let server: Server | undefined;
+  let client: KubeRestClient | undefined;
+  afterEach(async function () {
+    client?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  });
+
+  it('frames a DELETE body so the next request on the same connection arrives intact', async function () {
+    const seen: { method?: string; body: string; socket: unknown }[] = [];
+    ({ server } = await serve((req, body, res) => {
+      seen.push({ method: req.method, body, socket: req.socket });
+      res.setHeader('Content-Type', 'application/json');
+      res.end('{}');
+    }));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await client.request('DELETE', '/api/v1/namespaces/default/serviceaccounts/a', { preconditions: { uid: 'u1' } });
+    await client.request('GET', '/api/v1/namespaces/default/serviceaccounts/b');
+    expect(seen.map((request) => request.method)).to.deep.equal(['DELETE', 'GET']);
+    expect(JSON.parse(seen[0]!.body)).to.deep.equal({ preconditions: { uid: 'u1' } });
+    expect(seen[1]!.body).to.equal('');
+    expect(seen[1]!.socket).to.equal(seen[0]!.socket);
+  });
+
+  it('sends the kubeconfig user\'s bearer token', async function () {
+    let authorization: string | undefined;
+    ({ server } = await serve((req, _body, res) => {
+      authorization = req.headers.authorization;
+      res.end('{}');
+    }));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await client.request('GET', '/version');
+    expect(authorization).to.equal('Bearer test-token');
+  });
+
+  it('maps an error Status to KubeApiError with its reason and Retry-After', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' });
+      res.end(JSON.stringify({ kind: 'Status', reason: 'TooManyRequests', message: 'slow down' }));
+    }));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const error = await client.request('GET', '/x').catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(KubeApiError);
+    expect(error).to.include({ statusCode: 429, reason: 'TooManyRequests', retryAfterSeconds: 7 });
+    expect((error as Error).message).to.equal('GET /x: slow down');
+  });
+
+  it('gives up on a server that does not answer within the timeout', async function () {
+    ({ server } = await serve(() => undefined));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 300);
+    const started = Date.now();
+    const error = await client.request('GET', '/slow').catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(KubeUnreachableError);
+    expect((error as Error).message).to.contain('no answer within 300 ms');
+    expect(Date.now() - started).to.be.below(2_000);
+  });
+
+  it('reports a closed port as unreachable', async function () {
+    client = await clientFor('http://127.0.0.1:1');
+    const error = await client.request('GET', '/x').catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(KubeUnreachableError);
+    expect((error as Error).message).to.contain('cannot reach http://127.0.0.1:1');
+  });
+});
