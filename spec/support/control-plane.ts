@@ -2,6 +2,7 @@
 // and the demo: its own CA, service-account issuer and RBAC, so a freshly minted
 // token has no rights until granted, exactly as in a real cluster.
 import { KubeConfig } from '@kubernetes/client-node';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -26,6 +27,12 @@ const readyTimeoutMs = 90_000;
 const pollIntervalMs = 100;
 
 const live = new Set<ControlPlane>();
+
+// A run that ends without stopping its control planes (an error, Ctrl-C) still removes
+// their folders; their processes are killed by processes.ts.
+process.once('exit', () => {
+  for (const plane of live) plane.removeFolderNow();
+});
 
 /** Stops every control plane still running; the root hook calls it after all tests. */
 export async function stopAllControlPlanes(): Promise<void> {
@@ -182,6 +189,10 @@ export class ControlPlane {
     const apiServer = this.apiServer;
     this.apiServer = undefined;
     await apiServer?.stop();
+  }
+
+  removeFolderNow(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {

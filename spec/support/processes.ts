@@ -22,6 +22,8 @@ function killAllNow(): void {
 process.once('exit', killAllNow);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
+    // A program that handles this signal itself (the demo) stops its processes gracefully.
+    if (process.listenerCount(signal) > 0) return;
     killAllNow();
     process.exit(130);
   });
