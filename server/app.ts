@@ -5,9 +5,17 @@ import { finalize } from './hooks/finalize.js';
 import { sync, type SyncOutcome } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
 import type { SyncRequest, CustomizeRequest } from './metacontroller.js';
+import { bearerAuth } from './http/bearer-auth.js';
+import type { Metrics } from './metrics.js';
+import type { WatchedFile } from './watched-file.js';
 
 export interface AppOptions {
   maxBodyBytes: number;
+  metrics: Metrics;
+  /** When set, every hook call must carry this bearer token. */
+  hookToken?: WatchedFile;
+  /** Readiness: resolves when the host cluster answers. */
+  hostClusterReachable: () => Promise<void>;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -48,6 +56,17 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await options.hostClusterReachable();
+      res.json({ status: 'ready' });
+    } catch (error) {
+      res.status(503).json({ status: 'host cluster unreachable', error: (error as Error).message });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+  });
 
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
@@ -57,30 +76,33 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     next();
   };
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true });
+  const guard = [...(options.hookToken ? [bearerAuth(options.hookToken)] : []), requireJson, jsonBody];
 
   const hook = (name: 'sync' | 'finalize', run: (request: SyncRequest, context: HookContext) => Promise<SyncOutcome>) =>
     async (req: Request, res: Response, next: NextFunction) => {
       const started = performance.now();
       try {
         const request = parseHookRequest<SyncRequest>(req);
-        const outcome = await (request.finalizing && name === 'sync' ? finalize : run)(request, context);
+        const finalizing = request.finalizing === true || name === 'finalize';
+        const outcome = await (finalizing ? finalize : run)(request, context);
         res.json(outcome.response);
+        const durationMs = performance.now() - started;
+        const { namespace = '', name: requestName = '' } = request.parent.metadata ?? {};
+        const failed = outcome.decision === 'error' || outcome.decision === 'invalid';
+        options.metrics.observeHook(name, outcome.decision, durationMs, failed ? outcome.reason : undefined);
+        options.metrics.observeToken(namespace, requestName, outcome.response);
         context.log.info('hook', {
-          hook: name,
-          namespace: request.parent.metadata?.namespace,
-          name: request.parent.metadata?.name,
-          decision: outcome.decision,
-          reason: outcome.reason,
-          durationMs: Math.round(performance.now() - started),
+          hook: name, namespace, name: requestName, decision: outcome.decision, reason: outcome.reason,
+          durationMs: Math.round(durationMs),
         });
       } catch (error) {
         next(error);
       }
     };
 
-  app.post('/sync', requireJson, jsonBody, hook('sync', sync));
-  app.post('/finalize', requireJson, jsonBody, hook('finalize', finalize));
-  app.post('/customize', requireJson, jsonBody, (req, res, next) => {
+  app.post('/sync', ...guard, hook('sync', sync));
+  app.post('/finalize', ...guard, hook('finalize', finalize));
+  app.post('/customize', ...guard, (req, res, next) => {
     try {
       res.json(customize(parseHookRequest<CustomizeRequest>(req)));
     } catch (error) {
@@ -95,18 +117,24 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   // Express's error handler signature needs all four parameters.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const httpError = error as { status?: number; type?: string };
+    let status: number;
+    let message: string;
     if (error instanceof BadRequest) {
-      res.status(400).json({ error: error.message });
+      [status, message] = [400, error.message];
     } else if (httpError.type === 'entity.too.large') {
-      res.status(413).json({ error: `the body is larger than ${options.maxBodyBytes} bytes` });
+      [status, message] = [413, `the body is larger than ${options.maxBodyBytes} bytes`];
     } else if (httpError.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'the body is not valid JSON' });
+      [status, message] = [400, 'the body is not valid JSON'];
     } else if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
-      res.status(httpError.status).json({ error: 'the request could not be read' });
+      [status, message] = [httpError.status, 'the request could not be read'];
     } else {
+      [status, message] = [500, 'internal error; see the webhook log'];
+      // Only the error's class and message: they come from this code and the API servers, never from a Secret.
       context.log.error('hook failed', { path: req.path, error: error instanceof Error ? `${error.name}: ${error.message}` : 'unknown' });
-      res.status(500).json({ error: 'internal error; see the webhook log' });
     }
+    options.metrics.observeRejected(req.path.slice(1), status === 500 ? 'internal_error' : 'bad_request');
+    context.log.debug('hook rejected', { path: req.path, status, error: message });
+    res.status(status).json({ error: message });
   });
   return app;
 }

@@ -10,6 +10,15 @@ export interface Config {
   remoteTimeoutMs: number;
   /** Largest hook request body accepted. */
   maxBodyBytes: number;
+  /** A file holding the bearer token every hook call must carry; unset: no hook authentication. */
+  hookBearerTokenFile?: string;
+  /** Serve HTTPS with these (PEM); both or neither. Reloaded when they change. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** How often watched files (token, certificate) are checked for changes. */
+  filePollIntervalMs: number;
+  /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -26,6 +35,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile'> {
+  const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } = env;
+  if (!cert && !key) return {};
+  if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
+  return { tlsCertFile: cert, tlsKeyFile: key };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
@@ -35,5 +51,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: env.HOST_CLUSTER_SERVER } : {}),
     remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 3_000, 100, 9_000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),
+    ...tlsFiles(env),
+    filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
   };
 }

@@ -70,6 +70,11 @@ export class HostCluster {
     return new HostCluster(client, { ref: '', uid: '', endpoint, client });
   }
 
+  /** Readiness: the host API server answers (any authenticated identity may read /version). */
+  async checkReachable(): Promise<void> {
+    await this.client.request('GET', '/version');
+  }
+
   async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
     return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`);
   }

@@ -144,6 +144,20 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     expect(tokenIn(await secret(n.secret))).to.not.equal(before);
   });
 
+  it('exports the minted token\'s lifetime and the mint count on /metrics, and reports ready', async function () {
+    const n = names();
+    await env.createRequest(n.request, spec(n));
+    await env.driver.reconcile('default', n.request);
+    const status = (await parent(n.request))!.status!;
+    const metrics = await (await fetch(`${env.url}/metrics`)).text();
+    const expiry = new RegExp(`dpu_credential_token_expiration_timestamp_seconds\\{namespace="default",name="${n.request}"\\} (\\d+)`).exec(metrics);
+    expect(Number(expiry?.[1])).to.equal(Date.parse(status.expirationTimestamp!) / 1_000);
+    expect(metrics).to.match(new RegExp(`dpu_credential_token_issued_timestamp_seconds\\{namespace="default",name="${n.request}"\\} ${Date.parse(status.issuedAt!) / 1_000}`));
+    expect(metrics).to.match(/dpu_credential_tokens_minted_total [1-9]/);
+    expect(metrics).to.match(/dpu_credential_hook_duration_seconds_count\{hook="sync",outcome="minted"\} [1-9]/);
+    expect((await fetch(`${env.url}/readyz`)).status).to.equal(200);
+  });
+
   describe('changes to the request (SPEC section 3)', function () {
     it('re-renders the Secret with the same token when spec.metadata labels or annotations change', async function () {
       const n = names();

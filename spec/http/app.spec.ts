@@ -1,15 +1,20 @@
 // The HTTP layer alone: what is and is not a hook request. Nothing here reaches a cluster:
 // the host kubeconfig points at a closed port, and every request is answered before it.
 import { KubeConfig } from '@kubernetes/client-node';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { silentLogger } from '../../server/log.js';
+import { Metrics } from '../../server/metrics.js';
+import { WatchedFile } from '../../server/watched-file.js';
 
 const maxBodyBytes = 64 * 1024;
 
-async function testApp() {
+async function testApp(hookToken?: WatchedFile) {
   const config = new KubeConfig();
   config.loadFromOptions({
     clusters: [{ name: 'nowhere', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
@@ -20,7 +25,12 @@ async function testApp() {
   const options = { timeoutMs: 500 };
   const clusters = new TargetClusters(await HostCluster.fromConfig(config, options), options);
   const now = new Date('2026-01-01T00:00:00Z');
-  return createApp({ clusters, now: () => now, log: silentLogger }, { maxBodyBytes });
+  return createApp({ clusters, now: () => now, log: silentLogger }, {
+    maxBodyBytes,
+    metrics: new Metrics(),
+    ...(hookToken ? { hookToken } : {}),
+    hostClusterReachable: () => clusters.host.checkReachable(),
+  });
 }
 
 const parent = (spec: unknown) => ({
@@ -112,5 +122,67 @@ describe('HTTP layer', function () {
     const res = await request(app).post('/finalize').send({ parent: parent({ type: 'nope' }), finalizing: true }).expect(200);
     expect(res.body).to.include({ finalized: true });
     expect(res.body.children).to.deep.equal([]);
+  });
+
+  it('answers /readyz with 503 while the host cluster cannot be reached', async function () {
+    const res = await request(app).get('/readyz').expect(503);
+    expect(res.body.status).to.equal('host cluster unreachable');
+  });
+
+  it('serves Prometheus metrics, counting rejected hook calls', async function () {
+    await request(app).post('/sync').send([]).expect(400);
+    const res = await request(app).get('/metrics').expect(200);
+    expect(res.headers['content-type']).to.contain('text/plain');
+    expect(res.text).to.match(/dpu_credential_hook_requests_total\{hook="sync",outcome="bad_request"\} [1-9]/);
+    expect(res.text).to.match(/dpu_credential_hook_errors_total\{reason="BadRequest"\} [1-9]/);
+  });
+});
+
+describe('HTTP layer with hook authentication', function () {
+  let dir: string;
+  let tokenFile: WatchedFile;
+  let app: Awaited<ReturnType<typeof testApp>>;
+  const body = { parent: parent({}) };
+
+  before(async function () {
+    dir = await mkdtemp(join(tmpdir(), 'hook-token-'));
+    await writeFile(join(dir, 'token'), 'first-token\n');
+    tokenFile = new WatchedFile(join(dir, 'token'), 20);
+    app = await testApp(tokenFile);
+  });
+
+  after(async function () {
+    tokenFile.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers 401 to hook calls without a bearer token, with a wrong one, or with another scheme', async function () {
+    await request(app).post('/customize').send(body).expect(401).expect('WWW-Authenticate', 'Bearer');
+    await request(app).post('/customize').set('Authorization', 'Bearer second-token').send(body).expect(401);
+    await request(app).post('/customize').set('Authorization', 'Basic Zmlyc3QtdG9rZW4=').send(body).expect(401);
+  });
+
+  it('answers 200 with the token from the file', async function () {
+    await request(app).post('/customize').set('Authorization', 'Bearer first-token').send(body).expect(200);
+  });
+
+  it('checks the token before reading the body', async function () {
+    await request(app).post('/sync').set('Content-Type', 'application/json').send('{"not json').expect(401);
+  });
+
+  it('takes a rotated token from the file without a restart', async function () {
+    await writeFile(join(dir, 'token'), 'second-token-longer\n');
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const res = await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body);
+      if (res.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
+    await request(app).post('/customize').set('Authorization', 'Bearer first-token').send(body).expect(401);
+  });
+
+  it('keeps /healthz and /metrics open for probes and scrapers', async function () {
+    await request(app).get('/healthz').expect(200);
+    await request(app).get('/metrics').expect(200);
   });
 });

@@ -6,6 +6,7 @@
 // it runs one reconcile when asked, where Metacontroller runs them from informers.
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 
@@ -21,12 +22,19 @@ interface HookCall {
 
 export class HookFailedError extends Error {}
 
-function post(baseUrl: string, path: string, body: unknown): Promise<{ statusCode: number; body: unknown }> {
+/** How Metacontroller reaches the hook: caBundle and authorization of the CompositeController. */
+export interface HookClientOptions {
+  caPem?: string;
+  bearerToken?: string;
+}
+
+function post(baseUrl: string, path: string, body: unknown, client: HookClientOptions): Promise<{ statusCode: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = request(`${baseUrl}${path}`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }, timeout: hookTimeoutMs,
-    }, (res) => {
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
+    if (client.bearerToken) headers.Authorization = `Bearer ${client.bearerToken}`;
+    const send = baseUrl.startsWith('https:') ? httpsRequest : request;
+    const req = send(`${baseUrl}${path}`, { method: 'POST', headers, timeout: hookTimeoutMs, ...(client.caPem ? { ca: client.caPem } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -59,7 +67,7 @@ export class MetacontrollerDriver {
   private readonly core: CoreV1Api;
   private readonly objects: CustomObjectsApi;
 
-  constructor(host: KubeConfig, private readonly webhookUrl: string) {
+  constructor(host: KubeConfig, private readonly webhookUrl: string, private readonly client: HookClientOptions = {}) {
     this.core = host.makeApiClient(CoreV1Api);
     this.objects = host.makeApiClient(CustomObjectsApi);
   }
@@ -87,7 +95,7 @@ export class MetacontrollerDriver {
   }
 
   private async hook(name: HookCall['hook'], body: unknown): Promise<unknown> {
-    const answer = await post(this.webhookUrl, `/${name}`, body);
+    const answer = await post(this.webhookUrl, `/${name}`, body, this.client);
     this.calls.push({ hook: name, ...answer });
     // Metacontroller treats anything but 200 as a failed hook: nothing changes, it retries later.
     if (answer.statusCode !== 200) throw new HookFailedError(`${name} hook answered HTTP ${answer.statusCode}: ${JSON.stringify(answer.body)}`);

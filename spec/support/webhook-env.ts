@@ -9,6 +9,7 @@ import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { createApp } from '../../server/app.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { createLogger, silentLogger, type Logger } from '../../server/log.js';
+import { Metrics } from '../../server/metrics.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster, type DpuClusterRef } from './dpucluster.js';
 import { createObjects, readManifests } from './kube-helpers.js';
@@ -35,6 +36,7 @@ export interface WebhookEnvOptions {
 export class WebhookEnv {
   private constructor(
     readonly clock: TestClock,
+    readonly metrics: Metrics,
     readonly host: ControlPlane,
     readonly target: ControlPlane,
     readonly dpuCluster: DpuClusterRef,
@@ -56,15 +58,16 @@ export class WebhookEnv {
     const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000 };
     const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
     const clock = new TestClock();
+    const metrics = new Metrics();
     const app = createApp(
       { clusters, now: clock.now, log: options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger) },
-      { maxBodyBytes: 1024 * 1024 },
+      { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() },
     );
     const server = await new Promise<Server>((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
     });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return new WebhookEnv(clock, host, target, dpuCluster, clusters, server, new MetacontrollerDriver(hostConfig, url));
+    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, server, new MetacontrollerDriver(hostConfig, url));
   }
 
   get url(): string {

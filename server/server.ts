@@ -1,0 +1,82 @@
+// The HTTP(S) server around the app: TLS with certificate reload, server-side timeouts so
+// a slow or stalled client cannot hold the process, and a graceful stop.
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Logger } from './log.js';
+import { WatchedFile } from './watched-file.js';
+
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  tls?: { certFile: string; keyFile: string; pollIntervalMs: number };
+  shutdownTimeoutMs: number;
+  log: Logger;
+}
+
+/** Whole request (headers and body) within this; Metacontroller's hook timeout is 10 s. */
+const requestTimeoutMs = 30_000;
+const headersTimeoutMs = 10_000;
+const keepAliveTimeoutMs = 65_000;
+
+export interface RunningServer {
+  server: Server | HttpsServer;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then resolves. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(app: Express, options: ServerOptions): Promise<RunningServer> {
+  const watched: WatchedFile[] = [];
+  let server: Server | HttpsServer;
+  if (options.tls) {
+    const cert = new WatchedFile(options.tls.certFile, options.tls.pollIntervalMs);
+    const key = new WatchedFile(options.tls.keyFile, options.tls.pollIntervalMs);
+    watched.push(cert, key);
+    const https = createHttpsServer({ cert: cert.current, key: key.current }, app);
+    const reload = () => {
+      try {
+        https.setSecureContext({ cert: cert.current, key: key.current });
+        options.log.info('TLS certificate reloaded', { certFile: options.tls!.certFile });
+      } catch (error) {
+        // A certificate and key from different rotations do not match; the other file's change follows.
+        options.log.warn('TLS certificate not reloaded yet', { error: (error as Error).message });
+      }
+    };
+    cert.onChange(reload);
+    key.onChange(reload);
+    server = https;
+  } else {
+    server = createHttpServer(app);
+  }
+  server.requestTimeout = requestTimeoutMs;
+  server.headersTimeout = headersTimeoutMs;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        options.log.warn('shutdown timeout: closing connections with requests still in flight');
+        server.closeAllConnections();
+      }, options.shutdownTimeoutMs);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        for (const file of watched) file.close();
+        resolve();
+      });
+      // Idle keep-alive connections would hold close() open; busy ones close after their response.
+      server.closeIdleConnections();
+    });
+    return stopping;
+  };
+  return { server, port, stop };
+}
