@@ -9,13 +9,18 @@ import { WatchedFile } from './watched-file.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
-const clusterOptions = { timeoutMs: config.remoteTimeoutMs, ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}) };
+const metrics = new Metrics();
+const clusterOptions = {
+  timeoutMs: config.remoteTimeoutMs,
+  observeApiCall: metrics.observeApiCall,
+  ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
+};
 const clusters = new TargetClusters(await HostCluster.fromEnvironment(clusterOptions), clusterOptions);
 const hookToken = config.hookBearerTokenFile ? new WatchedFile(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
 
 const app = createApp({ clusters, now: () => new Date(), log }, {
   maxBodyBytes: config.maxBodyBytes,
-  metrics: new Metrics(),
+  metrics,
   ...(hookToken ? { hookToken } : {}),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });

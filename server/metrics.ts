@@ -30,6 +30,16 @@ export class Metrics {
     labelNames: ['namespace', 'name'] as const, registers: [this.registry],
   });
 
+  private readonly apiCalls = new Counter({
+    name: 'dpu_credential_kube_requests_total', help: 'Calls to Kubernetes API servers by cluster (host, target), method and HTTP status (0: unreachable).',
+    labelNames: ['cluster', 'method', 'code'] as const, registers: [this.registry],
+  });
+
+  /** For ClusterOptions.observeApiCall. */
+  readonly observeApiCall = (cluster: 'host' | 'target', method: string, statusCode: number): void => {
+    this.apiCalls.inc({ cluster, method, code: String(statusCode) });
+  };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

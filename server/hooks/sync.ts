@@ -154,6 +154,8 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
   try {
     serviceAccountUid = await ensureServiceAccount(target.client, spec.serviceAccount, spec.request);
   } catch (error) {
+    // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
+    if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
     return failure({ parent, observed, serviceAccount: conditionForError(error, 'serviceAccount'),
       secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), now });
   }

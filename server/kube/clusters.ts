@@ -29,6 +29,8 @@ export class TargetClusterNotReadyError extends Error {
 
 export interface ClusterOptions {
   timeoutMs: number;
+  /** Counts API calls by cluster kind (metrics). */
+  observeApiCall?: (cluster: 'host' | 'target', method: string, statusCode: number) => void;
   /** Server written to outputs for the host cluster (HOST_CLUSTER_SERVER). */
   hostClusterServer?: string;
 }
@@ -58,7 +60,10 @@ export class HostCluster {
    * service address, else the kubeconfig's server; the in-cluster CA, else the kubeconfig's.
    */
   static async fromConfig(config: KubeConfig, options: ClusterOptions, inCluster?: ClusterEndpoint): Promise<HostCluster> {
-    const client = await KubeRestClient.create(config, { timeoutMs: options.timeoutMs });
+    const observe = options.observeApiCall;
+    const client = await KubeRestClient.create(config, {
+      timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe('host', method, code) } : {}),
+    });
     const cluster = config.getCurrentCluster();
     const kubeconfigCaPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
       : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
@@ -96,7 +101,16 @@ export class HostCluster {
 interface CachedTarget {
   fingerprint: string;
   target: TargetCluster;
+  /** Identity of the DPUCluster and its Secret name, and when the Secret was last read. */
+  source: string;
+  readAtMs: number;
 }
+
+/**
+ * How long a DPUCluster's admin kubeconfig is used without reading its Secret again.
+ * A rotated admin kubeconfig is picked up within this; a 401 from the target drops it at once.
+ */
+export const kubeconfigRecheckMs = 30_000;
 
 export class TargetClusters {
   private readonly cache = new Map<string, CachedTarget>();
@@ -112,6 +126,11 @@ export class TargetClusters {
     const ref = namespacedName(namespace, dpuCluster.metadata?.name ?? '');
     const secretName = dpuCluster.spec?.kubeconfig;
     if (!secretName) throw new TargetClusterNotReadyError(`DPUCluster ${ref} has no spec.kubeconfig yet`);
+    const uid = dpuCluster.metadata?.uid ?? '';
+    const source = `${uid}/${secretName}`;
+    const cached = this.cache.get(ref);
+    if (cached?.source === source && Date.now() - cached.readAtMs < kubeconfigRecheckMs) return cached.target;
+
     const secret = await this.host.readSecret(namespace, secretName);
     if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
     const key = adminKubeconfigKeys.find((candidate) => secret.data?.[candidate]);
@@ -120,10 +139,11 @@ export class TargetClusters {
         `${adminKubeconfigKeys.join(' nor ')}`);
     }
     const encoded = secret.data![key]!;
-    const uid = dpuCluster.metadata?.uid ?? '';
-    const fingerprint = createHash('sha256').update(uid).update('\0').update(encoded).digest('hex');
-    const cached = this.cache.get(ref);
-    if (cached?.fingerprint === fingerprint) return cached.target;
+    const fingerprint = createHash('sha256').update(source).update('\0').update(encoded).digest('hex');
+    if (cached?.fingerprint === fingerprint) {
+      cached.readAtMs = Date.now();
+      return cached.target;
+    }
 
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
       throw new InvalidKubeconfigError(`the ${key} of Secret ${namespace}/${secretName} is not base64`);
@@ -137,12 +157,15 @@ export class TargetClusters {
       }
       throw error;
     }
+    const observe = this.options.observeApiCall;
     const target: TargetCluster = {
       ref, uid, endpoint: loaded.endpoint,
-      client: await KubeRestClient.create(loaded.config, { timeoutMs: this.options.timeoutMs }),
+      client: await KubeRestClient.create(loaded.config, {
+        timeoutMs: this.options.timeoutMs, ...(observe ? { observe: (method, code) => observe('target', method, code) } : {}),
+      }),
     };
     cached?.target.client.close();
-    this.cache.set(ref, { fingerprint, target });
+    this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now() });
     return target;
   }
 

@@ -30,8 +30,12 @@ export class KubeUnreachableError extends Error {
 
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.statusCode === 404;
 
+/** Called once per finished call: the HTTP status, or 0 when the server was not reached. */
+export type ApiCallObserver = (method: string, statusCode: number) => void;
+
 export interface KubeRestClientOptions {
   timeoutMs: number;
+  observe?: ApiCallObserver;
   /** Connection pool limit towards this API server. */
   maxSockets?: number;
 }
@@ -90,7 +94,8 @@ export class KubeRestClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
 
-    return new Promise<T>((resolve, reject) => {
+    const observe = this.options.observe;
+    const call = new Promise<T>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
       const req = send(`${this.server}${path}`, { method, headers, agent: this.agent, timeout: this.options.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
@@ -126,5 +131,16 @@ export class KubeRestClient {
       });
       req.end(payload);
     });
+    if (!observe) return call;
+    return call.then(
+      (value) => {
+        observe(method, 200);
+        return value;
+      },
+      (error: unknown) => {
+        observe(method, error instanceof KubeApiError ? error.statusCode : 0);
+        throw error;
+      },
+    );
   }
 }

@@ -55,10 +55,10 @@ export class WebhookEnv {
     await installDpuClusterCrd(hostConfig);
     const dpuCluster = await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
 
-    const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000 };
+    const metrics = new Metrics();
+    const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000, observeApiCall: metrics.observeApiCall };
     const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
     const clock = new TestClock();
-    const metrics = new Metrics();
     const app = createApp(
       { clusters, now: clock.now, log: options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger) },
       { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() },
