@@ -64,6 +64,8 @@ export class MetacontrollerDriver {
   readonly calls: HookCall[] = [];
   /** resyncAfterSeconds of the last answer per "namespace/name". */
   readonly resyncAfterSeconds = new Map<string, number>();
+  /** The last sync or finalize request body sent, as JSON. */
+  lastHookRequest = '';
   private readonly core: CoreV1Api;
   private readonly objects: CustomObjectsApi;
 
@@ -147,6 +149,7 @@ export class MetacontrollerDriver {
       finalizing,
     };
     const hookName = finalizing ? 'finalize' : 'sync';
+    this.lastHookRequest = JSON.stringify(request);
     const response = await this.hook(hookName, request) as SyncResponse;
     const unknownFields = Object.keys(response).filter((field) => !syncResponseFields.has(field));
     if (unknownFields.length > 0) throw new HookFailedError(`${hookName} response has unknown fields ${unknownFields.join(', ')}`);

@@ -1,0 +1,244 @@
+// npm run bench: the webhook measured side by side with baselines, in one run, on this machine.
+// Prints a table, writes bench/results.json, and ends with one JSON line of the headline figures.
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import autocannon, { type Result } from 'autocannon';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { SyncRequest, SyncResponse } from '../server/metacontroller.js';
+import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
+import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
+import { MetacontrollerDriver, parentApi } from '../spec/support/metacontroller-driver.js';
+import { startProcess, type ManagedProcess } from '../spec/support/processes.js';
+import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
+import { requestCrdPath } from '../spec/support/webhook-env.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
+const connections = 32;
+const mintSamples = 40;
+const scaleRequests = Number(process.env.BENCH_SCALE_REQUESTS ?? 1000);
+const scaleWorkers = 16;
+const memorySyncs = Number(process.env.BENCH_MEMORY_SYNCS ?? 100_000);
+const coldStartRuns = 5;
+
+const log = (text: string) => console.error(`bench: ${text}`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealthz(url: string, pollMs = 20): Promise<void> {
+  for (let attempt = 0; attempt < 30_000 / pollMs; attempt++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  throw new Error(`${url} did not start`);
+}
+
+async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
+  return kb / 1024;
+}
+
+async function apiCallCount(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^dpu_credential_kube_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
+function load(url: string, body: string, options: { duration?: number; amount?: number }): Promise<Result> {
+  return autocannon({
+    url: `${url}/sync`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections,
+    ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? loadSeconds }),
+  });
+}
+
+function summary(result: Result) {
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.non2xx + result.timeouts,
+    total: result.requests.total,
+  };
+}
+
+async function main(): Promise<void> {
+  log('building the webhook (npm run build)');
+  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: root });
+
+  log('starting host and target control planes');
+  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
+  const hostConfig = host.adminKubeConfig();
+  await createObjects(hostConfig, await readManifests(requestCrdPath));
+  await installDpuClusterCrd(hostConfig);
+  await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
+  const hostKubeconfig = await host.writeAdminKubeconfig();
+  const webhookEnv = { ...process.env, KUBECONFIG: hostKubeconfig, LOG_LEVEL: 'info' };
+  const startWebhook = async (port: number): Promise<ManagedProcess> =>
+    startProcess(process.execPath, [join(root, 'dist/server/main.js')], `${hostKubeconfig}.webhook-${port}.log`, { ...webhookEnv, PORT: String(port) });
+
+  // Cold start first, on an idle machine: process start to the first 200 from /healthz.
+  const coldStartMs: number[] = [];
+  for (let run = 0; run < coldStartRuns; run++) {
+    const port = await freePort();
+    const started = performance.now();
+    const candidate = await startWebhook(port);
+    await waitForHealthz(`http://127.0.0.1:${port}`, 5);
+    coldStartMs.push(performance.now() - started);
+    await candidate.stop();
+  }
+  log(`cold start: median ${median(coldStartMs).toFixed(0)} ms of ${coldStartRuns}`);
+
+  const webhookPort = await freePort();
+  const webhook = await startWebhook(webhookPort);
+  const webhookUrl = `http://127.0.0.1:${webhookPort}`;
+  await waitForHealthz(webhookUrl);
+  const driver = new MetacontrollerDriver(hostConfig, webhookUrl);
+  const objects = hostConfig.makeApiClient(CustomObjectsApi);
+  const createRequest = (name: string, serviceAccount: string) => objects.createNamespacedCustomObject({
+    ...parentApi, namespace: 'default',
+    body: {
+      apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
+      spec: { serviceAccount: { name: serviceAccount }, duration: '1h', targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
+    },
+  });
+
+  // 1. Reuse path: the sync Metacontroller sends when nothing changed.
+  await createRequest('bench-reuse', 'bench-reuse-sa');
+  await driver.reconcile('default', 'bench-reuse');
+  await driver.reconcile('default', 'bench-reuse');
+  const reuseBody = driver.lastHookRequest;
+  const reuseAnswer = await fetch(`${webhookUrl}/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: reuseBody });
+  const responseBytes = (await reuseAnswer.text()).length;
+  const baselinePort = await freePort();
+  const baseline = await startProcess(process.execPath, ['--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${hostKubeconfig}.baseline.log`,
+    { ...process.env, PORT: String(baselinePort), RESPONSE_BYTES: String(responseBytes) });
+  const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+  await waitForHealthz(baselineUrl);
+  log(`reuse path: ${connections} connections, ${loadSeconds} s each, request ${reuseBody.length} B, response ${responseBytes} B`);
+  await load(baselineUrl, reuseBody, { duration: 2 });
+  await load(webhookUrl, reuseBody, { duration: 2 });
+  const callsBefore = await apiCallCount(webhookUrl);
+  const reuseResult = await load(webhookUrl, reuseBody, {});
+  const reuseCallsPerSync = (await apiCallCount(webhookUrl) - callsBefore) / reuseResult.requests.total;
+  const baselineResult = await load(baselineUrl, reuseBody, {});
+  const reuse = summary(reuseResult);
+  const base = summary(baselineResult);
+  log(`reuse ${reuse.requestsPerSecond}/s p99 ${reuse.p99Ms} ms; baseline ${base.requestsPerSecond}/s p99 ${base.p99Ms} ms; ${reuseCallsPerSync.toFixed(3)} API calls per sync`);
+
+  // 2. Mint path: one sync that mints, against the same calls made directly with client-node.
+  const parsed = JSON.parse(reuseBody) as SyncRequest;
+  const mintMs: number[] = [];
+  for (let sample = 0; sample < mintSamples; sample++) {
+    const body: SyncRequest = { ...parsed, children: { 'Secret.v1': {} } };
+    const started = performance.now();
+    const answer = await fetch(`${webhookUrl}/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await answer.json() as SyncResponse;
+    mintMs.push(performance.now() - started);
+    if (response.children.length !== 1) throw new Error('the mint-path sync returned no Secret');
+  }
+  const core = target.adminKubeConfig().makeApiClient(CoreV1Api);
+  const directMs: number[] = [];
+  for (let sample = 0; sample < mintSamples; sample++) {
+    const started = performance.now();
+    await core.readNamespacedServiceAccount({ namespace: 'default', name: 'bench-reuse-sa' });
+    await core.createNamespacedServiceAccountToken({ namespace: 'default', name: 'bench-reuse-sa', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    directMs.push(performance.now() - started);
+  }
+  log(`mint: webhook median ${median(mintMs).toFixed(1)} ms, direct client-node median ${median(directMs).toFixed(1)} ms`);
+
+  // 3. Scale: many requests in one target cluster, reconciled by the driver with parallel workers.
+  log(`scale: creating ${scaleRequests} requests`);
+  for (let start = 0; start < scaleRequests; start += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, scaleRequests - start) }, (_, i) =>
+      createRequest(`scale-${start + i}`, `scale-${start + i}-sa`)));
+  }
+  const scaleCallsBefore = await apiCallCount(webhookUrl);
+  const scaleStarted = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: scaleWorkers }, async () => {
+    while (next < scaleRequests) {
+      const index = next++;
+      await driver.reconcile('default', `scale-${index}`);
+    }
+  }));
+  const scaleSeconds = (performance.now() - scaleStarted) / 1_000;
+  const scaleCallsPerRequest = (await apiCallCount(webhookUrl) - scaleCallsBefore) / scaleRequests;
+  let withToken = 0;
+  for (let index = 0; index < scaleRequests; index++) {
+    const secret = await readSecret(hostConfig, `scale-${index}`);
+    if (secret && tokenIn(secret)) withToken++;
+  }
+  for (let index = 0; index < scaleRequests; index += Math.ceil(scaleRequests / 10)) {
+    const who = await authenticatesAs((await readSecret(hostConfig, `scale-${index}`))!);
+    if (who !== `system:serviceaccount:default:scale-${index}-sa`) throw new Error(`scale-${index} authenticates as ${who}`);
+  }
+  if (withToken !== scaleRequests) throw new Error(`only ${withToken} of ${scaleRequests} Secrets hold a token`);
+  log(`scale: ${scaleRequests} valid Secrets in ${scaleSeconds.toFixed(1)} s, ${scaleCallsPerRequest.toFixed(2)} API calls per request`);
+
+  // 4. Memory: RSS before and after many reuse-path syncs.
+  const rssBefore = await rssMb(webhook.pid, 'VmRSS');
+  const memoryResult = await load(webhookUrl, reuseBody, { amount: memorySyncs });
+  const rssAfter = await rssMb(webhook.pid, 'VmRSS');
+  const peakRssMb = await rssMb(webhook.pid, 'VmHWM');
+  const rssGrowthMbPer100kSyncs = ((rssAfter - rssBefore) * 100_000) / memorySyncs;
+  log(`memory: RSS ${rssBefore.toFixed(1)} -> ${rssAfter.toFixed(1)} MB over ${memoryResult.requests.total} syncs (${summary(memoryResult).errors} errors); peak ${peakRssMb.toFixed(1)} MB`);
+
+  await Promise.all([webhook.stop(), baseline.stop()]);
+  await stopAllControlPlanes();
+
+  const results = {
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    reuse: { webhook: reuse, baseline: base, apiCallsPerSync: reuseCallsPerSync, connections, seconds: loadSeconds },
+    mint: { webhookMedianMs: median(mintMs), directClientNodeMedianMs: median(directMs), samples: mintSamples },
+    scale: { requests: scaleRequests, workers: scaleWorkers, seconds: scaleSeconds, apiCallsPerRequest: scaleCallsPerRequest },
+    memory: { syncs: memoryResult.requests.total, errors: summary(memoryResult).errors, rssBeforeMb: rssBefore, rssAfterMb: rssAfter, peakRssMb },
+    coldStartMs,
+  };
+  await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+  const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+  console.log('| measure | webhook | baseline | ratio |');
+  console.log('|---|---|---|---|');
+  console.log(`| reuse-path syncs/s (${connections} connections) | ${reuse.requestsPerSecond} | ${base.requestsPerSecond} | ${round(reuse.requestsPerSecond / base.requestsPerSecond)} |`);
+  console.log(`| reuse-path p50 / p99 ms | ${reuse.p50Ms} / ${reuse.p99Ms} | ${base.p50Ms} / ${base.p99Ms} | |`);
+  console.log(`| reuse-path errors | ${reuse.errors} | ${base.errors} | |`);
+  console.log(`| mint latency median ms | ${round(median(mintMs), 1)} | ${round(median(directMs), 1)} (client-node direct) | ${round(median(mintMs) / median(directMs))} |`);
+  console.log(`| ${scaleRequests} requests to valid Secrets, s | ${round(scaleSeconds, 1)} | | |`);
+  console.log(`| API calls per request (scale) / per reuse sync | ${round(scaleCallsPerRequest)} / ${round(reuseCallsPerSync, 3)} | | |`);
+  console.log(`| peak RSS MB / growth per 100k syncs MB | ${round(peakRssMb, 1)} / ${round(rssGrowthMbPer100kSyncs, 1)} | | |`);
+  console.log(`| cold start ms (median of ${coldStartRuns}) | ${round(median(coldStartMs), 0)} | | |`);
+  console.log(JSON.stringify({
+    reuseThroughputRatio: round(reuse.requestsPerSecond / base.requestsPerSecond),
+    reuseP99Ms: reuse.p99Ms,
+    mintLatencyRatio: round(median(mintMs) / median(directMs)),
+    scaleSecondsFor1000: round(scaleSeconds * (1000 / scaleRequests), 1),
+    peakRssMb: round(peakRssMb, 1),
+    rssGrowthMbPer100kSyncs: round(rssGrowthMbPer100kSyncs, 1),
+    coldStartMs: round(median(coldStartMs), 0),
+    cores: cpus().length,
+  }));
+}
+
+main().catch(async (error: unknown) => {
+  console.error(error instanceof Error ? error.stack : error);
+  await stopAllControlPlanes();
+  process.exit(1);
+});
