@@ -1,7 +1,13 @@
-// Reads an admin kubeconfig (from a DPUCluster's Secret, or the webhook's own) into the
+// Reads a DPUCluster's admin kubeconfig (from a Secret in the host cluster) into the
 // endpoint written to outputs and a KubeConfig to call the cluster with.
+//
+// The text is untrusted: whoever can write that Secret controls it. Only inline data is
+// accepted. A kubeconfig may otherwise make its reader run a command (exec, auth-provider
+// cmd-path), read local files (token-file, certificate paths: the webhook's own
+// ServiceAccount token among them) or skip TLS verification, and so hand the webhook's
+// credentials to another server.
 import { KubeConfig } from '@kubernetes/client-node';
-import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import type { ClusterEndpoint } from '../credential/render.js';
 
 export class InvalidKubeconfigError extends Error {
@@ -13,68 +19,109 @@ export interface LoadedKubeconfig {
   endpoint: ClusterEndpoint;
 }
 
-const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+type Entry = Record<string, unknown>;
 
-function caPemOf(caData: string | undefined, caFile: string | undefined): string {
-  let pem: string;
-  if (caData) {
-    pem = Buffer.from(caData, 'base64').toString('utf8');
-  } else if (caFile) {
-    try {
-      pem = readFileSync(caFile, 'utf8');
-    } catch (error) {
-      throw new InvalidKubeconfigError(`cannot read certificate-authority ${caFile}: ${(error as Error).message}`);
+const pemCertificate = /^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/;
+const refusedClusterFields = ['certificate-authority', 'insecure-skip-tls-verify', 'proxy-url'];
+const refusedUserFields = ['exec', 'auth-provider', 'token-file', 'tokenFile', 'client-certificate', 'client-key', 'username', 'password'];
+
+const isEntry = (value: unknown): value is Entry => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function named(list: unknown, what: string): Map<string, Entry> {
+  const entries = new Map<string, Entry>();
+  if (list === undefined || list === null) return entries;
+  if (!Array.isArray(list)) throw new InvalidKubeconfigError(`${what} must be a list`);
+  for (const item of list) {
+    if (!isEntry(item) || typeof item.name !== 'string' || !isEntry(item[what.slice(0, -1)])) {
+      throw new InvalidKubeconfigError(`every entry of ${what} needs a name and a ${what.slice(0, -1)}`);
     }
-  } else {
-    throw new InvalidKubeconfigError('the cluster has no certificate-authority-data');
+    entries.set(item.name, item[what.slice(0, -1)] as Entry);
   }
-  if (!pemCertificate.test(pem)) throw new InvalidKubeconfigError('the cluster\'s certificate authority is not a PEM certificate');
-  return pem.endsWith('\n') ? pem : `${pem}\n`;
+  return entries;
 }
 
-function checkServer(server: string): string {
+function pick(clusters: Map<string, Entry>, users: Map<string, Entry>, contexts: Map<string, Entry>, current: unknown) {
+  if (typeof current === 'string' && current !== '') {
+    const context = contexts.get(current);
+    if (!context) throw new InvalidKubeconfigError(`the current context "${current}" is not defined`);
+    const clusterName = String(context.cluster ?? '');
+    const userName = String(context.user ?? '');
+    const cluster = clusters.get(clusterName);
+    const user = users.get(userName);
+    if (!cluster) throw new InvalidKubeconfigError(`the current context names no known cluster ("${clusterName}")`);
+    if (!user) throw new InvalidKubeconfigError(`the current context names no known user ("${userName}")`);
+    return { clusterName, cluster, userName, user };
+  }
+  if (clusters.size !== 1 || users.size !== 1) {
+    throw new InvalidKubeconfigError(`no current context, and ${clusters.size} clusters and ${users.size} users: cannot tell which to use`);
+  }
+  const [clusterName, cluster] = [...clusters][0]!;
+  const [userName, user] = [...users][0]!;
+  return { clusterName, cluster, userName, user };
+}
+
+function checkServer(server: unknown): string {
+  if (typeof server !== 'string' || server === '') throw new InvalidKubeconfigError('the cluster has no server');
   let url: URL;
   try {
     url = new URL(server);
   } catch {
-    throw new InvalidKubeconfigError(`the cluster's server "${server}" is not a URL`);
+    throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
   }
-  if (url.protocol !== 'https:') throw new InvalidKubeconfigError(`the cluster's server "${server}" is not an https URL`);
+  if (url.protocol !== 'https:' || !url.hostname) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not an https URL`);
   return server.replace(/\/+$/, '');
 }
 
-/**
- * Parses kubeconfig YAML. The current context names the cluster and user; without
- * one, the kubeconfig must have exactly one cluster and one user.
- */
-export function loadKubeconfig(text: string, options: { clusterName?: string } = {}): LoadedKubeconfig {
-  const config = new KubeConfig();
+function decodeInline(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value)) throw new InvalidKubeconfigError(`${what} is not base64`);
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+export function loadKubeconfig(text: string): LoadedKubeconfig {
+  let document: unknown;
   try {
-    config.loadFromString(text);
+    document = parse(text);
   } catch (error) {
-    throw new InvalidKubeconfigError(`not a valid kubeconfig: ${(error as Error).message.split('\n')[0]}`);
+    throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (!config.getCurrentContext() || !config.getContextObject(config.getCurrentContext())) {
-    if (config.getClusters().length !== 1 || config.getUsers().length !== 1) {
-      throw new InvalidKubeconfigError(`no current context, and ${config.getClusters().length} clusters and ` +
-        `${config.getUsers().length} users: cannot tell which to use`);
+  if (!isEntry(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
+  const { clusterName, cluster, userName, user } = pick(
+    named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context'],
+  );
+
+  for (const field of refusedClusterFields) {
+    if (cluster[field] !== undefined && cluster[field] !== false) {
+      throw new InvalidKubeconfigError(`the cluster uses ${field}: only an inline certificate-authority-data is accepted`);
     }
-    const [cluster] = config.getClusters();
-    const [user] = config.getUsers();
-    config.loadFromOptions({
-      clusters: config.getClusters(), users: config.getUsers(),
-      contexts: [{ name: 'only', cluster: cluster!.name, user: user!.name }], currentContext: 'only',
-    });
   }
-  const cluster = config.getCurrentCluster();
-  if (!cluster) throw new InvalidKubeconfigError('the current context names no known cluster');
-  if (!config.getCurrentUser()) throw new InvalidKubeconfigError('the current context names no known user');
-  return {
-    config,
-    endpoint: {
-      clusterName: options.clusterName ?? cluster.name,
-      server: checkServer(cluster.server),
-      caPem: caPemOf(cluster.caData, cluster.caFile),
-    },
-  };
+  for (const field of refusedUserFields) {
+    if (user[field] !== undefined) {
+      throw new InvalidKubeconfigError(`the user uses ${field}: only an inline token or client-certificate-data/client-key-data are accepted`);
+    }
+  }
+  const server = checkServer(cluster.server);
+  if (cluster['certificate-authority-data'] === undefined) throw new InvalidKubeconfigError('the cluster has no certificate-authority-data');
+  const caPem = decodeInline(cluster['certificate-authority-data'], 'certificate-authority-data');
+  if (!pemCertificate.test(caPem)) throw new InvalidKubeconfigError('the cluster\'s certificate-authority-data is not a PEM certificate');
+
+  const token = typeof user.token === 'string' ? user.token : undefined;
+  const hasCertificate = user['client-certificate-data'] !== undefined || user['client-key-data'] !== undefined;
+  if (!token && !hasCertificate) throw new InvalidKubeconfigError('the user has neither a token nor client-certificate-data');
+  const tlsServerName = typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : undefined;
+
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: clusterName, server, caData: Buffer.from(caPem).toString('base64'), skipTLSVerify: false, ...(tlsServerName ? { tlsServerName } : {}) }],
+    users: [{
+      name: userName,
+      ...(token ? { token } : {}),
+      ...(hasCertificate ? {
+        certData: Buffer.from(decodeInline(user['client-certificate-data'], 'client-certificate-data')).toString('base64'),
+        keyData: Buffer.from(decodeInline(user['client-key-data'], 'client-key-data')).toString('base64'),
+      } : {}),
+    }],
+    contexts: [{ name: 'target', cluster: clusterName, user: userName }],
+    currentContext: 'target',
+  });
+  return { config, endpoint: { clusterName, server, caPem: caPem.endsWith('\n') ? caPem : `${caPem}\n` } };
 }

@@ -47,10 +47,22 @@ interface ApiStatus {
   details?: { retryAfterSeconds?: number };
 }
 
+function authHeaders(options: RequestOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options.headers ?? {})) {
+    if (typeof value === 'string') headers[key] = value;
+  }
+  if (options.auth) headers.Authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+  return headers;
+}
+
 export class KubeRestClient {
   readonly server: string;
   private readonly agent: Agent | PlainAgent;
   private readonly isHttps: boolean;
+
+  /** Authorization headers, when the kubeconfig's user has fixed credentials (inline token or certificate). */
+  private readonly fixedHeaders: Record<string, string> | undefined;
 
   private constructor(private readonly config: KubeConfig, tls: RequestOptions, private readonly options: KubeRestClientOptions) {
     const cluster = config.getCurrentCluster();
@@ -64,6 +76,9 @@ export class KubeRestClient {
         servername: tls.servername, ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
       })
       : new PlainAgent(pool);
+    const user = config.getCurrentUser();
+    // Token files (in-cluster), exec plugins and auth providers rotate: those are asked per call.
+    this.fixedHeaders = user?.authProvider || user?.exec ? undefined : authHeaders(tls);
   }
 
   static async create(config: KubeConfig, options: KubeRestClientOptions): Promise<KubeRestClient> {
@@ -78,14 +93,13 @@ export class KubeRestClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    // Asked per call: token files (in-cluster) and exec plugins rotate their credentials.
-    const auth: RequestOptions = {};
-    await this.config.applyToHTTPSOptions(auth);
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    for (const [key, value] of Object.entries(auth.headers ?? {})) {
-      if (typeof value === 'string') headers[key] = value;
+    let auth = this.fixedHeaders;
+    if (!auth) {
+      const options: RequestOptions = {};
+      await this.config.applyToHTTPSOptions(options);
+      auth = authHeaders(options);
     }
-    if (auth.auth) headers.Authorization = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
+    const headers: Record<string, string> = { Accept: 'application/json', ...auth };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       headers['Content-Type'] = 'application/json';

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { stringify } from 'yaml';
+import { InvalidKubeconfigError, loadKubeconfig } from '../../server/kube/kubeconfig.js';
+
+const caPem = '-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n';
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+function kubeconfig(overrides: { cluster?: Record<string, unknown>; user?: Record<string, unknown>; extra?: Record<string, unknown> } = {}) {
+  return stringify({
+    apiVersion: 'v1', kind: 'Config',
+    clusters: [{ name: 'kubernetes', cluster: { server: 'https://10.0.0.1:6443', 'certificate-authority-data': b64(caPem), ...overrides.cluster } }],
+    users: [{ name: 'kubernetes-admin', user: { 'client-certificate-data': b64('cert'), 'client-key-data': b64('key'), ...overrides.user } }],
+    contexts: [{ name: 'kubernetes-admin@kubernetes', context: { cluster: 'kubernetes', user: 'kubernetes-admin' } }],
+    'current-context': 'kubernetes-admin@kubernetes',
+    ...overrides.extra,
+  });
+}
+
+const problem = (text: string) => {
+  try {
+    loadKubeconfig(text);
+  } catch (error) {
+    expect(error).to.be.instanceOf(InvalidKubeconfigError);
+    return (error as Error).message;
+  }
+  return 'accepted';
+};
+
+describe('loadKubeconfig (a DPUCluster admin kubeconfig)', function () {
+  it('reads a kubeadm admin.conf: cluster name, server and CA for outputs, client certificate for calls', function () {
+    const { endpoint, config } = loadKubeconfig(kubeconfig());
+    expect(endpoint).to.deep.equal({ clusterName: 'kubernetes', server: 'https://10.0.0.1:6443', caPem });
+    expect(config.getCurrentUser()).to.include({ certData: b64('cert'), keyData: b64('key') });
+    expect(config.getCurrentCluster()).to.include({ skipTLSVerify: false });
+  });
+
+  it('accepts a bearer-token user, an IPv6 server and a server without a port', function () {
+    expect(problem(kubeconfig({ user: { 'client-certificate-data': undefined, 'client-key-data': undefined, token: 't' } }))).to.equal('accepted');
+    expect(loadKubeconfig(kubeconfig({ cluster: { server: 'https://[fd00::1]:6443' } })).endpoint.server).to.equal('https://[fd00::1]:6443');
+    expect(loadKubeconfig(kubeconfig({ cluster: { server: 'https://api.example.com' } })).endpoint.server).to.equal('https://api.example.com');
+  });
+
+  it('uses the only cluster and user when there is no current context', function () {
+    expect(problem(kubeconfig({ extra: { contexts: [], 'current-context': '' } }))).to.equal('accepted');
+  });
+
+  for (const [what, text, message] of [
+    ['an exec plugin', kubeconfig({ user: { exec: { command: '/bin/sh', args: ['-c', 'id'] } } }), 'the user uses exec'],
+    ['an auth provider', kubeconfig({ user: { 'auth-provider': { name: 'gcp', config: { 'cmd-path': '/bin/sh' } } } }), 'auth-provider'],
+    ['a token file', kubeconfig({ user: { 'token-file': '/var/run/secrets/kubernetes.io/serviceaccount/token' } }), 'token-file'],
+    ['a client certificate path', kubeconfig({ user: { 'client-certificate': '/etc/passwd' } }), 'client-certificate'],
+    ['a CA file path', kubeconfig({ cluster: { 'certificate-authority': '/etc/ssl/certs/ca-certificates.crt' } }), 'certificate-authority'],
+    ['insecure-skip-tls-verify', kubeconfig({ cluster: { 'insecure-skip-tls-verify': true } }), 'insecure-skip-tls-verify'],
+    ['a proxy', kubeconfig({ cluster: { 'proxy-url': 'http://attacker:3128' } }), 'proxy-url'],
+    ['a CA that is not PEM', kubeconfig({ cluster: { 'certificate-authority-data': b64('not a certificate') } }), 'not a PEM certificate'],
+    ['bad base64 CA data', kubeconfig({ cluster: { 'certificate-authority-data': '%%%' } }), 'not base64'],
+    ['no CA', kubeconfig({ cluster: { 'certificate-authority-data': undefined } }), 'no certificate-authority-data'],
+    ['a plain-http server', kubeconfig({ cluster: { server: 'http://10.0.0.1:6443' } }), 'not an https URL'],
+    ['a server that is not a URL', kubeconfig({ cluster: { server: '10.0.0.1:6443' } }), 'is not a URL'],
+    ['zero clusters', kubeconfig({ extra: { clusters: [], contexts: [], 'current-context': '' } }), '0 clusters'],
+    ['two clusters and no current context', kubeconfig({ extra: {
+      clusters: [{ name: 'a', cluster: { server: 'https://a' } }, { name: 'b', cluster: { server: 'https://b' } }], 'current-context': '',
+    } }), '2 clusters'],
+    ['a current context that is not defined', kubeconfig({ extra: { 'current-context': 'other' } }), 'not defined'],
+    ['a user without credentials', kubeconfig({ user: { 'client-certificate-data': undefined, 'client-key-data': undefined } }), 'neither a token'],
+    ['YAML that is not a map', '- a\n- b\n', 'not a kubeconfig'],
+    ['text that is not YAML', 'clusters: [\n', 'not YAML'],
+  ] as const) {
+    it(`refuses ${what}`, function () {
+      expect(problem(text)).to.contain(message);
+    });
+  }
+});
