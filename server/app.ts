@@ -32,9 +32,31 @@ function hookRequestProblem(body: unknown): string | undefined {
   }
   for (const field of ['children', 'related'] as const) {
     const value = body[field];
-    if (value !== undefined && value !== null && (!isRecord(value) || !Object.values(value).every((group) => group === null || isRecord(group)))) {
+    if (value === undefined || value === null) continue;
+    const groups = isRecord(value) ? Object.values(value) : undefined;
+    if (!groups || !groups.every((group) => group === null || (isRecord(group) && Object.values(group).every(isRecord)))) {
       return `${field}: must map "Kind.version" to objects keyed "namespace/name"`;
     }
+  }
+  const secrets = isRecord(body.children) && isRecord(body.children['Secret.v1']) ? Object.values(body.children['Secret.v1']) : [];
+  for (const secret of secrets as Record<string, unknown>[]) {
+    if (secret.data !== undefined && (!isRecord(secret.data) || !Object.values(secret.data).every((value) => typeof value === 'string'))) {
+      return 'children: a Secret\'s data must map keys to base64 strings';
+    }
+  }
+  const status = body.parent.status;
+  if (status !== undefined && status !== null) {
+    if (!isRecord(status)) return 'parent.status: must be an object';
+    for (const field of ['serviceAccount', 'targetCluster', 'targetClusterUID', 'secret', 'issuedAt', 'expirationTimestamp'] as const) {
+      if (status[field] !== undefined && typeof status[field] !== 'string') return `parent.status.${field}: must be a string`;
+    }
+    if (status.conditions !== undefined && (!Array.isArray(status.conditions) || !status.conditions.every(isRecord))) {
+      return 'parent.status.conditions: must be a list of conditions';
+    }
+  }
+  const annotations = metadata.annotations;
+  if (annotations !== undefined && (!isRecord(annotations) || !Object.values(annotations).every((value) => typeof value === 'string'))) {
+    return 'parent.metadata.annotations: must map keys to strings';
   }
   if (body.finalizing !== undefined && typeof body.finalizing !== 'boolean') return 'finalizing: must be a boolean';
   return undefined;
@@ -93,7 +115,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
         options.metrics.observeToken(namespace, requestName, outcome.response);
         context.log.info('hook', {
           hook: name, namespace, name: requestName, decision: outcome.decision, reason: outcome.reason,
-          durationMs: Math.round(durationMs),
+          ...(outcome.detail ? { detail: outcome.detail } : {}), durationMs: Math.round(durationMs),
         });
       } catch (error) {
         next(error);

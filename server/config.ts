@@ -35,6 +35,17 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function httpsUrl(name: string, text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== 'https:' || !url.hostname) throw new ConfigError(`${name}=${text}: expected an https URL such as https://10.0.0.1:6443`);
+  return text.replace(/\/+$/, '');
+}
+
 function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile'> {
   const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } = env;
   if (!cert && !key) return {};
@@ -48,8 +59,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     logLevel,
-    ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: env.HOST_CLUSTER_SERVER } : {}),
-    remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 3_000, 100, 9_000),
+    ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
+    // A sync makes up to three target calls in a row; they must fit in Metacontroller's 10 s.
+    remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 2_000, 100, 3_000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),
     ...tlsFiles(env),

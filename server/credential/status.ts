@@ -91,8 +91,11 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
   return status;
 }
 
-/** Since when the request has been failing: the Ready condition's last transition to False. */
-export function failingSince(previous: DpuServiceCredentialRequestStatus | undefined): Date | undefined {
+/**
+ * Since when the request has been failing for this reason: the Ready condition's last
+ * transition to False, if it already failed for the same reason (a new reason starts afresh).
+ */
+export function failingSince(previous: DpuServiceCredentialRequestStatus | undefined, reason: string): Date | undefined {
   const ready = previous?.conditions?.find((c) => c.type === conditionTypes.ready);
-  return ready?.status === 'False' && ready.lastTransitionTime ? new Date(ready.lastTransitionTime) : undefined;
+  return ready?.status === 'False' && ready.reason === reason && ready.lastTransitionTime ? new Date(ready.lastTransitionTime) : undefined;
 }

@@ -3,7 +3,7 @@
 import { retryAfterSeconds } from '../credential/schedule.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
-import { isNotFound, KubeApiError, KubeUnreachableError } from '../kube/rest.js';
+import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
 import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
 import { TargetClusterNotReadyError } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
@@ -12,50 +12,69 @@ import { previousServiceAccount, previousTargetCluster, type HookContext, type P
 import { unchanged } from './children.js';
 import type { SyncOutcome } from './sync.js';
 
-/** What to delete: the ServiceAccount the status recorded, else the one the spec names. */
-function serviceAccountToDelete(request: SyncRequest): PreviousServiceAccount | undefined {
+/**
+ * What to delete: the ServiceAccount the status recorded and the one the spec names (a
+ * spec change whose new ServiceAccount was made but never recorded). Each is deleted
+ * only if its labels say it was made for this request.
+ */
+function serviceAccountsToDelete(request: SyncRequest): PreviousServiceAccount[] {
+  const accounts: PreviousServiceAccount[] = [];
   const recorded = previousServiceAccount(request.parent.status);
-  if (recorded) return recorded;
+  if (recorded) accounts.push(recorded);
   const validation = validateRequest(request.parent);
-  if (!validation.valid) return undefined;
-  const { serviceAccount, targetCluster } = validation.spec;
-  if (!targetCluster) return { serviceAccount, targetCluster: '', targetClusterUid: '' };
-  const key = objectKey(targetCluster.namespace, targetCluster.name);
-  const related = request.related?.[dpuClusterRelatedKey]?.[key];
-  return { serviceAccount, targetCluster: namespacedName(targetCluster.namespace, targetCluster.name), targetClusterUid: related?.metadata?.uid ?? '' };
+  if (validation.valid) {
+    const { serviceAccount, targetCluster } = validation.spec;
+    const clusterRef = targetCluster ? namespacedName(targetCluster.namespace, targetCluster.name) : '';
+    const related = targetCluster ? request.related?.[dpuClusterRelatedKey]?.[objectKey(targetCluster.namespace, targetCluster.name)] : undefined;
+    const fromSpec = { serviceAccount, targetCluster: clusterRef, targetClusterUid: related?.metadata?.uid ?? '' };
+    const same = recorded && recorded.targetCluster === fromSpec.targetCluster
+      && recorded.serviceAccount.namespace === serviceAccount.namespace && recorded.serviceAccount.name === serviceAccount.name;
+    if (!same) accounts.push(fromSpec);
+  }
+  return accounts;
 }
+
+/**
+ * A DPUCluster that exists but cannot be used (its kubeconfig missing or broken) is
+ * retried this long after the deletion began, then given up on so deletion is not blocked
+ * forever; the ServiceAccount may then be left in that cluster (logged).
+ */
+export const finalizeGiveUpAfterMs = 10 * 60_000;
 
 export async function finalize(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
   const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
   const status = parent.status ?? {};
-  const done = (reason: string): SyncOutcome => ({
+  const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
+  const done = (reason: string, detail?: string): SyncOutcome => ({
     response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
     decision: 'finalized',
     reason,
+    ...(detail ? { detail } : {}),
   });
 
-  const account = serviceAccountToDelete(request);
-  if (!account) return done('no service account was made');
+  const accounts = serviceAccountsToDelete(request);
+  if (accounts.length === 0) return done('NoServiceAccount');
   try {
-    const target = await previousTargetCluster(context.clusters, account);
-    if (!target) return done('the target cluster no longer exists');
-    await deleteManagedServiceAccount(target.client, account.serviceAccount, requestRef);
-    return done('service account deleted');
+    for (const account of accounts) {
+      const target = await previousTargetCluster(context.clusters, account);
+      // undefined: the cluster is gone, and the ServiceAccount with it.
+      if (target) await deleteManagedServiceAccount(target.client, account.serviceAccount, requestRef);
+    }
+    return done('ServiceAccountDeleted');
   } catch (error) {
     const expected = error instanceof KubeUnreachableError || error instanceof KubeApiError
       || error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;
     if (!expected) throw error;
-    if (error instanceof TargetClusterNotReadyError || (error instanceof KubeApiError && isNotFound(error))) {
-      return done('the target cluster no longer exists');
-    }
+    const detail = error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : (error as Error).message;
+    if (now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done('GaveUpOnServiceAccount', detail);
     const observed = Object.values(request.children?.[secretChildKey] ?? {});
-    const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : undefined;
     return {
       response: { status, children: unchanged(observed), resyncAfterSeconds: retryAfterSeconds(deletingSince, now), finalized: false },
       decision: 'error',
-      reason: `deleting the service account failed: ${(error as Error).message}`,
+      reason: 'ServiceAccountDeleteFailed',
+      detail,
     };
   }
 }

@@ -24,8 +24,10 @@ export type SyncDecision = 'minted' | 'reused' | 'invalid' | 'error' | 'finalize
 export interface SyncOutcome {
   response: SyncResponse;
   decision: SyncDecision;
-  /** Why a token was minted, or the failing condition's reason. */
+  /** Why a token was minted, or the failing condition's reason (a fixed word: it labels metrics). */
   reason: string;
+  /** What exactly failed, for the log (never a credential). */
+  detail?: string;
 }
 
 type Step = 'target' | 'serviceAccount' | 'token';
@@ -51,6 +53,7 @@ function conditionForError(error: unknown, step: Step): ConditionResult {
 }
 
 const retryHint = (error: unknown) => (error instanceof KubeApiError ? error.retryAfterSeconds : undefined);
+const detailOf = (error: unknown) => (error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : (error as Error).message);
 
 /** The output Secret as observed: under the spec's name, or under an earlier name (spec.secret.name changed). */
 function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject | undefined {
@@ -65,6 +68,7 @@ interface FailureInput {
   secret: ConditionResult;
   decision: SyncDecision;
   retryAfterHint?: number;
+  detail?: string;
   dropSecret?: boolean;
   identity?: StatusInput['identity'];
   now: Date;
@@ -86,12 +90,21 @@ function failure(input: FailureInput): SyncOutcome {
     ...(keptRecord ? { token: keptRecord } : {}),
     now: input.now,
   });
-  const backoff = retryAfterSeconds(failingSince(previous), input.now);
   const failing = [input.serviceAccount, input.secret].find((result) => !result.ok);
+  const reason = failing?.reason ?? reasons.pending;
+  const backoff = retryAfterSeconds(failingSince(previous, reason), input.now);
   return {
     response: { status, children, resyncAfterSeconds: Math.max(backoff, input.retryAfterHint ?? 0) },
     decision: input.decision,
-    reason: failing?.reason ?? reasons.pending,
+    reason,
+    ...(input.detail ? { detail: input.detail } : {}),
+  };
+}
+
+function currentIdentity(spec: ValidSpec, target: TargetCluster): StatusInput['identity'] {
+  return {
+    serviceAccount: namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name),
+    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
   };
 }
 
@@ -147,7 +160,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     }
     const problem = conditionForError(error, 'target');
     return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the target cluster'), decision: 'error',
-      retryAfterHint: retryHint(error), now });
+      retryAfterHint: retryHint(error), detail: detailOf(error), now });
   }
 
   let serviceAccountUid: string;
@@ -157,7 +170,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
     return failure({ parent, observed, serviceAccount: conditionForError(error, 'serviceAccount'),
-      secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), now });
+      secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), now });
   }
   const serviceAccountRef = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
   const identity: TokenIdentity = {
@@ -165,7 +178,8 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     serviceAccountUid,
     targetCluster: target.ref,
     targetClusterUid: target.uid,
-    duration: spec.duration,
+    // Compared by value: 1h and 60m are the same lifetime.
+    duration: spec.expirationSeconds === undefined ? '' : `${spec.expirationSeconds}s`,
     rotation: spec.rotation,
   };
   const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${target.ref ? `DPUCluster ${target.ref}` : 'the host cluster'}`);
@@ -179,23 +193,21 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     try {
       record = await mintToken(target, spec, identity);
     } catch (error) {
+      // A request that never had a ServiceAccount recorded records this one, so finalize finds it.
+      const identity = parent.status?.serviceAccount ? undefined : currentIdentity(spec, target);
       return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
-        decision: 'error', retryAfterHint: retryHint(error), now });
+        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), identity, now });
     }
   }
 
-  const currentIdentity = {
-    serviceAccount: serviceAccountRef,
-    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
-  };
   let serviceAccountResult = serviceAccountReady;
-  let identityForStatus: StatusInput['identity'] = currentIdentity;
+  let identityForStatus: StatusInput['identity'] = currentIdentity(spec, target);
   try {
     await cleanUpPreviousServiceAccount(spec, parent, target, context);
   } catch (error) {
     // The new credential is returned; the old identity stays in status so the cleanup is retried.
     serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,
-      `the previous service account ${parent.status?.serviceAccount} could not be deleted: ${(error as Error).message}; retrying`);
+      `the previous service account ${parent.status?.serviceAccount} could not be deleted (${error instanceof Error ? error.name : 'error'}); retrying`);
     identityForStatus = undefined;
   }
 
@@ -213,7 +225,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
   const untilRefresh = secondsUntil(refreshTime(record, jitterMs), now);
   const resyncAfterSeconds = serviceAccountResult.ok
     ? untilRefresh
-    : Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status), now));
+    : Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status, reasons.serviceAccountCleanupFailed), now));
   return {
     response: { status, children: [secret], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',

@@ -22,8 +22,9 @@ export class KubeApiError extends Error {
 
 /** The API server could not be reached, or did not answer in time. */
 export class KubeUnreachableError extends Error {
-  constructor(readonly server: string, cause: string) {
-    super(`cannot reach ${server}: ${cause}`);
+  /** The message is the same however the call failed, so status does not change between retries; the cause is for logs. */
+  constructor(readonly server: string, readonly detail: string) {
+    super(`cannot reach ${server}`);
     this.name = 'KubeUnreachableError';
   }
 }
@@ -126,7 +127,11 @@ export class KubeRestClient {
             parsed = undefined;
           }
           if (statusCode >= 200 && statusCode < 300) {
-            resolve(parsed as T);
+            if (text && parsed === undefined) {
+              reject(new KubeApiError(statusCode, 'InvalidResponse', `${method} ${path}: the answer is not JSON`));
+            } else {
+              resolve(parsed as T);
+            }
             return;
           }
           const status = (parsed ?? {}) as ApiStatus;

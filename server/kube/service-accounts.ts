@@ -21,7 +21,7 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
 }
 
 /** Gets or creates the ServiceAccount for `request`; returns its UID. */
-export async function ensureServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName): Promise<string> {
+export async function ensureServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName, attempt = 1): Promise<string> {
   let existing: ServiceAccountObject | undefined;
   try {
     existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
@@ -41,8 +41,9 @@ export async function ensureServiceAccount(client: KubeRestClient, account: Name
         throw new CredentialError(reasons.namespaceNotFound,
           `namespace ${account.namespace} does not exist in the target cluster; create it there (it is never created for you)`);
       }
-      if (error instanceof KubeApiError && error.statusCode === 409) {
-        return ensureServiceAccount(client, account, request);
+      // Created by someone else between our GET and POST: look once more.
+      if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) {
+        return ensureServiceAccount(client, account, request, attempt + 1);
       }
       throw error;
     }

@@ -1,5 +1,5 @@
 // The TokenRequest API.
-import type { KubeRestClient } from './rest.js';
+import { KubeApiError, type KubeRestClient } from './rest.js';
 
 export interface MintedToken {
   token: string;
@@ -28,7 +28,7 @@ export async function requestToken(client: KubeRestClient, namespace: string, na
   const expiresAt = new Date(response?.status?.expirationTimestamp ?? '');
   const seconds = response?.spec?.expirationSeconds;
   if (!token || Number.isNaN(expiresAt.getTime()) || typeof seconds !== 'number') {
-    throw new Error('the TokenRequest response has no token, expirationTimestamp or expirationSeconds');
+    throw new KubeApiError(200, 'InvalidResponse', 'the TokenRequest response has no token, expirationTimestamp or expirationSeconds');
   }
   return { token, expiresAt, expirationSeconds: seconds };
 }

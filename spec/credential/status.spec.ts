@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { buildStatus, failed, reasons, succeeded, type StatusInput } from '../../server/credential/status.js';
+import { buildStatus, failed, failingSince, reasons, succeeded, type StatusInput } from '../../server/credential/status.js';
 
 const now = new Date('2026-01-01T00:10:00.123Z');
 const later = new Date('2026-01-01T00:20:00Z');
@@ -57,5 +57,12 @@ describe('buildStatus', function () {
     expect(status).to.include({ serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'cuid' });
     expect(status).to.not.have.property('secret');
     expect(status).to.not.have.property('expirationTimestamp');
+  });
+
+  it('dates a failure from Ready turning False, and starts afresh when the reason changes', function () {
+    const failing = buildStatus(input({ secret: failed(reasons.targetClusterUnreachable, 'down') }));
+    expect(failingSince(failing, reasons.targetClusterUnreachable)?.toISOString()).to.equal('2026-01-01T00:10:00.000Z');
+    expect(failingSince(failing, reasons.tokenRequestFailed)).to.equal(undefined);
+    expect(failingSince(buildStatus(input()), reasons.targetClusterUnreachable)).to.equal(undefined);
   });
 });

@@ -216,6 +216,18 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(Date.parse(status.expirationTimestamp!) - Date.parse(status.issuedAt!)).to.equal(2 * 3_600_000);
     });
 
+    it('keeps the token when the duration is rewritten to the same lifetime (1h to 60m)', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as Record<string, unknown>).duration = '60m';
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(n.secret))).to.equal(before);
+    });
+
     it('deletes the old ServiceAccount and mints for the new one when serviceAccount changes', async function () {
       const n = names();
       await env.createRequest(n.request, spec(n));

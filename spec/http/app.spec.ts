@@ -66,6 +66,11 @@ describe('HTTP layer', function () {
     ['a parent without namespace', { parent: { metadata: { name: 'r' } } }, 'parent.metadata.name and parent.metadata.namespace'],
     ['children that are not a map of maps', { parent: parent({}), children: { 'Secret.v1': 5 } }, 'children: must map'],
     ['finalizing that is not a boolean', { parent: parent({}), finalizing: 'yes' }, 'finalizing: must be a boolean'],
+    ['a child that is null', { parent: parent({}), children: { 'Secret.v1': { 'default/s': null } } }, 'children: must map'],
+    ['Secret data that is not strings', { parent: parent({}), children: { 'Secret.v1': { 'default/s': { data: { TOKEN_FILE: 5 } } } } }, "a Secret's data"],
+    ['status conditions that are not a list', { parent: { ...parent({}), status: { conditions: 'Ready' } } }, 'parent.status.conditions'],
+    ['a status serviceAccount that is not a string', { parent: { ...parent({}), status: { serviceAccount: 7 } } }, 'parent.status.serviceAccount'],
+    ['annotations that are not strings', { parent: { ...parent({}), metadata: { ...parent({}).metadata, annotations: { a: 1 } } } }, 'parent.metadata.annotations'],
   ] as const) {
     it(`answers 400 for ${what}`, async function () {
       const res = await request(app).post('/sync').send(body).expect(400);

@@ -82,7 +82,7 @@ describe('KubeRestClient', function () {
     const started = Date.now();
     const error = await client.request('GET', '/slow').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
-    expect((error as Error).message).to.contain('no answer within 300 ms');
+    expect((error as KubeUnreachableError).detail).to.contain('no answer within 300 ms');
     expect(Date.now() - started).to.be.below(2_000);
   });
 

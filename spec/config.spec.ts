@@ -1,0 +1,34 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../server/config.js';
+
+describe('loadConfig', function () {
+  it('has safe defaults with an empty environment', function () {
+    expect(loadConfig({})).to.deep.equal({
+      port: 8080, logLevel: 'info', remoteTimeoutMs: 2_000, maxBodyBytes: 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 15_000,
+    });
+  });
+
+  it('reads every documented variable', function () {
+    const config = loadConfig({
+      PORT: '9443', LOG_LEVEL: 'debug', HOST_CLUSTER_SERVER: 'https://[fd00::1]:6443/', REMOTE_TIMEOUT_MS: '1500',
+      HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k',
+    });
+    expect(config).to.include({
+      port: 9443, logLevel: 'debug', hostClusterServer: 'https://[fd00::1]:6443', remoteTimeoutMs: 1_500,
+      hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k',
+    });
+  });
+
+  for (const [env, message] of [
+    [{ PORT: 'http' }, 'PORT=http'],
+    [{ LOG_LEVEL: 'trace' }, 'LOG_LEVEL=trace'],
+    [{ REMOTE_TIMEOUT_MS: '9000' }, 'from 100 to 3000'],
+    [{ HOST_CLUSTER_SERVER: '10.0.0.1:6443' }, 'expected an https URL'],
+    [{ HOST_CLUSTER_SERVER: 'http://10.0.0.1' }, 'expected an https URL'],
+    [{ TLS_CERT_FILE: '/c' }, 'set both or neither'],
+  ] as const) {
+    it(`refuses ${JSON.stringify(env)} with a message naming the variable`, function () {
+      expect(() => loadConfig(env)).to.throw(ConfigError, message);
+    });
+  }
+});
