@@ -57,6 +57,12 @@ async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   return kb / 1024;
 }
 
+/** CPU time (user + system) a process has used, in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 async function apiCallCount(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return [...text.matchAll(/^dpu_credential_kube_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
@@ -136,12 +142,14 @@ async function main(): Promise<void> {
   await load(baselineUrl, reuseBody, { duration: 2 });
   await load(webhookUrl, reuseBody, { duration: 2 });
   const callsBefore = await apiCallCount(webhookUrl);
+  const cpuBefore = await cpuMs(webhook.pid);
   const reuseResult = await load(webhookUrl, reuseBody, {});
+  const reuseCpuMsPerSync = (await cpuMs(webhook.pid) - cpuBefore) / reuseResult.requests.total;
   const reuseCallsPerSync = (await apiCallCount(webhookUrl) - callsBefore) / reuseResult.requests.total;
   const baselineResult = await load(baselineUrl, reuseBody, {});
   const reuse = summary(reuseResult);
   const base = summary(baselineResult);
-  log(`reuse ${reuse.requestsPerSecond}/s p99 ${reuse.p99Ms} ms; baseline ${base.requestsPerSecond}/s p99 ${base.p99Ms} ms; ${reuseCallsPerSync.toFixed(3)} API calls per sync`);
+  log(`reuse ${reuse.requestsPerSecond}/s p99 ${reuse.p99Ms} ms; baseline ${base.requestsPerSecond}/s p99 ${base.p99Ms} ms; ${reuseCallsPerSync.toFixed(3)} API calls per sync, ${reuseCpuMsPerSync.toFixed(2)} ms webhook CPU per sync`);
 
   // 2. Mint path: one sync that mints, against the same calls made directly with client-node.
   const parsed = JSON.parse(reuseBody) as SyncRequest;
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
 
   const results = {
     machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-    reuse: { webhook: reuse, baseline: base, apiCallsPerSync: reuseCallsPerSync, connections, seconds: loadSeconds },
+    reuse: { webhook: reuse, baseline: base, apiCallsPerSync: reuseCallsPerSync, webhookCpuMsPerSync: reuseCpuMsPerSync, connections, seconds: loadSeconds },
     mint: { webhookMedianMs: median(mintMs), directClientNodeMedianMs: median(directMs), samples: mintSamples },
     scale: { requests: scaleRequests, workers: scaleWorkers, seconds: scaleSeconds, apiCallsPerRequest: scaleCallsPerRequest },
     memory: { syncs: memoryResult.requests.total, errors: summary(memoryResult).errors, rssBeforeMb: rssBefore, rssAfterMb: rssAfter, peakRssMb },

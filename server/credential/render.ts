@@ -1,5 +1,4 @@
 // The output Secret, in either format, from the token and the target cluster's endpoint.
-import { stringify } from 'yaml';
 import type { SecretObject } from '../api.js';
 import { managedLabels } from './names.js';
 import { tokenRecordAnnotations, type TokenRecord } from './token-record.js';
@@ -14,15 +13,34 @@ export interface ClusterEndpoint {
 
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
+/**
+ * The kubeconfig, written out directly rather than through a YAML library (this runs on
+ * every sync). Every value is a JSON string, which is a valid YAML double-quoted scalar,
+ * so names from the admin kubeconfig cannot break the document.
+ */
 export function renderKubeconfig(endpoint: ClusterEndpoint, serviceAccount: { namespace: string; name: string }, token: string): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: endpoint.clusterName, cluster: { server: endpoint.server, 'certificate-authority-data': base64(endpoint.caPem) } }],
-    users: [{ name: serviceAccount.name, user: { token } }],
-    contexts: [{ name: serviceAccount.name, context: { cluster: endpoint.clusterName, user: serviceAccount.name, namespace: serviceAccount.namespace } }],
-    'current-context': serviceAccount.name,
-  });
+  const q = JSON.stringify;
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    `  - name: ${q(endpoint.clusterName)}`,
+    '    cluster:',
+    `      server: ${q(endpoint.server)}`,
+    `      certificate-authority-data: ${base64(endpoint.caPem)}`,
+    'users:',
+    `  - name: ${q(serviceAccount.name)}`,
+    '    user:',
+    `      token: ${q(token)}`,
+    'contexts:',
+    `  - name: ${q(serviceAccount.name)}`,
+    '    context:',
+    `      cluster: ${q(endpoint.clusterName)}`,
+    `      user: ${q(serviceAccount.name)}`,
+    `      namespace: ${q(serviceAccount.namespace)}`,
+    `current-context: ${q(serviceAccount.name)}`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -23,6 +23,7 @@ export interface TokenRecord extends TokenIdentity {
   expiresAt: Date;
 }
 
+const renderedTokenLine = /^ {6}token: ("[^"\\\n]*")$/m;
 const decode = (value: string | undefined) => (value ? Buffer.from(value, 'base64').toString('utf8') : '');
 
 /** The token in a Secret of either output type (the type may have changed since it was written). */
@@ -30,8 +31,12 @@ function tokenOf(secret: SecretObject): string {
   const data = secret.data ?? {};
   if (data.TOKEN_FILE) return decode(data.TOKEN_FILE).trim();
   if (!data.kubeconfig) return '';
+  const text = decode(data.kubeconfig);
+  // The line renderKubeconfig writes; anything else (an older or hand-edited Secret) is parsed.
+  const rendered = renderedTokenLine.exec(text);
+  if (rendered) return JSON.parse(rendered[1]!) as string;
   try {
-    const config = parse(decode(data.kubeconfig)) as { users?: { user?: { token?: unknown } }[] } | null;
+    const config = parse(text) as { users?: { user?: { token?: unknown } }[] } | null;
     const token = config?.users?.[0]?.user?.token;
     return typeof token === 'string' ? token : '';
   } catch {

@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { hostAndPort, renderSecret } from '../../server/credential/render.js';
 import { readTokenRecord } from '../../server/credential/token-record.js';
 import { testCaPem, tokenRecord, validSpec } from './fixtures.js';
@@ -62,5 +62,19 @@ describe('renderSecret', function () {
   it('renders the same inputs to the same bytes', function () {
     expect(JSON.stringify(renderSecret(validSpec(), endpoint, tokenRecord())))
       .to.equal(JSON.stringify(renderSecret(validSpec(), endpoint, tokenRecord())));
+  });
+
+  it('keeps names with YAML-special characters intact', function () {
+    const odd = { ...endpoint, clusterName: 'team: a # "prod"' };
+    const config = new KubeConfig();
+    config.loadFromString(decoded(renderSecret(validSpec(), odd, tokenRecord()).data, 'kubeconfig'));
+    expect(config.getCurrentCluster()?.name).to.equal('team: a # "prod"');
+  });
+
+  it('reads the token from a kubeconfig Secret written by other tools (plain YAML)', function () {
+    const secret = renderSecret(validSpec(), endpoint, tokenRecord());
+    const handWritten = stringify({ users: [{ name: 'sa', user: { token: 'hand.written.token' } }] });
+    const record = readTokenRecord({ ...secret, data: { kubeconfig: Buffer.from(handWritten).toString('base64') } });
+    expect(record?.token).to.equal('hand.written.token');
   });
 });
