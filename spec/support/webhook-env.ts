@@ -25,6 +25,9 @@ export class TestClock {
   advance(ms: number): void {
     this.offsetMs += ms;
   }
+  reset(): void {
+    this.offsetMs = 0;
+  }
 }
 
 export interface WebhookEnvOptions {

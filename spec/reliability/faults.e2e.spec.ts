@@ -1,0 +1,162 @@
+// Faults against real control planes: API servers that die mid-mint, answer 500 or 429,
+// or answer too slowly. Whatever happens, a Secret whose token still works is never
+// dropped, and every request converges once the fault is gone.
+import type { V1Secret } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import type { Condition } from '../../server/api.js';
+import { registerDpuCluster } from '../support/dpucluster.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { readSecret, tokenIn } from '../support/secrets.js';
+import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+
+const remoteTimeoutMs = 1_000;
+
+describe('faults against real control planes', function () {
+  let env: WebhookEnv;
+  let faults: FaultProxy;
+  let slow: SlowProxy;
+  let counter = 0;
+
+  const ready = async (name: string): Promise<Condition | undefined> =>
+    (await env.driver.readParent('default', name))?.status?.conditions?.find((c) => c.type === 'Ready');
+  const secret = async (name: string): Promise<V1Secret> => {
+    const found = await readSecret(env.hostConfig(), name);
+    if (!found) throw new Error(`no Secret ${name}`);
+    return found;
+  };
+  /** A request with a working Secret, on the given DPUCluster. */
+  async function workingRequest(cluster: string): Promise<string> {
+    counter += 1;
+    const name = `fault-${counter}`;
+    await env.createRequest(name, {
+      serviceAccount: { name: `${name}-sa` }, duration: '1h', targetCluster: { name: cluster }, type: 'kubeconfig', secret: { name },
+    });
+    await env.driver.reconcile('default', name);
+    expect(await worksOnTarget(name)).to.equal(`system:serviceaccount:default:${name}-sa`);
+    return name;
+  }
+  /** Who the Secret's token is on the target API server itself (not through a proxy). */
+  const worksOnTarget = async (name: string) =>
+    whoAmI(tokenKubeConfig(env.target.server, env.target.pki.caCertPem, tokenIn(await secret(name))));
+  /** Moves the webhook's clock past the refresh time, so the next sync must mint. */
+  const dueForRefresh = () => env.clock.advance(3_600_000);
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    env = await WebhookEnv.start({ remoteTimeoutMs });
+    faults = await startFaultProxy(env.target);
+    slow = await startSlowProxy(env.target.apiServerPort, 0);
+    await registerDpuCluster(env.hostConfig(), env.target, { name: 'behind-faults', kubeconfigYaml: faults.kubeconfigYaml() });
+    await registerDpuCluster(env.hostConfig(), env.target, {
+      name: 'behind-slow-link', kubeconfigYaml: env.target.adminKubeconfigYaml().replace(env.target.server, slow.url),
+    });
+  });
+
+  afterEach(function () {
+    faults.fault = undefined;
+    slow.delayMs = 0;
+    env.clock.reset();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await faults?.close();
+    await slow?.close();
+    await env?.stop();
+  });
+
+  it('keeps the Secret when TokenRequest answers 500, says TokenRequestFailed, and converges after', async function () {
+    const name = await workingRequest('behind-faults');
+    const before = await secret(name);
+    faults.fault = { method: 'POST', pathPattern: /\/token$/, statusCode: 500 };
+    dueForRefresh();
+    const { response } = await env.driver.reconcile('default', name);
+    expect(faults.injected).to.be.greaterThan(0);
+    expect((await secret(name)).data).to.deep.equal(before.data);
+    expect(await ready(name)).to.include({ status: 'False', reason: 'TokenRequestFailed' });
+    expect(response.resyncAfterSeconds).to.be.within(5, 300);
+
+    faults.fault = undefined;
+    await env.driver.reconcile('default', name);
+    expect(tokenIn(await secret(name))).to.not.equal(tokenIn(before));
+    expect(await ready(name)).to.include({ status: 'True' });
+  });
+
+  it('honours Retry-After from a TokenRequest answering 429', async function () {
+    const name = await workingRequest('behind-faults');
+    const before = await secret(name);
+    faults.fault = { method: 'POST', pathPattern: /\/token$/, statusCode: 429, retryAfterSeconds: 42 };
+    dueForRefresh();
+    const { response } = await env.driver.reconcile('default', name);
+    expect(response.resyncAfterSeconds).to.be.at.least(42);
+    expect((await secret(name)).data).to.deep.equal(before.data);
+    expect(await ready(name)).to.include({ status: 'False', reason: 'TokenRequestFailed' });
+  });
+
+  it('gives up on a target slower than the remote timeout in time, keeping the Secret', async function () {
+    const name = await workingRequest('behind-slow-link');
+    const before = await secret(name);
+    slow.delayMs = remoteTimeoutMs * 3;
+    // New connections are slow; pooled ones would not be, so the client must open a new one.
+    env.clusters.forget('default/behind-slow-link');
+    dueForRefresh();
+    const started = Date.now();
+    await env.driver.reconcile('default', name);
+    expect(Date.now() - started).to.be.below(10_000);
+    expect((await secret(name)).data).to.deep.equal(before.data);
+    expect(await ready(name)).to.include({ status: 'False', reason: 'TargetClusterUnreachable' });
+
+    slow.delayMs = 0;
+    env.clusters.forget('default/behind-slow-link');
+    await env.driver.reconcile('default', name);
+    expect(await ready(name)).to.include({ status: 'True' });
+  });
+
+  it('survives the target API server dying mid-mint, and converges after its restart', async function () {
+    this.timeout(120_000);
+    const name = await workingRequest('behind-slow-link');
+    const before = await secret(name);
+    slow.delayMs = 500;
+    env.clusters.forget('default/behind-slow-link');
+    dueForRefresh();
+    const inFlight = env.driver.reconcile('default', name);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await env.target.stopApiServer();
+    try {
+      await inFlight;
+      expect((await secret(name)).data).to.deep.equal(before.data);
+      expect((await ready(name))?.reason).to.be.oneOf(['TargetClusterUnreachable', 'TokenRequestFailed']);
+    } finally {
+      slow.delayMs = 0;
+      await env.target.startApiServer();
+    }
+    env.clusters.forget('default/behind-slow-link');
+    await env.driver.reconcile('default', name);
+    expect(await ready(name)).to.include({ status: 'True' });
+    expect(await worksOnTarget(name)).to.equal(`system:serviceaccount:default:${name}-sa`);
+  });
+
+  it('answers from what it has while the host API server is down, and the driver resumes after', async function () {
+    this.timeout(120_000);
+    const name = await workingRequest('dpu-cplane-tenant1');
+    await env.driver.reconcile('default', name); // its request now carries the Secret
+    const before = await secret(name);
+    const lastRequest = env.driver.lastHookRequest;
+    await env.host.stopApiServer();
+    try {
+      // Metacontroller keeps calling with what its informers hold; the webhook needs the host
+      // only to read the DPUCluster's kubeconfig, which it holds for a while.
+      const answer = await fetch(`${env.url}/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: lastRequest });
+      expect(answer.status).to.equal(200);
+      const body = await answer.json() as { children: V1Secret[] };
+      expect(body.children.map((child) => child.data)).to.deep.equal([before.data]);
+    } finally {
+      await env.host.startApiServer();
+    }
+    await env.driver.reconcile('default', name);
+    expect(await ready(name)).to.include({ status: 'True' });
+  });
+
+});

@@ -1,0 +1,79 @@
+// An HTTPS reverse proxy in front of a real API server that can answer chosen calls with
+// an error instead of forwarding them: a 500 or a 429 from the TokenRequest API. Everything
+// else reaches the real API server, as its admin. The proxy has its own CA; a kubeconfig
+// pointing at it trusts that CA.
+import { createServer, request, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ControlPlane } from './control-plane.js';
+import { createControlPlanePki } from './pki.js';
+
+export interface Fault {
+  /** Calls whose method and path match get this answer. */
+  method: string;
+  pathPattern: RegExp;
+  statusCode: number;
+  retryAfterSeconds?: number;
+}
+
+export interface FaultProxy {
+  url: string;
+  caPem: string;
+  fault: Fault | undefined;
+  /** Calls answered with the fault so far. */
+  injected: number;
+  kubeconfigYaml(): string;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'fault-proxy-'));
+  const pki = await createControlPlanePki(dir, 'fault-proxy');
+  const proxy: FaultProxy = {
+    url: '', caPem: pki.caCertPem, fault: undefined, injected: 0,
+    kubeconfigYaml: () => target.adminKubeconfigYaml()
+      .replace(target.server, proxy.url)
+      .replace(Buffer.from(target.pki.caCertPem).toString('base64'), Buffer.from(pki.caCertPem).toString('base64')),
+    close: async () => undefined,
+  };
+  const server: Server = createServer({ cert: readFileSync(pki.servingCertPath), key: readFileSync(pki.servingKeyPath) }, (req, res) => {
+    const fault = proxy.fault;
+    if (fault && req.method === fault.method && fault.pathPattern.test(req.url ?? '')) {
+      proxy.injected++;
+      req.resume();
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
+      res.writeHead(fault.statusCode, headers);
+      res.end(JSON.stringify({
+        kind: 'Status', apiVersion: 'v1', status: 'Failure', code: fault.statusCode,
+        reason: fault.statusCode === 429 ? 'TooManyRequests' : 'InternalError', message: `injected ${fault.statusCode}`,
+        ...(fault.retryAfterSeconds !== undefined ? { details: { retryAfterSeconds: fault.retryAfterSeconds } } : {}),
+      }));
+      return;
+    }
+    const { authorization: _caller, ...headers } = req.headers;
+    const upstream = request(`${target.server}${req.url}`, {
+      method: req.method, headers: { ...headers, host: `127.0.0.1:${target.apiServerPort}` },
+      ca: target.pki.caCertPem, cert: target.pki.adminCertPem, key: target.pki.adminKeyPem,
+    }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  return proxy;
+}
