@@ -1,0 +1,131 @@
+// Hostile input at the hook: every case gets a clear 4xx or a clear condition, never a
+// 5xx, and an existing Secret in the request always comes back unchanged. The host
+// cluster here is a closed port, so any call that reaches out fails at once.
+import { KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import fc from 'fast-check';
+import request from 'supertest';
+import { createApp } from '../../server/app.js';
+import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
+import { silentLogger } from '../../server/log.js';
+import { Metrics } from '../../server/metrics.js';
+
+const maxBodyBytes = 256 * 1024;
+
+async function unreachableHostApp() {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'closed', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'closed', cluster: 'closed', user: 'u' }],
+    currentContext: 'closed',
+  });
+  const options = { timeoutMs: 300 };
+  const clusters = new TargetClusters(await HostCluster.fromConfig(config, options), options);
+  return createApp({ clusters, now: () => new Date(), log: silentLogger }, {
+    maxBodyBytes, metrics: new Metrics(), hostClusterReachable: () => clusters.host.checkReachable(),
+  });
+}
+
+const existingSecret = {
+  apiVersion: 'v1', kind: 'Secret',
+  metadata: { name: 'cred', namespace: 'default', annotations: { 'svc.dpu.nvidia.com/token-issued-at': '2026-01-01T00:00:00Z' } },
+  type: 'Opaque', data: { TOKEN_FILE: Buffer.from('still.valid.token').toString('base64') },
+};
+
+const parent = (spec: unknown, metadata: Record<string, unknown> = {}) => ({
+  apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest',
+  metadata: { name: 'r', namespace: 'default', uid: 'u-1', generation: 1, ...metadata }, spec,
+});
+const goodSpec = { serviceAccount: { name: 'sa' }, type: 'tokenFile', secret: { name: 'cred' }, duration: '1h', targetCluster: { name: 'c' } };
+const withSecret = (body: Record<string, unknown>) => ({ ...body, children: { 'Secret.v1': { 'default/cred': existingSecret } } });
+
+interface Answer {
+  status: number;
+  body: { children?: { data?: unknown }[]; status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } };
+}
+
+/** The invariants every answer keeps. */
+function checkAnswer(answer: Answer, sentSecret: boolean): void {
+  expect(answer.status, JSON.stringify(answer.body).slice(0, 300)).to.be.oneOf([200, 400, 413, 415]);
+  if (answer.status !== 200) return;
+  const ready = answer.body.status?.conditions?.find((c) => c.type === 'Ready');
+  expect(ready?.status).to.equal('False');
+  expect(ready?.reason).to.match(/^[A-Z][A-Za-z]+$/);
+  expect(ready?.message).to.be.a('string').and.not.equal('');
+  if (sentSecret) expect(answer.body.children?.map((child) => child.data)).to.deep.include(existingSecret.data);
+}
+
+describe('hostile input at the hook', function () {
+  let app: Awaited<ReturnType<typeof unreachableHostApp>>;
+  before(async function () {
+    app = await unreachableHostApp();
+  });
+
+  const post = async (body: unknown, contentType = 'application/json'): Promise<Answer> => {
+    const res = await request(app).post('/sync').set('Content-Type', contentType).send(typeof body === 'string' ? body : JSON.stringify(body));
+    return { status: res.status, body: res.body as Answer['body'] };
+  };
+
+  const fixed: [string, unknown, boolean][] = [
+    ['malformed JSON', '{"parent": {', false],
+    ['a JSON string', '"sync"', false],
+    ['null', 'null', false],
+    ['a missing parent', { children: {} }, false],
+    ['deep nesting', `${'['.repeat(100_000)}${']'.repeat(100_000)}`, false],
+    ['a body over the limit', { parent: parent(goodSpec), padding: 'x'.repeat(maxBodyBytes) }, false],
+    ['a spec that is a string', withSecret({ parent: parent('spec') }), true],
+    ['a serviceAccount that is a number', withSecret({ parent: parent({ ...goodSpec, serviceAccount: 5 }) }), true],
+    ['a type that is a list', withSecret({ parent: parent({ ...goodSpec, type: ['kubeconfig'] }) }), true],
+    ['labels that are a list', withSecret({ parent: parent({ ...goodSpec, metadata: { labels: ['a'] } }) }), true],
+    ['unicode in names', withSecret({ parent: parent({ ...goodSpec, serviceAccount: { name: 'sérvice-äccount' } }) }), true],
+    ['control characters in names', withSecret({ parent: parent({ ...goodSpec, secret: { name: 'cred\u0000\u001b[31m' } }) }), true],
+    ['a name of 10,000 characters', withSecret({ parent: parent({ ...goodSpec, serviceAccount: { name: 'a'.repeat(10_000) } }) }), true],
+    ['duration 9m59s', withSecret({ parent: parent({ ...goodSpec, duration: '9m59s' }) }), true],
+    ['duration 0s', withSecret({ parent: parent({ ...goodSpec, duration: '0s' }) }), true],
+    ['duration 1e3h', withSecret({ parent: parent({ ...goodSpec, duration: '1e3h' }) }), true],
+    ['duration 100000h (valid: the host is unreachable)', withSecret({ parent: parent({ ...goodSpec, duration: '100000h' }) }), true],
+    ['duration 10m (valid: the host is unreachable)', withSecret({ parent: parent({ ...goodSpec, duration: '10m' }) }), true],
+    ['a duration past 2^32 seconds', withSecret({ parent: parent({ ...goodSpec, duration: '99999999999h' }) }), true],
+    ['a status that is garbage', withSecret({ parent: { ...parent(goodSpec), status: { conditions: [{ type: 'Ready', lastTransitionTime: 'yesterday' }] } } }), true],
+    ['a request name over 63 characters', withSecret({ parent: parent(goodSpec, { name: 'n'.repeat(64) }) }), true],
+    ['a host-cluster request (the host is unreachable)', withSecret({ parent: parent({ ...goodSpec, targetCluster: undefined }) }), true],
+  ];
+  for (const [what, body, sentSecret] of fixed) {
+    it(`answers ${what} with a 4xx or a condition, keeping the Secret`, async function () {
+      checkAnswer(await post(body), sentSecret);
+    });
+  }
+
+  it('answers a body that is not JSON with 415', async function () {
+    expect((await post('<xml/>', 'application/xml')).status).to.equal(415);
+  });
+
+  it('holds for generated requests of any shape (property-based)', async function () {
+    this.timeout(60_000);
+    const often = <T>(likely: fc.Arbitrary<T>, rarely: fc.Arbitrary<unknown>) =>
+      fc.oneof({ weight: 4, arbitrary: likely as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: rarely });
+    const name = often(fc.constantFrom('sa', 'dpu-01-sa', 'a.b', 'c'), fc.oneof(fc.string({ maxLength: 70 }), fc.constantFrom('-x', 'X'), fc.integer(), fc.constant(null)));
+    const ref = often(fc.record({ name, namespace: often(fc.constantFrom(undefined, 'default'), name) }, { requiredKeys: ['name'] }), fc.anything());
+    const spec = fc.record({
+      serviceAccount: ref, secret: ref, targetCluster: fc.option(ref, { nil: undefined }),
+      type: often(fc.constantFrom('kubeconfig', 'tokenFile'), fc.oneof(fc.constantFrom('KUBECONFIG', ''), fc.anything())),
+      duration: often(fc.constantFrom('1h', '10m', '1.5h', '100000h'), fc.oneof(fc.constantFrom('9m59s', '0s', '1e3h', '-1h', ''), fc.string(), fc.anything())),
+      metadata: fc.oneof(fc.record({ labels: fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.anything())) }, { requiredKeys: [] }), fc.anything()),
+    }, { requiredKeys: ['serviceAccount', 'secret', 'type'] });
+    const metadata = fc.record({
+      name: fc.oneof(fc.string({ minLength: 1, maxLength: 80 }), fc.constant('r')), uid: fc.oneof(fc.uuid(), fc.string()),
+      generation: fc.oneof(fc.nat(), fc.anything()), annotations: fc.option(fc.dictionary(fc.string(), fc.string()), { nil: undefined }),
+    }, { requiredKeys: ['name'] });
+    const body = fc.record({
+      parent: fc.record({ metadata: metadata.map((m) => ({ ...m, namespace: 'default' })), spec: often(spec, fc.anything()), status: often(fc.constant(undefined), fc.anything()) }),
+      children: often(fc.constant({ 'Secret.v1': { 'default/cred': existingSecret } }), fc.anything()),
+      related: fc.oneof(fc.constant(undefined), fc.constant({}), fc.anything()),
+    }, { requiredKeys: ['parent'] });
+
+    await fc.assert(fc.asyncProperty(body, async (generated) => {
+      const sentSecret = JSON.stringify(generated.children) === JSON.stringify({ 'Secret.v1': { 'default/cred': existingSecret } });
+      checkAnswer(await post(generated), sentSecret);
+    }), { numRuns: 300 });
+  });
+});
