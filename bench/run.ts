@@ -5,7 +5,6 @@ import autocannon, { type Result } from 'autocannon';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,6 +16,7 @@ import { MetacontrollerDriver, parentApi } from '../spec/support/metacontroller-
 import { startProcess, type ManagedProcess } from '../spec/support/processes.js';
 import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
 import { requestCrdPath } from '../spec/support/webhook-env.js';
+import { freePort, waitForHealthz } from '../spec/support/net.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
@@ -29,27 +29,6 @@ const coldStartRuns = 5;
 
 const log = (text: string) => console.error(`bench: ${text}`);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealthz(url: string, pollMs = 20): Promise<void> {
-  for (let attempt = 0; attempt < 30_000 / pollMs; attempt++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-  throw new Error(`${url} did not start`);
-}
 
 async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -6,7 +6,6 @@
 // authenticates to the target cluster. With --keep, everything stays up for the
 // README's curl examples until Ctrl-C.
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
@@ -16,32 +15,12 @@ import { MetacontrollerDriver } from '../spec/support/metacontroller-driver.js';
 import { logTail, startProcess } from '../spec/support/processes.js';
 import { authenticatesAs, decode, readSecret } from '../spec/support/secrets.js';
 import { requestCrdPath } from '../spec/support/webhook-env.js';
+import { freePort, waitForHealthz } from '../spec/support/net.js';
 
 const keep = process.argv.includes('--keep');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seedPath = `${root}examples/dpuservice-credential-request.yaml`;
 const say = (text: string) => console.log(`\n== ${text}`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealthz(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the webhook did not answer ${url}/healthz`);
-}
 
 /** The kubeconfig with its token replaced, so the demo shows the shape and never the secret. */
 function redactedKubeconfig(text: string): string {

@@ -194,14 +194,15 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
       record = await mintToken(target, spec, identity);
     } catch (error) {
       // A request that never had a ServiceAccount recorded records this one, so finalize finds it.
-      const identity = parent.status?.serviceAccount ? undefined : currentIdentity(spec, target);
+      const firstIdentity = parent.status?.serviceAccount ? undefined : currentIdentity(spec, target);
       return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
-        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), identity, now });
+        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), identity: firstIdentity, now });
     }
   }
 
   let serviceAccountResult = serviceAccountReady;
   let identityForStatus: StatusInput['identity'] = currentIdentity(spec, target);
+  let cleanupDetail: string | undefined;
   try {
     await cleanUpPreviousServiceAccount(spec, parent, target, context);
   } catch (error) {
@@ -209,6 +210,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,
       `the previous service account ${parent.status?.serviceAccount} could not be deleted (${error instanceof Error ? error.name : 'error'}); retrying`);
     identityForStatus = undefined;
+    cleanupDetail = detailOf(error);
   }
 
   const secret = renderSecret(spec, target.endpoint, record);
@@ -230,5 +232,6 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     response: { status, children: [secret], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',
     reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
+    ...(cleanupDetail ? { detail: cleanupDetail } : {}),
   };
 }

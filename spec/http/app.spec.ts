@@ -1,37 +1,17 @@
 // The HTTP layer alone: what is and is not a hook request. Nothing here reaches a cluster:
 // the host kubeconfig points at a closed port, and every request is answered before it.
-import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { createApp } from '../../server/app.js';
-import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
-import { silentLogger } from '../../server/log.js';
-import { Metrics } from '../../server/metrics.js';
 import { WatchedFile } from '../../server/watched-file.js';
+import { unreachableHostApp } from '../support/unreachable-host-app.js';
 
 const maxBodyBytes = 64 * 1024;
 
-async function testApp(hookToken?: WatchedFile) {
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: 'nowhere', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
-    users: [{ name: 'nobody', token: 'unused' }],
-    contexts: [{ name: 'nowhere', cluster: 'nowhere', user: 'nobody' }],
-    currentContext: 'nowhere',
-  });
-  const options = { timeoutMs: 500 };
-  const clusters = new TargetClusters(await HostCluster.fromConfig(config, options), options);
-  const now = new Date('2026-01-01T00:00:00Z');
-  return createApp({ clusters, now: () => now, log: silentLogger }, {
-    maxBodyBytes,
-    metrics: new Metrics(),
-    ...(hookToken ? { hookToken } : {}),
-    hostClusterReachable: () => clusters.host.checkReachable(),
-  });
-}
+const testApp = (hookToken?: WatchedFile) =>
+  unreachableHostApp({ maxBodyBytes, ...(hookToken ? { hookToken } : {}), now: () => new Date('2026-01-01T00:00:00Z') });
 
 const parent = (spec: unknown) => ({
   apiVersion: 'svc.dpu.nvidia.com/v1alpha1',

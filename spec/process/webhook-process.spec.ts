@@ -5,7 +5,6 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,20 +16,12 @@ import { createControlPlanePki, type ControlPlanePki } from '../support/pki.js';
 import { startProcess, type ManagedProcess } from '../support/processes.js';
 import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
 import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
+import { freePort } from '../support/net.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { parentApi } from '../support/metacontroller-driver.js';
 
 const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string, options: { ca?: string; token?: string; method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -1,31 +1,12 @@
 // Hostile input at the hook: every case gets a clear 4xx or a clear condition, never a
 // 5xx, and an existing Secret in the request always comes back unchanged. The host
 // cluster here is a closed port, so any call that reaches out fails at once.
-import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import request from 'supertest';
-import { createApp } from '../../server/app.js';
-import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
-import { silentLogger } from '../../server/log.js';
-import { Metrics } from '../../server/metrics.js';
+import { unreachableHostApp } from '../support/unreachable-host-app.js';
 
 const maxBodyBytes = 256 * 1024;
-
-async function unreachableHostApp() {
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: 'closed', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'closed', cluster: 'closed', user: 'u' }],
-    currentContext: 'closed',
-  });
-  const options = { timeoutMs: 300 };
-  const clusters = new TargetClusters(await HostCluster.fromConfig(config, options), options);
-  return createApp({ clusters, now: () => new Date(), log: silentLogger }, {
-    maxBodyBytes, metrics: new Metrics(), hostClusterReachable: () => clusters.host.checkReachable(),
-  });
-}
 
 const existingSecret = {
   apiVersion: 'v1', kind: 'Secret',
@@ -59,7 +40,7 @@ function checkAnswer(answer: Answer, sentSecret: boolean): void {
 describe('hostile input at the hook', function () {
   let app: Awaited<ReturnType<typeof unreachableHostApp>>;
   before(async function () {
-    app = await unreachableHostApp();
+    app = await unreachableHostApp({ maxBodyBytes });
   });
 
   const post = async (body: unknown, contentType = 'application/json'): Promise<Answer> => {

@@ -6,11 +6,11 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { envtestAssetsDir } from './assets.js';
+import { freePort } from './net.js';
 import { createControlPlanePki, type ControlPlanePki } from './pki.js';
 import { logTail, startProcess, type ManagedProcess } from './processes.js';
 
@@ -37,17 +37,6 @@ process.once('exit', () => {
 /** Stops every control plane still running; the root hook calls it after all tests. */
 export async function stopAllControlPlanes(): Promise<void> {
   await Promise.all([...live].map((plane) => plane.stop()));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,26 @@
+// The webhook's app with a host cluster that is a closed port: every remote call fails at
+// once, so tests of the HTTP layer and of hostile input need no control plane.
+import { KubeConfig } from '@kubernetes/client-node';
+import { createApp } from '../../server/app.js';
+import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
+import { silentLogger } from '../../server/log.js';
+import { Metrics } from '../../server/metrics.js';
+import type { WatchedFile } from '../../server/watched-file.js';
+
+export async function unreachableHostApp(options: { maxBodyBytes: number; hookToken?: WatchedFile; now?: () => Date }) {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'closed', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
+    users: [{ name: 'nobody', token: 'unused' }],
+    contexts: [{ name: 'closed', cluster: 'closed', user: 'nobody' }],
+    currentContext: 'closed',
+  });
+  const clusterOptions = { timeoutMs: 300 };
+  const clusters = new TargetClusters(await HostCluster.fromConfig(config, clusterOptions), clusterOptions);
+  return createApp({ clusters, now: options.now ?? (() => new Date()), log: silentLogger }, {
+    maxBodyBytes: options.maxBodyBytes,
+    metrics: new Metrics(),
+    ...(options.hookToken ? { hookToken: options.hookToken } : {}),
+    hostClusterReachable: () => clusters.host.checkReachable(),
+  });
+}
