@@ -60,7 +60,7 @@ export async function finalize(request: SyncRequest, context: HookContext): Prom
     for (const account of accounts) {
       const target = await previousTargetCluster(context.clusters, account);
       // undefined: the cluster is gone, and the ServiceAccount with it.
-      if (target) await deleteManagedServiceAccount(target.client, account.serviceAccount, requestRef);
+      if (target) await deleteManagedServiceAccount(target.client, account.serviceAccount, requestRef, target.serviceAccounts);
     }
     return done('ServiceAccountDeleted');
   } catch (error) {

@@ -10,7 +10,7 @@ import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../cr
 import { buildStatus, failed, failingSince, reasons, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
 import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
-import { TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
+import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
@@ -135,7 +135,7 @@ async function cleanUpPreviousServiceAccount(
     && previous.serviceAccount.name === spec.serviceAccount.name) return;
   const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous);
   // undefined: that cluster is gone, and its ServiceAccount with it.
-  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request);
+  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
 }
 
 export async function sync(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
@@ -165,7 +165,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
 
   let serviceAccountUid: string;
   try {
-    serviceAccountUid = await ensureServiceAccount(target.client, spec.serviceAccount, spec.request);
+    serviceAccountUid = await ensureServiceAccount(target.client, spec.serviceAccount, spec.request, serviceAccountCacheOf(target));
   } catch (error) {
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);

@@ -9,6 +9,7 @@ import type { ClusterEndpoint } from '../credential/render.js';
 import { namespacedName } from '../credential/names.js';
 import { InvalidKubeconfigError, loadKubeconfig } from './kubeconfig.js';
 import { isNotFound, KubeRestClient } from './rest.js';
+import { ServiceAccountCache } from './service-account-cache.js';
 
 /** Keys of a DPUCluster's kubeconfig Secret, newest DPF first. */
 export const adminKubeconfigKeys = ['super-admin.conf', 'admin.conf'] as const;
@@ -20,6 +21,19 @@ export interface TargetCluster {
   uid: string;
   endpoint: ClusterEndpoint;
   client: KubeRestClient;
+  /** Started on first use: a cluster nobody asks for is not watched. */
+  serviceAccounts?: ServiceAccountCache;
+}
+
+/** The managed-ServiceAccount cache of a target, started on first use. */
+export function serviceAccountCacheOf(target: TargetCluster): ServiceAccountCache {
+  target.serviceAccounts ??= new ServiceAccountCache(target.client);
+  return target.serviceAccounts;
+}
+
+function closeTarget(target: TargetCluster): void {
+  target.serviceAccounts?.close();
+  target.client.close();
 }
 
 /** The target cluster cannot be used yet: its DPUCluster or kubeconfig Secret is missing or broken. */
@@ -164,20 +178,21 @@ export class TargetClusters {
         timeoutMs: this.options.timeoutMs, ...(observe ? { observe: (method, code) => observe('target', method, code) } : {}),
       }),
     };
-    cached?.target.client.close();
+    if (cached) closeTarget(cached.target);
     this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now() });
     return target;
   }
 
   /** Forgets a DPUCluster's client (it was deleted). */
   forget(ref: string): void {
-    this.cache.get(ref)?.target.client.close();
+    const cached = this.cache.get(ref);
+    if (cached) closeTarget(cached.target);
     this.cache.delete(ref);
   }
 
   close(): void {
-    for (const { target } of this.cache.values()) target.client.close();
+    for (const { target } of this.cache.values()) closeTarget(target);
     this.cache.clear();
-    this.host.client.close();
+    closeTarget(this.host.target);
   }
 }

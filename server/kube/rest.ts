@@ -93,14 +93,56 @@ export class KubeRestClient {
     this.agent.destroy();
   }
 
+  private async authHeaders(): Promise<Record<string, string>> {
+    if (this.fixedHeaders) return this.fixedHeaders;
+    const options: RequestOptions = {};
+    await this.config.applyToHTTPSOptions(options);
+    return authHeaders(options);
+  }
+
+  /**
+   * Streams a watch: calls onEvent for each event line until the server ends the watch
+   * (resolves), the connection fails or stays silent past idleTimeoutMs, or signal aborts
+   * (rejects). Watches have no overall deadline: they are meant to last.
+   */
+  async watch(path: string, onEvent: (event: unknown) => void, idleTimeoutMs: number, signal: AbortSignal): Promise<void> {
+    const headers = { Accept: 'application/json', ...(await this.authHeaders()) };
+    return new Promise<void>((resolve, reject) => {
+      const send = this.isHttps ? request : plainRequest;
+      const req = send(`${this.server}${path}`, { method: 'GET', headers, agent: this.agent, timeout: idleTimeoutMs, signal }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          res.resume();
+          reject(new KubeApiError(res.statusCode ?? 0, `HTTP${res.statusCode}`, `GET ${path}: HTTP ${res.statusCode}`));
+          return;
+        }
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          let newline: number;
+          while ((newline = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, newline).trim();
+            pending = pending.slice(newline + 1);
+            if (!line) continue;
+            try {
+              onEvent(JSON.parse(line));
+            } catch (error) {
+              req.destroy(error as Error);
+              return;
+            }
+          }
+        });
+        res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
+        res.on('end', () => resolve());
+      });
+      req.on('timeout', () => req.destroy(new Error(`watch silent for ${idleTimeoutMs} ms`)));
+      req.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
+      req.end();
+    });
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let auth = this.fixedHeaders;
-    if (!auth) {
-      const options: RequestOptions = {};
-      await this.config.applyToHTTPSOptions(options);
-      auth = authHeaders(options);
-    }
-    const headers: Record<string, string> = { Accept: 'application/json', ...auth };
+    const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       headers['Content-Type'] = 'application/json';

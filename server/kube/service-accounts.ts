@@ -5,6 +5,7 @@ import { managedByLabel, managedByValue, managedLabels, requestNameLabel, reques
 import { reasons } from '../credential/status.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { isNotFound, KubeApiError, type KubeRestClient } from './rest.js';
+import type { ServiceAccountCache } from './service-account-cache.js';
 
 interface ServiceAccountObject {
   metadata?: { uid?: string; labels?: Record<string, string> };
@@ -20,17 +21,27 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
     && labels[requestNamespaceLabel] === request.namespace;
 }
 
-/** Gets or creates the ServiceAccount for `request`; returns its UID. */
-export async function ensureServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName, attempt = 1): Promise<string> {
+/**
+ * Gets or creates the ServiceAccount for `request`; returns its UID. The cache answers
+ * when it can; it knows only managed ServiceAccounts, so an unmanaged one of that name
+ * shows up as a conflict on create and is then read from the API.
+ */
+export async function ensureServiceAccount(
+  client: KubeRestClient, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
+): Promise<string> {
   let existing: ServiceAccountObject | undefined;
-  try {
-    // resourceVersion=0 is served from the API server's watch cache instead of a quorum read
-    // from etcd: much cheaper on every sync, at most milliseconds stale. The retry after a
-    // conflict reads from etcd.
-    const consistency = attempt === 1 ? '?resourceVersion=0' : '';
-    existing = await client.request<ServiceAccountObject>('GET', `${path(account.namespace, account.name)}${consistency}`);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
+  const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
+  if (cached) {
+    existing = cached;
+  } else if (cached === undefined) {
+    try {
+      // resourceVersion=0 is served from the API server's watch cache instead of a quorum read
+      // from etcd: much cheaper, at most milliseconds stale. The retry after a conflict reads etcd.
+      const consistency = attempt === 1 ? '?resourceVersion=0' : '';
+      existing = await client.request<ServiceAccountObject>('GET', `${path(account.namespace, account.name)}${consistency}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
   }
   if (!existing) {
     try {
@@ -40,14 +51,15 @@ export async function ensureServiceAccount(client: KubeRestClient, account: Name
         metadata: { name: account.name, namespace: account.namespace, labels: managedLabels(request.namespace, request.name) },
         automountServiceAccountToken: false,
       });
+      cache?.remember(existing);
     } catch (error) {
       if (isNotFound(error)) {
         throw new CredentialError(reasons.namespaceNotFound,
           `namespace ${account.namespace} does not exist in the target cluster; create it there (it is never created for you)`);
       }
-      // Created by someone else between our GET and POST: look once more.
+      // Made by someone else meanwhile, or not managed (the cache does not see those): read it from etcd once.
       if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) {
-        return ensureServiceAccount(client, account, request, attempt + 1);
+        return ensureServiceAccount(client, account, request, cache, attempt + 1);
       }
       throw error;
     }
@@ -63,7 +75,9 @@ export async function ensureServiceAccount(client: KubeRestClient, account: Name
  * Deletes the ServiceAccount if it was made for `request`. Resolves true when it is
  * gone (or belongs to someone else, and so is not ours to delete).
  */
-export async function deleteManagedServiceAccount(client: KubeRestClient, account: NamespacedName, request: NamespacedName): Promise<void> {
+export async function deleteManagedServiceAccount(
+  client: KubeRestClient, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache,
+): Promise<void> {
   let existing: ServiceAccountObject;
   try {
     existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
@@ -77,6 +91,7 @@ export async function deleteManagedServiceAccount(client: KubeRestClient, accoun
     await client.request('DELETE', path(account.namespace, account.name), {
       apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid },
     });
+    cache?.forget(account.namespace, account.name);
   } catch (error) {
     if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return;
     throw error;

@@ -263,8 +263,13 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       await env.driver.reconcile('default', n.request);
       const oldUid = await serviceAccountUid(n.serviceAccount);
       await targetCore().deleteNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount });
-      await env.driver.reconcile('default', n.request);
-      const newUid = await serviceAccountUid(n.serviceAccount);
+      // The webhook learns of the deletion through its watch; the sync after that recreates it.
+      let newUid = oldUid;
+      for (let attempt = 0; attempt < 50 && newUid === oldUid; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await env.driver.reconcile('default', n.request);
+        newUid = await serviceAccountUid(n.serviceAccount).catch(() => oldUid);
+      }
       expect(newUid).to.not.equal(oldUid);
       const output = await secret(n.secret);
       expect(output.metadata?.annotations?.['svc.dpu.nvidia.com/service-account-uid']).to.equal(newUid);
