@@ -8,6 +8,10 @@ export const kind = 'DPUServiceCredentialRequest';
 
 export type SecretType = 'kubeconfig' | 'tokenFile';
 
+/** A JSON object (not null, not an array): the first check on every untrusted value. */
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 export interface ObjectRef {
   name: string;
   namespace?: string;

@@ -4,7 +4,7 @@ import { customize } from './hooks/customize.js';
 import { finalize } from './hooks/finalize.js';
 import { sync, type SyncOutcome } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
-import type { SyncRequest, CustomizeRequest } from './metacontroller.js';
+import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
 import { bearerAuth } from './http/bearer-auth.js';
 import type { Metrics } from './metrics.js';
 import type { WatchedFile } from './watched-file.js';
@@ -16,50 +16,6 @@ export interface AppOptions {
   hookToken?: WatchedFile;
   /** Readiness: resolves when the host cluster answers. */
   hostClusterReachable: () => Promise<void>;
-}
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** Why a body is not a hook request, or undefined when it is one. */
-function hookRequestProblem(body: unknown): string | undefined {
-  if (!isRecord(body)) return 'the body must be a JSON object';
-  if (!isRecord(body.parent)) return 'parent: required, the DPUServiceCredentialRequest';
-  const metadata = body.parent.metadata;
-  if (!isRecord(metadata) || typeof metadata.name !== 'string' || !metadata.name
-    || typeof metadata.namespace !== 'string' || !metadata.namespace) {
-    return 'parent.metadata.name and parent.metadata.namespace: required strings';
-  }
-  for (const field of ['children', 'related'] as const) {
-    const value = body[field];
-    if (value === undefined || value === null) continue;
-    const groups = isRecord(value) ? Object.values(value) : undefined;
-    if (!groups || !groups.every((group) => group === null || (isRecord(group) && Object.values(group).every(isRecord)))) {
-      return `${field}: must map "Kind.version" to objects keyed "namespace/name"`;
-    }
-  }
-  const secrets = isRecord(body.children) && isRecord(body.children['Secret.v1']) ? Object.values(body.children['Secret.v1']) : [];
-  for (const secret of secrets as Record<string, unknown>[]) {
-    if (secret.data !== undefined && (!isRecord(secret.data) || !Object.values(secret.data).every((value) => typeof value === 'string'))) {
-      return 'children: a Secret\'s data must map keys to base64 strings';
-    }
-  }
-  const status = body.parent.status;
-  if (status !== undefined && status !== null) {
-    if (!isRecord(status)) return 'parent.status: must be an object';
-    for (const field of ['serviceAccount', 'targetCluster', 'targetClusterUID', 'secret', 'issuedAt', 'expirationTimestamp'] as const) {
-      if (status[field] !== undefined && typeof status[field] !== 'string') return `parent.status.${field}: must be a string`;
-    }
-    if (status.conditions !== undefined && (!Array.isArray(status.conditions) || !status.conditions.every(isRecord))) {
-      return 'parent.status.conditions: must be a list of conditions';
-    }
-  }
-  const annotations = metadata.annotations;
-  if (annotations !== undefined && (!isRecord(annotations) || !Object.values(annotations).every((value) => typeof value === 'string'))) {
-    return 'parent.metadata.annotations: must map keys to strings';
-  }
-  if (body.finalizing !== undefined && typeof body.finalizing !== 'boolean') return 'finalizing: must be a boolean';
-  return undefined;
 }
 
 class BadRequest extends Error {}

@@ -1,6 +1,6 @@
 // Spec validation: what the CRD enforces, checked again (a hook can be called by hand,
 // or before the CRD was updated), plus the rules only the hook can check.
-import type { DpuServiceCredentialRequest, SecretType } from '../api.js';
+import { isRecord, type DpuServiceCredentialRequest, type SecretType } from '../api.js';
 import { parseDurationMs } from './duration.js';
 import { rotateAnnotation } from './names.js';
 
@@ -38,8 +38,6 @@ const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const qualifiedNamePart = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function isQualifiedKey(key: string): boolean {
   const slash = key.lastIndexOf('/');

@@ -1,9 +1,8 @@
 // The customize hook: ask Metacontroller for the request's DPUCluster, so that the
 // sync hook receives it and a DPUCluster change (deleted, recreated) re-syncs the request.
+import { isRecord } from '../api.js';
 import type { CustomizeRequest, CustomizeResponse } from '../metacontroller.js';
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function customize(request: CustomizeRequest): CustomizeResponse {
   const spec = request.parent.spec;

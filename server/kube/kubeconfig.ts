@@ -8,6 +8,7 @@
 // credentials to another server.
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 
 export class InvalidKubeconfigError extends Error {
@@ -25,14 +26,13 @@ const pemCertificate = /^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICA
 const refusedClusterFields = ['certificate-authority', 'insecure-skip-tls-verify', 'proxy-url'];
 const refusedUserFields = ['exec', 'auth-provider', 'token-file', 'tokenFile', 'client-certificate', 'client-key', 'username', 'password'];
 
-const isEntry = (value: unknown): value is Entry => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function named(list: unknown, what: string): Map<string, Entry> {
   const entries = new Map<string, Entry>();
   if (list === undefined || list === null) return entries;
   if (!Array.isArray(list)) throw new InvalidKubeconfigError(`${what} must be a list`);
   for (const item of list) {
-    if (!isEntry(item) || typeof item.name !== 'string' || !isEntry(item[what.slice(0, -1)])) {
+    if (!isRecord(item) || typeof item.name !== 'string' || !isRecord(item[what.slice(0, -1)])) {
       throw new InvalidKubeconfigError(`every entry of ${what} needs a name and a ${what.slice(0, -1)}`);
     }
     entries.set(item.name, item[what.slice(0, -1)] as Entry);
@@ -84,7 +84,7 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
   } catch (error) {
     throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (!isEntry(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
+  if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
   const { clusterName, cluster, userName, user } = pick(
     named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context'],
   );
