@@ -7,18 +7,24 @@ import type { Express } from 'express';
 import type { Logger } from './log.js';
 import { WatchedFile } from './watched-file.js';
 
+export interface ClientTimeouts {
+  /** A request's headers must arrive within this. */
+  headersMs: number;
+  /** The whole request (headers and body) must arrive within this; Metacontroller's hook timeout is 10 s. */
+  requestMs: number;
+  keepAliveMs: number;
+}
+
+export const defaultClientTimeouts: ClientTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 65_000 };
+
 export interface ServerOptions {
   port: number;
   host?: string;
   tls?: { certFile: string; keyFile: string; pollIntervalMs: number };
   shutdownTimeoutMs: number;
   log: Logger;
+  clientTimeouts?: ClientTimeouts;
 }
-
-/** Whole request (headers and body) within this; Metacontroller's hook timeout is 10 s. */
-const requestTimeoutMs = 30_000;
-const headersTimeoutMs = 10_000;
-const keepAliveTimeoutMs = 65_000;
 
 export interface RunningServer {
   server: Server | HttpsServer;
@@ -28,13 +34,21 @@ export interface RunningServer {
 }
 
 export async function startServer(app: Express, options: ServerOptions): Promise<RunningServer> {
+  const timeouts = options.clientTimeouts ?? defaultClientTimeouts;
+  const limits = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // How often Node looks for requests past those timeouts (its default is 30 s).
+    connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
+  };
   const watched: WatchedFile[] = [];
   let server: Server | HttpsServer;
   if (options.tls) {
     const cert = new WatchedFile(options.tls.certFile, options.tls.pollIntervalMs);
     const key = new WatchedFile(options.tls.keyFile, options.tls.pollIntervalMs);
     watched.push(cert, key);
-    const https = createHttpsServer({ cert: cert.current, key: key.current }, app);
+    const https = createHttpsServer({ ...limits, cert: cert.current, key: key.current }, app);
     const reload = () => {
       try {
         https.setSecureContext({ cert: cert.current, key: key.current });
@@ -48,11 +62,8 @@ export async function startServer(app: Express, options: ServerOptions): Promise
     key.onChange(reload);
     server = https;
   } else {
-    server = createHttpServer(app);
+    server = createHttpServer(limits, app);
   }
-  server.requestTimeout = requestTimeoutMs;
-  server.headersTimeout = headersTimeoutMs;
-  server.keepAliveTimeout = keepAliveTimeoutMs;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
