@@ -67,8 +67,12 @@ export async function startServer(app: Express, options: ServerOptions): Promise
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  server.on('error', (error) => options.log.error('server error', { error: error.message }));
   const port = (server.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
@@ -79,12 +83,15 @@ export async function startServer(app: Express, options: ServerOptions): Promise
         server.closeAllConnections();
       }, options.shutdownTimeoutMs);
       force.unref();
+      // Keep-alive connections would hold close() open: close each as soon as it is idle,
+      // including those whose in-flight hook answers after this point.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
       server.close(() => {
         clearTimeout(force);
+        clearInterval(closeIdle);
         for (const file of watched) file.close();
         resolve();
       });
-      // Idle keep-alive connections would hold close() open; busy ones close after their response.
       server.closeIdleConnections();
     });
     return stopping;

@@ -56,6 +56,9 @@ export async function previousTargetCluster(clusters: TargetClusters, previous: 
   const dpuCluster = await clusters.host.readDpuCluster(namespace, name);
   // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
   // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
-  if (!dpuCluster || (previous.targetClusterUid && dpuCluster.metadata?.uid !== previous.targetClusterUid)) return undefined;
+  if (!dpuCluster || (previous.targetClusterUid && dpuCluster.metadata?.uid !== previous.targetClusterUid)) {
+    if (!dpuCluster) clusters.forget(previous.targetCluster);
+    return undefined;
+  }
   return clusters.forDpuCluster(dpuCluster);
 }

@@ -68,7 +68,9 @@ export async function finalize(request: SyncRequest, context: HookContext): Prom
       || error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;
     if (!expected) throw error;
     const detail = error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : (error as Error).message;
-    if (now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done('GaveUpOnServiceAccount', detail);
+    // Only a cluster that cannot be used at all is given up on; one that is down is waited for.
+    const unusable = error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;
+    if (unusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done('GaveUpOnServiceAccount', detail);
     const observed = Object.values(request.children?.[secretChildKey] ?? {});
     return {
       response: { status, children: unchanged(observed), resyncAfterSeconds: retryAfterSeconds(deletingSince, now), finalized: false },

@@ -14,7 +14,7 @@ import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster }
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
-import { requestToken } from '../kube/tokens.js';
+import { requestToken, serviceAccountUidOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
 import { previousServiceAccount, previousTargetCluster, resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
@@ -108,11 +108,25 @@ function currentIdentity(spec: ValidSpec, target: TargetCluster): StatusInput['i
   };
 }
 
+/** A sync that has run this long leaves an old ServiceAccount's deletion to the next sync. */
+export const cleanupAfterMs = 4_000;
+
+class CleanupDeferredError extends Error {
+  override name = 'CleanupDeferred';
+}
+
 const waitingFor = (what: string) => failed(reasons.pending, `waiting for ${what}`);
 
 /** Mints a token and records what it was minted for. Times come from the response. */
 async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity): Promise<TokenRecord> {
   const minted = await requestToken(target.client, spec.serviceAccount.namespace, spec.serviceAccount.name, spec.expirationSeconds);
+  // The ownership check may have read a cache a moment behind: a token for any other
+  // ServiceAccount of that name (recreated meanwhile, perhaps unmanaged) is thrown away.
+  const mintedFor = serviceAccountUidOf(minted.token);
+  if (mintedFor && mintedFor !== identity.serviceAccountUid) {
+    throw new CredentialError(reasons.serviceAccountConflict,
+      `service account ${identity.serviceAccount} was replaced while its token was minted; the token was discarded, retrying`);
+  }
   const issuedAt = new Date(minted.expiresAt.getTime() - minted.expirationSeconds * 1_000);
   return { ...identity, token: minted.token, issuedAt, expiresAt: minted.expiresAt };
 }
@@ -127,18 +141,23 @@ async function cleanUpPreviousServiceAccount(
   parent: DpuServiceCredentialRequest,
   target: TargetCluster,
   context: HookContext,
+  syncStartedMs: number,
 ): Promise<void> {
   const previous = previousServiceAccount(parent.status);
   if (!previous) return;
   const sameCluster = previous.targetCluster === target.ref;
   if (sameCluster && previous.serviceAccount.namespace === spec.serviceAccount.namespace
     && previous.serviceAccount.name === spec.serviceAccount.name) return;
+  // The cleanup takes up to four more calls; a slow sync leaves it to the next one rather
+  // than overrun Metacontroller's 10 s and lose the token it just minted.
+  if (Date.now() - syncStartedMs > cleanupAfterMs) throw new CleanupDeferredError('deferred to the next sync');
   const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous);
   // undefined: that cluster is gone, and its ServiceAccount with it.
   if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
 }
 
 export async function sync(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
+  const startedMs = Date.now();
   const now = context.now();
   const parent = request.parent;
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
@@ -193,6 +212,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     try {
       record = await mintToken(target, spec, identity);
     } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
       // A request that never had a ServiceAccount recorded records this one, so finalize finds it.
       const firstIdentity = parent.status?.serviceAccount ? undefined : currentIdentity(spec, target);
       return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
@@ -204,7 +224,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
   let identityForStatus: StatusInput['identity'] = currentIdentity(spec, target);
   let cleanupDetail: string | undefined;
   try {
-    await cleanUpPreviousServiceAccount(spec, parent, target, context);
+    await cleanUpPreviousServiceAccount(spec, parent, target, context, startedMs);
   } catch (error) {
     // The new credential is returned; the old identity stays in status so the cleanup is retried.
     serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,

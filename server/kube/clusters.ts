@@ -52,13 +52,15 @@ export interface ClusterOptions {
 export class HostCluster {
   private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
 
-  /** In-cluster config when running in a Pod, else KUBECONFIG or ~/.kube/config. */
+  /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order). */
   static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
     const config = new KubeConfig();
     config.loadFromDefault();
     const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
     let inCluster: ClusterEndpoint | undefined;
-    if (host && port) {
+    // loadFromDefault prefers KUBECONFIG and ~/.kube/config; the service address describes
+    // this cluster only when the in-cluster config is what was loaded.
+    if (host && port && config.getCurrentCluster()?.name === 'inCluster') {
       try {
         const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
         inCluster = { clusterName: 'incluster', server, caPem: readFileSync(inClusterCaPath, 'utf8') };
@@ -178,7 +180,14 @@ export class TargetClusters {
         timeoutMs: this.options.timeoutMs, ...(observe ? { observe: (method, code) => observe('target', method, code) } : {}),
       }),
     };
-    if (cached) closeTarget(cached.target);
+    // Concurrent syncs may have built a client for the same kubeconfig meanwhile: keep one.
+    const current = this.cache.get(ref);
+    if (current?.fingerprint === fingerprint) {
+      closeTarget(target);
+      current.readAtMs = Date.now();
+      return current.target;
+    }
+    if (current) closeTarget(current.target);
     this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now() });
     return target;
   }

@@ -3,6 +3,7 @@
 // the cluster by the watch's latency; the CompositeController's resyncPeriodSeconds bounds
 // how late a change made behind the webhook's back is acted on. Until the first list
 // completes, or after the watch breaks, lookups answer "unknown" and callers ask the API.
+import { setTimeout as delay } from 'node:timers/promises';
 import { managedByLabel, managedByValue } from '../credential/names.js';
 import { KubeApiError, type KubeRestClient } from './rest.js';
 
@@ -26,13 +27,8 @@ const idleTimeoutMs = 90_000;
 const retryDelaysMs = [500, 1_000, 2_000, 5_000, 10_000];
 
 const keyOf = (account: CachedServiceAccount) => `${account.metadata?.namespace}/${account.metadata?.name}`;
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => {
-    clearTimeout(timer);
-    resolve();
-  }, { once: true });
-});
+/** Waits, or less when signal aborts (then resolves too: the loop checks the signal). */
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export class ServiceAccountCache {
   private readonly accounts = new Map<string, CachedServiceAccount>();
@@ -73,10 +69,11 @@ export class ServiceAccountCache {
     while (!this.stopping.signal.aborted) {
       try {
         let resourceVersion = await this.list();
-        failures = 0;
-        // Watch until the server ends it, then continue from the last version seen.
+        // Watch until the server ends it, then continue from the last version seen. Only a
+        // watch that ran its course counts as healthy: one failing at once keeps backing off.
         for (;;) {
           resourceVersion = await this.watchFrom(resourceVersion);
+          failures = 0;
           if (this.stopping.signal.aborted) return;
         }
       } catch (error) {

@@ -32,3 +32,20 @@ export async function requestToken(client: KubeRestClient, namespace: string, na
   }
   return { token, expiresAt, expirationSeconds: seconds };
 }
+
+/**
+ * The ServiceAccount UID a token was issued for (its `kubernetes.io.serviceaccount.uid`
+ * claim), or undefined when the token does not say. Read without verifying the signature:
+ * it comes straight from the API server, and is only compared with the UID just checked.
+ */
+export function serviceAccountUidOf(token: string): string | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      'kubernetes.io'?: { serviceaccount?: { uid?: unknown } };
+    };
+    const uid = claims['kubernetes.io']?.serviceaccount?.uid;
+    return typeof uid === 'string' ? uid : undefined;
+  } catch {
+    return undefined;
+  }
+}

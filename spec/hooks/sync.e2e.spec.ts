@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
+import { serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
@@ -79,6 +80,8 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     expect(request?.status?.observedGeneration).to.equal(request?.metadata?.generation);
     const account = await targetCore().readNamespacedServiceAccount({ namespace: 'default', name: 'dpu-01-sa' });
     expect(account.automountServiceAccountToken).to.equal(false);
+    // The mint path discards any token whose claim names another UID: the claim must be there.
+    expect(serviceAccountUidOf(tokenIn(output))).to.equal(account.metadata?.uid);
     expect(account.metadata?.labels).to.deep.equal({
       'svc.dpu.nvidia.com/managed-by-controller': 'dpuservicecredentialrequestcontroller',
       'svc.dpu.nvidia.com/credential-request-name': 'dpu-01-credential-request',

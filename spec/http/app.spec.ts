@@ -103,6 +103,17 @@ describe('HTTP layer', function () {
     expect(hostOnly.body).to.deep.equal({ relatedResources: [] });
   });
 
+  it('keeps retrying finalize while the cluster is unreachable, however long the deletion has taken', async function () {
+    const deleting = {
+      ...parent({ serviceAccount: { name: 'sa' }, type: 'kubeconfig', secret: { name: 'cred' } }),
+      status: { serviceAccount: 'default/sa' },
+    };
+    deleting.metadata = { ...deleting.metadata, deletionTimestamp: '2025-12-31T00:00:00Z' } as typeof deleting.metadata;
+    const res = await request(app).post('/finalize').send({ parent: deleting, finalizing: true }).expect(200);
+    expect(res.body).to.include({ finalized: false });
+    expect(res.body.resyncAfterSeconds).to.equal(300);
+  });
+
   it('finalizes at once a request that never made a ServiceAccount', async function () {
     const res = await request(app).post('/finalize').send({ parent: parent({ type: 'nope' }), finalizing: true }).expect(200);
     expect(res.body).to.include({ finalized: true });
