@@ -120,7 +120,14 @@ interface CachedTarget {
   /** Identity of the DPUCluster and its Secret name, and when the Secret was last read. */
   source: string;
   readAtMs: number;
+  usedAtMs: number;
 }
+
+/**
+ * A target no sync has used for this long is closed (client and watch). Every request is
+ * synced at least every resyncPeriodSeconds (300 s), so only clusters nobody points at go.
+ */
+export const idleTargetCloseMs = 15 * 60_000;
 
 /**
  * How long a DPUCluster's admin kubeconfig is used without reading its Secret again.
@@ -131,7 +138,24 @@ export const kubeconfigRecheckMs = 30_000;
 export class TargetClusters {
   private readonly cache = new Map<string, CachedTarget>();
 
-  constructor(readonly host: HostCluster, private readonly options: ClusterOptions) {}
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(readonly host: HostCluster, private readonly options: ClusterOptions) {
+    this.sweeper = setInterval(() => this.closeIdle(Date.now()), 60_000);
+    this.sweeper.unref();
+  }
+
+  /** How many target clients are open. */
+  get openTargets(): number {
+    return this.cache.size;
+  }
+
+  /** Closes the targets unused since before `nowMs - idleTargetCloseMs`. */
+  closeIdle(nowMs: number): void {
+    for (const [ref, cached] of this.cache) {
+      if (nowMs - cached.usedAtMs > idleTargetCloseMs) this.forget(ref);
+    }
+  }
 
   /**
    * The target behind a DPUCluster: its admin kubeconfig Secret is read on each call,
@@ -145,7 +169,10 @@ export class TargetClusters {
     const uid = dpuCluster.metadata?.uid ?? '';
     const source = `${uid}/${secretName}`;
     const cached = this.cache.get(ref);
-    if (cached?.source === source && Date.now() - cached.readAtMs < kubeconfigRecheckMs) return cached.target;
+    if (cached?.source === source && Date.now() - cached.readAtMs < kubeconfigRecheckMs) {
+      cached.usedAtMs = Date.now();
+      return cached.target;
+    }
 
     const secret = await this.host.readSecret(namespace, secretName);
     if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
@@ -157,7 +184,7 @@ export class TargetClusters {
     const encoded = secret.data![key]!;
     const fingerprint = createHash('sha256').update(source).update('\0').update(encoded).digest('hex');
     if (cached?.fingerprint === fingerprint) {
-      cached.readAtMs = Date.now();
+      cached.readAtMs = cached.usedAtMs = Date.now();
       return cached.target;
     }
 
@@ -184,11 +211,11 @@ export class TargetClusters {
     const current = this.cache.get(ref);
     if (current?.fingerprint === fingerprint) {
       closeTarget(target);
-      current.readAtMs = Date.now();
+      current.readAtMs = current.usedAtMs = Date.now();
       return current.target;
     }
     if (current) closeTarget(current.target);
-    this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now() });
+    this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now(), usedAtMs: Date.now() });
     return target;
   }
 
@@ -200,6 +227,7 @@ export class TargetClusters {
   }
 
   close(): void {
+    clearInterval(this.sweeper);
     for (const { target } of this.cache.values()) closeTarget(target);
     this.cache.clear();
     closeTarget(this.host.target);

@@ -319,6 +319,21 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     expect((await parent(n.request))?.status).to.not.have.property('targetCluster');
   });
 
+  it('closes the client of a DPUCluster no request has used for 15 minutes, and opens a new one when needed', async function () {
+    const n = names();
+    const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `idle-${n.request}` });
+    await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
+    await env.driver.reconcile('default', n.request);
+    const open = env.clusters.openTargets;
+    env.clusters.closeIdle(Date.now() + 14 * 60_000);
+    expect(env.clusters.openTargets).to.equal(open);
+    env.clusters.closeIdle(Date.now() + 16 * 60_000);
+    expect(env.clusters.openTargets).to.equal(0);
+    await env.driver.reconcile('default', n.request);
+    expect(env.clusters.openTargets).to.equal(1);
+    expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+  });
+
   describe('ServiceAccount conflicts', function () {
     it('never mints for a pre-existing ServiceAccount it did not create', async function () {
       const n = names();
