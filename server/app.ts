@@ -2,7 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { customize } from './hooks/customize.js';
 import { finalize } from './hooks/finalize.js';
-import { sync, type SyncOutcome } from './hooks/sync.js';
+import { sync } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
 import { bearerAuth } from './http/bearer-auth.js';
@@ -56,13 +56,13 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true });
   const guard = [...(options.hookToken ? [bearerAuth(options.hookToken)] : []), requireJson, jsonBody];
 
-  const hook = (name: 'sync' | 'finalize', run: (request: SyncRequest, context: HookContext) => Promise<SyncOutcome>) =>
+  const hook = (name: 'sync' | 'finalize') =>
     async (req: Request, res: Response, next: NextFunction) => {
       const started = performance.now();
       try {
         const request = parseHookRequest<SyncRequest>(req);
         const finalizing = request.finalizing === true || name === 'finalize';
-        const outcome = await (finalizing ? finalize : run)(request, context);
+        const outcome = await (finalizing ? finalize : sync)(request, context);
         res.json(outcome.response);
         const durationMs = performance.now() - started;
         const { namespace = '', name: requestName = '' } = request.parent.metadata ?? {};
@@ -78,8 +78,8 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       }
     };
 
-  app.post('/sync', ...guard, hook('sync', sync));
-  app.post('/finalize', ...guard, hook('finalize', finalize));
+  app.post('/sync', ...guard, hook('sync'));
+  app.post('/finalize', ...guard, hook('finalize'));
   app.post('/customize', ...guard, (req, res, next) => {
     try {
       res.json(customize(parseHookRequest<CustomizeRequest>(req)));

@@ -22,8 +22,7 @@ export interface ValidSpec {
   targetCluster?: NamespacedName;
   type: SecretType;
   secret: NamespacedName;
-  /** The spec's duration text ('' when omitted) and its whole seconds. */
-  duration: string;
+  /** The requested lifetime in whole seconds; absent: the API server's default. */
   expirationSeconds?: number;
   secretLabels: Record<string, string>;
   secretAnnotations: Record<string, string>;
@@ -107,19 +106,19 @@ function printable(value: unknown): string {
   return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
 }
 
-function checkDuration(value: unknown, problems: string[]): { duration: string; expirationSeconds?: number } {
-  if (value === undefined || value === '') return { duration: '' };
+function checkDuration(value: unknown, problems: string[]): { expirationSeconds?: number } {
+  if (value === undefined || value === '') return {};
   const durationMs = typeof value === 'string' ? parseDurationMs(value) : undefined;
   if (durationMs === undefined) {
     problems.push(`spec.duration: "${printable(value)}" is not a duration such as 1h, 90m or 1h30m (units h, m, s, ms)`);
-    return { duration: '' };
+    return {};
   }
   if (durationMs < minTokenDurationMs) {
     problems.push(`spec.duration: ${printable(value)} is shorter than the TokenRequest minimum of 10m`);
   } else if (durationMs > maxTokenDurationMs) {
     problems.push(`spec.duration: ${printable(value)} is longer than the TokenRequest maximum of 2^32 seconds`);
   }
-  return { duration: value as string, expirationSeconds: Math.floor(durationMs / 1_000) };
+  return { expirationSeconds: Math.floor(durationMs / 1_000) };
 }
 
 export function validateRequest(parent: DpuServiceCredentialRequest): Validation {
@@ -146,7 +145,7 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
   if (type !== 'kubeconfig' && type !== 'tokenFile') {
     problems.push(`spec.type: must be kubeconfig or tokenFile (got "${printable(type ?? '')}")`);
   }
-  const { duration, expirationSeconds } = checkDuration(spec.duration, problems);
+  const { expirationSeconds } = checkDuration(spec.duration, problems);
   const secretMetadata = isRecord(spec.metadata) ? spec.metadata : {};
   if (spec.metadata !== undefined && !isRecord(spec.metadata)) problems.push('spec.metadata: must be an object');
   const secretLabels = checkStringMap(secretMetadata.labels, 'spec.metadata.labels', problems, true);
@@ -161,7 +160,6 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
       ...(targetCluster ? { targetCluster } : {}),
       type: type as SecretType,
       secret,
-      duration,
       ...(expirationSeconds !== undefined ? { expirationSeconds } : {}),
       secretLabels,
       secretAnnotations,

@@ -11,7 +11,6 @@ export function validSpec(overrides: Partial<ValidSpec> = {}): ValidSpec {
     targetCluster: { namespace: 'default', name: 'dpu-cplane-tenant1' },
     type: 'kubeconfig',
     secret: { namespace: 'default', name: 'dpu-01-credential' },
-    duration: '1h',
     expirationSeconds: 3600,
     secretLabels: { dpuservice: 'dpu-01' },
     secretAnnotations: { team: 'a' },

@@ -36,7 +36,6 @@ describe('validateRequest', function () {
       targetCluster: { namespace: 'default', name: 'dpu-cplane-tenant1' },
       type: 'kubeconfig',
       secret: { namespace: 'default', name: 'dpu-01-credential' },
-      duration: '1h',
       expirationSeconds: 3600,
       secretLabels: { dpuservice: 'dpu-01' },
       secretAnnotations: {},
