@@ -40,7 +40,8 @@ kube_version="$(module_version k8s.io/kubernetes "$root/hack/envtest/kube/go.mod
 etcd_version="$(module_version go.etcd.io/etcd/server/v3 "$root/hack/envtest/etcd/go.mod")"
 go_version="$(go env GOVERSION)"
 [[ -n "$kube_version" && -n "$etcd_version" ]] || { say "cannot read the pinned versions from hack/envtest/*/go.mod"; exit 1; }
-key="kube-${kube_version}_etcd-${etcd_version}_${go_version}"
+# "stamped": binaries built since the version is stamped in (older caches report v0.0.0-master).
+key="kube-${kube_version}_etcd-${etcd_version}_${go_version}_stamped"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/dpu-credential-webhook/envtest/$key"
 
 if [[ -x "$cache/etcd" && -x "$cache/kube-apiserver" && -x "$cache/kubectl" ]]; then
@@ -53,12 +54,21 @@ mkdir -p "$(dirname "$cache")"
 staging="$(mktemp -d "$cache.tmp.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 
-build() { # name, module dir, package
+# Kubernetes' own build (hack/lib/version.sh) stamps the release into these
+# variables; without them `kube-apiserver --version` and /version say v0.0.0-master.
+kube_minor="${kube_version#v1.}"; kube_minor="${kube_minor%%.*}"
+kube_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
+  kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+build() { # name, module dir, package, extra ldflags
   local started=$SECONDS
   say "building $1 from $3 (first run only; this takes several minutes)"
   # -v names each package as it compiles: a count of them is the progress of a
   # long first build. Lines with a space or colon are compiler messages: show them.
-  if ! (cd "$2" && go build -v -trimpath -ldflags='-s -w' -o "$staging/$1" "$3") 2>&1 \
+  if ! (cd "$2" && go build -v -trimpath -ldflags="-s -w${4:-}" -o "$staging/$1" "$3") 2>&1 \
     | awk -v name="$1" '/[ :]/ { print > "/dev/stderr"; next }
         { if (++n % 200 == 0) printf "envtest-assets: %s: %d packages compiled\n", name, n > "/dev/stderr" }'; then
     say "building $1 failed"
@@ -68,8 +78,8 @@ build() { # name, module dir, package
 }
 
 build etcd "$root/hack/envtest/etcd" .
-build kube-apiserver "$root/hack/envtest/kube" k8s.io/kubernetes/cmd/kube-apiserver
-build kubectl "$root/hack/envtest/kube" k8s.io/kubernetes/cmd/kubectl
+build kube-apiserver "$root/hack/envtest/kube" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+build kubectl "$root/hack/envtest/kube" k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
 
 rm -rf "$cache"
 mv "$staging" "$cache"

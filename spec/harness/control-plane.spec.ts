@@ -1,5 +1,9 @@
-import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
@@ -27,6 +31,16 @@ describe('test control planes (real etcd + kube-apiserver on loopback)', functio
   after(async function () {
     this.timeout(60_000);
     await Promise.all([host?.stop(), target?.stop()]);
+  });
+
+  it('runs the pinned Kubernetes release, and says so on /version and --version (stamped at build)', async function () {
+    const goMod = await readFile(new URL('../../hack/envtest/kube/go.mod', import.meta.url), 'utf8');
+    const pinned = /^\s*k8s\.io\/kubernetes (v\S+)/m.exec(goMod)?.[1];
+    expect(pinned).to.match(/^v1\.\d+\.\d+$/);
+    const version = await host.adminKubeConfig().makeApiClient(VersionApi).getCode();
+    expect(version).to.include({ gitVersion: pinned, major: '1', minor: pinned!.split('.')[1], gitTreeState: 'clean' });
+    const { stdout } = await promisify(execFile)(join(dirname(host.kubectlPath), 'kube-apiserver'), ['--version']);
+    expect(stdout.trim()).to.equal(`Kubernetes ${pinned}`);
   });
 
   it('gives each control plane its own CA', function () {
