@@ -5,15 +5,14 @@ import { finalize } from './hooks/finalize.js';
 import { sync } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
-import { bearerAuth } from './http/bearer-auth.js';
+import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
 import type { Metrics } from './metrics.js';
-import type { WatchedFile } from './watched-file.js';
 
 export interface AppOptions {
   maxBodyBytes: number;
   metrics: Metrics;
-  /** When set, every hook call must carry this bearer token. */
-  hookToken?: WatchedFile;
+  /** When set, every hook call must carry one of these bearer tokens. */
+  hookTokens?: HookTokens;
   /** Readiness: resolves when the host cluster answers. */
   hostClusterReachable: () => Promise<void>;
 }
@@ -54,7 +53,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     next();
   };
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true });
-  const guard = [...(options.hookToken ? [bearerAuth(options.hookToken)] : []), requireJson, jsonBody];
+  const guard = [...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []), requireJson, jsonBody];
 
   const hook = (name: 'sync' | 'finalize') =>
     async (req: Request, res: Response, next: NextFunction) => {
@@ -63,7 +62,14 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
         const request = parseHookRequest<SyncRequest>(req);
         const finalizing = request.finalizing === true || name === 'finalize';
         const outcome = await (finalizing ? finalize : sync)(request, context);
-        res.json(outcome.response);
+        if (outcome.decision === 'behind') {
+          // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
+          // requeues the parent without a SyncError event, and nothing it holds is applied.
+          res.status(429).set('Retry-After', String(outcome.response.resyncAfterSeconds))
+            .json({ error: `the children in this request are older than the token issued last; retry in ${outcome.response.resyncAfterSeconds}s` });
+        } else {
+          res.json(outcome.response);
+        }
         const durationMs = performance.now() - started;
         const { namespace = '', name: requestName = '' } = request.parent.metadata ?? {};
         const failed = outcome.decision === 'error' || outcome.decision === 'invalid';

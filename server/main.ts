@@ -5,7 +5,7 @@ import { HostCluster, TargetClusters } from './kube/clusters.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startServer } from './server.js';
-import { WatchedFile } from './watched-file.js';
+import { HookTokens } from './http/bearer-auth.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
@@ -16,12 +16,12 @@ const clusterOptions = {
   ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
 };
 const clusters = new TargetClusters(await HostCluster.fromEnvironment(clusterOptions), clusterOptions);
-const hookToken = config.hookBearerTokenFile ? new WatchedFile(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
+const hookTokens = config.hookBearerTokenFile ? new HookTokens(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
 
 const app = createApp({ clusters, now: () => new Date(), log }, {
   maxBodyBytes: config.maxBodyBytes,
   metrics,
-  ...(hookToken ? { hookToken } : {}),
+  ...(hookTokens ? { hookTokens } : {}),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });
 const running = await startServer(app, {
@@ -33,14 +33,14 @@ const running = await startServer(app, {
   log,
 });
 log.info('listening', {
-  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookToken), hostCluster: clusters.host.client.server,
+  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens), hostCluster: clusters.host.client.server,
 });
-if (!hookToken) log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE)');
+if (!hookTokens) log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE)');
 
 async function shutdown(signal: string): Promise<void> {
   log.info('shutting down', { signal });
   await running.stop();
-  hookToken?.close();
+  hookTokens?.close();
   clusters.close();
   log.info('stopped');
   process.exit(0);

@@ -1,18 +1,55 @@
-// Hook authentication: a bearer token Metacontroller sends (webhook.authorization),
-// compared in constant time with the one in HOOK_BEARER_TOKEN_FILE.
+// Hook authentication: the bearer token Metacontroller sends (webhook.authorization),
+// compared in constant time with the hook-token Secret's `token` and, during a rotation,
+// its `previous`. Metacontroller reads its token only when it (re)builds the controller,
+// so for a while after the Secret changes it still sends the old one.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
-import type { WatchedFile } from '../watched-file.js';
+import { WatchedFile } from '../watched-file.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
+const digestOf = (content: Buffer | undefined) => {
+  const text = content?.toString('utf8').trim();
+  return text ? digest(text) : undefined;
+};
 
-export function bearerAuth(tokenFile: WatchedFile) {
+/** `token`, and `previous` beside it when present: the keys of the mounted hook-token Secret. */
+export class HookTokens {
+  private readonly files: WatchedFile[];
+
+  constructor(tokenFile: string, pollIntervalMs: number) {
+    this.files = [
+      new WatchedFile(tokenFile, pollIntervalMs),
+      new WatchedFile(join(dirname(tokenFile), 'previous'), pollIntervalMs, true),
+    ];
+  }
+
+  private matches(presented: Buffer, read: (file: WatchedFile) => Buffer | undefined): boolean {
+    // Every file is compared, so the time taken does not say which one matched.
+    let matched = false;
+    for (const file of this.files) {
+      const expected = digestOf(read(file));
+      if (expected && timingSafeEqual(presented, expected)) matched = true;
+    }
+    return matched;
+  }
+
+  accepts(token: string): boolean {
+    const presented = digest(token);
+    // A token not known yet may be one the volume has just swapped in, between two polls:
+    // read the files again before refusing. Kubernetes swaps all keys of a Secret volume at once.
+    return this.matches(presented, (file) => file.current) || this.matches(presented, (file) => file.readNow());
+  }
+
+  close(): void {
+    for (const file of this.files) file.close();
+  }
+}
+
+export function bearerAuth(tokens: HookTokens) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const expected = tokenFile.current.toString('utf8').trim();
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    // Comparing digests keeps the comparison constant-time whatever the lengths.
-    if (expected && match && timingSafeEqual(digest(match[1]!.trim()), digest(expected))) {
+    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (match && tokens.accepts(match[1]!.trim())) {
       next();
       return;
     }

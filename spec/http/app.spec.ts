@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { WatchedFile } from '../../server/watched-file.js';
+import { HookTokens } from '../../server/http/bearer-auth.js';
 import { unreachableHostApp } from '../support/unreachable-host-app.js';
 
 const maxBodyBytes = 64 * 1024;
 
-const testApp = (hookToken?: WatchedFile) =>
-  unreachableHostApp({ maxBodyBytes, ...(hookToken ? { hookToken } : {}), now: () => new Date('2026-01-01T00:00:00Z') });
+const testApp = (hookTokens?: HookTokens) =>
+  unreachableHostApp({ maxBodyBytes, ...(hookTokens ? { hookTokens } : {}), now: () => new Date('2026-01-01T00:00:00Z') });
 
 const parent = (spec: unknown) => ({
   apiVersion: 'svc.dpu.nvidia.com/v1alpha1',
@@ -136,19 +136,19 @@ describe('HTTP layer', function () {
 
 describe('HTTP layer with hook authentication', function () {
   let dir: string;
-  let tokenFile: WatchedFile;
+  let tokens: HookTokens;
   let app: Awaited<ReturnType<typeof testApp>>;
   const body = { parent: parent({}) };
 
   before(async function () {
     dir = await mkdtemp(join(tmpdir(), 'hook-token-'));
     await writeFile(join(dir, 'token'), 'first-token\n');
-    tokenFile = new WatchedFile(join(dir, 'token'), 20);
-    app = await testApp(tokenFile);
+    tokens = new HookTokens(join(dir, 'token'), 20);
+    app = await testApp(tokens);
   });
 
   after(async function () {
-    tokenFile.close();
+    tokens.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -175,6 +175,22 @@ describe('HTTP layer with hook authentication', function () {
     }
     await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
     await request(app).post('/customize').set('Authorization', 'Bearer first-token').send(body).expect(401);
+  });
+
+  it('accepts the token in `previous` beside the token file while it exists, and refuses it once it is gone', async function () {
+    await writeFile(join(dir, 'token'), 'third-token\n');
+    await writeFile(join(dir, 'previous'), 'second-token-longer\n');
+    // No wait for the poll: a token not known yet makes the files be read again at once.
+    await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
+    await request(app).post('/customize').set('Authorization', 'Bearer third-token').send(body).expect(200);
+    await rm(join(dir, 'previous'));
+    let status = 200;
+    for (let attempt = 0; attempt < 100 && status === 200; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      status = (await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body)).status;
+    }
+    expect(status).to.equal(401);
+    await request(app).post('/customize').set('Authorization', 'Bearer third-token').send(body).expect(200);
   });
 
   it('keeps /healthz and /metrics open for probes and scrapers', async function () {

@@ -5,9 +5,9 @@ import { createApp } from '../../server/app.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { silentLogger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
-import type { WatchedFile } from '../../server/watched-file.js';
+import type { HookTokens } from '../../server/http/bearer-auth.js';
 
-export async function unreachableHostApp(options: { maxBodyBytes: number; hookToken?: WatchedFile; now?: () => Date }) {
+export async function unreachableHostApp(options: { maxBodyBytes: number; hookTokens?: HookTokens; now?: () => Date }) {
   const config = new KubeConfig();
   config.loadFromOptions({
     clusters: [{ name: 'closed', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
@@ -20,7 +20,7 @@ export async function unreachableHostApp(options: { maxBodyBytes: number; hookTo
   return createApp({ clusters, now: options.now ?? (() => new Date()), log: silentLogger }, {
     maxBodyBytes: options.maxBodyBytes,
     metrics: new Metrics(),
-    ...(options.hookToken ? { hookToken: options.hookToken } : {}),
+    ...(options.hookTokens ? { hookTokens: options.hookTokens } : {}),
     hostClusterReachable: () => clusters.host.checkReachable(),
   });
 }
