@@ -44,6 +44,10 @@ export interface DpuServiceCredentialRequestStatus {
   secret?: string;
   issuedAt?: string;
   expirationTimestamp?: string;
+  /** The jti claim of the token issued last. */
+  tokenID?: string;
+  /** While Ready is False: when its current reason was first reported. */
+  failingSince?: string;
   observedGeneration?: number;
   conditions?: Condition[];
 }

@@ -71,7 +71,7 @@ export function hookRequestProblem(body: unknown): string | undefined {
   const status = body.parent.status;
   if (status !== undefined && status !== null) {
     if (!isRecord(status)) return 'parent.status: must be an object';
-    for (const field of ['serviceAccount', 'targetCluster', 'targetClusterUID', 'secret', 'issuedAt', 'expirationTimestamp'] as const) {
+    for (const field of ['serviceAccount', 'targetCluster', 'targetClusterUID', 'secret', 'issuedAt', 'expirationTimestamp', 'tokenID', 'failingSince'] as const) {
       if (status[field] !== undefined && typeof status[field] !== 'string') return `parent.status.${field}: must be a string`;
     }
     if (status.conditions !== undefined && (!Array.isArray(status.conditions) || !status.conditions.every(isRecord))) {

@@ -24,6 +24,7 @@ export const reasons = {
   hostClusterUnreachable: 'HostClusterUnreachable',
   targetClusterNotReady: 'TargetClusterNotReady',
   invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
+  secretNotAdopted: 'SecretNotAdopted',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];
@@ -46,7 +47,7 @@ export interface StatusInput {
   identity?: { serviceAccount?: string; targetCluster?: string; targetClusterUID?: string };
   /** "namespace/name" of the Secret returned, and the token it holds; absent: no Secret. */
   secretName?: string;
-  token?: Pick<TokenRecord, 'issuedAt' | 'expiresAt'>;
+  token?: Pick<TokenRecord, 'issuedAt' | 'expiresAt'> & { tokenId?: string };
   now: Date;
 }
 
@@ -82,7 +83,9 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
   if (input.token) {
     status.issuedAt = rfc3339(input.token.issuedAt);
     status.expirationTimestamp = rfc3339(input.token.expiresAt);
+    if (input.token.tokenId) status.tokenID = input.token.tokenId;
   }
+  if (!ready.ok) status.failingSince = rfc3339(failingSince(input.previous, ready.reason) ?? input.now);
   status.conditions = [
     condition(conditionTypes.serviceAccount, input.serviceAccount, input),
     condition(conditionTypes.secret, input.secret, input),
@@ -92,10 +95,20 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
 }
 
 /**
- * Since when the request has been failing for this reason: the Ready condition's last
- * transition to False, if it already failed for the same reason (a new reason starts afresh).
+ * Since when the request has been failing for this reason: `status.failingSince`, kept
+ * while Ready stays False with the same reason; a new reason starts afresh. (Ready's
+ * lastTransitionTime would not do: it stays put when only the reason changes.)
  */
 export function failingSince(previous: DpuServiceCredentialRequestStatus | undefined, reason: string): Date | undefined {
   const ready = previous?.conditions?.find((c) => c.type === conditionTypes.ready);
-  return ready?.status === 'False' && ready.reason === reason && ready.lastTransitionTime ? new Date(ready.lastTransitionTime) : undefined;
+  if (ready?.status !== 'False' || ready.reason !== reason || !previous?.failingSince) return undefined;
+  const since = new Date(previous.failingSince);
+  return Number.isNaN(since.getTime()) ? undefined : since;
+}
+
+/** The reason Ready was False for in the previous answer, and since when; undefined when it was not False. */
+export function previousFailure(previous: DpuServiceCredentialRequestStatus | undefined): { reason: string; since: Date } | undefined {
+  const reason = previous?.conditions?.find((c) => c.type === conditionTypes.ready && c.status === 'False')?.reason;
+  const since = reason ? failingSince(previous, reason) : undefined;
+  return reason && since ? { reason, since } : undefined;
 }

@@ -16,6 +16,10 @@ export interface HookContext {
 /** The DPUCluster is absent or being deleted: its credentials point nowhere. */
 export class TargetClusterGoneError extends Error {
   override name = 'TargetClusterGoneError';
+  /** "namespace/name" of the DPUCluster that is gone. */
+  constructor(readonly clusterRef: string) {
+    super(`waiting for DPUCluster ${clusterRef}`);
+  }
 }
 
 /**
@@ -30,7 +34,7 @@ export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest
     ?? await context.clusters.host.readDpuCluster(namespace, name);
   if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) {
     context.clusters.forget(namespacedName(namespace, name));
-    throw new TargetClusterGoneError(`waiting for DPUCluster ${namespace}/${name}`);
+    throw new TargetClusterGoneError(namespacedName(namespace, name));
   }
   return context.clusters.forDpuCluster(dpuCluster);
 }

@@ -1,25 +1,27 @@
 // The sync hook: from the observed request, its Secret and its DPUCluster to the
 // desired Secret and status. Decisions are made by the pure functions in
 // credential/; this file only orders the steps and calls the cluster layer.
-import type { DpuServiceCredentialRequest, SecretObject } from '../api.js';
+import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject } from '../api.js';
 import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { namespacedName, tokenAnnotations } from '../credential/names.js';
 import { renderSecret } from '../credential/render.js';
+import { inputFreshness, observedSecretResult, type IssuedToken } from '../credential/observed-secret.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
+import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
 import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
 import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
-import { requestToken, serviceAccountUidOf } from '../kube/tokens.js';
+import { requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
 import { previousServiceAccount, previousTargetCluster, resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
 
-export type SyncDecision = 'minted' | 'reused' | 'invalid' | 'error' | 'finalized';
+/** `behind`: the input predates this webhook's last answer; nothing is answered (HTTP 429, retry). */
+export type SyncDecision = 'minted' | 'reused' | 'awaiting' | 'behind' | 'invalid' | 'error' | 'finalized';
 
 export interface SyncOutcome {
   response: SyncResponse;
@@ -61,6 +63,27 @@ function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject
     ?? observed.find((secret) => secret.metadata?.annotations?.[tokenAnnotations.issuedAt]);
 }
 
+/** The tokens the observed children hold. */
+function observedTokens(observed: SecretObject[]): IssuedToken[] {
+  return observed.map(readTokenRecord).filter((record): record is TokenRecord => record !== undefined).map(issuedToken);
+}
+
+const issuedToken = (record: TokenRecord): IssuedToken & Pick<TokenRecord, 'expiresAt'> => {
+  const tokenId = tokenIdOf(record.token);
+  return { issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...(tokenId ? { tokenId } : {}) };
+};
+
+/** The token this webhook issued last, as the status recorded it. */
+function lastIssued(status: DpuServiceCredentialRequestStatus | undefined): IssuedToken | undefined {
+  const issuedAt = dateOf(status?.issuedAt);
+  return issuedAt ? { issuedAt, ...(status?.tokenID ? { tokenId: status.tokenID } : {}) } : undefined;
+}
+
+function dateOf(text: string | undefined): Date | undefined {
+  const date = text ? new Date(text) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
+}
+
 interface FailureInput {
   parent: DpuServiceCredentialRequest;
   observed: SecretObject[];
@@ -87,7 +110,7 @@ function failure(input: FailureInput): SyncOutcome {
     secret: input.secret,
     identity: input.identity,
     ...(kept?.metadata?.name ? { secretName: namespacedName(kept.metadata.namespace ?? '', kept.metadata.name) } : {}),
-    ...(keptRecord ? { token: keptRecord } : {}),
+    ...(keptRecord ? { token: issuedToken(keptRecord) } : {}),
     now: input.now,
   });
   const failing = [input.serviceAccount, input.secret].find((result) => !result.ok);
@@ -156,11 +179,41 @@ async function cleanUpPreviousServiceAccount(
   if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
 }
 
+/**
+ * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
+ * without minting again and without children (there is no observed child to delete).
+ */
+function awaitingSecret(parent: DpuServiceCredentialRequest, retryAfter: number, now: Date): SyncOutcome {
+  const previous = parent.status ?? {};
+  const issuedAt = dateOf(previous.issuedAt);
+  const expiresAt = dateOf(previous.expirationTimestamp);
+  const serviceAccount = previous.conditions?.find((c) => c.type === conditionTypes.serviceAccount);
+  const status = buildStatus({
+    previous,
+    generation: parent.metadata?.generation ?? 0,
+    serviceAccount: serviceAccount?.status === 'True' ? succeeded(serviceAccount.message) : waitingFor('the ServiceAccount'),
+    secret: failed(reasons.pending, `waiting for Metacontroller to write secret ${previous.secret ?? ''} with the token issued at ${previous.issuedAt ?? ''}`),
+    ...(previous.secret ? { secretName: previous.secret } : {}),
+    ...(issuedAt && expiresAt ? { token: { issuedAt, expiresAt, ...(previous.tokenID ? { tokenId: previous.tokenID } : {}) } } : {}),
+    now,
+  });
+  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
+}
+
 export async function sync(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
   const startedMs = Date.now();
   const now = context.now();
   const parent = request.parent;
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
+
+  // Nothing below may act on children older than this webhook's last answer (see observed-secret.ts).
+  const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
+  const freshness = inputFreshness(lastIssued(parent.status), observedTokens(observed), secretWasObserved, now);
+  if (freshness.state === 'behind') {
+    return { response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
+      decision: 'behind', reason: 'the observed Secret predates the token issued last' };
+  }
+  if (freshness.state === 'awaiting') return awaitingSecret(parent, freshness.retryAfterSeconds, now);
 
   const validation = validateRequest(parent);
   if (!validation.valid) {
@@ -174,8 +227,13 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     target = await resolveTargetCluster(spec, request.related, context);
   } catch (error) {
     if (error instanceof TargetClusterGoneError) {
-      const gone = failed(reasons.targetClusterNotFound, error.message);
-      return failure({ parent, observed, serviceAccount: gone, secret: gone, decision: 'error', dropSecret: true, now });
+      // Only a Secret minted for the cluster that is gone is dropped: a typo in
+      // targetCluster must not cost the Secret that still works for the old one.
+      const kept = readTokenRecord(existingSecret(observed, spec));
+      const mintedForGoneCluster = !kept || kept.targetCluster === error.clusterRef;
+      const message = mintedForGoneCluster ? error.message : `${error.message}; the Secret for ${kept.targetCluster || 'the host cluster'} is kept`;
+      const gone = failed(reasons.targetClusterNotFound, message);
+      return failure({ parent, observed, serviceAccount: gone, secret: gone, decision: 'error', dropSecret: mintedForGoneCluster, now });
     }
     const problem = conditionForError(error, 'target');
     return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the target cluster'), decision: 'error',
@@ -234,20 +292,29 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
   }
 
   const secret = renderSecret(spec, target.endpoint, record);
+  const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
+  const secretResult = observedSecretResult({
+    secretName,
+    observed: readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name)),
+    returned: record,
+    previousFailure: previousFailure(parent.status),
+    now,
+  });
   const status = buildStatus({
     previous: parent.status,
     generation: spec.request.generation,
     serviceAccount: serviceAccountResult,
-    secret: succeeded(`secret ${namespacedName(spec.secret.namespace, spec.secret.name)} holds a token valid until ${record.expiresAt.toISOString()}`),
+    secret: secretResult,
     identity: identityForStatus,
-    secretName: namespacedName(spec.secret.namespace, spec.secret.name),
-    token: record,
+    secretName,
+    token: issuedToken(record),
     now,
   });
   const untilRefresh = secondsUntil(refreshTime(record, jitterMs), now);
-  const resyncAfterSeconds = serviceAccountResult.ok
-    ? untilRefresh
-    : Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status, reasons.serviceAccountCleanupFailed), now));
+  const failing = [serviceAccountResult, secretResult].find((result) => !result.ok);
+  const resyncAfterSeconds = failing
+    ? Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status, failing.reason), now))
+    : untilRefresh;
   return {
     response: { status, children: [secret], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',

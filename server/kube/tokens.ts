@@ -39,12 +39,28 @@ export async function requestToken(client: KubeRestClient, namespace: string, na
  * it comes straight from the API server, and is only compared with the UID just checked.
  */
 export function serviceAccountUidOf(token: string): string | undefined {
+  const uid = claimsOf(token)?.['kubernetes.io']?.serviceaccount?.uid;
+  return typeof uid === 'string' ? uid : undefined;
+}
+
+/**
+ * The token's ID (its `jti` claim; Kubernetes 1.29+), which the target cluster's audit log
+ * records as the credential ID. Not a secret: it names the token without granting anything.
+ */
+export function tokenIdOf(token: string): string | undefined {
+  const jti = claimsOf(token)?.jti;
+  return typeof jti === 'string' && jti ? jti : undefined;
+}
+
+interface TokenClaims {
+  jti?: unknown;
+  'kubernetes.io'?: { serviceaccount?: { uid?: unknown } };
+}
+
+function claimsOf(token: string): TokenClaims | undefined {
   try {
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      'kubernetes.io'?: { serviceaccount?: { uid?: unknown } };
-    };
-    const uid = claims['kubernetes.io']?.serviceaccount?.uid;
-    return typeof uid === 'string' ? uid : undefined;
+    const claims: unknown = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null ? claims as TokenClaims : undefined;
   } catch {
     return undefined;
   }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { retryAfterSeconds } from '../../server/credential/schedule.js';
 import { buildStatus, failed, failingSince, reasons, succeeded, type StatusInput } from '../../server/credential/status.js';
 
 const now = new Date('2026-01-01T00:10:00.123Z');
@@ -64,5 +65,31 @@ describe('buildStatus', function () {
     expect(failingSince(failing, reasons.targetClusterUnreachable)?.toISOString()).to.equal('2026-01-01T00:10:00.000Z');
     expect(failingSince(failing, reasons.tokenRequestFailed)).to.equal(undefined);
     expect(failingSince(buildStatus(input()), reasons.targetClusterUnreachable)).to.equal(undefined);
+  });
+
+  it('backs off from when the current reason began, not from when Ready turned False (the delay grows, then starts afresh)', function () {
+    // A request failing for 10 minutes with one reason, whose reason then changes: Ready's
+    // lastTransitionTime stays at the first failure, but the delay must start again at 5 s.
+    const start = new Date('2026-01-01T00:00:00Z');
+    const minutes = (m: number) => new Date(start.getTime() + m * 60_000);
+    let status = buildStatus(input({ now: start, secret: failed(reasons.targetClusterUnreachable, 'down') }));
+    const delays: number[] = [];
+    const step = (now: Date, reason: typeof reasons[keyof typeof reasons]) => {
+      status = buildStatus(input({ previous: status, now, secret: failed(reason, 'failing') }));
+      delays.push(retryAfterSeconds(failingSince(status, reason), now));
+    };
+    step(minutes(1), reasons.targetClusterUnreachable);
+    step(minutes(10), reasons.targetClusterUnreachable);
+    step(minutes(11), reasons.tokenRequestFailed);
+    step(minutes(11.5), reasons.tokenRequestFailed);
+    step(minutes(15), reasons.tokenRequestFailed);
+    expect(delays).to.deep.equal([30, 300, 5, 15, 120]);
+    expect(status.conditions?.[2]?.lastTransitionTime).to.equal('2026-01-01T00:00:00Z');
+    expect(status.failingSince).to.equal('2026-01-01T00:11:00Z');
+  });
+
+  it('drops failingSince once Ready is True', function () {
+    const failing = buildStatus(input({ secret: failed(reasons.targetClusterUnreachable, 'down') }));
+    expect(buildStatus(input({ previous: failing, now: later }))).to.not.have.property('failingSince');
   });
 });

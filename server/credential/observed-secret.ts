@@ -1,0 +1,88 @@
+// What Metacontroller reports back: whether the Secret it observed holds the token this
+// webhook last issued, and whether the hook's input is older than its own last answer.
+//
+// Metacontroller hands a sync its children from an informer cache, which can lag behind
+// the Secret it has just written. Within `settleWindowMs` of issuing a token, input that
+// does not show that token is taken as lag, not as truth: acting on it would mint again
+// or, worse, return the older Secret and roll the token back. After the window, what is
+// observed is the truth (a Secret deleted by hand, or one Metacontroller never adopted).
+import { failed, reasons, succeeded, type ConditionResult } from './status.js';
+import type { TokenIdentity, TokenRecord } from './token-record.js';
+
+/** Longer than an informer takes to see a write; short enough that a lost Secret is noticed soon. */
+export const settleWindowMs = 30_000;
+
+export type InputFreshness =
+  /** The input shows our last answer, or that answer is too old to still be in flight. */
+  | { state: 'current' }
+  /** The observed Secret is older than the token issued last: answering would roll it back. */
+  | { state: 'behind'; retryAfterSeconds: number }
+  /** No Secret observed yet, though a token was issued moments ago for a Secret never observed so far. */
+  | { state: 'awaiting'; retryAfterSeconds: number };
+
+/** A token as status and Secrets identify it: issue times have whole seconds, so the ID tells apart two of the same second. */
+export interface IssuedToken {
+  issuedAt: Date;
+  /** The token's jti claim, when the API server sets one. */
+  tokenId?: string;
+}
+
+/** Whether an observed token is the one issued last, or newer. */
+function showsLastIssued(observed: IssuedToken, last: IssuedToken): boolean {
+  if (observed.issuedAt > last.issuedAt) return true;
+  if (last.tokenId && observed.tokenId) return observed.tokenId === last.tokenId;
+  return observed.issuedAt.getTime() === last.issuedAt.getTime();
+}
+
+/**
+ * `secretWasObserved`: the previous answer saw the Secret holding a valid token. A Secret
+ * missing after that was deleted (mint again at once); one never seen yet may still be on
+ * its way.
+ */
+export function inputFreshness(lastIssued: IssuedToken | undefined, observed: IssuedToken[], secretWasObserved: boolean, now: Date): InputFreshness {
+  if (!lastIssued) return { state: 'current' };
+  const settledMs = lastIssued.issuedAt.getTime() + settleWindowMs - now.getTime();
+  if (settledMs <= 0 || observed.some((token) => showsLastIssued(token, lastIssued))) return { state: 'current' };
+  const retryAfterSeconds = Math.max(1, Math.ceil(settledMs / 1_000));
+  if (observed.length > 0) return { state: 'behind', retryAfterSeconds };
+  return secretWasObserved ? { state: 'current' } : { state: 'awaiting', retryAfterSeconds };
+}
+
+const sameIdentity = (a: TokenIdentity, b: TokenIdentity) =>
+  a.serviceAccount === b.serviceAccount && a.serviceAccountUid === b.serviceAccountUid && a.targetCluster === b.targetCluster
+  && a.targetClusterUid === b.targetClusterUid && a.duration === b.duration && a.rotation === b.rotation;
+
+export interface SecretObservation {
+  /** "namespace/name" of the Secret the spec asks for. */
+  secretName: string;
+  /** The token record of the child observed under that name, if any. */
+  observed: TokenRecord | undefined;
+  /** The token returned in this answer. */
+  returned: TokenRecord;
+  /** Why the previous answer's Ready was False, and since when (status.failingSince). */
+  previousFailure: { reason: string; since: Date } | undefined;
+  now: Date;
+}
+
+/**
+ * SecretReconciled: True only when the observed Secret holds a token that is valid for
+ * the current spec: the one returned, or (during a renewal) its still valid predecessor.
+ */
+export function observedSecretResult(input: SecretObservation): ConditionResult {
+  const { observed, returned, secretName, now } = input;
+  const until = (record: TokenRecord) => record.expiresAt.toISOString();
+  if (observed?.token === returned.token) return succeeded(`secret ${secretName} holds a token valid until ${until(returned)}`);
+  if (observed && sameIdentity(observed, returned) && observed.expiresAt > now) {
+    return succeeded(`secret ${secretName} holds a token valid until ${until(observed)}; its renewal (valid until ${until(returned)}) is being written`);
+  }
+  const waiting = input.previousFailure;
+  const waitedMs = waiting && (waiting.reason === reasons.pending || waiting.reason === reasons.secretNotAdopted)
+    ? now.getTime() - waiting.since.getTime() : 0;
+  if (waiting?.reason === reasons.secretNotAdopted || waitedMs >= settleWindowMs) {
+    return failed(reasons.secretNotAdopted,
+      `Metacontroller does not report secret ${secretName} holding a current token. `
+      + `Usually a Secret of that name exists that is not this request's child (left by DPF's controller, or a name clash): `
+      + `delete it, or run Metacontroller with --apply-strategy=server-side-apply, which takes it over`);
+  }
+  return failed(reasons.pending, `waiting for Metacontroller to write secret ${secretName} with the token issued at ${returned.issuedAt.toISOString()}`);
+}

@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { inputFreshness, observedSecretResult, settleWindowMs, type SecretObservation } from '../../server/credential/observed-secret.js';
+import { reasons } from '../../server/credential/status.js';
+import { tokenRecord } from './fixtures.js';
+
+const issuedAt = new Date('2026-01-01T00:00:00Z');
+const at = (ms: number) => new Date(issuedAt.getTime() + ms);
+
+describe('inputFreshness', function () {
+  const last = { issuedAt, tokenId: 'jti-2' };
+  const older = { issuedAt: at(-60_000), tokenId: 'jti-1' };
+
+  it('takes the input as current when no token was issued yet', function () {
+    expect(inputFreshness(undefined, [], false, at(0))).to.deep.equal({ state: 'current' });
+  });
+
+  it('takes the input as current when it shows the token issued last, or a newer one', function () {
+    expect(inputFreshness(last, [older, { issuedAt, tokenId: 'jti-2' }], false, at(1_000))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [{ issuedAt: at(5_000), tokenId: 'jti-3' }], false, at(6_000))).to.deep.equal({ state: 'current' });
+  });
+
+  it('calls a Secret older than the token issued moments ago "behind", and says when to retry', function () {
+    expect(inputFreshness(last, [older], false, at(1_000))).to.deep.equal({ state: 'behind', retryAfterSeconds: 29 });
+  });
+
+  it('tells apart two tokens issued in the same second by their ID', function () {
+    expect(inputFreshness(last, [{ issuedAt, tokenId: 'jti-1' }], false, at(500))).to.deep.include({ state: 'behind' });
+    // Without IDs (an API server before 1.29), the same second counts as the same token.
+    expect(inputFreshness({ issuedAt }, [{ issuedAt }], false, at(500))).to.deep.equal({ state: 'current' });
+  });
+
+  it('waits for a Secret not observed yet within the settle window', function () {
+    expect(inputFreshness(last, [], false, at(10_000))).to.deep.equal({ state: 'awaiting', retryAfterSeconds: 20 });
+  });
+
+  it('does not wait for a Secret that was observed before and is gone now (deleted out of band)', function () {
+    expect(inputFreshness(last, [], true, at(10_000))).to.deep.equal({ state: 'current' });
+  });
+
+  it('takes what is observed as the truth once the window has passed', function () {
+    expect(inputFreshness(last, [older], false, at(settleWindowMs))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [], false, at(settleWindowMs + 1))).to.deep.equal({ state: 'current' });
+  });
+});
+
+describe('observedSecretResult (SecretReconciled)', function () {
+  const returned = tokenRecord({ token: 'new', issuedAt, expiresAt: at(3_600_000) });
+  const observation = (overrides: Partial<SecretObservation>): SecretObservation => ({
+    secretName: 'default/cred', observed: undefined, returned, previousFailure: undefined, now: at(1_000), ...overrides,
+  });
+
+  it('is True when the observed Secret holds the token returned', function () {
+    const result = observedSecretResult(observation({ observed: returned }));
+    expect(result).to.include({ ok: true, reason: reasons.success });
+  });
+
+  it('is True during a renewal, while the observed Secret still holds a valid token for the same spec', function () {
+    const previous = tokenRecord({ token: 'old', issuedAt: at(-3_000_000), expiresAt: at(600_000) });
+    const result = observedSecretResult(observation({ observed: previous }));
+    expect(result.ok).to.equal(true);
+    expect(result.message).to.contain('renewal');
+  });
+
+  it('is False (Pending) when the Secret holds a token for another spec (a rotation not written yet)', function () {
+    const rotated = { ...returned, rotation: '2' };
+    const result = observedSecretResult(observation({ observed: tokenRecord({ token: 'old', expiresAt: at(600_000) }), returned: rotated }));
+    expect(result).to.include({ ok: false, reason: reasons.pending });
+  });
+
+  it('is False (Pending) when no Secret is observed, or the one observed has expired', function () {
+    expect(observedSecretResult(observation({}))).to.include({ ok: false, reason: reasons.pending });
+    const expired = tokenRecord({ token: 'old', issuedAt: at(-7_200_000), expiresAt: at(-1) });
+    expect(observedSecretResult(observation({ observed: expired }))).to.include({ ok: false, reason: reasons.pending });
+  });
+
+  it('says SecretNotAdopted, with what to do, once the Secret has not shown up for the settle window', function () {
+    const result = observedSecretResult(observation({ previousFailure: { reason: reasons.pending, since: at(-settleWindowMs) } }));
+    expect(result).to.include({ ok: false, reason: reasons.secretNotAdopted });
+    expect(result.message).to.contain('server-side-apply').and.to.contain('delete it');
+    const stays = observedSecretResult(observation({ previousFailure: { reason: reasons.secretNotAdopted, since: at(-1_000) } }));
+    expect(stays.reason).to.equal(reasons.secretNotAdopted);
+  });
+
+  it('does not count a wait that was for something else (another failure reason)', function () {
+    const result = observedSecretResult(observation({ previousFailure: { reason: reasons.targetClusterUnreachable, since: at(-600_000) } }));
+    expect(result.reason).to.equal(reasons.pending);
+  });
+});
