@@ -3,8 +3,32 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SyncResponse } from './metacontroller.js';
 
+/**
+ * A request this process has not synced for this long is forgotten at the next scrape:
+ * another replica serves it, or it was deleted and another replica ran the finalize.
+ * Metacontroller resyncs every live request every 5 minutes (resyncPeriodSeconds), so a
+ * request still being synced keeps a fresh series on some replica.
+ */
+export const forgetTokenAfterSeconds = 15 * 60;
+
+/** A request's token as this process last answered it; times in Unix seconds. */
+interface TrackedToken {
+  namespace: string;
+  name: string;
+  issuedAt: number;
+  expiresAt: number;
+  lastSyncAt: number;
+}
+
+export interface MetricsOptions {
+  /** Milliseconds since the epoch; tests pass a fake clock. */
+  now?: () => number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
+  private readonly now: () => number;
+  private readonly tokens = new Map<string, TrackedToken>();
   private readonly hookCalls = new Counter({
     name: 'dpu_credential_hook_requests_total', help: 'Hook calls by hook and outcome.',
     labelNames: ['hook', 'outcome'] as const, registers: [this.registry],
@@ -21,15 +45,6 @@ export class Metrics {
     name: 'dpu_credential_hook_errors_total', help: 'Hook calls that ended in a failing condition or HTTP error, by reason.',
     labelNames: ['reason'] as const, registers: [this.registry],
   });
-  private readonly tokenExpiry = new Gauge({
-    name: 'dpu_credential_token_expiration_timestamp_seconds', help: 'When the token of each request expires (Unix seconds).',
-    labelNames: ['namespace', 'name'] as const, registers: [this.registry],
-  });
-  private readonly tokenIssued = new Gauge({
-    name: 'dpu_credential_token_issued_timestamp_seconds', help: 'When the token of each request was issued (Unix seconds).',
-    labelNames: ['namespace', 'name'] as const, registers: [this.registry],
-  });
-
   private readonly apiCalls = new Counter({
     name: 'dpu_credential_kube_requests_total', help: 'Calls to Kubernetes API servers by cluster (host, target), method and HTTP status (0: unreachable).',
     labelNames: ['cluster', 'method', 'code'] as const, registers: [this.registry],
@@ -40,8 +55,35 @@ export class Metrics {
     this.apiCalls.inc({ cluster, method, code: String(statusCode) });
   };
 
-  constructor() {
+  constructor(options: MetricsOptions = {}) {
+    this.now = options.now ?? Date.now;
+    // Each replica exports what it answered; the alert combines the replicas (deploy/monitoring).
+    this.tokenGauge('dpu_credential_token_expiration_timestamp_seconds',
+      'When the token this replica last answered a request with expires (Unix seconds).', (token) => token.expiresAt);
+    this.tokenGauge('dpu_credential_token_issued_timestamp_seconds',
+      'When the token this replica last answered a request with was issued (Unix seconds).', (token) => token.issuedAt);
+    this.tokenGauge('dpu_credential_token_last_sync_timestamp_seconds',
+      'When this replica last answered a sync of the request (Unix seconds).', (token) => token.lastSyncAt);
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A gauge per request, filled from `tokens` at each scrape, after stale requests are forgotten. */
+  private tokenGauge(name: string, help: string, valueOf: (token: TrackedToken) => number): void {
+    const gauge: Gauge<'namespace' | 'name'> = new Gauge({
+      name, help, labelNames: ['namespace', 'name'] as const, registers: [this.registry],
+      collect: () => {
+        this.forgetStaleTokens();
+        gauge.reset();
+        for (const token of this.tokens.values()) gauge.set({ namespace: token.namespace, name: token.name }, valueOf(token));
+      },
+    });
+  }
+
+  private forgetStaleTokens(): void {
+    const staleBefore = this.now() / 1_000 - forgetTokenAfterSeconds;
+    for (const [key, token] of this.tokens) {
+      if (token.lastSyncAt < staleBefore) this.tokens.delete(key);
+    }
   }
 
   observeHook(hook: string, outcome: string, durationMs: number, errorReason?: string): void {
@@ -57,16 +99,19 @@ export class Metrics {
     this.errors.inc({ reason: outcome === 'bad_request' ? 'BadRequest' : 'InternalError' });
   }
 
-  /** Tracks the token a sync answered with; a finalized request is forgotten. */
+  /**
+   * Tracks the token a sync answered with, and when. A request being deleted (any finalize
+   * answer) or left without a token is forgotten here; another replica forgets it when
+   * it goes stale.
+   */
   observeToken(namespace: string, name: string, response: SyncResponse): void {
-    const labels = { namespace, name };
-    const { issuedAt, expirationTimestamp } = response.status;
-    if (response.finalized || !issuedAt || !expirationTimestamp || response.children.length === 0) {
-      this.tokenExpiry.remove(labels);
-      this.tokenIssued.remove(labels);
+    const key = JSON.stringify([namespace, name]);
+    const issuedAt = Date.parse(response.status.issuedAt ?? '');
+    const expiresAt = Date.parse(response.status.expirationTimestamp ?? '');
+    if (response.finalized !== undefined || Number.isNaN(issuedAt) || Number.isNaN(expiresAt)) {
+      this.tokens.delete(key);
       return;
     }
-    this.tokenExpiry.set(labels, Date.parse(expirationTimestamp) / 1_000);
-    this.tokenIssued.set(labels, Date.parse(issuedAt) / 1_000);
+    this.tokens.set(key, { namespace, name, issuedAt: issuedAt / 1_000, expiresAt: expiresAt / 1_000, lastSyncAt: this.now() / 1_000 });
   }
 }

@@ -9,6 +9,12 @@ export const minTokenDurationMs = 10 * 60_000;
 /** The TokenRequest API rejects longer tokens (expirationSeconds <= 2^32). */
 export const maxTokenDurationMs = 2 ** 32 * 1_000;
 const maxRequestNameLength = 63;
+/**
+ * The label Metacontroller (generateSelector: true) puts on every child, set to the
+ * parent's UID, and selects children by. A desired Secret carrying it with any other
+ * value fails the whole sync, so no status is ever written: refused here and by the CRD.
+ */
+const metacontrollerSelectorLabel = 'controller-uid';
 
 export interface NamespacedName {
   namespace: string;
@@ -149,6 +155,9 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
   const secretMetadata = isRecord(spec.metadata) ? spec.metadata : {};
   if (spec.metadata !== undefined && !isRecord(spec.metadata)) problems.push('spec.metadata: must be an object');
   const secretLabels = checkStringMap(secretMetadata.labels, 'spec.metadata.labels', problems, true);
+  if (isRecord(secretMetadata.labels) && Object.hasOwn(secretMetadata.labels, metacontrollerSelectorLabel)) {
+    problems.push(`spec.metadata.labels: "${metacontrollerSelectorLabel}" is reserved: Metacontroller selects this request's Secret by it`);
+  }
   const secretAnnotations = checkStringMap(secretMetadata.annotations, 'spec.metadata.annotations', problems, false);
 
   if (problems.length > 0 || !serviceAccount || !secret) return { valid: false, problems };

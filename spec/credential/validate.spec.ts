@@ -84,6 +84,23 @@ describe('validateRequest', function () {
     expect(problemsOf(seedSpec, { name: 'a'.repeat(64) }).join()).to.contain('metadata.name');
   });
 
+  it('rejects the label controller-uid, which Metacontroller selects the Secret by, naming the key and why', function () {
+    for (const value of ['uid-1', 'other-uid', '']) {
+      const problems = problemsOf({ ...seedSpec, metadata: { labels: { dpuservice: 'dpu-01', 'controller-uid': value } } });
+      expect(problems, value).to.deep.equal(['spec.metadata.labels: "controller-uid" is reserved: Metacontroller selects this request\'s Secret by it']);
+    }
+  });
+
+  it('accepts labels that only resemble the selector label, and the managed label keys (the webhook overwrites those)', function () {
+    const labels = {
+      'example.com/controller-uid': 'x',
+      'controller-uid-copy': 'x',
+      'svc.dpu.nvidia.com/managed-by-controller': 'someone-else',
+      'svc.dpu.nvidia.com/credential-request-name': 'other',
+    };
+    expect(problemsOf({ ...seedSpec, metadata: { labels } })).to.deep.equal([]);
+  });
+
   it('rejects invalid label values and keys without echoing control characters', function () {
     const problems = problemsOf({ ...seedSpec, metadata: { labels: { 'bad key!': 'x', good: 'bad\nvalue' } } });
     expect(problems).to.have.length(2);
