@@ -3,8 +3,8 @@
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import autocannon, { type Result } from 'autocannon';
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -12,11 +12,13 @@ import type { SyncRequest, SyncResponse } from '../server/metacontroller.js';
 import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
 import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
-import { MetacontrollerDriver, parentApi } from '../spec/support/metacontroller-driver.js';
-import { startProcess, type ManagedProcess } from '../spec/support/processes.js';
+import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
+import { startProcess } from '../spec/support/processes.js';
 import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
-import { requestCrdPath } from '../spec/support/webhook-env.js';
-import { freePort, waitForHealthz } from '../spec/support/net.js';
+import { hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../spec/support/webhook-env.js';
+import { WebhookInstall } from '../spec/support/webhook-install.js';
+import { startWebhookProcess } from '../spec/support/webhook-process.js';
+import { freePort } from '../spec/support/net.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
@@ -42,14 +44,19 @@ async function cpuMs(pid: number): Promise<number> {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-async function apiCallCount(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+let install: WebhookInstall;
+
+async function apiCallCount(port: number): Promise<number> {
+  const text = (await install.call(port, '/metrics')).body;
   return [...text.matchAll(/^dpu_credential_kube_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
-function load(url: string, body: string, options: { duration?: number; amount?: number }): Promise<Result> {
+/** Over HTTPS with the hook token, as Metacontroller calls: both servers present the webhook's certificate. */
+function load(port: number, body: string, options: { duration?: number; amount?: number }): Promise<Result> {
   return autocannon({
-    url: `${url}/sync`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections,
+    url: `https://127.0.0.1:${port}/sync`, method: 'POST', body, connections,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${install.hookToken}` },
+    servername: install.serviceHost, tlsOptions: { ca: install.pki.caCertPem },
     ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? loadSeconds }),
   });
 }
@@ -75,27 +82,23 @@ async function main(): Promise<void> {
   await installDpuClusterCrd(hostConfig);
   await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
   const hostKubeconfig = await host.writeAdminKubeconfig();
-  const webhookEnv = { ...process.env, KUBECONFIG: hostKubeconfig, LOG_LEVEL: 'info' };
-  const startWebhook = async (port: number): Promise<ManagedProcess> =>
-    startProcess(process.execPath, [join(root, 'dist/server/main.js')], `${hostKubeconfig}.webhook-${port}.log`, { ...webhookEnv, PORT: String(port) });
+  install = await WebhookInstall.create(hostConfig, await mkdtemp(join(tmpdir(), 'bench-')), { hookTokenSecretName: await hookTokenSecretName() });
+  const startWebhook = () => startWebhookProcess(install, hostKubeconfig, `${hostKubeconfig}.webhook-${Date.now()}.log`, { LOG_LEVEL: 'info' },
+    join(root, 'dist/server/main.js'));
 
-  // Cold start first, on an idle machine: process start to the first 200 from /healthz.
+  // Cold start first, on an idle machine: process start to the first 200 from /healthz (polled every 100 ms).
   const coldStartMs: number[] = [];
   for (let run = 0; run < coldStartRuns; run++) {
-    const port = await freePort();
     const started = performance.now();
-    const candidate = await startWebhook(port);
-    await waitForHealthz(`http://127.0.0.1:${port}`, 5);
+    const candidate = await startWebhook();
     coldStartMs.push(performance.now() - started);
     await candidate.stop();
   }
   log(`cold start: median ${median(coldStartMs).toFixed(0)} ms of ${coldStartRuns}`);
 
-  const webhookPort = await freePort();
-  const webhook = await startWebhook(webhookPort);
-  const webhookUrl = `http://127.0.0.1:${webhookPort}`;
-  await waitForHealthz(webhookUrl);
-  const driver = new MetacontrollerDriver(hostConfig, webhookUrl);
+  const webhook = await startWebhook();
+  const webhookPort = webhook.port;
+  const driver = await MetacontrollerDriver.start({ host: hostConfig, network: await serviceNetwork(webhookPort) });
   const objects = hostConfig.makeApiClient(CustomObjectsApi);
   const createRequest = (name: string, serviceAccount: string) => objects.createNamespacedCustomObject({
     ...parentApi, namespace: 'default',
@@ -110,22 +113,25 @@ async function main(): Promise<void> {
   await driver.reconcile('default', 'bench-reuse');
   await driver.reconcile('default', 'bench-reuse');
   const reuseBody = driver.lastHookRequest;
-  const reuseAnswer = await fetch(`${webhookUrl}/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: reuseBody });
-  const responseBytes = (await reuseAnswer.text()).length;
+  const responseBytes = (await install.call(webhookPort, '/sync', { method: 'POST', body: reuseBody })).body.length;
   const baselinePort = await freePort();
-  const baseline = await startProcess(process.execPath, ['--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${hostKubeconfig}.baseline.log`,
-    { ...process.env, PORT: String(baselinePort), RESPONSE_BYTES: String(responseBytes) });
-  const baselineUrl = `http://127.0.0.1:${baselinePort}`;
-  await waitForHealthz(baselineUrl);
+  const baseline = await startProcess(process.execPath, ['--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${hostKubeconfig}.baseline.log`, {
+    ...process.env, PORT: String(baselinePort), RESPONSE_BYTES: String(responseBytes),
+    TLS_CERT_FILE: install.tlsVolume.path('tls.crt'), TLS_KEY_FILE: install.tlsVolume.path('tls.key'),
+  });
+  for (let attempt = 0; !(await install.call(baselinePort, '/healthz').catch(() => undefined)); attempt++) {
+    if (attempt > 300) throw new Error('the baseline server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   log(`reuse path: ${connections} connections, ${loadSeconds} s each, request ${reuseBody.length} B, response ${responseBytes} B`);
-  await load(baselineUrl, reuseBody, { duration: 2 });
-  await load(webhookUrl, reuseBody, { duration: 2 });
-  const callsBefore = await apiCallCount(webhookUrl);
+  await load(baselinePort, reuseBody, { duration: 2 });
+  await load(webhookPort, reuseBody, { duration: 2 });
+  const callsBefore = await apiCallCount(webhookPort);
   const cpuBefore = await cpuMs(webhook.pid);
-  const reuseResult = await load(webhookUrl, reuseBody, {});
+  const reuseResult = await load(webhookPort, reuseBody, {});
   const reuseCpuMsPerSync = (await cpuMs(webhook.pid) - cpuBefore) / reuseResult.requests.total;
-  const reuseCallsPerSync = (await apiCallCount(webhookUrl) - callsBefore) / reuseResult.requests.total;
-  const baselineResult = await load(baselineUrl, reuseBody, {});
+  const reuseCallsPerSync = (await apiCallCount(webhookPort) - callsBefore) / reuseResult.requests.total;
+  const baselineResult = await load(baselinePort, reuseBody, {});
   const reuse = summary(reuseResult);
   const base = summary(baselineResult);
   log(`reuse ${reuse.requestsPerSecond}/s p99 ${reuse.p99Ms} ms; baseline ${base.requestsPerSecond}/s p99 ${base.p99Ms} ms; ${reuseCallsPerSync.toFixed(3)} API calls per sync, ${reuseCpuMsPerSync.toFixed(2)} ms webhook CPU per sync`);
@@ -134,10 +140,12 @@ async function main(): Promise<void> {
   const parsed = JSON.parse(reuseBody) as SyncRequest;
   const mintMs: number[] = [];
   for (let sample = 0; sample < mintSamples; sample++) {
-    const body: SyncRequest = { ...parsed, children: { 'Secret.v1': {} } };
+    // A request seen for the first time: no Secret, no status.
+    const { status: _status, ...parent } = parsed.parent;
+    const body: SyncRequest = { ...parsed, parent, children: { 'Secret.v1': {} } };
     const started = performance.now();
-    const answer = await fetch(`${webhookUrl}/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const response = await answer.json() as SyncResponse;
+    const answer = await install.call(webhookPort, '/sync', { method: 'POST', body: JSON.stringify(body) });
+    const response = JSON.parse(answer.body) as SyncResponse;
     mintMs.push(performance.now() - started);
     if (response.children.length !== 1) throw new Error('the mint-path sync returned no Secret');
   }
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: Math.min(50, scaleRequests - start) }, (_, i) =>
       createRequest(`scale-${start + i}`, `scale-${start + i}-sa`)));
   }
-  const scaleCallsBefore = await apiCallCount(webhookUrl);
+  const scaleCallsBefore = await apiCallCount(webhookPort);
   const scaleStarted = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: scaleWorkers }, async () => {
@@ -167,7 +175,7 @@ async function main(): Promise<void> {
     }
   }));
   const scaleSeconds = (performance.now() - scaleStarted) / 1_000;
-  const scaleCallsPerRequest = (await apiCallCount(webhookUrl) - scaleCallsBefore) / scaleRequests;
+  const scaleCallsPerRequest = (await apiCallCount(webhookPort) - scaleCallsBefore) / scaleRequests;
   let withToken = 0;
   for (let index = 0; index < scaleRequests; index++) {
     const secret = await readSecret(hostConfig, `scale-${index}`);
@@ -182,12 +190,13 @@ async function main(): Promise<void> {
 
   // 4. Memory: RSS before and after many reuse-path syncs.
   const rssBefore = await rssMb(webhook.pid, 'VmRSS');
-  const memoryResult = await load(webhookUrl, reuseBody, { amount: memorySyncs });
+  const memoryResult = await load(webhookPort, reuseBody, { amount: memorySyncs });
   const rssAfter = await rssMb(webhook.pid, 'VmRSS');
   const peakRssMb = await rssMb(webhook.pid, 'VmHWM');
   const rssGrowthMbPer100kSyncs = ((rssAfter - rssBefore) * 100_000) / memorySyncs;
   log(`memory: RSS ${rssBefore.toFixed(1)} -> ${rssAfter.toFixed(1)} MB over ${memoryResult.requests.total} syncs (${summary(memoryResult).errors} errors); peak ${peakRssMb.toFixed(1)} MB`);
 
+  driver.close();
   await Promise.all([webhook.stop(), baseline.stop()]);
   await stopAllControlPlanes();
 

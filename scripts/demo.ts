@@ -1,21 +1,25 @@
 // npm run demo [-- --keep]
 //
 // The project's main job on a machine with no cluster: local host and target control
-// planes, the CRDs and a DPUCluster, the webhook as its own process, and Metacontroller's
-// part played for the seed's request. Prints the Secret (token redacted) and proves it
-// authenticates to the target cluster. With --keep, everything stays up for the
-// README's curl examples until Ctrl-C.
-import { readFile } from 'node:fs/promises';
+// planes, the CRDs and a DPUCluster, the webhook as its own process installed as the
+// README says (HTTPS with the shipped certificate layout, the hook token), and
+// Metacontroller's part played, from the shipped CompositeController, for the seed's
+// request. Prints the Secret (token redacted) and proves it authenticates to the target
+// cluster. With --keep, everything stays up for the README's curl examples until Ctrl-C.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
 import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
-import { MetacontrollerDriver } from '../spec/support/metacontroller-driver.js';
-import { logTail, startProcess } from '../spec/support/processes.js';
+import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
+import { logTail } from '../spec/support/processes.js';
 import { authenticatesAs, decode, readSecret } from '../spec/support/secrets.js';
-import { requestCrdPath } from '../spec/support/webhook-env.js';
-import { freePort, waitForHealthz } from '../spec/support/net.js';
+import { hookTokenSecretName, requestCrdPath, serviceNetwork } from '../spec/support/webhook-env.js';
+import { WebhookInstall } from '../spec/support/webhook-install.js';
+import { startWebhookProcess } from '../spec/support/webhook-process.js';
 
 const keep = process.argv.includes('--keep');
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -41,22 +45,25 @@ async function main(): Promise<void> {
   await installDpuClusterCrd(hostConfig);
   await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
 
-  say('starting the webhook (npm start would run the same server, compiled)');
-  const port = await freePort();
-  const webhookUrl = `http://127.0.0.1:${port}`;
+  say('installing the webhook\'s Secrets as deploy/cert-manager/certificate.yaml and the README describe them');
+  const dir = await mkdtemp(join(tmpdir(), 'dpu-credential-demo-'));
+  const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
+  const { namespace, caSecretName, servingSecretName, dnsNames } = install.certificates;
+  console.log(`CA ${namespace}/${caSecretName} (made with openssl here; cert-manager's selfSigned Issuer + CA Certificate in a cluster)`);
+  console.log(`serving certificate ${namespace}/${servingSecretName} signed by that CA, for ${dnsNames.join(', ')}`);
+  console.log(`hook token ${namespace}/${install.hookTokenSecretName} (32 random bytes)`);
+
+  say('starting the webhook over HTTPS with the hook token (npm start runs the same server, compiled)');
   const hostKubeconfig = await host.writeAdminKubeconfig();
-  const logPath = `${hostKubeconfig}.webhook.log`;
-  const webhook = await startProcess(process.execPath, ['--import', 'tsx', `${root}server/main.ts`], logPath, {
-    ...process.env, KUBECONFIG: hostKubeconfig, PORT: String(port), LOG_LEVEL: 'info',
-  });
-  await waitForHealthz(webhookUrl);
-  console.log(`webhook listening on ${webhookUrl}`);
+  const logPath = join(dir, 'webhook.log');
+  const webhook = await startWebhookProcess(install, hostKubeconfig, logPath, { LOG_LEVEL: 'info' });
+  console.log(`webhook listening on https://127.0.0.1:${webhook.port}; Metacontroller reaches it as https://${install.serviceHost}:443`);
 
   say(`applying ${seedPath.slice(root.length)} (the seed's example, unchanged)`);
   await createObjects(hostConfig, await readManifests(seedPath));
 
-  say('playing Metacontroller: customize, sync, apply the Secret, write the status');
-  const driver = new MetacontrollerDriver(hostConfig, webhookUrl);
+  say('playing Metacontroller from metacontroller/compositecontroller.yaml: customize, sync, apply the Secret, write the status');
+  const driver = await MetacontrollerDriver.start({ host: hostConfig, network: await serviceNetwork(webhook.port) });
   const { response } = await driver.reconcile('default', 'dpu-01-credential-request');
   const request = await driver.readParent('default', 'dpu-01-credential-request');
   for (const condition of request?.status?.conditions ?? []) {
@@ -79,8 +86,14 @@ async function main(): Promise<void> {
 
   if (keep) {
     const targetKubeconfig = await target.writeAdminKubeconfig();
+    const caPath = join(dir, 'webhook-ca.crt');
+    const authHeaderPath = join(dir, 'hook-auth.header');
+    await writeFile(caPath, install.pki.caCertPem);
+    // In a file curl reads (-H @file), so the hook token is not printed.
+    await writeFile(authHeaderPath, `Authorization: Bearer ${install.hookToken}\n`, { mode: 0o600 });
     say('everything keeps running; in another shell:');
-    console.log(`export WEBHOOK=${webhookUrl}`);
+    console.log(`export WEBHOOK=https://${install.serviceHost}:${webhook.port}`);
+    console.log(`export CURL_OPTS="--cacert ${caPath} --resolve ${install.serviceHost}:${webhook.port}:127.0.0.1 -H @${authHeaderPath}"`);
     console.log(`export KUBECONFIG=${hostKubeconfig}        # the host cluster (admin)`);
     console.log(`export TARGET_KUBECONFIG=${targetKubeconfig}   # the DPU cluster (admin)`);
     console.log(`export PATH=${host.kubectlPath.replace(/\/kubectl$/, '')}:$PATH   # kubectl`);
@@ -88,6 +101,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => process.once('SIGINT', resolve));
   }
   say('stopping');
+  driver.close();
   await webhook.stop();
   await stopAllControlPlanes();
   console.log('done');

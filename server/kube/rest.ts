@@ -141,11 +141,12 @@ export class KubeRestClient {
     });
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `contentType`: for patches (merge-patch+json, apply-patch+yaml); JSON otherwise. */
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
-      headers['Content-Type'] = 'application/json';
+      headers['Content-Type'] = contentType;
       // Node sends a DELETE body without framing unless told its length; the server would
       // then read the body as the next request on this keep-alive connection.
       headers['Content-Length'] = String(Buffer.byteLength(payload));

@@ -88,6 +88,7 @@ describe('deploy/ and metacontroller/ manifests', function () {
     const spec = controller!.spec as {
       childResources: { resource: string; updateStrategy: { method: string } }[];
       hooks: Record<string, { version: string; webhook: Record<string, any> }>;
+      endpointConfigs: { host: string; caBundle: { secretRef: Record<string, string> }; authorization: Record<string, string> }[];
     };
     expect(spec.childResources).to.deep.equal([{ apiVersion: 'v1', resource: 'secrets', updateStrategy: { method: 'InPlace' } }]);
     expect(Object.keys(spec.hooks).sort()).to.deep.equal(['customize', 'finalize', 'sync']);
@@ -96,9 +97,14 @@ describe('deploy/ and metacontroller/ manifests', function () {
       expect(hook.version).to.equal('v2');
       expect(hook.webhook.path).to.equal(`/${name}`);
       expect(hook.webhook.service).to.deep.equal({ name: service.metadata.name, namespace: service.metadata.namespace, port: service.spec.ports[0]!.port, protocol: 'https' });
-      expect(hook.webhook.authorization).to.deep.include({ type: 'Bearer' });
-      expect(hook.webhook.caBundle.secretRef).to.include({ key: 'ca.crt' });
+      // TLS and authorization are said once, for the host every hook calls (endpointConfigs).
+      expect(hook.webhook).to.not.have.any.keys('caBundle', 'authorization', 'clientTLS');
     }
+    const [endpoint] = spec.endpointConfigs;
+    expect(spec.endpointConfigs).to.have.length(1);
+    expect(endpoint!.host).to.equal(`${service.metadata.name}.${service.metadata.namespace}:${service.spec.ports[0]!.port}`);
+    expect(endpoint!.authorization).to.deep.include({ type: 'Bearer' });
+    expect(endpoint!.caBundle.secretRef).to.include({ key: 'ca.crt' });
   });
 
   it('alerts only on metrics the webhook exports', async function () {

@@ -152,13 +152,13 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     await env.createRequest(n.request, spec(n));
     await env.driver.reconcile('default', n.request);
     const status = (await parent(n.request))!.status!;
-    const metrics = await (await fetch(`${env.url}/metrics`)).text();
+    const metrics = await (await fetch(`${env.plainUrl}/metrics`)).text();
     const expiry = new RegExp(`dpu_credential_token_expiration_timestamp_seconds\\{namespace="default",name="${n.request}"\\} (\\d+)`).exec(metrics);
     expect(Number(expiry?.[1])).to.equal(Date.parse(status.expirationTimestamp!) / 1_000);
     expect(metrics).to.match(new RegExp(`dpu_credential_token_issued_timestamp_seconds\\{namespace="default",name="${n.request}"\\} ${Date.parse(status.issuedAt!) / 1_000}`));
     expect(metrics).to.match(/dpu_credential_tokens_minted_total [1-9]/);
     expect(metrics).to.match(/dpu_credential_hook_duration_seconds_count\{hook="sync",outcome="minted"\} [1-9]/);
-    expect((await fetch(`${env.url}/readyz`)).status).to.equal(200);
+    expect((await fetch(`${env.plainUrl}/readyz`)).status).to.equal(200);
   });
 
   describe('changes to the request (SPEC section 3)', function () {
@@ -431,11 +431,13 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
         expect(response.resyncAfterSeconds).to.be.within(5, 300);
         expect((await secret(n.secret)).data).to.deep.equal(before.data);
         expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'False', reason: 'TargetClusterUnreachable' });
-      } finally {
         await env.target.startApiServer();
+        await env.driver.syncOnce('default', n.request); // the renewal, at the moved clock
+      } finally {
+        env.clock.reset();
+        await env.target.startApiServer(); // no-op when it runs
       }
       await env.driver.reconcile('default', n.request);
-      env.clock.advance(-3_600_000);
       const after = await secret(n.secret);
       expect(tokenIn(after)).to.not.equal(tokenIn(before));
       expect(await authenticatesAs(after)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
@@ -494,16 +496,18 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
   describe("the README's curl examples (examples/hooks/*.json posted as they are)", function () {
     const post = async (file: string, path: string) => {
       const body = await readFile(new URL(`../../examples/hooks/${file}`, import.meta.url), 'utf8');
-      const res = await fetch(`${env.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      const res = await fetch(`${env.plainUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
       return { status: res.status, body: await res.json() as SyncResponse & CustomizeResponse };
     };
     const ready = (response: SyncResponse) => response.status.conditions?.find((c) => c.type === 'Ready');
 
-    it('sync-kubeconfig.json returns a kubeconfig Secret for curl-sa that authenticates to the target', async function () {
+    it('sync-kubeconfig.json returns a kubeconfig Secret for curl-sa that authenticates to the target, and is not Ready before the Secret is observed', async function () {
       const { status, body } = await post('sync-kubeconfig.json', '/sync');
       expect(status).to.equal(200);
-      expect(ready(body), ready(body)?.message).to.include({ status: 'True' });
       expect(await authenticatesAs(body.children[0] as V1Secret)).to.equal('system:serviceaccount:default:curl-sa');
+      // A call by hand carries no child: nothing has written the Secret yet, and status says so.
+      expect(ready(body), ready(body)?.message).to.include({ status: 'False', reason: 'Pending' });
+      expect(ready(body)?.message).to.contain('waiting for Metacontroller to write secret default/curl-credential');
     });
 
     it('sync-tokenfile.json returns the four tokenFile keys', async function () {

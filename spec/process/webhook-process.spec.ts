@@ -1,54 +1,32 @@
 // The webhook as it runs in production: its own process, configured by environment,
-// serving HTTPS with a bearer token, logging at the most verbose level; against real
-// host and target API servers.
+// serving HTTPS with the shipped certificate layout and the hook token, logging at the
+// most verbose level; against real host and target API servers, called by the
+// Metacontroller driver through the Service name Metacontroller uses.
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
-import { MetacontrollerDriver } from '../support/metacontroller-driver.js';
-import { createControlPlanePki, type ControlPlanePki } from '../support/pki.js';
-import { startProcess, type ManagedProcess } from '../support/processes.js';
+import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
 import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
 import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
-import { freePort } from '../support/net.js';
-import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
-import { CustomObjectsApi } from '@kubernetes/client-node';
-import { parentApi } from '../support/metacontroller-driver.js';
-
-const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
-
-function get(url: string, options: { ca?: string; token?: string; method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
-    if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    if (options.body) headers['Content-Type'] = 'application/json';
-    const req = httpsRequest(url, { method: options.method ?? 'GET', headers, ca: options.ca, timeout: 5_000, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
+import { controlPlaneStartTimeoutMs, hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../support/webhook-env.js';
+import { WebhookInstall } from '../support/webhook-install.js';
+import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
 
 describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', function () {
   let host: ControlPlane;
   let target: ControlPlane;
   let dir: string;
-  let webhookPki: ControlPlanePki;
-  let hookToken: string;
-  let webhook: ManagedProcess;
-  let url: string;
+  let install: WebhookInstall;
+  let webhook: WebhookProcess;
   let driver: MetacontrollerDriver;
   let proxy: SlowProxy | undefined;
   const mintedTokens: string[] = [];
+  const call = (path: string, options: { method?: string; body?: string; token?: string | null } = {}) => install.call(webhook.port, path, options);
 
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
@@ -59,35 +37,15 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
     await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
 
     dir = await mkdtemp(join(tmpdir(), 'webhook-process-'));
-    webhookPki = await createControlPlanePki(dir, 'webhook');
-    hookToken = randomBytes(24).toString('hex');
-    await writeFile(join(dir, 'hook-token'), `${hookToken}\n`);
-    await copyFile(webhookPki.servingCertPath, join(dir, 'tls.crt'));
-    await copyFile(webhookPki.servingKeyPath, join(dir, 'tls.key'));
-
-    const port = await freePort();
-    url = `https://127.0.0.1:${port}`;
-    webhook = await startProcess(process.execPath, ['--import', 'tsx', mainPath], join(dir, 'webhook.log'), {
-      ...process.env,
-      KUBECONFIG: await host.writeAdminKubeconfig(),
-      PORT: String(port),
-      LOG_LEVEL: 'debug',
-      HOOK_BEARER_TOKEN_FILE: join(dir, 'hook-token'),
-      TLS_CERT_FILE: join(dir, 'tls.crt'),
-      TLS_KEY_FILE: join(dir, 'tls.key'),
-      FILE_POLL_INTERVAL_MS: '100',
-    });
-    for (let attempt = 0; ; attempt++) {
-      const answer = await get(`${url}/healthz`, { ca: webhookPki.caCertPem }).catch(() => undefined);
-      if (answer?.status === 200) break;
-      if (attempt > 300) throw new Error(`the webhook did not start:\n${await readFile(join(dir, 'webhook.log'), 'utf8')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    driver = new MetacontrollerDriver(hostConfig, url, { caPem: webhookPki.caCertPem, bearerToken: hookToken });
+    install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
+    webhook = await startWebhookProcess(install, await host.writeAdminKubeconfig(), join(dir, 'webhook.log'),
+      { LOG_LEVEL: 'debug', FILE_POLL_INTERVAL_MS: '100' });
+    driver = await MetacontrollerDriver.start({ host: hostConfig, network: await serviceNetwork(webhook.port) });
   });
 
   after(async function () {
     this.timeout(60_000);
+    driver?.close();
     await webhook?.stop();
     await proxy?.close();
     await Promise.all([host?.stop(), target?.stop()]);
@@ -96,13 +54,13 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
 
   it('answers hook calls without the bearer token, or with a wrong one, with 401', async function () {
     const body = JSON.stringify({ parent: { metadata: { name: 'x', namespace: 'default' } } });
-    expect((await get(`${url}/customize`, { ca: webhookPki.caCertPem, method: 'POST', body })).status).to.equal(401);
-    expect((await get(`${url}/customize`, { ca: webhookPki.caCertPem, method: 'POST', body, token: 'wrong' })).status).to.equal(401);
-    expect((await get(`${url}/customize`, { ca: webhookPki.caCertPem, method: 'POST', body, token: hookToken })).status).to.equal(200);
+    expect((await call('/customize', { method: 'POST', body, token: null })).status).to.equal(401);
+    expect((await call('/customize', { method: 'POST', body, token: 'wrong' })).status).to.equal(401);
+    expect((await call('/customize', { method: 'POST', body })).status).to.equal(200);
   });
 
   it('reports ready when the host cluster answers', async function () {
-    expect(await get(`${url}/readyz`, { ca: webhookPki.caCertPem })).to.deep.include({ status: 200 });
+    expect(await call('/readyz')).to.deep.include({ status: 200 });
   });
 
   for (const type of ['kubeconfig', 'tokenFile'] as const) {
@@ -124,14 +82,14 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
 
   it('writes no token, CA or key into any log line at the debug level', async function () {
     // Failing paths log too: an invalid body, a bad token, an invalid spec.
-    await get(`${url}/sync`, { ca: webhookPki.caCertPem, method: 'POST', body: '{"parent":', token: hookToken });
-    await get(`${url}/sync`, { ca: webhookPki.caCertPem, method: 'POST', body: '{}', token: mintedTokens[0] });
+    await call('/sync', { method: 'POST', body: '{"parent":' });
+    await call('/sync', { method: 'POST', body: '{}', token: mintedTokens[0]! });
     const log = await readFile(webhook.logPath, 'utf8');
     expect(mintedTokens).to.have.length(2);
     expect(log).to.contain('"decision":"minted"');
     const secrets = [
       ...mintedTokens, ...mintedTokens.map((token) => Buffer.from(token).toString('base64')),
-      hookToken,
+      install.hookToken,
       target.pki.caCertPem.split('\n')[1]!, Buffer.from(target.pki.caCertPem).toString('base64').slice(0, 40),
       target.pki.adminKeyPem.split('\n')[1]!, host.pki.adminKeyPem.split('\n')[1]!,
       'BEGIN CERTIFICATE', 'PRIVATE KEY',
@@ -139,20 +97,17 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
     for (const secret of secrets) expect(log.includes(secret), `the log contains ${secret.slice(0, 12)}…`).to.equal(false);
   });
 
-  it('serves a rotated certificate without a restart', async function () {
+  it('serves a renewed certificate without a restart, trusted by Metacontroller through the unchanged CA', async function () {
     this.timeout(30_000);
-    const rotated = await createControlPlanePki(await mkdtemp(join(dir, 'rotated-')), 'webhook-rotated');
-    await copyFile(rotated.servingKeyPath, join(dir, 'tls.key'));
-    await copyFile(rotated.servingCertPath, join(dir, 'tls.crt'));
-    for (let attempt = 0; ; attempt++) {
-      const answer = await get(`${url}/healthz`, { ca: rotated.caCertPem }).catch(() => undefined);
-      if (answer?.status === 200) break;
-      if (attempt > 100) expect.fail('the rotated certificate was not served within 10 s');
+    const before = (await call('/healthz')).serial;
+    await install.setServingCertificate(await install.pki.issue('renewed', install.certificates.dnsNames));
+    for (let attempt = 0; (await call('/healthz')).serial === before; attempt++) {
+      if (attempt > 100) expect.fail('the renewed certificate was not served within 10 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const withOldCa = await get(`${url}/healthz`, { ca: webhookPki.caCertPem }).then(() => 'trusted', (error: Error) => error.message);
-    expect(withOldCa).to.not.equal('trusted');
-    driver = new MetacontrollerDriver(host.adminKubeConfig(), url, { caPem: rotated.caCertPem, bearerToken: hookToken });
+    // The driver read caBundle (the CA's ca.crt) at its start: the renewal needs nothing from it.
+    await driver.reconcile('default', 'process-kubeconfig');
+    expect(driver.calls.at(-1)).to.include({ hook: 'sync', statusCode: 200 });
   });
 
   it('finishes a hook in flight on SIGTERM, refuses new connections, and exits 0', async function () {
@@ -168,11 +123,11 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
         spec: { serviceAccount: { name: 'in-flight-sa' }, targetCluster: { name: 'slow-cluster' }, type: 'kubeconfig', secret: { name: 'in-flight' } },
       },
     });
-    const inFlight = driver.reconcile('default', 'in-flight');
+    const inFlight = driver.syncOnce('default', 'in-flight');
     await new Promise((resolve) => setTimeout(resolve, 600));
     process.kill(webhook.pid, 'SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const afterSigterm = await get(`${url}/healthz`, { ca: webhookPki.caCertPem }).then(() => 'answered', (error: NodeJS.ErrnoException) => error.code);
+    const afterSigterm = await call('/healthz').then(() => 'answered', (error: NodeJS.ErrnoException) => error.code);
     expect(afterSigterm).to.equal('ECONNREFUSED');
 
     const { response } = await inFlight;

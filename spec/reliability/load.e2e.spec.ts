@@ -48,13 +48,13 @@ describe(`load: ${callers} concurrent callers for ${loadSeconds} s`, function ()
     bodies.push(JSON.stringify(minting));
 
     const warmup = await autocannon({
-      url: `${env.url}/sync`, method: 'POST', connections: callers, duration: 3,
+      url: `${env.plainUrl}/sync`, method: 'POST', connections: callers, duration: 3,
       requests: bodies.map((body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body })),
     });
     expect(warmup.non2xx + warmup.errors).to.equal(0);
     const heapBefore = heapUsedMbAfterGc();
     const result = await autocannon({
-      url: `${env.url}/sync`, method: 'POST', connections: callers, duration: loadSeconds,
+      url: `${env.plainUrl}/sync`, method: 'POST', connections: callers, duration: loadSeconds,
       requests: bodies.map((body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body })),
     });
     const heapAfter = heapUsedMbAfterGc();

@@ -49,6 +49,36 @@ async function issueCertificate(
   return { certPath, keyPath };
 }
 
+export interface ServingPki {
+  caCertPem: string;
+  certPem: string;
+  keyPem: string;
+  /** Another serving certificate from the same CA (a renewal, or one with other names). */
+  issue(name: string, dnsNames: string[]): Promise<{ certPem: string; keyPem: string }>;
+}
+
+/**
+ * A CA and a serving certificate it signed, laid out as cert-manager's CA Issuer writes
+ * them (the serving Secret's ca.crt is the CA's): the webhook's HTTPS endpoint.
+ */
+export async function createServingPki(dir: string, dnsNames: string[]): Promise<ServingPki> {
+  await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', String(certificateValidityDays),
+    '-subj', `/CN=webhook-ca-${randomBytes(4).toString('hex')}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const issue = async (name: string, names: string[]) => {
+    const issued = await issueCertificate(dir, name, `/CN=${names[0] ?? name}`, [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${names.map((dnsName) => `DNS:${dnsName}`).join(',')}`,
+    ].join('\n'));
+    return { certPem: await readFile(issued.certPath, 'utf8'), keyPem: await readFile(issued.keyPath, 'utf8') };
+  };
+  const serving = await issue('serving', dnsNames);
+  return { caCertPem: await readFile(join(dir, 'ca.crt'), 'utf8'), ...serving, issue };
+}
+
 export async function createControlPlanePki(dir: string, clusterName: string): Promise<ControlPlanePki> {
   const caCertPath = join(dir, 'ca.crt');
   await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',

@@ -1,19 +1,31 @@
 // A whole environment for end-to-end tests: a host and a target control plane, the
 // CRDs, the target registered as DPUCluster default/dpu-cplane-tenant1, the webhook
-// served on loopback with a clock the test can move, and the Metacontroller driver.
+// installed as the README says (HTTPS with the shipped certificate layout, the hook
+// token) and served on loopback with a clock the test can move, and the Metacontroller
+// driver reading the shipped CompositeController. A second, plain-HTTP listener of the
+// same webhook serves the curl examples and the load test only.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { createApp } from '../../server/app.js';
+import { HookTokens } from '../../server/http/bearer-auth.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { createLogger, silentLogger, type Logger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
+import { startServer, type RunningServer } from '../../server/server.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster, type DpuClusterRef } from './dpucluster.js';
 import { createObjects, readManifests } from './kube-helpers.js';
-import { MetacontrollerDriver, parentApi } from './metacontroller-driver.js';
+import { MetacontrollerDriver, type ApplyStrategy } from './metacontroller/driver.js';
+import { readCompositeController } from './metacontroller/controller-spec.js';
+import { WebhookInstall } from './webhook-install.js';
+
+export const parentApi = { group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests' } as const;
 
 export const requestCrdPath = fileURLToPath(new URL('../../deploy/crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml', import.meta.url));
 export const controlPlaneStartTimeoutMs = 20 * 60_000;
@@ -34,6 +46,22 @@ export interface WebhookEnvOptions {
   target?: ControlPlaneOptions;
   remoteTimeoutMs?: number;
   log?: Logger;
+  applyStrategy?: ApplyStrategy;
+}
+
+/** Where the driver finds the webhook: the Service named in the CompositeController, forwarded to the loopback port. */
+export async function serviceNetwork(port: number) {
+  const controller = await readCompositeController();
+  const service = controller.spec.hooks.sync!.webhook.service!;
+  return { [`${service.name}.${service.namespace}:${service.port ?? 80}`]: { host: '127.0.0.1', port } };
+}
+
+/** The hook-token Secret the shipped CompositeController points Metacontroller at. */
+export async function hookTokenSecretName(): Promise<string> {
+  const controller = await readCompositeController();
+  const name = controller.spec.endpointConfigs?.[0]?.authorization?.secretRef.name;
+  if (!name) throw new Error('the CompositeController names no hook-token Secret');
+  return name;
 }
 
 export class WebhookEnv {
@@ -44,8 +72,12 @@ export class WebhookEnv {
     readonly target: ControlPlane,
     readonly dpuCluster: DpuClusterRef,
     readonly clusters: TargetClusters,
-    private readonly server: Server,
-    readonly driver: MetacontrollerDriver,
+    readonly install: WebhookInstall,
+    private readonly hookTokens: HookTokens,
+    private readonly secure: RunningServer,
+    private readonly plain: Server,
+    public driver: MetacontrollerDriver,
+    private readonly dir: string,
   ) {}
 
   static async start(options: WebhookEnvOptions = {}): Promise<WebhookEnv> {
@@ -62,19 +94,40 @@ export class WebhookEnv {
     const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000, observeApiCall: metrics.observeApiCall };
     const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
     const clock = new TestClock();
-    const app = createApp(
-      { clusters, now: clock.now, log: options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger) },
-      { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() },
-    );
-    const server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
+    const context = { clusters, now: clock.now, log };
+    const appOptions = { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() };
+
+    const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
+    const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
+    const hookTokens = new HookTokens(install.tokenFile, 50);
+    const secure = await startServer(createApp(context, { ...appOptions, hookTokens }), {
+      port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log,
+      tls: { certFile: install.tlsVolume.path('tls.crt'), keyFile: install.tlsVolume.path('tls.key'), pollIntervalMs: 50 },
     });
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, server, new MetacontrollerDriver(hostConfig, url));
+    const plain = await new Promise<Server>((resolve) => {
+      const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    const driver = await MetacontrollerDriver.start({
+      host: hostConfig, network: await serviceNetwork(secure.port), ...(options.applyStrategy ? { applyStrategy: options.applyStrategy } : {}),
+    });
+    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, driver, dir);
   }
 
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  /** The secure listener's loopback port (what the Service forwards to). */
+  get securePort(): number {
+    return this.secure.port;
+  }
+
+  /** Plain HTTP, without the hook token: for the curl examples and the load test only. */
+  get plainUrl(): string {
+    return `http://127.0.0.1:${(this.plain.address() as AddressInfo).port}`;
+  }
+
+  /** Metacontroller restarted: the driver reads the CompositeController and its Secrets again. */
+  async restartMetacontroller(): Promise<MetacontrollerDriver> {
+    this.driver = await this.driver.restart();
+    return this.driver;
   }
 
   hostConfig(): KubeConfig {
@@ -108,11 +161,16 @@ export class WebhookEnv {
   }
 
   async stop(): Promise<void> {
+    this.driver.close();
+    this.secure.server.closeAllConnections();
+    await this.secure.stop();
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      this.plain.close(() => resolve());
+      this.plain.closeAllConnections();
     });
+    this.hookTokens.close();
     this.clusters.close();
     await Promise.all([this.host.stop(), this.target.stop()]);
+    await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,228 @@
+// What breaks installs, through the driver that plays Metacontroller from the shipped
+// CompositeController: the host name it calls and checks the certificate for, a hook-token
+// rotation while it keeps the token it read at start, a cache that lags behind its own
+// writes, a Secret of the requested name that is not the request's child, and labels its
+// selector reserves.
+import { CoreV1Api } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
+import { HookTokens } from '../../server/http/bearer-auth.js';
+import { createApp } from '../../server/app.js';
+import { silentLogger } from '../../server/log.js';
+import { startServer } from '../../server/server.js';
+import { apiErrorCode } from '../support/kube-helpers.js';
+import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
+import { readSecret, tokenIn } from '../support/secrets.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
+
+const condition = (request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined =>
+  request?.status?.conditions?.find((c) => c.type === type);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the driver plays Metacontroller v4.17 from the shipped CompositeController (real API servers)', function () {
+  let env: WebhookEnv;
+  let counter = 0;
+  const spec = (name: string, extra: Record<string, unknown> = {}) => ({
+    serviceAccount: { name: `${name}-sa` }, duration: '1h', targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig',
+    secret: { name: `${name}-cred` }, ...extra,
+  });
+  const fresh = () => `mc-${++counter}`;
+  const secretOf = async (name: string) => {
+    const found = await readSecret(env.hostConfig(), `${name}-cred`);
+    if (!found) throw new Error(`no Secret ${name}-cred`);
+    return found;
+  };
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    env = await WebhookEnv.start();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await env?.stop();
+  });
+
+  it('calls every hook at https://{service}.{namespace}:443 with the hook token, and the request becomes Ready', async function () {
+    const name = fresh();
+    await env.createRequest(name, spec(name));
+    await env.driver.reconcile('default', name);
+    const urls = new Set(env.driver.calls.map((call) => call.url.replace(/\/[a-z]+$/, '')));
+    expect([...urls]).to.deep.equal([`https://${env.install.serviceHost}:443`]);
+    expect(env.install.serviceHost).to.equal('dpu-credential-webhook.dpu-credential-webhook');
+    expect(env.driver.calls.every((call) => call.statusCode === 200)).to.equal(true);
+    const request = await env.driver.readParent('default', name);
+    expect(condition(request, 'Ready')).to.include({ status: 'True', reason: 'Success' });
+    expect(request?.metadata?.finalizers).to.include(env.driver.finalizer);
+    const secret = await secretOf(name);
+    expect(secret.metadata?.labels?.['controller-uid']).to.equal(request?.metadata?.uid);
+    expect(secret.metadata?.ownerReferences?.[0]).to.include({ uid: request?.metadata?.uid, controller: true, blockOwnerDeletion: true });
+  });
+
+  it('fails every hook call when the serving certificate lacks {service}.{namespace} (0.1.0 shipped only the .svc names)', async function () {
+    const svcOnly = env.install.certificates.dnsNames.filter((dnsName) => dnsName.endsWith('.svc') || dnsName.endsWith('.svc.cluster.local'));
+    expect(svcOnly).to.have.length.greaterThan(0);
+    const certificate = await env.install.pki.issue('svc-only', svcOnly);
+    const dir = env.install.tlsVolume.dir.replace(/tls$/, 'svc-only');
+    const { SecretVolume } = await import('../support/secret-volume.js');
+    const volume = new SecretVolume(dir);
+    await volume.write({ 'tls.crt': certificate.certPem, 'tls.key': certificate.keyPem });
+    const tokens = new HookTokens(env.install.tokenFile, 50);
+    const wrongNames = await startServer(createApp({ clusters: env.clusters, now: env.clock.now, log: silentLogger },
+      { maxBodyBytes: 1024 * 1024, metrics: env.metrics, hookTokens: tokens, hostClusterReachable: async () => undefined }),
+    { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log: silentLogger,
+      tls: { certFile: volume.path('tls.crt'), keyFile: volume.path('tls.key'), pollIntervalMs: 1_000 } });
+    const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(wrongNames.port) });
+    try {
+      const name = fresh();
+      await env.createRequest(name, spec(name));
+      const failure = await driver.reconcile('default', name).then(() => undefined, (error: Error) => error);
+      expect(failure).to.be.instanceOf(HookError);
+      expect(failure?.message).to.match(/altnames|does not match/i).and.to.contain(env.install.serviceHost);
+      expect(await readSecret(env.hostConfig(), `${name}-cred`)).to.equal(undefined);
+    } finally {
+      driver.close();
+      await wrongNames.stop();
+      tokens.close();
+    }
+  });
+
+  it('rotates the hook token without a failed call: token → previous, new token, Metacontroller restarted, previous deleted; then the old token gets 401', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    await env.createRequest(name, spec(name));
+    await env.driver.reconcile('default', name);
+    const oldToken = env.install.hookToken;
+
+    // Metacontroller keeps syncing throughout; a restart happens between two of its calls.
+    const failures: string[] = [];
+    let calls = 0;
+    let running = true;
+    let paused: Promise<void> | undefined;
+    const loop = (async () => {
+      while (running) {
+        await paused;
+        try {
+          await env.driver.syncOnce('default', name);
+          calls += 1;
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+        await sleep(20);
+      }
+    })();
+    const restartMetacontroller = async () => {
+      let resume!: () => void;
+      paused = new Promise((resolve) => {
+        resume = resolve;
+      });
+      await sleep(100); // the call in flight finishes
+      await env.restartMetacontroller();
+      resume();
+    };
+    const callsAfter = async (step: () => Promise<void>) => {
+      const before = calls;
+      await step();
+      while (calls < before + 5) await sleep(20);
+    };
+
+    const newToken = randomBytes(32).toString('hex');
+    await callsAfter(() => env.install.setHookTokens({ token: newToken, previous: oldToken }));
+    await callsAfter(restartMetacontroller);
+    await callsAfter(() => env.install.setHookTokens({ token: newToken }));
+    running = false;
+    await loop;
+    expect(failures).to.deep.equal([]);
+
+    const body = JSON.stringify({ parent: { metadata: { name, namespace: 'default' } } });
+    let status = 0;
+    for (let attempt = 0; attempt < 100 && status !== 401; attempt++) {
+      status = (await env.install.call(env.securePort, '/customize', { method: 'POST', body, token: oldToken })).status;
+      if (status !== 401) await sleep(50);
+    }
+    expect(status).to.equal(401);
+    expect((await env.install.call(env.securePort, '/customize', { method: 'POST', body })).status).to.equal(200);
+  });
+
+  it('never rolls a token back when a sync sees children older than its last answer, even while the target is down', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    await env.createRequest(name, spec(name));
+    await env.driver.reconcile('default', name);
+    env.driver.secrets.hold();
+    try {
+      await env.updateRequest(name, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'leaked' };
+      });
+      await env.driver.syncOnce('default', name);
+      const rotated = tokenIn(await secretOf(name));
+      await env.target.stopApiServer();
+      try {
+        // The cache still shows the Secret from before the rotation.
+        const stale = await env.driver.syncOnce('default', name).then(() => undefined, (error: Error) => error);
+        expect(stale).to.be.instanceOf(TooManyRequestsError);
+        expect(tokenIn(await secretOf(name))).to.equal(rotated);
+      } finally {
+        await env.target.startApiServer();
+      }
+      env.driver.secrets.release();
+      await env.driver.reconcile('default', name);
+      expect(tokenIn(await secretOf(name))).to.equal(rotated);
+      expect(condition(await env.driver.readParent('default', name), 'Ready')).to.include({ status: 'True' });
+    } finally {
+      env.driver.secrets.release();
+    }
+  });
+
+  describe('a Secret of the requested name that is not the request\'s child (left by DPF\'s controller)', function () {
+    const leftBehind = async (name: string) => {
+      await env.hostConfig().makeApiClient(CoreV1Api).createNamespacedSecret({
+        namespace: 'default',
+        body: { metadata: { name: `${name}-cred` }, type: 'Opaque', data: { kubeconfig: Buffer.from('left by DPF').toString('base64') } },
+      });
+    };
+
+    it('under dynamic-apply: never Ready, SecretNotAdopted with what to do, and the Secret is left as it was', async function () {
+      const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), applyStrategy: 'dynamic-apply' });
+      const name = fresh();
+      try {
+        await leftBehind(name);
+        await env.createRequest(name, spec(name));
+        await driver.reconcile('default', name);
+        expect(driver.childEvents).to.deep.include({ kind: 'create-skipped-already-exists', name: `${name}-cred` });
+        expect(condition(await driver.readParent('default', name), 'Ready')).to.include({ status: 'False', reason: 'Pending' });
+        env.clock.advance(31_000);
+        try {
+          await driver.reconcile('default', name);
+        } finally {
+          env.clock.reset();
+        }
+        const request = await driver.readParent('default', name);
+        expect(condition(request, 'SecretReconciled')).to.include({ status: 'False', reason: 'SecretNotAdopted' });
+        expect(condition(request, 'Ready')?.message).to.contain('server-side-apply');
+        expect((await secretOf(name)).data?.kubeconfig).to.equal(Buffer.from('left by DPF').toString('base64'));
+      } finally {
+        driver.close();
+      }
+    });
+
+    it('under server-side-apply (as the README asks): taken over at the first sync, and Ready once observed', async function () {
+      const name = fresh();
+      await leftBehind(name);
+      await env.createRequest(name, spec(name));
+      await env.driver.reconcile('default', name);
+      const secret = await secretOf(name);
+      const request = await env.driver.readParent('default', name);
+      expect(secret.metadata?.ownerReferences?.[0]?.uid).to.equal(request?.metadata?.uid);
+      expect(tokenIn(secret)).to.match(/^ey/);
+      expect(condition(request, 'Ready')).to.include({ status: 'True', reason: 'Success' });
+    });
+  });
+
+  it('refuses at apply a controller-uid label for the Secret (Metacontroller\'s selector label)', async function () {
+    const name = fresh();
+    const code = await apiErrorCode(env.createRequest(name, spec(name, { metadata: { labels: { 'controller-uid': 'x' } } })));
+    expect(code).to.equal(422);
+  });
+});

@@ -1,0 +1,307 @@
+// Plays Metacontroller v4.17 for our shipped CompositeController, against a real host API
+// server. It reads metacontroller/compositecontroller.yaml itself and follows it; what it
+// models and what it does not is in MODEL.md beside this file. Each piece is named after the
+// part of Metacontroller it stands for: the hook clients (pkg/hooks), the informer caches
+// (pkg/dynamic/informer), the child manager (manage_children.go) and, here, the parent
+// controller's sync (pkg/controller/composite/controller.go syncParentObject), its
+// finalizer and its status writer.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { DpuServiceCredentialRequest } from '../../../server/api.js';
+import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
+import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
+import { canonical, ChildManager, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
+import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
+import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
+import { InformerCache } from './informer-cache.js';
+
+export { HookError, TooManyRequestsError, type ClusterNetwork } from './hook-client.js';
+export type { ApplyStrategy } from './child-manager.js';
+
+export interface DriverOptions {
+  /** The host cluster, as Metacontroller's own kubeconfig. */
+  host: KubeConfig;
+  /** Where service names resolve: stands in for cluster DNS and the Service. */
+  network: ClusterNetwork;
+  /** Metacontroller's --apply-strategy; the README asks for server-side-apply. */
+  applyStrategy?: ApplyStrategy;
+  /** Default: the shipped metacontroller/compositecontroller.yaml. */
+  controllerPath?: string;
+}
+
+export interface SyncResult {
+  hook: 'sync' | 'finalize';
+  response: SyncResponse;
+}
+
+/** A sync that ends in an error: Metacontroller records a SyncError event, writes no status, and retries. */
+export class SyncError extends Error {
+  override name = 'SyncError';
+}
+
+interface ApiResource {
+  group: string;
+  version: string;
+  resource: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+/** More passes than this for one parent with nothing new from outside: the answers do not settle. */
+const maxPassesPerReconcile = 8;
+
+function splitApiVersion(apiVersion: string): { group: string; version: string } {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') as [string, string] : ['', apiVersion];
+  return { group, version };
+}
+
+const collectionPathOf = (resource: ApiResource) => (namespace: string) =>
+  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
+
+/** "Kind.version" or "Kind.group/version": the keys of children and related maps. */
+const groupKey = (resource: ApiResource) => `${resource.kind}.${resource.group ? `${resource.group}/` : ''}${resource.version}`;
+
+type Discover = (apiVersion: string, resource: string) => Promise<ApiResource>;
+
+export class MetacontrollerDriver {
+  /** resyncAfterSeconds of the last answer per "namespace/name" (only when > 0, as Metacontroller enqueues). */
+  readonly resyncAfterSeconds = new Map<string, number>();
+  /** SyncError events (Metacontroller's Warning events on the parent). */
+  readonly syncErrors: string[] = [];
+  /** The last sync or finalize request body sent, as JSON. */
+  lastHookRequest = '';
+  /** The informer of the child resource (Secrets). */
+  readonly secrets: InformerCache<Child>;
+  private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: InformerCache }>();
+  /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
+  private readonly customizeCache = new Map<string, RelatedResourceRule[]>();
+
+  private constructor(
+    readonly controller: CompositeController,
+    /** Every hook call, in order. */
+    readonly calls: HookCallRecord[],
+    /** What happened to children (created, updated, deleted, adopted, create skipped: already exists). */
+    readonly childEvents: ChildEvent[],
+    private readonly host: KubeRestClient,
+    private readonly discover: Discover,
+    private readonly parentResource: ApiResource,
+    private readonly childResource: ApiResource,
+    private readonly hooks: { customize?: HookClient; sync: HookClient; finalize?: HookClient },
+    private readonly childManager: ChildManager,
+    private readonly options: DriverOptions,
+  ) {
+    this.secrets = new InformerCache<Child>(host, collectionPathOf(childResource));
+  }
+
+  get finalizer(): string {
+    return `metacontroller.io/compositecontroller-${this.controller.metadata.name}`;
+  }
+
+  get applyStrategy(): ApplyStrategy {
+    return this.options.applyStrategy ?? 'server-side-apply';
+  }
+
+  /** Builds the controller as Metacontroller does at start: the hooks' Secrets are read now, and only now. */
+  static async start(options: DriverOptions): Promise<MetacontrollerDriver> {
+    const controller = await readCompositeController(options.controllerPath ?? shippedControllerPath);
+    const host = await KubeRestClient.create(options.host, { timeoutMs: 10_000 });
+    const spec = controller.spec;
+    const discover: Discover = async (apiVersion, resource) => {
+      const { group, version } = splitApiVersion(apiVersion);
+      const list = await host.request<{ resources: { name: string; kind: string; namespaced: boolean }[] }>(
+        'GET', group ? `/apis/${group}/${version}` : `/api/${version}`);
+      const found = list.resources.find((candidate) => candidate.name === resource);
+      if (!found) throw new Error(`the API server has no ${resource} in ${apiVersion}`);
+      return { group, version, resource, kind: found.kind, namespaced: found.namespaced };
+    };
+    const parentResource = await discover(spec.parentResource.apiVersion, spec.parentResource.resource);
+    await requireStatusSubresource(host, parentResource);
+    if (spec.childResources.length !== 1) throw new Error('the driver models one child resource');
+    const childSpec = spec.childResources[0]!;
+    const childResource = await discover(childSpec.apiVersion, childSpec.resource);
+
+    const calls: HookCallRecord[] = [];
+    const build = (name: string, hook: Hook | undefined) =>
+      hook ? HookClient.build(name, hook, spec.endpointConfigs, host, options.network, (call) => calls.push(call)) : Promise.resolve(undefined);
+    const [customize, sync, finalize] = await Promise.all([
+      build('customize', spec.hooks.customize), build('sync', spec.hooks.sync), build('finalize', spec.hooks.finalize),
+    ]);
+    if (!sync) throw new Error('the CompositeController has no sync hook');
+    const childEvents: ChildEvent[] = [];
+    const childManager = new ChildManager(host, collectionPathOf(childResource), childResource.kind,
+      options.applyStrategy ?? 'server-side-apply', childSpec.updateStrategy?.method ?? 'OnDelete', (event) => childEvents.push(event));
+    return new MetacontrollerDriver(controller, calls, childEvents, host, discover, parentResource, childResource,
+      { ...(customize ? { customize } : {}), sync, ...(finalize ? { finalize } : {}) }, childManager, options);
+  }
+
+  /**
+   * A restart of Metacontroller (or a change to the CompositeController's spec): a new driver
+   * that reads the manifest and the hooks' Secrets again. This one is closed.
+   */
+  async restart(): Promise<MetacontrollerDriver> {
+    this.close();
+    return MetacontrollerDriver.start(this.options);
+  }
+
+  close(): void {
+    for (const hook of Object.values(this.hooks)) hook?.close();
+    this.host.close();
+  }
+
+  private parentPath(namespace: string, name: string): string {
+    return `${collectionPathOf(this.parentResource)(namespace)}/${name}`;
+  }
+
+  async readParent(namespace: string, name: string): Promise<DpuServiceCredentialRequest | undefined> {
+    try {
+      return await this.host.request<DpuServiceCredentialRequest>('GET', this.parentPath(namespace, name));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * What Metacontroller's queue does for one parent: sync, and sync again as long as the
+   * previous sync's own writes (children, finalizer, and status unless ignoreStatusChanges)
+   * would enqueue it. Ends when a sync writes nothing that triggers another; an answer that
+   * never settles is reported as a hot loop.
+   */
+  async reconcile(namespace: string, name: string): Promise<SyncResult> {
+    let last: SyncResult | undefined;
+    for (let pass = 1; pass <= maxPassesPerReconcile; pass++) {
+      const { result, enqueued } = await this.syncParent(namespace, name);
+      last = result ?? last;
+      if (!enqueued) {
+        if (!last) throw new SyncError(`${namespace}/${name}: no sync ran`);
+        return last;
+      }
+    }
+    throw new SyncError(`${namespace}/${name}: still changing after ${maxPassesPerReconcile} syncs (a hot loop)`);
+  }
+
+  /** Exactly one sync of the parent, whatever it enqueues. */
+  async syncOnce(namespace: string, name: string): Promise<SyncResult> {
+    const { result } = await this.syncParent(namespace, name);
+    if (!result) throw new SyncError(`${namespace}/${name}: no sync ran`);
+    return result;
+  }
+
+  private async syncParent(namespace: string, name: string): Promise<{ result?: SyncResult; enqueued: boolean }> {
+    try {
+      return await this.syncParentObject(namespace, name);
+    } catch (error) {
+      // processNextWorkItem(): a 429 is requeued after Retry-After without an event; anything else is a SyncError.
+      if (!(error instanceof TooManyRequestsError)) this.syncErrors.push(`${namespace}/${name}: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  private async syncParentObject(namespace: string, name: string): Promise<{ result?: SyncResult; enqueued: boolean }> {
+    let parent = await this.readParent(namespace, name) as Parent | undefined;
+    if (!parent) return { enqueued: false };
+    const deleting = Boolean(parent.metadata.deletionTimestamp);
+    const finalizers = parent.metadata.finalizers ?? [];
+    let enqueued = false;
+
+    // finalizer.SyncObject(): added before anything else while the parent lives.
+    if (this.hooks.finalize && !deleting && !finalizers.includes(this.finalizer)) {
+      parent = await this.updateParent({ ...parent, metadata: { ...parent.metadata, finalizers: [...finalizers, this.finalizer] } });
+      enqueued = true;
+    }
+    if (deleting && !finalizers.includes(this.finalizer)) return { enqueued: false };
+
+    const candidates = (await this.secrets.list(namespace)).filter((child) => child.metadata.namespace === namespace);
+    const observed = await this.childManager.claim(parent, candidates);
+    const related = await this.relatedObjects(parent);
+
+    const finalizing = deleting && Boolean(this.hooks.finalize);
+    const hook = finalizing ? this.hooks.finalize! : this.hooks.sync;
+    const request = {
+      controller: this.controller,
+      parent,
+      children: { [groupKey(this.childResource)]: Object.fromEntries(observed.map((child) => [`${child.metadata.namespace}/${child.metadata.name}`, child])) },
+      related,
+      finalizing,
+    };
+    this.lastHookRequest = JSON.stringify(request);
+    const response = await hook.call(request) as SyncResponse;
+    if (response.resyncAfterSeconds > 0) this.resyncAfterSeconds.set(`${namespace}/${name}`, response.resyncAfterSeconds);
+    const result: SyncResult = { hook: finalizing ? 'finalize' : 'sync', response };
+
+    let managesChildren = !deleting || finalizing;
+    if (finalizing && response.finalized) {
+      parent = await this.updateParent({ ...parent, metadata: { ...parent.metadata, finalizers: (parent.metadata.finalizers ?? []).filter((f) => f !== this.finalizer) } });
+      // Without our finalizer the parent no longer "should finalize": the last answer's children are not applied.
+      managesChildren = false;
+    }
+    const desired = structuredClone(response.children ?? []) as Child[];
+    if (this.controller.spec.generateSelector) this.childManager.labelForSelector(parent, desired);
+    if (managesChildren && await this.childManager.manage(parent, observed, desired)) enqueued = true;
+    if (await this.writeStatus(parent, response) && !this.controller.spec.parentResource.ignoreStatusChanges) enqueued = true;
+    return { result, enqueued };
+  }
+
+  private async updateParent(parent: Parent): Promise<Parent> {
+    return await this.host.request<Parent>('PUT', this.parentPath(parent.metadata.namespace, parent.metadata.name), parent);
+  }
+
+  /** GetRelatedObjects(): the customize answer (cached per UID and generation), then each rule's objects from their informers. */
+  private async relatedObjects(parent: Parent): Promise<Record<string, Record<string, unknown>>> {
+    if (!this.hooks.customize) return {};
+    const cacheKey = `${parent.metadata.uid}/${parent.metadata.generation}`;
+    let rules = this.customizeCache.get(cacheKey);
+    if (!rules) {
+      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as CustomizeResponse).relatedResources ?? [];
+      this.customizeCache.set(cacheKey, rules);
+    }
+    const related: Record<string, Record<string, unknown>> = {};
+    for (const rule of rules) {
+      const key = `${rule.apiVersion}/${rule.resource}`;
+      let informer = this.relatedInformers.get(key);
+      if (!informer) {
+        const resource = await this.discover(rule.apiVersion, rule.resource);
+        informer = { resource, cache: new InformerCache(this.host, collectionPathOf(resource)) };
+        this.relatedInformers.set(key, informer);
+      }
+      const group = (related[groupKey(informer.resource)] ??= {});
+      const objects = await informer.cache.list(rule.namespace ?? parent.metadata.namespace);
+      for (const object of objects.filter((candidate) => !rule.names || rule.names.includes(candidate.metadata?.name ?? ''))) {
+        group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
+      }
+    }
+    return related;
+  }
+
+  /** The related objects' informer, for tests that make it lag (its cache is created on first use). */
+  relatedCache(apiVersion: string, resource: string): InformerCache | undefined {
+    return this.relatedInformers.get(`${apiVersion}/${resource}`)?.cache;
+  }
+
+  /**
+   * updateParentStatus(): the answer's status plus observedGeneration replaces .status,
+   * through the status subresource, read live and skipped when nothing changed.
+   */
+  private async writeStatus(parent: Parent, response: SyncResponse): Promise<boolean> {
+    const live = await this.readParent(parent.metadata.namespace, parent.metadata.name);
+    if (!live || live.metadata?.uid !== parent.metadata.uid) return false;
+    const status = { ...response.status, observedGeneration: live.metadata?.generation };
+    if (canonical(live.status ?? {}) === canonical(status)) return false;
+    try {
+      await this.host.request('PUT', `${this.parentPath(parent.metadata.namespace, parent.metadata.name)}/status`, { ...live, status });
+    } catch (error) {
+      // NotFound and Conflict are swallowed: the parent is gone, or changed and will sync again.
+      if (error instanceof KubeApiError && (error.statusCode === 404 || error.statusCode === 409)) return false;
+      throw error;
+    }
+    return true;
+  }
+}
+
+/** Metacontroller never starts a controller whose parent CRD lacks the status subresource. */
+async function requireStatusSubresource(host: KubeRestClient, parent: ApiResource): Promise<void> {
+  const crd = await host.request<{ spec: { versions: { name: string; subresources?: { status?: unknown } }[] } }>(
+    'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${parent.resource}.${parent.group}`);
+  if (!crd.spec.versions.find((version) => version.name === parent.version)?.subresources?.status) {
+    throw new Error(`CRD ${parent.resource}.${parent.group} does not have subresource 'Status' enabled`);
+  }
+}

@@ -1,0 +1,38 @@
+// The webhook as it runs in production: its own process, configured by environment as
+// deploy/deployment.yaml configures it (HTTPS from the mounted serving Secret, the hook
+// token from the mounted hook-token Secret), against a host cluster's kubeconfig.
+import { fileURLToPath } from 'node:url';
+import { freePort } from './net.js';
+import { startProcess, type ManagedProcess } from './processes.js';
+import type { WebhookInstall } from './webhook-install.js';
+
+const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
+
+export interface WebhookProcess extends ManagedProcess {
+  port: number;
+}
+
+/** `entry`: the compiled dist/server/main.js instead of the TypeScript source (the benchmark). */
+export async function startWebhookProcess(install: WebhookInstall, hostKubeconfig: string, logPath: string, env: NodeJS.ProcessEnv = {},
+  entry?: string): Promise<WebhookProcess> {
+  const port = await freePort();
+  const webhook = await startProcess(process.execPath, entry ? [entry] : ['--import', 'tsx', mainPath], logPath, {
+    ...process.env,
+    KUBECONFIG: hostKubeconfig,
+    PORT: String(port),
+    HOOK_BEARER_TOKEN_FILE: install.tokenFile,
+    TLS_CERT_FILE: install.tlsVolume.path('tls.crt'),
+    TLS_KEY_FILE: install.tlsVolume.path('tls.key'),
+    ...env,
+  });
+  for (let attempt = 0; ; attempt++) {
+    const answer = await install.call(port, '/healthz').catch(() => undefined);
+    if (answer?.status === 200) break;
+    if (attempt > 300) {
+      await webhook.stop();
+      throw new Error(`the webhook did not answer /healthz within 30 s; see ${logPath}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { ...webhook, port };
+}
