@@ -4,6 +4,7 @@ import { customize } from './hooks/customize.js';
 import { finalize } from './hooks/finalize.js';
 import { sync } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
+import { hookDeadline } from './hooks/deadline.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
 import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
 import type { Metrics } from './metrics.js';
@@ -58,10 +59,13 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   const hook = (name: 'sync' | 'finalize') =>
     async (req: Request, res: Response, next: NextFunction) => {
       const started = performance.now();
+      const receivedAtMs = Date.now();
       try {
         const request = parseHookRequest<SyncRequest>(req);
         const finalizing = request.finalizing === true || name === 'finalize';
-        const outcome = await (finalizing ? finalize : sync)(request, context);
+        const hookName = finalizing ? 'finalize' : 'sync';
+        const deadline = hookDeadline(request.controller, hookName, receivedAtMs);
+        const outcome = await (finalizing ? finalize : sync)(request, context, deadline);
         if (outcome.decision === 'behind') {
           // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
           // requeues the parent without a SyncError event, and nothing it holds is applied.

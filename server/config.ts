@@ -6,7 +6,7 @@ export interface Config {
   logLevel: LogLevel;
   /** Server written to outputs for the host cluster; default: in-cluster env, else the kubeconfig's. */
   hostClusterServer?: string;
-  /** Bound on every call to a Kubernetes API server; well under Metacontroller's 10 s hook timeout. */
+  /** Bound on each call to a Kubernetes API server; the hook's deadline bounds them all together. */
   remoteTimeoutMs: number;
   /** Largest hook request body accepted. */
   maxBodyBytes: number;
@@ -60,7 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: integer(env, 'PORT', 8080, 0, 65535),
     logLevel,
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
-    // A sync makes up to three target calls in a row; they must fit in Metacontroller's 10 s.
+    // One slow call may not take the whole hook's time: the deadline would leave no room for the rest.
     remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 2_000, 100, 3_000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),

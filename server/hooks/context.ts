@@ -4,6 +4,7 @@ import type { DpuServiceCredentialRequestStatus } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import type { NamespacedName, ValidSpec } from '../credential/validate.js';
 import type { TargetCluster, TargetClusters } from '../kube/clusters.js';
+import type { Deadline } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
 
@@ -27,16 +28,16 @@ export class TargetClusterGoneError extends Error {
  * related objects; a request made by hand (curl) may lack them, so it is read from
  * the host cluster then.
  */
-export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext): Promise<TargetCluster> {
+export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext, deadline: Deadline): Promise<TargetCluster> {
   if (!spec.targetCluster) return context.clusters.host.target;
   const { namespace, name } = spec.targetCluster;
   const dpuCluster = related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
-    ?? await context.clusters.host.readDpuCluster(namespace, name);
+    ?? await context.clusters.host.readDpuCluster(namespace, name, deadline);
   if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) {
     context.clusters.forget(namespacedName(namespace, name));
     throw new TargetClusterGoneError(namespacedName(namespace, name));
   }
-  return context.clusters.forDpuCluster(dpuCluster);
+  return context.clusters.forDpuCluster(dpuCluster, deadline);
 }
 
 export interface PreviousServiceAccount {
@@ -54,15 +55,15 @@ export function previousServiceAccount(status: DpuServiceCredentialRequestStatus
 }
 
 /** The cluster an earlier spec pointed at: the host, or a DPUCluster that still has the same UID; undefined when gone. */
-export async function previousTargetCluster(clusters: TargetClusters, previous: PreviousServiceAccount): Promise<TargetCluster | undefined> {
+export async function previousTargetCluster(clusters: TargetClusters, previous: PreviousServiceAccount, deadline: Deadline): Promise<TargetCluster | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
-  const dpuCluster = await clusters.host.readDpuCluster(namespace, name);
+  const dpuCluster = await clusters.host.readDpuCluster(namespace, name, deadline);
   // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
   // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
   if (!dpuCluster || (previous.targetClusterUid && dpuCluster.metadata?.uid !== previous.targetClusterUid)) {
     if (!dpuCluster) clusters.forget(previous.targetCluster);
     return undefined;
   }
-  return clusters.forDpuCluster(dpuCluster);
+  return clusters.forDpuCluster(dpuCluster, deadline);
 }

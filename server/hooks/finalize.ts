@@ -3,7 +3,7 @@
 import { retryAfterSeconds } from '../credential/schedule.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
-import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
+import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
 import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
 import { TargetClusterNotReadyError } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
@@ -41,7 +41,7 @@ function serviceAccountsToDelete(request: SyncRequest): PreviousServiceAccount[]
  */
 export const finalizeGiveUpAfterMs = 10 * 60_000;
 
-export async function finalize(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
+export async function finalize(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
   const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
@@ -58,9 +58,9 @@ export async function finalize(request: SyncRequest, context: HookContext): Prom
   if (accounts.length === 0) return done('NoServiceAccount');
   try {
     for (const account of accounts) {
-      const target = await previousTargetCluster(context.clusters, account);
+      const target = await previousTargetCluster(context.clusters, account, deadline);
       // undefined: the cluster is gone, and the ServiceAccount with it.
-      if (target) await deleteManagedServiceAccount(target.client, account.serviceAccount, requestRef, target.serviceAccounts);
+      if (target) await deleteManagedServiceAccount(target.client.within(deadline), account.serviceAccount, requestRef, target.serviceAccounts);
     }
     return done('ServiceAccountDeleted');
   } catch (error) {

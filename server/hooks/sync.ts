@@ -13,7 +13,7 @@ import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../creden
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
 import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
-import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
+import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
 import { requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
@@ -131,18 +131,11 @@ function currentIdentity(spec: ValidSpec, target: TargetCluster): StatusInput['i
   };
 }
 
-/** A sync that has run this long leaves an old ServiceAccount's deletion to the next sync. */
-export const cleanupAfterMs = 4_000;
-
-class CleanupDeferredError extends Error {
-  override name = 'CleanupDeferred';
-}
-
 const waitingFor = (what: string) => failed(reasons.pending, `waiting for ${what}`);
 
 /** Mints a token and records what it was minted for. Times come from the response. */
-async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity): Promise<TokenRecord> {
-  const minted = await requestToken(target.client, spec.serviceAccount.namespace, spec.serviceAccount.name, spec.expirationSeconds);
+async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity, deadline: Deadline): Promise<TokenRecord> {
+  const minted = await requestToken(target.client.within(deadline), spec.serviceAccount.namespace, spec.serviceAccount.name, spec.expirationSeconds);
   // The ownership check may have read a cache a moment behind: a token for any other
   // ServiceAccount of that name (recreated meanwhile, perhaps unmanaged) is thrown away.
   const mintedFor = serviceAccountUidOf(minted.token);
@@ -164,19 +157,18 @@ async function cleanUpPreviousServiceAccount(
   parent: DpuServiceCredentialRequest,
   target: TargetCluster,
   context: HookContext,
-  syncStartedMs: number,
+  deadline: Deadline,
 ): Promise<void> {
   const previous = previousServiceAccount(parent.status);
   if (!previous) return;
   const sameCluster = previous.targetCluster === target.ref;
   if (sameCluster && previous.serviceAccount.namespace === spec.serviceAccount.namespace
     && previous.serviceAccount.name === spec.serviceAccount.name) return;
-  // The cleanup takes up to four more calls; a slow sync leaves it to the next one rather
-  // than overrun Metacontroller's 10 s and lose the token it just minted.
-  if (Date.now() - syncStartedMs > cleanupAfterMs) throw new CleanupDeferredError('deferred to the next sync');
-  const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous);
+  // Bounded by the hook's deadline: a cleanup that cannot finish in time fails, is retried
+  // at the next sync, and never costs the token just minted.
+  const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous, deadline);
   // undefined: that cluster is gone, and its ServiceAccount with it.
-  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client, previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
+  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client.within(deadline), previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
 }
 
 /**
@@ -200,8 +192,8 @@ function awaitingSecret(parent: DpuServiceCredentialRequest, retryAfter: number,
   return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
 }
 
-export async function sync(request: SyncRequest, context: HookContext): Promise<SyncOutcome> {
-  const startedMs = Date.now();
+/** `deadline`: when the answer must be sent, so that Metacontroller still takes it. */
+export async function sync(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
@@ -224,7 +216,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
 
   let target: TargetCluster;
   try {
-    target = await resolveTargetCluster(spec, request.related, context);
+    target = await resolveTargetCluster(spec, request.related, context, deadline);
   } catch (error) {
     if (error instanceof TargetClusterGoneError) {
       // Only a Secret minted for the cluster that is gone is dropped: a typo in
@@ -242,7 +234,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
 
   let serviceAccountUid: string;
   try {
-    serviceAccountUid = await ensureServiceAccount(target.client, spec.serviceAccount, spec.request, serviceAccountCacheOf(target));
+    serviceAccountUid = await ensureServiceAccount(target.client.within(deadline), spec.serviceAccount, spec.request, serviceAccountCacheOf(target));
   } catch (error) {
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
@@ -268,7 +260,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
     record = decision.record;
   } else {
     try {
-      record = await mintToken(target, spec, identity);
+      record = await mintToken(target, spec, identity, deadline);
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
       // A request that never had a ServiceAccount recorded records this one, so finalize finds it.
@@ -282,7 +274,7 @@ export async function sync(request: SyncRequest, context: HookContext): Promise<
   let identityForStatus: StatusInput['identity'] = currentIdentity(spec, target);
   let cleanupDetail: string | undefined;
   try {
-    await cleanUpPreviousServiceAccount(spec, parent, target, context, startedMs);
+    await cleanUpPreviousServiceAccount(spec, parent, target, context, deadline);
   } catch (error) {
     // The new credential is returned; the old identity stays in status so the cleanup is retried.
     serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,

@@ -8,7 +8,7 @@ import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import { namespacedName } from '../credential/names.js';
 import { InvalidKubeconfigError, loadKubeconfig } from './kubeconfig.js';
-import { isNotFound, KubeRestClient } from './rest.js';
+import { isNotFound, KubeRestClient, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
 
 /** Keys of a DPUCluster's kubeconfig Secret, newest DPF first. */
@@ -96,17 +96,17 @@ export class HostCluster {
     await this.client.request('GET', '/version');
   }
 
-  async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`);
+  async readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
+    return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, deadline);
   }
 
-  async readDpuCluster(namespace: string, name: string): Promise<DpuClusterObject | undefined> {
-    return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`);
+  async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
+    return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
   }
 
-  private async readOptional<T>(path: string): Promise<T | undefined> {
+  private async readOptional<T>(path: string, deadline?: Deadline): Promise<T | undefined> {
     try {
-      return await this.client.request<T>('GET', path);
+      return await this.client.request<T>('GET', path, undefined, deadline ? { deadline } : {});
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -161,7 +161,7 @@ export class TargetClusters {
    * The target behind a DPUCluster: its admin kubeconfig Secret is read on each call,
    * and a client is made only when that kubeconfig changed.
    */
-  async forDpuCluster(dpuCluster: DpuClusterObject): Promise<TargetCluster> {
+  async forDpuCluster(dpuCluster: DpuClusterObject, deadline?: Deadline): Promise<TargetCluster> {
     const namespace = dpuCluster.metadata?.namespace ?? '';
     const ref = namespacedName(namespace, dpuCluster.metadata?.name ?? '');
     const secretName = dpuCluster.spec?.kubeconfig;
@@ -174,7 +174,7 @@ export class TargetClusters {
       return cached.target;
     }
 
-    const secret = await this.host.readSecret(namespace, secretName);
+    const secret = await this.host.readSecret(namespace, secretName, deadline);
     if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
     const key = adminKubeconfigKeys.find((candidate) => secret.data?.[candidate]);
     if (!key) {

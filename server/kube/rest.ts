@@ -31,6 +31,34 @@ export class KubeUnreachableError extends Error {
 
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.statusCode === 404;
 
+/**
+ * When the hook that makes a call must have answered. A call gets what is left of it (at
+ * most the client's own timeout), and one with too little left is not started: its answer
+ * would come after Metacontroller has given up on the hook, and a token it minted be lost.
+ */
+export class Deadline {
+  constructor(readonly atMs: number, private readonly clock: () => number = Date.now) {}
+
+  remainingMs(): number {
+    return this.atMs - this.clock();
+  }
+}
+
+/** Less than this left: a call is not started. */
+export const minCallMs = 200;
+
+export interface CallOptions {
+  /** For patches (merge-patch+json, apply-patch+yaml); JSON otherwise. */
+  contentType?: string;
+  deadline?: Deadline;
+}
+
+/** What the hooks call the API with: a client with the hook's deadline applied to every call. */
+export interface ApiCaller {
+  readonly server: string;
+  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
 /** Called once per finished call: the HTTP status, or 0 when the server was not reached. */
 export type ApiCallObserver = (method: string, statusCode: number) => void;
 
@@ -141,12 +169,22 @@ export class KubeRestClient {
     });
   }
 
-  /** `contentType`: for patches (merge-patch+json, apply-patch+yaml); JSON otherwise. */
-  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  /** This client with every call bounded by `deadline`. */
+  within(deadline: Deadline): ApiCaller {
+    return { server: this.server, request: (method, path, body) => this.request(method, path, body, { deadline }) };
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    const remainingMs = options.deadline?.remainingMs() ?? Infinity;
+    if (remainingMs < minCallMs) {
+      this.options.observe?.(method, 0);
+      throw new KubeUnreachableError(this.server, `${method} ${path} not started: the hook has ${Math.max(0, Math.round(remainingMs))} ms left`);
+    }
+    const timeoutMs = Math.min(this.options.timeoutMs, remainingMs);
     const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
-      headers['Content-Type'] = contentType;
+      headers['Content-Type'] = options.contentType ?? 'application/json';
       // Node sends a DELETE body without framing unless told its length; the server would
       // then read the body as the next request on this keep-alive connection.
       headers['Content-Length'] = String(Buffer.byteLength(payload));
@@ -155,7 +193,7 @@ export class KubeRestClient {
     const observe = this.options.observe;
     const call = new Promise<T>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
-      const req = send(`${this.server}${path}`, { method, headers, agent: this.agent, timeout: this.options.timeoutMs }, (res) => {
+      const req = send(`${this.server}${path}`, { method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
@@ -185,8 +223,8 @@ export class KubeRestClient {
         });
       });
       // The socket timeout only fires on idle sockets; this bounds the whole call.
-      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)));
       req.on('error', (error) => {
         clearTimeout(deadline);
         reject(new KubeUnreachableError(this.server, error.message));

@@ -4,7 +4,7 @@ import { CredentialError } from '../credential/errors.js';
 import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
 import { reasons } from '../credential/status.js';
 import type { NamespacedName } from '../credential/validate.js';
-import { isNotFound, KubeApiError, type KubeRestClient } from './rest.js';
+import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 import type { ServiceAccountCache } from './service-account-cache.js';
 
 interface ServiceAccountObject {
@@ -27,7 +27,7 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
  * shows up as a conflict on create and is then read from the API.
  */
 export async function ensureServiceAccount(
-  client: KubeRestClient, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
+  client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
 ): Promise<string> {
   let existing: ServiceAccountObject | undefined;
   const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
@@ -76,7 +76,7 @@ export async function ensureServiceAccount(
  * gone (or belongs to someone else, and so is not ours to delete).
  */
 export async function deleteManagedServiceAccount(
-  client: KubeRestClient, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache,
+  client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache,
 ): Promise<void> {
   let existing: ServiceAccountObject;
   try {

@@ -1,5 +1,5 @@
 // The TokenRequest API.
-import { KubeApiError, type KubeRestClient } from './rest.js';
+import { KubeApiError, type ApiCaller } from './rest.js';
 
 export interface MintedToken {
   token: string;
@@ -14,7 +14,7 @@ interface TokenRequestObject {
 }
 
 /** No audiences (the API server applies its --api-audiences) and no bound object, as DPF. */
-export async function requestToken(client: KubeRestClient, namespace: string, name: string, expirationSeconds?: number): Promise<MintedToken> {
+export async function requestToken(client: ApiCaller, namespace: string, name: string, expirationSeconds?: number): Promise<MintedToken> {
   const response = await client.request<TokenRequestObject>(
     'POST',
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`,

@@ -2,7 +2,9 @@
 // and the Metacontroller driver applying what it answers.
 import { ApiException, CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
@@ -11,7 +13,10 @@ import type { CustomizeResponse, SyncResponse } from '../../server/metacontrolle
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { authenticatesAs, decode, readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
+import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
 
 const seedPath = new URL('../../examples/dpuservice-credential-request.yaml', import.meta.url);
 
@@ -442,6 +447,43 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(tokenIn(after)).to.not.equal(tokenIn(before));
       expect(await authenticatesAs(after)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
       expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+    });
+
+    it('answers inside the CompositeController\'s timeout when every target call is slow: the token minted is kept, the cleanup retried', async function () {
+      this.timeout(60_000);
+      const n = names();
+      const proxy = await startFaultProxy(env.target);
+      const dir = await mkdtemp(join(tmpdir(), 'short-timeout-'));
+      // The shipped CompositeController with a 5 s sync timeout: the webhook reads it from the request.
+      const controllerPath = join(dir, 'compositecontroller.yaml');
+      await writeFile(controllerPath, (await readFile(shippedControllerPath, 'utf8')).replace(/timeout: 10s\n(\s+)path: \/sync/, 'timeout: 5s\n$1path: /sync'));
+      const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), controllerPath });
+      try {
+        const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `slow-${n.request}`, kubeconfigYaml: proxy.kubeconfigYaml() });
+        await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
+        await driver.reconcile('default', n.request);
+        // Each call now takes 1.5 s: create the new ServiceAccount, mint, then delete the old one
+        // (a read and a delete) would take 6 s; the hook must answer within 5 s less its margin.
+        proxy.delayMs = 1_500;
+        await env.updateRequest(n.request, (r) => {
+          (r.spec as { serviceAccount: { name: string } }).serviceAccount.name = `${n.serviceAccount}-renamed`;
+        });
+        const { response } = await driver.syncOnce('default', n.request);
+        expect(response.children).to.have.length(1);
+        // The Secret points at the proxy, which calls the target as admin: ask the target itself.
+        const onTarget = tokenKubeConfig(env.target.server, env.target.pki.caCertPem, tokenIn(await secret(n.secret)));
+        expect(await whoAmI(onTarget)).to.equal(`system:serviceaccount:default:${n.serviceAccount}-renamed`);
+        expect(condition(await parent(n.request), 'ServiceAccountReconciled')).to.include({ status: 'False', reason: 'ServiceAccountCleanupFailed' });
+
+        proxy.delayMs = 0;
+        await driver.reconcile('default', n.request);
+        expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
+        expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+      } finally {
+        driver.close();
+        await proxy.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('drops the Secret with TargetClusterNotFound when the DPUCluster is gone, and mints afresh when it comes back', async function () {

@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeApiError, KubeRestClient, KubeUnreachableError } from '../../server/kube/rest.js';
+import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs } from '../../server/kube/rest.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -84,6 +84,30 @@ describe('KubeRestClient', function () {
     expect(error).to.be.instanceOf(KubeUnreachableError);
     expect((error as KubeUnreachableError).detail).to.contain('no answer within 300 ms');
     expect(Date.now() - started).to.be.below(2_000);
+  });
+
+  it('cuts a call short when the hook\'s deadline comes before the client\'s own timeout', async function () {
+    ({ server } = await serve(() => undefined));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 5_000);
+    const error = await client.request('GET', '/slow', undefined, { deadline: new Deadline(Date.now() + 400) }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(KubeUnreachableError);
+    const allowedMs = Number(/no answer within (\d+) ms/.exec((error as KubeUnreachableError).detail)?.[1]);
+    expect(allowedMs).to.be.within(minCallMs, 400);
+  });
+
+  it('does not start a call when the hook has less than minCallMs left', async function () {
+    let arrived = 0;
+    ({ server } = await serve((_req, _body, res) => {
+      arrived += 1;
+      res.end('{}');
+    }));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const error = await client.request('POST', '/api/v1/namespaces/default/serviceaccounts/sa/token', {},
+      { deadline: new Deadline(Date.now() + minCallMs / 2) }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(KubeUnreachableError);
+    expect((error as KubeUnreachableError).detail).to.contain('not started');
+    await client.request('GET', '/version');
+    expect(arrived).to.equal(1);
   });
 
   it('reports a closed port as unreachable', async function () {

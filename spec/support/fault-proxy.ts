@@ -2,6 +2,7 @@
 // an error instead of forwarding them: a 500 or a 429 from the TokenRequest API. Everything
 // else reaches the real API server, as its admin. The proxy has its own CA; a kubeconfig
 // pointing at it trusts that CA.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +24,8 @@ export interface FaultProxy {
   url: string;
   caPem: string;
   fault: Fault | undefined;
+  /** Every call waits this long before it is answered or forwarded: a target slow on each call. */
+  delayMs: number;
   /** Calls answered with the fault so far. */
   injected: number;
   kubeconfigYaml(): string;
@@ -33,13 +36,23 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   const dir = await mkdtemp(join(tmpdir(), 'fault-proxy-'));
   const pki = await createControlPlanePki(dir, 'fault-proxy');
   const proxy: FaultProxy = {
-    url: '', caPem: pki.caCertPem, fault: undefined, injected: 0,
+    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, injected: 0,
     kubeconfigYaml: () => target.adminKubeconfigYaml()
       .replace(target.server, proxy.url)
       .replace(Buffer.from(target.pki.caCertPem).toString('base64'), Buffer.from(pki.caCertPem).toString('base64')),
     close: async () => undefined,
   };
   const server: Server = createServer({ cert: readFileSync(pki.servingCertPath), key: readFileSync(pki.servingKeyPath) }, (req, res) => {
+    if (proxy.delayMs > 0 && !/[?&]watch=/.test(req.url ?? '')) {
+      const delayMs = proxy.delayMs;
+      req.pause();
+      setTimeout(() => answer(req, res), delayMs);
+    } else {
+      answer(req, res);
+    }
+  });
+  function answer(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
     const fault = proxy.fault;
     if (fault && req.method === fault.method && fault.pathPattern.test(req.url ?? '')) {
       proxy.injected++;
@@ -67,7 +80,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
       res.end();
     });
     req.pipe(upstream);
-  });
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.close = async () => {

@@ -83,12 +83,12 @@ export class ChildManager {
       } else if (owner) {
         const ownerReferences = (candidate.metadata.ownerReferences ?? []).filter((ref) => ref.uid !== parent.metadata.uid);
         await this.host.request('PATCH', this.path(candidate.metadata.namespace!, candidate.metadata.name!),
-          { metadata: { ownerReferences, uid: candidate.metadata.uid } }, 'application/merge-patch+json');
+          { metadata: { ownerReferences, uid: candidate.metadata.uid } }, { contentType: 'application/merge-patch+json' });
         this.record({ kind: 'released', name: candidate.metadata.name! });
       } else if (matches && !parent.metadata.deletionTimestamp) {
         const ownerReferences = [...(candidate.metadata.ownerReferences ?? []), makeControllerRef(parent)];
         const adopted = await this.host.request<Child>('PATCH', this.path(candidate.metadata.namespace!, candidate.metadata.name!),
-          { metadata: { ownerReferences, uid: candidate.metadata.uid } }, 'application/merge-patch+json');
+          { metadata: { ownerReferences, uid: candidate.metadata.uid } }, { contentType: 'application/merge-patch+json' });
         this.record({ kind: 'adopted', name: candidate.metadata.name! });
         children.push(adopted);
       }
@@ -149,7 +149,7 @@ export class ChildManager {
       },
     };
     const path = `${this.path(child.metadata.namespace!, child.metadata.name!)}?fieldManager=metacontroller&force=true`;
-    const after = await this.host.request<Child>('PATCH', path, payload, 'application/apply-patch+yaml');
+    const after = await this.host.request<Child>('PATCH', path, payload, { contentType: 'application/apply-patch+yaml' });
     const changed = current?.metadata.resourceVersion !== after.metadata.resourceVersion;
     if (changed) this.record({ kind: current ? 'updated' : 'created', name: child.metadata.name! });
     return changed;

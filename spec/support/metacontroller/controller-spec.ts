@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { parseDurationMs } from '../../../server/credential/duration.js';
 
 export const shippedControllerPath = fileURLToPath(new URL('../../../metacontroller/compositecontroller.yaml', import.meta.url));
 
@@ -62,19 +63,10 @@ export async function readCompositeController(path = shippedControllerPath): Pro
 
 /** webhook.timeout as Metacontroller reads it (metav1.Duration; unset or <= 0: 10 s). */
 export function timeoutMsOf(webhook: Webhook): number {
-  const text = webhook.timeout;
-  if (!text) return 10_000;
-  const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = text;
-  const part = /^(\d+(?:\.\d+)?)(ms|s|m|h)/;
-  while (rest) {
-    const match = part.exec(rest);
-    if (!match) throw new Error(`webhook.timeout ${text} is not a Go duration`);
-    total += Number(match[1]) * units[match[2]!]!;
-    rest = rest.slice(match[0].length);
-  }
-  return total > 0 ? total : 10_000;
+  if (!webhook.timeout) return 10_000;
+  const timeoutMs = parseDurationMs(webhook.timeout);
+  if (timeoutMs === undefined) throw new Error(`webhook.timeout ${webhook.timeout} is not a Go duration`);
+  return timeoutMs > 0 ? timeoutMs : 10_000;
 }
 
 /** webhookURL() in pkg/hooks/webhook.go: `url` verbatim, else {protocol}://{name}.{namespace}:{port}{path}. */
