@@ -37,6 +37,17 @@ export interface Condition {
   message: string;
 }
 
+/** A ServiceAccount a request made (status.serviceAccounts). */
+export interface ServiceAccountEntry {
+  /** "namespace/name". */
+  serviceAccount: string;
+  /** "namespace/name" of its DPUCluster; absent for the host cluster. */
+  targetCluster?: string;
+  targetClusterUID?: string;
+  /** Fingerprint of the API server's URL and CA. */
+  clusterID?: string;
+}
+
 export interface DpuServiceCredentialRequestStatus {
   serviceAccount?: string;
   targetCluster?: string;
@@ -44,6 +55,8 @@ export interface DpuServiceCredentialRequestStatus {
   secret?: string;
   issuedAt?: string;
   expirationTimestamp?: string;
+  /** Every ServiceAccount this request made and has not deleted yet. */
+  serviceAccounts?: ServiceAccountEntry[];
   /** The jti claim of the token issued last. */
   tokenID?: string;
   /** While Ready is False: when its current reason was first reported. */

@@ -2,6 +2,7 @@
 // status byte for byte: a condition's lastTransitionTime moves only when its status
 // does, so Metacontroller sees no change and does not loop.
 import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
+import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
 import type { TokenRecord } from './token-record.js';
 
 export const conditionTypes = {
@@ -45,6 +46,8 @@ export interface StatusInput {
   secret: ConditionResult;
   /** Where the ServiceAccount our credentials belong to lives; absent: carried over from `previous`. */
   identity?: { serviceAccount?: string; targetCluster?: string; targetClusterUID?: string };
+  /** The ServiceAccounts made and not deleted yet; absent: carried over from `previous`. */
+  serviceAccounts?: ServiceAccountEntry[];
   /** "namespace/name" of the Secret returned, and the token it holds; absent: no Secret. */
   secretName?: string;
   token?: Pick<TokenRecord, 'issuedAt' | 'expiresAt'> & { tokenId?: string };
@@ -79,6 +82,8 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
   if (identity.serviceAccount) status.serviceAccount = identity.serviceAccount;
   if (identity.targetCluster) status.targetCluster = identity.targetCluster;
   if (identity.targetClusterUID) status.targetClusterUID = identity.targetClusterUID;
+  const ledger = input.serviceAccounts ?? ledgerOf(input.previous);
+  if (ledger.length > 0) status.serviceAccounts = ledger;
   if (input.secretName) status.secret = input.secretName;
   if (input.token) {
     status.issuedAt = rfc3339(input.token.issuedAt);

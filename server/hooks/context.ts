@@ -1,6 +1,6 @@
 // What the hooks share: the clusters, the clock, the log, and finding the cluster a
 // request (or an earlier version of it) points at.
-import type { DpuServiceCredentialRequestStatus } from '../api.js';
+import type { ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import type { NamespacedName, ValidSpec } from '../credential/validate.js';
 import type { TargetCluster, TargetClusters } from '../kube/clusters.js';
@@ -40,28 +40,20 @@ export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest
   return context.clusters.forDpuCluster(dpuCluster, deadline);
 }
 
-export interface PreviousServiceAccount {
-  serviceAccount: NamespacedName;
-  /** "namespace/name" of its DPUCluster; '' for the host cluster. */
-  targetCluster: string;
-  targetClusterUid: string;
+/** The namespace and name of a recorded ServiceAccount. */
+export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName {
+  const [namespace = '', name = ''] = entry.serviceAccount.split('/');
+  return { namespace, name };
 }
 
-/** The ServiceAccount the status says this request made, if any. */
-export function previousServiceAccount(status: DpuServiceCredentialRequestStatus | undefined): PreviousServiceAccount | undefined {
-  const [namespace, name] = (status?.serviceAccount ?? '').split('/');
-  if (!namespace || !name) return undefined;
-  return { serviceAccount: { namespace, name }, targetCluster: status?.targetCluster ?? '', targetClusterUid: status?.targetClusterUID ?? '' };
-}
-
-/** The cluster an earlier spec pointed at: the host, or a DPUCluster that still has the same UID; undefined when gone. */
-export async function previousTargetCluster(clusters: TargetClusters, previous: PreviousServiceAccount, deadline: Deadline): Promise<TargetCluster | undefined> {
+/** The cluster a recorded ServiceAccount lives in: the host, or a DPUCluster that still has the same UID; undefined when gone. */
+export async function clusterOf(clusters: TargetClusters, previous: ServiceAccountEntry, deadline: Deadline): Promise<TargetCluster | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
   const dpuCluster = await clusters.host.readDpuCluster(namespace, name, deadline);
   // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
   // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
-  if (!dpuCluster || (previous.targetClusterUid && dpuCluster.metadata?.uid !== previous.targetClusterUid)) {
+  if (!dpuCluster || (previous.targetClusterUID && dpuCluster.metadata?.uid !== previous.targetClusterUID)) {
     if (!dpuCluster) clusters.forget(previous.targetCluster);
     return undefined;
   }

@@ -1,6 +1,8 @@
 // The finalize hook: the request is being deleted; delete the ServiceAccount made
 // for it. A cluster that is gone took the ServiceAccount with it and blocks nothing.
+import type { ServiceAccountEntry } from '../api.js';
 import { retryAfterSeconds } from '../credential/schedule.js';
+import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
 import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
@@ -8,28 +10,27 @@ import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
 import { TargetClusterNotReadyError } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
-import { previousServiceAccount, previousTargetCluster, type HookContext, type PreviousServiceAccount } from './context.js';
+import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
 import { unchanged } from './children.js';
 import type { SyncOutcome } from './sync.js';
 
 /**
- * What to delete: the ServiceAccount the status recorded and the one the spec names (a
- * spec change whose new ServiceAccount was made but never recorded). Each is deleted
- * only if its labels say it was made for this request.
+ * What to delete: every ServiceAccount the status recorded, and the one the spec names
+ * (made by a sync whose answer Metacontroller never wrote). Each is deleted only if its
+ * labels say it was made for this request.
  */
-function serviceAccountsToDelete(request: SyncRequest): PreviousServiceAccount[] {
-  const accounts: PreviousServiceAccount[] = [];
-  const recorded = previousServiceAccount(request.parent.status);
-  if (recorded) accounts.push(recorded);
+function serviceAccountsToDelete(request: SyncRequest): ServiceAccountEntry[] {
+  const accounts = recordedServiceAccounts(request.parent.status);
   const validation = validateRequest(request.parent);
   if (validation.valid) {
     const { serviceAccount, targetCluster } = validation.spec;
-    const clusterRef = targetCluster ? namespacedName(targetCluster.namespace, targetCluster.name) : '';
     const related = targetCluster ? request.related?.[dpuClusterRelatedKey]?.[objectKey(targetCluster.namespace, targetCluster.name)] : undefined;
-    const fromSpec = { serviceAccount, targetCluster: clusterRef, targetClusterUid: related?.metadata?.uid ?? '' };
-    const same = recorded && recorded.targetCluster === fromSpec.targetCluster
-      && recorded.serviceAccount.namespace === serviceAccount.namespace && recorded.serviceAccount.name === serviceAccount.name;
-    if (!same) accounts.push(fromSpec);
+    const fromSpec: ServiceAccountEntry = {
+      serviceAccount: namespacedName(serviceAccount.namespace, serviceAccount.name),
+      ...(targetCluster ? { targetCluster: namespacedName(targetCluster.namespace, targetCluster.name) } : {}),
+      ...(related?.metadata?.uid ? { targetClusterUID: related.metadata.uid } : {}),
+    };
+    if (!accounts.some((known) => sameServiceAccount(known, fromSpec))) accounts.push(fromSpec);
   }
   return accounts;
 }
@@ -58,9 +59,9 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   if (accounts.length === 0) return done('NoServiceAccount');
   try {
     for (const account of accounts) {
-      const target = await previousTargetCluster(context.clusters, account, deadline);
+      const target = await clusterOf(context.clusters, account, deadline);
       // undefined: the cluster is gone, and the ServiceAccount with it.
-      if (target) await deleteManagedServiceAccount(target.client.within(deadline), account.serviceAccount, requestRef, target.serviceAccounts);
+      if (target) await deleteManagedServiceAccount(target.client.within(deadline), serviceAccountRefOf(account), requestRef, target.serviceAccounts);
     }
     return done('ServiceAccountDeleted');
   } catch (error) {

@@ -1,7 +1,10 @@
 // The sync hook: from the observed request, its Secret and its DPUCluster to the
 // desired Secret and status. Decisions are made by the pure functions in
 // credential/; this file only orders the steps and calls the cluster layer.
-import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject } from '../api.js';
+import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject, ServiceAccountEntry } from '../api.js';
+import {
+  leftoverServiceAccounts, recordedServiceAccounts, withoutServiceAccount, withServiceAccount,
+} from '../credential/service-account-ledger.js';
 import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { namespacedName, tokenAnnotations } from '../credential/names.js';
@@ -18,7 +21,7 @@ import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/servi
 import { requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
-import { previousServiceAccount, previousTargetCluster, resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
+import { clusterOf, resolveTargetCluster, serviceAccountRefOf, TargetClusterGoneError, type HookContext } from './context.js';
 
 /** `behind`: the input predates this webhook's last answer; nothing is answered (HTTP 429, retry). */
 export type SyncDecision = 'minted' | 'reused' | 'awaiting' | 'behind' | 'invalid' | 'error' | 'finalized';
@@ -94,6 +97,7 @@ interface FailureInput {
   detail?: string;
   dropSecret?: boolean;
   identity?: StatusInput['identity'];
+  serviceAccounts?: ServiceAccountEntry[];
   now: Date;
 }
 
@@ -109,6 +113,7 @@ function failure(input: FailureInput): SyncOutcome {
     serviceAccount: input.serviceAccount,
     secret: input.secret,
     identity: input.identity,
+    ...(input.serviceAccounts ? { serviceAccounts: input.serviceAccounts } : {}),
     ...(kept?.metadata?.name ? { secretName: namespacedName(kept.metadata.namespace ?? '', kept.metadata.name) } : {}),
     ...(keptRecord ? { token: issuedToken(keptRecord) } : {}),
     now: input.now,
@@ -147,28 +152,37 @@ async function mintToken(target: TargetCluster, spec: ValidSpec, identity: Token
   return { ...identity, token: minted.token, issuedAt, expiresAt: minted.expiresAt };
 }
 
+interface Cleanup {
+  ledger: ServiceAccountEntry[];
+  /** What could not be deleted (it stays recorded, and is tried again at the next sync). */
+  failed: ServiceAccountEntry[];
+  detail?: string;
+}
+
 /**
- * Deletes the ServiceAccount of an earlier spec (serviceAccount or targetCluster
- * changed) in the cluster where it was made. Done after the new credential exists,
- * so a failure here never leaves the request without one.
+ * Deletes every recorded ServiceAccount but the one the current token belongs to, each in
+ * the cluster where it was made. Done after the new credential exists, so a failure never
+ * leaves the request without one.
  */
-async function cleanUpPreviousServiceAccount(
-  spec: ValidSpec,
-  parent: DpuServiceCredentialRequest,
-  target: TargetCluster,
-  context: HookContext,
-  deadline: Deadline,
-): Promise<void> {
-  const previous = previousServiceAccount(parent.status);
-  if (!previous) return;
-  const sameCluster = previous.targetCluster === target.ref;
-  if (sameCluster && previous.serviceAccount.namespace === spec.serviceAccount.namespace
-    && previous.serviceAccount.name === spec.serviceAccount.name) return;
-  // Bounded by the hook's deadline: a cleanup that cannot finish in time fails, is retried
-  // at the next sync, and never costs the token just minted.
-  const previousTarget = sameCluster ? target : await previousTargetCluster(context.clusters, previous, deadline);
-  // undefined: that cluster is gone, and its ServiceAccount with it.
-  if (previousTarget) await deleteManagedServiceAccount(previousTarget.client.within(deadline), previous.serviceAccount, spec.request, previousTarget.serviceAccounts);
+async function deleteLeftovers(ledger: ServiceAccountEntry[], current: ServiceAccountEntry, target: TargetCluster,
+  spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Cleanup> {
+  const cleanup: Cleanup = { ledger, failed: [] };
+  for (const entry of leftoverServiceAccounts(ledger, current)) {
+    try {
+      const cluster = entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
+      // Another reference to the API server the current token lives on: the same ServiceAccount, kept.
+      const isCurrent = cluster?.id === current.clusterID && entry.serviceAccount === current.serviceAccount;
+      // No cluster: it is gone, and the ServiceAccount with it.
+      if (cluster && !isCurrent) {
+        await deleteManagedServiceAccount(cluster.client.within(deadline), serviceAccountRefOf(entry), spec.request, cluster.serviceAccounts);
+      }
+      cleanup.ledger = withoutServiceAccount(cleanup.ledger, entry);
+    } catch (error) {
+      cleanup.failed.push(entry);
+      cleanup.detail ??= detailOf(error);
+    }
+  }
+  return cleanup;
 }
 
 /**
@@ -242,6 +256,13 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
       secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), now });
   }
   const serviceAccountRef = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
+  // Recorded before anything is minted for it: a spec that changes again cannot leave it behind.
+  const current: ServiceAccountEntry = {
+    serviceAccount: serviceAccountRef,
+    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
+    clusterID: target.id,
+  };
+  const ledger = withServiceAccount(recordedServiceAccounts(parent.status), current);
   const identity: TokenIdentity = {
     serviceAccount: serviceAccountRef,
     serviceAccountUid,
@@ -263,25 +284,14 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
       record = await mintToken(target, spec, identity, deadline);
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
-      // A request that never had a ServiceAccount recorded records this one, so finalize finds it.
-      const firstIdentity = parent.status?.serviceAccount ? undefined : currentIdentity(spec, target);
       return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
-        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), identity: firstIdentity, now });
+        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), serviceAccounts: ledger, now });
     }
   }
 
-  let serviceAccountResult = serviceAccountReady;
-  let identityForStatus: StatusInput['identity'] = currentIdentity(spec, target);
-  let cleanupDetail: string | undefined;
-  try {
-    await cleanUpPreviousServiceAccount(spec, parent, target, context, deadline);
-  } catch (error) {
-    // The new credential is returned; the old identity stays in status so the cleanup is retried.
-    serviceAccountResult = failed(reasons.serviceAccountCleanupFailed,
-      `the previous service account ${parent.status?.serviceAccount} could not be deleted (${error instanceof Error ? error.name : 'error'}); retrying`);
-    identityForStatus = undefined;
-    cleanupDetail = detailOf(error);
-  }
+  const cleanup = await deleteLeftovers(ledger, current, target, spec, context, deadline);
+  const serviceAccountResult = cleanup.failed.length === 0 ? serviceAccountReady : failed(reasons.serviceAccountCleanupFailed,
+    `the previous service account ${cleanup.failed.map((entry) => entry.serviceAccount).join(', ')} could not be deleted yet; retrying`);
 
   const secret = renderSecret(spec, target.endpoint, record);
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
@@ -297,7 +307,8 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     generation: spec.request.generation,
     serviceAccount: serviceAccountResult,
     secret: secretResult,
-    identity: identityForStatus,
+    identity: currentIdentity(spec, target),
+    serviceAccounts: cleanup.ledger,
     secretName,
     token: issuedToken(record),
     now,
@@ -311,6 +322,6 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     response: { status, children: [secret], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',
     reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
-    ...(cleanupDetail ? { detail: cleanupDetail } : {}),
+    ...(cleanup.detail ? { detail: cleanup.detail } : {}),
   };
 }

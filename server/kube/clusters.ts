@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import { namespacedName } from '../credential/names.js';
+import { clusterIdOf } from '../credential/service-account-ledger.js';
 import { InvalidKubeconfigError, loadKubeconfig } from './kubeconfig.js';
 import { isNotFound, KubeRestClient, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
@@ -19,6 +20,8 @@ export interface TargetCluster {
   /** "namespace/name" of the DPUCluster; '' for the host cluster. */
   ref: string;
   uid: string;
+  /** Which API server it is (clusterIdOf its endpoint): references differ, servers may not. */
+  id: string;
   endpoint: ClusterEndpoint;
   client: KubeRestClient;
   /** Started on first use: a cluster nobody asks for is not watched. */
@@ -88,7 +91,7 @@ export class HostCluster {
       server: options.hostClusterServer ?? inCluster?.server ?? client.server,
       caPem: inCluster?.caPem ?? kubeconfigCaPem,
     };
-    return new HostCluster(client, { ref: '', uid: '', endpoint, client });
+    return new HostCluster(client, { ref: '', uid: '', id: clusterIdOf(endpoint), endpoint, client });
   }
 
   /** Readiness: the host API server answers (any authenticated identity may read /version). */
@@ -202,7 +205,7 @@ export class TargetClusters {
     }
     const observe = this.options.observeApiCall;
     const target: TargetCluster = {
-      ref, uid, endpoint: loaded.endpoint,
+      ref, uid, id: clusterIdOf(loaded.endpoint), endpoint: loaded.endpoint,
       client: await KubeRestClient.create(loaded.config, {
         timeoutMs: this.options.timeoutMs, ...(observe ? { observe: (method, code) => observe('target', method, code) } : {}),
       }),

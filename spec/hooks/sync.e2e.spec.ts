@@ -145,11 +145,14 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     const before = tokenIn(await secret(n.secret));
     env.clock.advance(response.resyncAfterSeconds * 1_000);
     try {
-      await env.driver.reconcile('default', n.request);
+      // One sync at the moved clock: every token minted then would be due again at once.
+      await env.driver.syncOnce('default', n.request);
     } finally {
-      env.clock.advance(-response.resyncAfterSeconds * 1_000);
+      env.clock.reset();
     }
+    await env.driver.reconcile('default', n.request);
     expect(tokenIn(await secret(n.secret))).to.not.equal(before);
+    expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
   });
 
   it('exports the minted token\'s lifetime and the mint count on /metrics, and reports ready', async function () {
@@ -263,6 +266,52 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(decode(output, 'kubeconfig')).to.contain(env.host.server);
       expect(await authenticatesAs(output)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
       expect((await parent(n.request))?.status).to.include({ targetCluster: `default/${second.name}`, targetClusterUID: second.uid });
+    });
+
+    it('leaves no ServiceAccount behind when serviceAccount changes twice and the first change never got a token', async function () {
+      this.timeout(60_000);
+      const n = names();
+      const proxy = await startFaultProxy(env.target);
+      try {
+        const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `flaky-${n.request}`, kubeconfigYaml: proxy.kubeconfigYaml() });
+        await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
+        await env.driver.reconcile('default', n.request);
+        const rename = (name: string) => env.updateRequest(n.request, (r) => {
+          (r.spec as { serviceAccount: { name: string } }).serviceAccount.name = name;
+        });
+        proxy.fault = { method: 'POST', pathPattern: /\/token$/, statusCode: 500 };
+        await rename(`${n.serviceAccount}-b`);
+        await env.driver.reconcile('default', n.request); // makes -b, cannot mint for it
+        expect((await parent(n.request))?.status?.serviceAccounts?.map((entry) => entry.serviceAccount))
+          .to.deep.equal([`default/${n.serviceAccount}`, `default/${n.serviceAccount}-b`]);
+        proxy.fault = undefined;
+        await rename(`${n.serviceAccount}-c`);
+        await env.driver.reconcile('default', n.request);
+        for (const gone of [n.serviceAccount, `${n.serviceAccount}-b`]) {
+          expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: gone })), gone).to.equal(404);
+        }
+        const status = (await parent(n.request))?.status;
+        expect(status?.serviceAccounts?.map((entry) => entry.serviceAccount)).to.deep.equal([`default/${n.serviceAccount}-c`]);
+        expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('keeps the ServiceAccount its token belongs to when targetCluster moves to another DPUCluster of the same API server', async function () {
+      const n = names();
+      const alias = await registerDpuCluster(env.hostConfig(), env.target, { name: `alias-${n.request}` });
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { targetCluster: { name: string } }).targetCluster.name = alias.name;
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(await serviceAccountUid(n.serviceAccount)).to.be.a('string');
+      expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      const status = (await parent(n.request))?.status;
+      expect(status).to.include({ targetCluster: `default/${alias.name}` });
+      expect(status?.serviceAccounts).to.have.length(1);
     });
 
     it('recreates a ServiceAccount deleted out of band and mints for it at the next sync', async function () {
