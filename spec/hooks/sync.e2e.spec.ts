@@ -535,6 +535,22 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       }
     });
 
+    it('keeps the working Secret when targetCluster is changed to a DPUCluster that does not exist (a typo)', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const before = await secret(n.secret);
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { targetCluster: { name: string } }).targetCluster.name = 'dpu-cplane-tenant1-typo';
+      });
+      await env.driver.reconcile('default', n.request);
+      expect((await secret(n.secret)).data).to.deep.equal(before.data);
+      expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      const ready = condition(await parent(n.request), 'Ready');
+      expect(ready).to.include({ status: 'False', reason: 'TargetClusterNotFound' });
+      expect(ready?.message).to.contain('dpu-cplane-tenant1-typo').and.to.contain('is kept');
+    });
+
     it('drops the Secret with TargetClusterNotFound when the DPUCluster is gone, and mints afresh when it comes back', async function () {
       const n = names();
       const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `vanishing-${n.request}` });
