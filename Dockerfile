@@ -1,5 +1,7 @@
+# Node.js 24, the current LTS (Node 20 reached end of life on 2026-04-30). .ci/run runs the
+# tests on Node 24 too, besides the machine's Node 20 that package.json's engines still allows.
 # Build: compile TypeScript, then keep production dependencies only.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -8,7 +10,7 @@ COPY server ./server
 RUN npm run build && npm prune --omit=dev
 
 # Run: distroless Node.js, no shell, non-root (uid 65532).
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./

@@ -2,8 +2,9 @@
 // with server-side dry run against a real API server; the rest checked against the code.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
@@ -20,13 +21,52 @@ const run = promisify(execFile);
 interface Manifest {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   spec?: Record<string, unknown>;
 }
 
 async function manifestsIn(path: string): Promise<Manifest[]> {
   return parseAllDocuments(await readFile(join(root, path), 'utf8')).map((document) => document.toJS() as Manifest);
 }
+
+/** `kubectl kustomize` of a folder, with the kubectl built beside the control plane. */
+async function kustomize(dir: string): Promise<Manifest[]> {
+  const { stdout } = await run(join(await envtestAssetsDir(), 'kubectl'), ['kustomize', dir]);
+  return parseAllDocuments(stdout).map((document) => document.toJS() as Manifest);
+}
+
+interface PodTemplateOwner {
+  metadata: Manifest['metadata'];
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string> }; spec: {
+      terminationGracePeriodSeconds: number;
+      containers: {
+        image: string;
+        env: { name: string; value: string }[];
+        lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+      }[];
+    } };
+  };
+}
+
+interface ServiceManifest {
+  metadata: Manifest['metadata'];
+  spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
+}
+
+const packageVersion = async () => (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Kubernetes' recommended labels, as deploy/ and metacontroller/ set them. */
+const recommendedLabels = async () => ({
+  'app.kubernetes.io/name': 'dpu-credential-webhook',
+  'app.kubernetes.io/instance': 'dpu-credential-webhook',
+  'app.kubernetes.io/version': await packageVersion(),
+  'app.kubernetes.io/component': 'webhook',
+  'app.kubernetes.io/part-of': 'doca-platform-framework',
+  'app.kubernetes.io/managed-by': 'kustomize',
+});
+const selectorLabels = { 'app.kubernetes.io/name': 'dpu-credential-webhook' };
 
 describe('deploy/ and metacontroller/ manifests', function () {
   let plane: ControlPlane;
@@ -35,8 +75,7 @@ describe('deploy/ and metacontroller/ manifests', function () {
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'manifests' });
-    const { stdout } = await run(join(await envtestAssetsDir(), 'kubectl'), ['kustomize', join(root, 'deploy')]);
-    rendered = parseAllDocuments(stdout).map((document) => document.toJS() as Manifest);
+    rendered = await kustomize(join(root, 'deploy'));
   });
 
   after(async function () {
@@ -67,6 +106,64 @@ describe('deploy/ and metacontroller/ manifests', function () {
     } finally {
       client.close();
     }
+  });
+
+  it('labels every object and pod with the recommended app.kubernetes.io labels, and leaves every selector as it was', async function () {
+    const labels = await recommendedLabels();
+    for (const object of rendered) expect(object.metadata.labels, `${object.kind} ${object.metadata.name}`).to.include(labels);
+    const deployment = rendered.find((object) => object.kind === 'Deployment') as unknown as PodTemplateOwner;
+    expect(deployment.spec.template.metadata.labels).to.include(labels);
+
+    // A Deployment's selector is immutable: a label added to it would make an upgrade fail.
+    const [sourceDeployment] = await manifestsIn('deploy/deployment.yaml') as unknown as PodTemplateOwner[];
+    const [sourceService] = await manifestsIn('deploy/service.yaml') as unknown as ServiceManifest[];
+    const service = rendered.find((object) => object.kind === 'Service') as unknown as ServiceManifest;
+    expect(deployment.spec.selector.matchLabels).to.deep.equal(sourceDeployment!.spec.selector.matchLabels).and.to.deep.equal(selectorLabels);
+    expect(service.spec.selector).to.deep.equal(sourceService!.spec.selector).and.to.deep.equal(selectorLabels);
+    const selectorOf = (kind: string) => (rendered.find((object) => object.kind === kind)!.spec as { selector?: { matchLabels: unknown }; podSelector?: { matchLabels: unknown } });
+    expect(selectorOf('PodDisruptionBudget').selector!.matchLabels).to.deep.equal(selectorLabels);
+    expect(selectorOf('NetworkPolicy').podSelector!.matchLabels).to.deep.equal(selectorLabels);
+  });
+
+  it('runs the image named in kustomize\'s images entry, which an overlay points at a registry', async function () {
+    const imageOf = (objects: Manifest[]) => (objects.find((object) => object.kind === 'Deployment') as unknown as PodTemplateOwner).spec.template.spec.containers[0]!.image;
+    const kustomization = parse(await readFile(join(root, 'deploy/kustomization.yaml'), 'utf8')) as { images: { name: string; newTag: string }[] };
+    expect(kustomization.images).to.deep.equal([{ name: 'dpu-credential-webhook', newTag: await packageVersion() }]);
+    expect(imageOf(rendered)).to.equal(`dpu-credential-webhook:${await packageVersion()}`);
+
+    // What `kustomize edit set image dpu-credential-webhook=registry.example/dpu/webhook:1.2.3` writes in an overlay.
+    const overlay = await mkdtemp(join(tmpdir(), 'overlay-'));
+    try {
+      await writeFile(join(overlay, 'kustomization.yaml'), [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        `resources: [${relative(overlay, join(root, 'deploy'))}]`,
+        'images: [{ name: dpu-credential-webhook, newName: registry.example/dpu/webhook, newTag: "1.2.3" }]',
+      ].join('\n'));
+      expect(imageOf(await kustomize(overlay))).to.equal('registry.example/dpu/webhook:1.2.3');
+    } finally {
+      await rm(overlay, { recursive: true, force: true });
+    }
+  });
+
+  it('renders metacontroller/ with kustomize into the CompositeController as written, with the same labels as deploy/', async function () {
+    const [written] = await manifestsIn('metacontroller/compositecontroller.yaml');
+    const objects = await kustomize(join(root, 'metacontroller'));
+    expect(objects.map((object) => `${object.apiVersion} ${object.kind} ${object.metadata.name}`)).to.deep.equal([
+      `metacontroller.k8s.io/v1alpha1 CompositeController ${written!.metadata.name}`,
+    ]);
+    expect(objects[0]!.spec).to.deep.equal(written!.spec);
+    expect(objects[0]!.metadata.labels).to.deep.equal(await recommendedLabels());
+  });
+
+  it('drains before it stops: a preStop sleep, then a grace period that covers it and the server\'s shutdown timeout', function () {
+    const pod = (rendered.find((object) => object.kind === 'Deployment') as unknown as PodTemplateOwner).spec.template.spec;
+    const [container] = pod.containers;
+    const preStopSeconds = container!.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    const shutdownSeconds = Number(container!.env.find((entry) => entry.name === 'SHUTDOWN_TIMEOUT_MS')!.value) / 1_000;
+    expect(preStopSeconds).to.be.at.least(5);
+    // The kubelet counts the grace period from the start of preStop; SIGKILL at its end.
+    expect(pod.terminationGracePeriodSeconds).to.be.above(preStopSeconds + shutdownSeconds);
   });
 
   it('runs the webhook hardened: non-root, read-only, no privilege escalation, all capabilities dropped, limits, probes', function () {
@@ -114,6 +211,32 @@ describe('deploy/ and metacontroller/ manifests', function () {
     const used = groups.flatMap((group) => group.rules.flatMap((r) => r.expr.match(/dpu_credential_\w+/g) ?? []));
     expect(used).to.not.be.empty;
     for (const name of used) expect(exported, name).to.include(name.replace(/(_bucket|_count|_sum)$/, ''));
+  });
+
+  it('scrapes the Service\'s HTTPS port with the webhook\'s CA and certificate name, keeping the metrics\' own namespace label', async function () {
+    const [monitor] = await manifestsIn('deploy/monitoring/servicemonitor.yaml');
+    const spec = monitor!.spec as {
+      selector: { matchLabels: Record<string, string> };
+      namespaceSelector: { matchNames: string[] };
+      endpoints: { port: string; scheme: string; path: string; honorLabels: boolean;
+        tlsConfig: { ca: { secret: { name: string; key: string } }; serverName: string } }[];
+    };
+    const service = rendered.find((object) => object.kind === 'Service') as unknown as ServiceManifest;
+    expect(monitor!.kind).to.equal('ServiceMonitor');
+    expect(service.metadata.labels).to.include(spec.selector.matchLabels);
+    expect(spec.namespaceSelector.matchNames).to.deep.equal([service.metadata.namespace]);
+    const [endpoint] = spec.endpoints;
+    expect(spec.endpoints).to.have.length(1);
+    expect(service.spec.ports.map((port) => port.name)).to.include(endpoint!.port);
+    expect(endpoint).to.deep.include({ scheme: 'https', path: '/metrics', honorLabels: true });
+    // The CA Metacontroller trusts, and the name the serving certificate is issued for.
+    const [controller] = await manifestsIn('metacontroller/compositecontroller.yaml');
+    const caSecret = (controller!.spec as { endpointConfigs: { caBundle: { secretRef: { name: string; key: string } } }[] }).endpointConfigs[0]!.caBundle.secretRef;
+    expect(endpoint!.tlsConfig.ca.secret).to.deep.equal({ name: caSecret.name, key: caSecret.key });
+    const certificate = (await manifestsIn('deploy/cert-manager/certificate.yaml'))
+      .find((object) => object.kind === 'Certificate' && object.metadata.name === 'dpu-credential-webhook')!;
+    expect((certificate.spec as { dnsNames: string[] }).dnsNames).to.include(endpoint!.tlsConfig.serverName);
+    expect(endpoint!.tlsConfig.serverName).to.equal(`${service.metadata.name}.${service.metadata.namespace}`);
   });
 
   it('ships a DPUCluster CRD that the API server accepts (for clusters without DPF)', async function () {
