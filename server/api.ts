@@ -48,6 +48,13 @@ export interface ServiceAccountEntry {
   clusterID?: string;
 }
 
+/** A token's anchor Secret (status.tokenAnchors). */
+export interface TokenAnchorEntry extends ServiceAccountEntry {
+  anchor: string;
+  rotation: string;
+  expiresAt: string;
+}
+
 export interface DpuServiceCredentialRequestStatus {
   serviceAccount?: string;
   targetCluster?: string;
@@ -57,6 +64,10 @@ export interface DpuServiceCredentialRequestStatus {
   expirationTimestamp?: string;
   /** Every ServiceAccount this request made and has not deleted yet. */
   serviceAccounts?: ServiceAccountEntry[];
+  /** The anchors of the tokens issued and not revoked yet (credential/token-anchors.ts). */
+  tokenAnchors?: TokenAnchorEntry[];
+  /** When a rotation last revoked the tokens issued before it. */
+  previousTokensRevokedAt?: string;
   /** The jti claim of the token issued last. */
   tokenID?: string;
   /** While Ready is False: when its current reason was first reported. */

@@ -7,6 +7,7 @@ import type { HookContext } from './hooks/context.js';
 import { hookDeadline } from './hooks/deadline.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
 import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
+import { clientCertificateAuth } from './http/client-certificate.js';
 import type { Metrics } from './metrics.js';
 
 export interface AppOptions {
@@ -14,6 +15,8 @@ export interface AppOptions {
   metrics: Metrics;
   /** When set, every hook call must carry one of these bearer tokens. */
   hookTokens?: HookTokens;
+  /** Every hook call must come over a connection with a client certificate the server verified. */
+  requireClientCertificate?: boolean;
   /** Readiness: resolves when the host cluster answers. */
   hostClusterReachable: () => Promise<void>;
 }
@@ -54,7 +57,11 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     next();
   };
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true });
-  const guard = [...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []), requireJson, jsonBody];
+  const guard = [
+    ...(options.requireClientCertificate ? [clientCertificateAuth()] : []),
+    ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
+    requireJson, jsonBody,
+  ];
 
   const hook = (name: 'sync' | 'finalize') =>
     async (req: Request, res: Response, next: NextFunction) => {

@@ -15,6 +15,8 @@ export interface Config {
   /** Serve HTTPS with these (PEM); both or neither. Reloaded when they change. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** Hooks must present a client certificate signed by a CA in this file (PEM); needs TLS. Reloaded when it changes. */
+  tlsClientCaFile?: string;
   /** How often watched files (token, certificate) are checked for changes. */
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
@@ -46,11 +48,12 @@ function httpsUrl(name: string, text: string): string {
   return text.replace(/\/+$/, '');
 }
 
-function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile'> {
-  const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } = env;
+function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile'> {
+  const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_CLIENT_CA_FILE: clientCa } = env;
+  if (clientCa && (!cert || !key)) throw new ConfigError('TLS_CLIENT_CA_FILE needs TLS: set TLS_CERT_FILE and TLS_KEY_FILE too');
   if (!cert && !key) return {};
   if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
-  return { tlsCertFile: cert, tlsKeyFile: key };
+  return { tlsCertFile: cert, tlsKeyFile: key, ...(clientCa ? { tlsClientCaFile: clientCa } : {}) };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

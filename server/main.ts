@@ -22,20 +22,27 @@ const app = createApp({ clusters, now: () => new Date(), log }, {
   maxBodyBytes: config.maxBodyBytes,
   metrics,
   ...(hookTokens ? { hookTokens } : {}),
+  requireClientCertificate: Boolean(config.tlsClientCaFile),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });
 const running = await startServer(app, {
   port: config.port,
   ...(config.tlsCertFile && config.tlsKeyFile
-    ? { tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, pollIntervalMs: config.filePollIntervalMs } }
+    ? { tls: {
+      certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, pollIntervalMs: config.filePollIntervalMs,
+      ...(config.tlsClientCaFile ? { clientCaFile: config.tlsClientCaFile } : {}),
+    } }
     : {}),
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   log,
 });
 log.info('listening', {
-  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens), hostCluster: clusters.host.client.server,
+  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
+  clientCertificates: Boolean(config.tlsClientCaFile), hostCluster: clusters.host.client.server,
 });
-if (!hookTokens) log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE)');
+if (!hookTokens && !config.tlsClientCaFile) {
+  log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)');
+}
 
 async function shutdown(signal: string): Promise<void> {
   log.info('shutting down', { signal });

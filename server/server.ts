@@ -20,7 +20,8 @@ export const defaultClientTimeouts: ClientTimeouts = { headersMs: 10_000, reques
 export interface ServerOptions {
   port: number;
   host?: string;
-  tls?: { certFile: string; keyFile: string; pollIntervalMs: number };
+  /** `clientCaFile`: ask every client for a certificate and check it against these CAs (the hooks require one). */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; pollIntervalMs: number };
   shutdownTimeoutMs: number;
   log: Logger;
   clientTimeouts?: ClientTimeouts;
@@ -47,11 +48,15 @@ export async function startServer(app: Express, options: ServerOptions): Promise
   if (options.tls) {
     const cert = new WatchedFile(options.tls.certFile, options.tls.pollIntervalMs);
     const key = new WatchedFile(options.tls.keyFile, options.tls.pollIntervalMs);
-    watched.push(cert, key);
-    const https = createHttpsServer({ ...limits, cert: cert.current, key: key.current }, app);
+    const clientCa = options.tls.clientCaFile ? new WatchedFile(options.tls.clientCaFile, options.tls.pollIntervalMs) : undefined;
+    watched.push(cert, key, ...(clientCa ? [clientCa] : []));
+    const context = () => ({ cert: cert.current, key: key.current, ...(clientCa ? { ca: clientCa.current } : {}) });
+    // Probes and scrapers present no certificate: the handshake accepts them, and the hook
+    // routes refuse a request whose certificate is missing or not from the CA (server/http/client-certificate.ts).
+    const https = createHttpsServer({ ...limits, ...context(), ...(clientCa ? { requestCert: true, rejectUnauthorized: false } : {}) }, app);
     const reload = () => {
       try {
-        https.setSecureContext({ cert: cert.current, key: key.current });
+        https.setSecureContext(context());
         options.log.info('TLS certificate reloaded', { certFile: options.tls!.certFile });
       } catch (error) {
         // A certificate and key from different rotations do not match; the other file's change follows.
@@ -60,6 +65,7 @@ export async function startServer(app: Express, options: ServerOptions): Promise
     };
     cert.onChange(reload);
     key.onChange(reload);
+    clientCa?.onChange(reload);
     server = https;
   } else {
     server = createHttpServer(limits, app);

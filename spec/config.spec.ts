@@ -11,11 +11,11 @@ describe('loadConfig', function () {
   it('reads every documented variable', function () {
     const config = loadConfig({
       PORT: '9443', LOG_LEVEL: 'debug', HOST_CLUSTER_SERVER: 'https://[fd00::1]:6443/', REMOTE_TIMEOUT_MS: '1500',
-      HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k',
+      HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_CA_FILE: '/ca',
     });
     expect(config).to.include({
       port: 9443, logLevel: 'debug', hostClusterServer: 'https://[fd00::1]:6443', remoteTimeoutMs: 1_500,
-      hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k',
+      hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k', tlsClientCaFile: '/ca',
     });
   });
 
@@ -26,6 +26,7 @@ describe('loadConfig', function () {
     [{ HOST_CLUSTER_SERVER: '10.0.0.1:6443' }, 'expected an https URL'],
     [{ HOST_CLUSTER_SERVER: 'http://10.0.0.1' }, 'expected an https URL'],
     [{ TLS_CERT_FILE: '/c' }, 'set both or neither'],
+    [{ TLS_CLIENT_CA_FILE: '/ca' }, 'TLS_CLIENT_CA_FILE needs TLS'],
   ] as const) {
     it(`refuses ${JSON.stringify(env)} with a message naming the variable`, function () {
       expect(() => loadConfig(env)).to.throw(ConfigError, message);

@@ -3,6 +3,7 @@
 // does, so Metacontroller sees no change and does not loop.
 import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
 import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
+import { anchorsOf, type AnchorEntry } from './token-anchors.js';
 import type { TokenRecord } from './token-record.js';
 
 export const conditionTypes = {
@@ -20,12 +21,14 @@ export const reasons = {
   serviceAccountConflict: 'ServiceAccountConflict',
   namespaceNotFound: 'NamespaceNotFound',
   tokenRequestFailed: 'TokenRequestFailed',
+  tokenRevocationFailed: 'TokenRevocationFailed',
   serviceAccountCleanupFailed: 'ServiceAccountCleanupFailed',
   serviceAccountReconcileFailed: 'ServiceAccountReconcileFailed',
   hostClusterUnreachable: 'HostClusterUnreachable',
   targetClusterNotReady: 'TargetClusterNotReady',
   invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
   secretNotAdopted: 'SecretNotAdopted',
+  referenceNotPermitted: 'ReferenceNotPermitted',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];
@@ -46,6 +49,10 @@ export interface StatusInput {
   secret: ConditionResult;
   /** Where the ServiceAccount our credentials belong to lives; absent: carried over from `previous`. */
   identity?: { serviceAccount?: string; targetCluster?: string; targetClusterUID?: string };
+  /** The anchors of tokens not revoked yet; absent: carried over from `previous`. */
+  tokenAnchors?: AnchorEntry[];
+  /** Set when this sync revoked the tokens issued before a rotation. */
+  revokedAt?: Date;
   /** The ServiceAccounts made and not deleted yet; absent: carried over from `previous`. */
   serviceAccounts?: ServiceAccountEntry[];
   /** "namespace/name" of the Secret returned, and the token it holds; absent: no Secret. */
@@ -90,6 +97,10 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
     status.expirationTimestamp = rfc3339(input.token.expiresAt);
     if (input.token.tokenId) status.tokenID = input.token.tokenId;
   }
+  const anchors = input.tokenAnchors ?? anchorsOf(input.previous);
+  if (anchors.length > 0) status.tokenAnchors = anchors;
+  const revokedAt = input.revokedAt ? rfc3339(input.revokedAt) : input.previous?.previousTokensRevokedAt;
+  if (revokedAt) status.previousTokensRevokedAt = revokedAt;
   if (!ready.ok) status.failingSince = rfc3339(failingSince(input.previous, ready.reason) ?? input.now);
   status.conditions = [
     condition(conditionTypes.serviceAccount, input.serviceAccount, input),

@@ -3,22 +3,25 @@
 // credential/; this file only orders the steps and calls the cluster layer.
 import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject, ServiceAccountEntry } from '../api.js';
 import {
-  leftoverServiceAccounts, recordedServiceAccounts, withoutServiceAccount, withServiceAccount,
+  leftoverServiceAccounts, recordedServiceAccounts, sameServiceAccount, withoutServiceAccount, withServiceAccount,
 } from '../credential/service-account-ledger.js';
+import { crossNamespaceReferences, grantVerb, missingGrantMessage, requesterOf, type Reference } from '../credential/tenancy.js';
+import { anchorsOf, anchorsToDelete, withAnchor, type AnchorAction, type AnchorEntry } from '../credential/token-anchors.js';
 import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { namespacedName, tokenAnnotations } from '../credential/names.js';
 import { renderSecret } from '../credential/render.js';
 import { inputFreshness, observedSecretResult, type IssuedToken } from '../credential/observed-secret.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
-import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
+import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
 import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
 import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
-import { requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
+import { createAnchor, deleteAnchor, type Anchor } from '../kube/token-anchors.js';
+import { boundSecretOf, requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
 import { clusterOf, resolveTargetCluster, serviceAccountRefOf, TargetClusterGoneError, type HookContext } from './context.js';
@@ -98,6 +101,7 @@ interface FailureInput {
   dropSecret?: boolean;
   identity?: StatusInput['identity'];
   serviceAccounts?: ServiceAccountEntry[];
+  tokenAnchors?: AnchorEntry[];
   now: Date;
 }
 
@@ -114,6 +118,7 @@ function failure(input: FailureInput): SyncOutcome {
     secret: input.secret,
     identity: input.identity,
     ...(input.serviceAccounts ? { serviceAccounts: input.serviceAccounts } : {}),
+    ...(input.tokenAnchors ? { tokenAnchors: input.tokenAnchors } : {}),
     ...(kept?.metadata?.name ? { secretName: namespacedName(kept.metadata.namespace ?? '', kept.metadata.name) } : {}),
     ...(keptRecord ? { token: issuedToken(keptRecord) } : {}),
     now: input.now,
@@ -138,9 +143,10 @@ function currentIdentity(spec: ValidSpec, target: TargetCluster): StatusInput['i
 
 const waitingFor = (what: string) => failed(reasons.pending, `waiting for ${what}`);
 
-/** Mints a token and records what it was minted for. Times come from the response. */
-async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity, deadline: Deadline): Promise<TokenRecord> {
-  const minted = await requestToken(target.client.within(deadline), spec.serviceAccount.namespace, spec.serviceAccount.name, spec.expirationSeconds);
+/** Mints a token bound to `anchor` and records what it was minted for. Times come from the response. */
+async function mintToken(target: TargetCluster, spec: ValidSpec, identity: TokenIdentity, anchor: Anchor, deadline: Deadline): Promise<TokenRecord> {
+  const minted = await requestToken(target.client.within(deadline), spec.serviceAccount.namespace, spec.serviceAccount.name,
+    spec.expirationSeconds, anchor);
   // The ownership check may have read a cache a moment behind: a token for any other
   // ServiceAccount of that name (recreated meanwhile, perhaps unmanaged) is thrown away.
   const mintedFor = serviceAccountUidOf(minted.token);
@@ -185,6 +191,70 @@ async function deleteLeftovers(ledger: ServiceAccountEntry[], current: ServiceAc
   return cleanup;
 }
 
+interface Revocation {
+  anchors: AnchorEntry[];
+  /** Whether tokens issued before a rotation were revoked now. */
+  revoked: boolean;
+  /** "namespace/name" of the anchors of rotated-away tokens that could not be deleted. */
+  failedToRevoke: string[];
+  detail?: string;
+}
+
+/** Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for the next sync. */
+async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetCluster | undefined,
+  context: HookContext, deadline: Deadline): Promise<Revocation> {
+  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [] };
+  for (const { entry, action } of toDelete) {
+    const { namespace } = serviceAccountRefOf(entry);
+    try {
+      const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
+      // No cluster: it is gone, and the token with it.
+      if (cluster) await deleteAnchor(cluster.client.within(deadline), namespace, entry.anchor);
+      revocation.anchors = revocation.anchors.filter((known) => known !== entry);
+      if (action === 'revoke') revocation.revoked = true;
+    } catch (error) {
+      if (action === 'revoke') revocation.failedToRevoke.push(namespacedName(namespace, entry.anchor));
+      revocation.detail ??= detailOf(error);
+    }
+  }
+  return revocation;
+}
+
+/** The first reference of the spec outside its namespace that no grant allows, if any. */
+async function firstMissingGrant(spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Reference | undefined> {
+  const requester = requesterOf(spec.request.namespace);
+  for (const reference of crossNamespaceReferences(spec)) {
+    if (!await context.clusters.host.isAllowed(requester, grantVerb, reference, deadline)) return reference;
+  }
+  return undefined;
+}
+
+/**
+ * The grant is gone (or never was): nothing is minted, the Secret is dropped, and the
+ * tokens issued under the grant are revoked.
+ */
+async function referenceRefused(parent: DpuServiceCredentialRequest, spec: ValidSpec, reference: Reference,
+  context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
+  const anchors = anchorsOf(parent.status);
+  const revocation = await deleteAnchors(anchors.map((entry) => ({ entry, action: 'revoke' as const })), anchors, undefined, context, deadline);
+  const refused = failed(reasons.referenceNotPermitted, missingGrantMessage(spec.request.namespace, reference));
+  const status = buildStatus({
+    previous: parent.status,
+    generation: spec.request.generation,
+    serviceAccount: refused,
+    secret: refused,
+    tokenAnchors: revocation.anchors,
+    ...(revocation.revoked ? { revokedAt: now } : {}),
+    now,
+  });
+  return {
+    response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, reasons.referenceNotPermitted), now) },
+    decision: 'error',
+    reason: reasons.referenceNotPermitted,
+    ...(revocation.detail ? { detail: revocation.detail } : {}),
+  };
+}
+
 /**
  * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
  * without minting again and without children (there is no observed child to delete).
@@ -227,6 +297,17 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     return failure({ parent, observed, serviceAccount: invalid, secret: invalid, decision: 'invalid', now });
   }
   const spec = validation.spec;
+
+  // Tenancy: what lies outside the request's namespace needs a grant there, checked live.
+  let missingGrant: Reference | undefined;
+  try {
+    missingGrant = await firstMissingGrant(spec, context, deadline);
+  } catch (error) {
+    const problem = conditionForError(error, 'target');
+    return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the grant check'), decision: 'error',
+      retryAfterHint: retryHint(error), detail: detailOf(error), now });
+  }
+  if (missingGrant) return referenceRefused(parent, spec, missingGrant, context, deadline, now);
 
   let target: TargetCluster;
   try {
@@ -276,28 +357,45 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
 
   const jitterMs = jitterMsFor(spec.request.uid);
   const decision = decideToken(readTokenRecord(existingSecret(observed, spec)), identity, jitterMs, now);
+  let anchors = anchorsOf(parent.status);
   let record: TokenRecord;
   if (decision.action === 'keep') {
     record = decision.record;
   } else {
+    let anchor: Anchor | undefined;
     try {
-      record = await mintToken(target, spec, identity, deadline);
+      anchor = await createAnchor(target.client.within(deadline), { ...spec.serviceAccount, uid: serviceAccountUid }, spec.request);
+      record = await mintToken(target, spec, identity, anchor, deadline);
+      anchors = withAnchor(anchors, { ...current, anchor: anchor.name, rotation: spec.rotation, expiresAt: rfc3339(record.expiresAt) });
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
+      // An anchor without a token: recorded as expired, so a later sync deletes it.
+      if (anchor) anchors = withAnchor(anchors, { ...current, anchor: anchor.name, rotation: spec.rotation, expiresAt: rfc3339(now) });
       return failure({ parent, observed, serviceAccount: serviceAccountReady, secret: conditionForError(error, 'token'),
-        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), serviceAccounts: ledger, now });
+        decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), serviceAccounts: ledger, tokenAnchors: anchors, now });
     }
   }
 
   const cleanup = await deleteLeftovers(ledger, current, target, spec, context, deadline);
-  const serviceAccountResult = cleanup.failed.length === 0 ? serviceAccountReady : failed(reasons.serviceAccountCleanupFailed,
-    `the previous service account ${cleanup.failed.map((entry) => entry.serviceAccount).join(', ')} could not be deleted yet; retrying`);
+  const observedRecord = readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name));
+  // Only once Metacontroller reports the Secret holding this token may older ones be revoked.
+  const returnedAnchor = boundSecretOf(record.token);
+  const observedAnchor = observedRecord?.token === record.token ? returnedAnchor : undefined;
+  const currentAnchor = anchors.find((entry) => entry.anchor === observedAnchor && sameServiceAccount(entry, current));
+  const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, now), anchors, target, context, deadline);
+  const serviceAccountResult = cleanup.failed.length > 0
+    ? failed(reasons.serviceAccountCleanupFailed,
+      `the previous service account ${cleanup.failed.map((entry) => entry.serviceAccount).join(', ')} could not be deleted yet; retrying`)
+    : revocation.failedToRevoke.length > 0
+      ? failed(reasons.tokenRevocationFailed,
+        `the tokens issued before the rotation still work: their anchor ${revocation.failedToRevoke.join(', ')} could not be deleted yet; retrying`)
+      : serviceAccountReady;
 
   const secret = renderSecret(spec, target.endpoint, record);
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
   const secretResult = observedSecretResult({
     secretName,
-    observed: readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name)),
+    observed: observedRecord,
     returned: record,
     previousFailure: previousFailure(parent.status),
     now,
@@ -309,6 +407,8 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     secret: secretResult,
     identity: currentIdentity(spec, target),
     serviceAccounts: cleanup.ledger,
+    tokenAnchors: revocation.anchors,
+    ...(revocation.revoked ? { revokedAt: now } : {}),
     secretName,
     token: issuedToken(record),
     now,
@@ -322,6 +422,6 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     response: { status, children: [secret], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',
     reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
-    ...(cleanup.detail ? { detail: cleanup.detail } : {}),
+    ...(cleanup.detail ?? revocation.detail ? { detail: cleanup.detail ?? revocation.detail } : {}),
   };
 }

@@ -107,6 +107,21 @@ export class HostCluster {
     return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
   }
 
+  /** Whether the host cluster's RBAC lets `requester` do `verb` on the resource (a SubjectAccessReview). */
+  async isAllowed(requester: { user: string; groups: string[] }, verb: string,
+    resource: { group: string; resource: string; namespace: string; name?: string }, deadline?: Deadline): Promise<boolean> {
+    const review = await this.client.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: requester.user,
+        groups: requester.groups,
+        resourceAttributes: { verb, group: resource.group, resource: resource.resource, namespace: resource.namespace, ...(resource.name ? { name: resource.name } : {}) },
+      },
+    }, deadline ? { deadline } : {});
+    return review?.status?.allowed === true;
+  }
+
   private async readOptional<T>(path: string, deadline?: Deadline): Promise<T | undefined> {
     try {
       return await this.client.request<T>('GET', path, undefined, deadline ? { deadline } : {});

@@ -1,5 +1,6 @@
 // The TokenRequest API.
 import { KubeApiError, type ApiCaller } from './rest.js';
+import type { Anchor } from './token-anchors.js';
 
 export interface MintedToken {
   token: string;
@@ -13,15 +14,23 @@ interface TokenRequestObject {
   status?: { token?: string; expirationTimestamp?: string };
 }
 
-/** No audiences (the API server applies its --api-audiences) and no bound object, as DPF. */
-export async function requestToken(client: ApiCaller, namespace: string, name: string, expirationSeconds?: number): Promise<MintedToken> {
+/**
+ * No audiences (the API server applies its --api-audiences), as DPF; bound to `anchor`
+ * (a Secret in the same namespace), so that deleting the anchor revokes the token.
+ */
+export async function requestToken(client: ApiCaller, namespace: string, name: string, expirationSeconds: number | undefined,
+  anchor: Anchor): Promise<MintedToken> {
   const response = await client.request<TokenRequestObject>(
     'POST',
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`,
     {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
-      spec: { audiences: [], ...(expirationSeconds !== undefined ? { expirationSeconds } : {}) },
+      spec: {
+        audiences: [],
+        ...(expirationSeconds !== undefined ? { expirationSeconds } : {}),
+        boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: anchor.name, uid: anchor.uid },
+      },
     },
   );
   const token = response?.status?.token;
@@ -52,9 +61,15 @@ export function tokenIdOf(token: string): string | undefined {
   return typeof jti === 'string' && jti ? jti : undefined;
 }
 
+/** The name of the Secret a token is bound to (its `kubernetes.io.secret` claim), if any. */
+export function boundSecretOf(token: string): string | undefined {
+  const name = claimsOf(token)?.['kubernetes.io']?.secret?.name;
+  return typeof name === 'string' && name ? name : undefined;
+}
+
 interface TokenClaims {
   jti?: unknown;
-  'kubernetes.io'?: { serviceaccount?: { uid?: unknown } };
+  'kubernetes.io'?: { serviceaccount?: { uid?: unknown }; secret?: { name?: unknown } };
 }
 
 function claimsOf(token: string): TokenClaims | undefined {

@@ -82,10 +82,11 @@ describe('deploy/ and metacontroller/ manifests', function () {
     await plane?.stop();
   });
 
-  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB and NetworkPolicy', function () {
+  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the admission policy', function () {
     expect(rendered.map((object) => object.kind).sort()).to.deep.equal([
-      'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
+      'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
       'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
     ]);
   });
 

@@ -360,6 +360,74 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     });
   });
 
+  describe('revocation (tokens bound to anchor Secrets in the target cluster)', function () {
+    const onTarget = async (token: string) =>
+      whoAmI(tokenKubeConfig(env.target.server, env.target.pki.caCertPem, token)).catch((error: { code?: number }) => error.code);
+
+    it('revokes the previous token after a rotation once the Secret is observed holding the new one, never before', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const oldToken = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'leaked' };
+      });
+      await env.driver.syncOnce('default', n.request); // mints; Metacontroller writes the Secret
+      const newToken = tokenIn(await secret(n.secret));
+      expect(newToken).to.not.equal(oldToken);
+      expect(await onTarget(oldToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+
+      const anchorsBefore = (await parent(n.request))?.status?.tokenAnchors?.map((entry) => entry.anchor) ?? [];
+      expect(anchorsBefore).to.have.length(2);
+
+      await env.driver.syncOnce('default', n.request); // sees the Secret holding the new token
+      const status = (await parent(n.request))?.status;
+      expect(status?.previousTokensRevokedAt).to.be.a('string');
+      expect(status?.tokenAnchors?.map((entry) => entry.anchor)).to.deep.equal([anchorsBefore[1]]);
+      expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: 'default', name: anchorsBefore[0]! }))).to.equal(404);
+      // kube-apiserver caches a successful token authentication for 10 s: the revoked token may pass until then.
+      let answer: string | number | undefined = await onTarget(oldToken);
+      for (let waited = 0; answer !== 401 && waited < 15_000; waited += 500) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        answer = await onTarget(oldToken);
+      }
+      expect(answer).to.equal(401);
+      expect(await onTarget(newToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+    });
+
+    it('lets a renewed token\'s predecessor run out instead of revoking it (Pods see the new one only when the kubelet refreshes the volume)', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      const { response } = await env.driver.reconcile('default', n.request);
+      const oldToken = tokenIn(await secret(n.secret));
+      env.clock.advance(response.resyncAfterSeconds * 1_000);
+      try {
+        await env.driver.syncOnce('default', n.request);
+      } finally {
+        env.clock.reset();
+      }
+      await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(n.secret))).to.not.equal(oldToken);
+      expect(await onTarget(oldToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect((await parent(n.request))?.status?.tokenAnchors).to.have.length(2);
+    });
+
+    it('binds every token to an anchor Secret of its own, owned by the ServiceAccount', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const [entry] = (await parent(n.request))?.status?.tokenAnchors ?? [];
+      const anchor = await targetCore().readNamespacedSecret({ namespace: 'default', name: entry!.anchor });
+      expect(anchor.type).to.equal('svc.dpu.nvidia.com/token-anchor');
+      expect(anchor.data ?? {}).to.deep.equal({});
+      expect(anchor.metadata?.ownerReferences?.[0]).to.include({ kind: 'ServiceAccount', name: n.serviceAccount, uid: await serviceAccountUid(n.serviceAccount) });
+      const claims = JSON.parse(Buffer.from(tokenIn(await secret(n.secret)).split('.')[1]!, 'base64url').toString()) as { 'kubernetes.io': { secret: { name: string } } };
+      expect(claims['kubernetes.io'].secret.name).to.equal(entry!.anchor);
+    });
+  });
+
   it('issues host-cluster credentials when targetCluster is omitted', async function () {
     const n = names();
     const { targetCluster: _omitted, ...hostSpec } = spec(n);
@@ -503,16 +571,17 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       const n = names();
       const proxy = await startFaultProxy(env.target);
       const dir = await mkdtemp(join(tmpdir(), 'short-timeout-'));
-      // The shipped CompositeController with a 5 s sync timeout: the webhook reads it from the request.
+      // The shipped CompositeController with a 7 s sync timeout: the webhook reads it from the request.
       const controllerPath = join(dir, 'compositecontroller.yaml');
-      await writeFile(controllerPath, (await readFile(shippedControllerPath, 'utf8')).replace(/timeout: 10s\n(\s+)path: \/sync/, 'timeout: 5s\n$1path: /sync'));
+      await writeFile(controllerPath, (await readFile(shippedControllerPath, 'utf8')).replace(/timeout: 10s\n(\s+)path: \/sync/, 'timeout: 7s\n$1path: /sync'));
       const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), controllerPath });
       try {
         const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `slow-${n.request}`, kubeconfigYaml: proxy.kubeconfigYaml() });
         await env.createRequest(n.request, spec(n, { targetCluster: { name: cluster.name } }));
         await driver.reconcile('default', n.request);
-        // Each call now takes 1.5 s: create the new ServiceAccount, mint, then delete the old one
-        // (a read and a delete) would take 6 s; the hook must answer within 5 s less its margin.
+        // Each call now takes 1.5 s: create the new ServiceAccount, its token's anchor, mint, then
+        // delete the old ServiceAccount (a read and a delete) would take 7.5 s; the hook must
+        // answer within 7 s less its margin, with the token it minted.
         proxy.delayMs = 1_500;
         await env.updateRequest(n.request, (r) => {
           (r.spec as { serviceAccount: { name: string } }).serviceAccount.name = `${n.serviceAccount}-renamed`;

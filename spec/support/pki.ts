@@ -79,6 +79,21 @@ export async function createServingPki(dir: string, dnsNames: string[]): Promise
   return { caCertPem: await readFile(join(dir, 'ca.crt'), 'utf8'), ...serving, issue };
 }
 
+/** A CA of its own and a client certificate it signed: what Metacontroller's clientTLS presents. */
+export async function createClientPki(dir: string, commonName: string): Promise<{ caCertPem: string; certPem: string; keyPem: string }> {
+  await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', String(certificateValidityDays),
+    '-subj', `/CN=client-ca-${randomBytes(4).toString('hex')}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const issued = await issueCertificate(dir, 'client', `/CN=${commonName}`,
+    ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'].join('\n'));
+  return {
+    caCertPem: await readFile(join(dir, 'ca.crt'), 'utf8'),
+    certPem: await readFile(issued.certPath, 'utf8'),
+    keyPem: await readFile(issued.keyPath, 'utf8'),
+  };
+}
+
 export async function createControlPlanePki(dir: string, clusterName: string): Promise<ControlPlanePki> {
   const caCertPath = join(dir, 'ca.crt');
   await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
