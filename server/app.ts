@@ -6,7 +6,9 @@ import { sync } from './hooks/sync.js';
 import type { HookContext } from './hooks/context.js';
 import { hookDeadline } from './hooks/deadline.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
+import { apiVersion, kind } from './api.js';
 import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
+import type { EventRecorder } from './kube/events.js';
 import { clientCertificateAuth } from './http/client-certificate.js';
 import type { Metrics } from './metrics.js';
 
@@ -17,6 +19,8 @@ export interface AppOptions {
   hookTokens?: HookTokens;
   /** Every hook call must come over a connection with a client certificate the server verified. */
   requireClientCertificate?: boolean;
+  /** Records the Events a hook call is worth on its request; absent: none are recorded. */
+  events?: EventRecorder;
   /** Readiness: resolves when the host cluster answers. */
   hostClusterReachable: () => Promise<void>;
 }
@@ -82,7 +86,10 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
           res.json(outcome.response);
         }
         const durationMs = performance.now() - started;
-        const { namespace = '', name: requestName = '' } = request.parent.metadata ?? {};
+        const { namespace = '', name: requestName = '', uid = '' } = request.parent.metadata ?? {};
+        if (outcome.events?.length) {
+          options.events?.record({ apiVersion: request.parent.apiVersion ?? apiVersion, kind: request.parent.kind ?? kind, namespace, name: requestName, uid }, outcome.events);
+        }
         const failed = outcome.decision === 'error' || outcome.decision === 'invalid';
         options.metrics.observeHook(name, outcome.decision, durationMs, failed ? outcome.reason : undefined);
         options.metrics.observeToken(namespace, requestName, outcome.response);

@@ -6,6 +6,7 @@ import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startServer } from './server.js';
 import { HookTokens } from './http/bearer-auth.js';
+import { EventRecorder } from './kube/events.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
@@ -23,6 +24,7 @@ const app = createApp({ clusters, now: () => new Date(), log }, {
   metrics,
   ...(hookTokens ? { hookTokens } : {}),
   requireClientCertificate: Boolean(config.tlsClientCaFile),
+  events: new EventRecorder(clusters.host.client, log),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });
 const running = await startServer(app, {

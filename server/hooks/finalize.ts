@@ -1,6 +1,7 @@
 // The finalize hook: the request is being deleted; delete the ServiceAccount made
 // for it. A cluster that is gone took the ServiceAccount with it and blocks nothing.
 import type { ServiceAccountEntry } from '../api.js';
+import { eventReasons, normal } from '../credential/events.js';
 import { retryAfterSeconds } from '../credential/schedule.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { validateRequest } from '../credential/validate.js';
@@ -48,11 +49,13 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
   const status = parent.status ?? {};
   const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
+  const deleted: string[] = [];
   const done = (reason: string, detail?: string): SyncOutcome => ({
     response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
     decision: 'finalized',
     reason,
     ...(detail ? { detail } : {}),
+    events: deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
   });
 
   const accounts = serviceAccountsToDelete(request);
@@ -61,7 +64,9 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
     for (const account of accounts) {
       const target = await clusterOf(context.clusters, account, deadline);
       // undefined: the cluster is gone, and the ServiceAccount with it.
-      if (target) await deleteManagedServiceAccount(target.client.within(deadline), serviceAccountRefOf(account), requestRef, target.serviceAccounts);
+      if (target && await deleteManagedServiceAccount(target.client.within(deadline), serviceAccountRefOf(account), requestRef, target.serviceAccounts)) {
+        deleted.push(account.serviceAccount);
+      }
     }
     return done('ServiceAccountDeleted');
   } catch (error) {

@@ -2,11 +2,10 @@
 // desired Secret and status. Decisions are made by the pure functions in
 // credential/; this file only orders the steps and calls the cluster layer.
 import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject, ServiceAccountEntry } from '../api.js';
-import {
-  leftoverServiceAccounts, recordedServiceAccounts, sameServiceAccount, withoutServiceAccount, withServiceAccount,
-} from '../credential/service-account-ledger.js';
-import { crossNamespaceReferences, grantVerb, missingGrantMessage, requesterOf, type Reference } from '../credential/tenancy.js';
-import { anchorsOf, anchorsToDelete, withAnchor, type AnchorAction, type AnchorEntry } from '../credential/token-anchors.js';
+import { recordedServiceAccounts, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
+import { eventReasons, normal, readinessChange, type EventNote } from '../credential/events.js';
+import type { Reference } from '../credential/tenancy.js';
+import { anchorsOf, anchorsToDelete, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { namespacedName, tokenAnnotations } from '../credential/names.js';
@@ -16,15 +15,17 @@ import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../cr
 import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
 import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
-import { serviceAccountCacheOf, TargetClusterNotReadyError, type TargetCluster } from '../kube/clusters.js';
-import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
-import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
-import { deleteManagedServiceAccount, ensureServiceAccount } from '../kube/service-accounts.js';
-import { createAnchor, deleteAnchor, type Anchor } from '../kube/token-anchors.js';
+import { serviceAccountCacheOf, type TargetCluster } from '../kube/clusters.js';
+import { KubeApiError, type Deadline } from '../kube/rest.js';
+import { ensureServiceAccount } from '../kube/service-accounts.js';
+import { createAnchor, type Anchor } from '../kube/token-anchors.js';
 import { boundSecretOf, requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
-import { clusterOf, resolveTargetCluster, serviceAccountRefOf, TargetClusterGoneError, type HookContext } from './context.js';
+import { resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
+import { conditionForError, detailOf, retryHint } from './errors.js';
+import { firstMissingGrant, referenceRefused } from './grants.js';
+import { deleteAnchors, deleteLeftovers } from './leftovers.js';
 
 /** `behind`: the input predates this webhook's last answer; nothing is answered (HTTP 429, retry). */
 export type SyncDecision = 'minted' | 'reused' | 'awaiting' | 'behind' | 'invalid' | 'error' | 'finalized';
@@ -36,32 +37,9 @@ export interface SyncOutcome {
   reason: string;
   /** What exactly failed, for the log (never a credential). */
   detail?: string;
+  /** What to record as Events on the request (never a credential). */
+  events?: EventNote[];
 }
-
-type Step = 'target' | 'serviceAccount' | 'token';
-
-/** Maps a failure to the condition it sets; anything unexpected is a bug and propagates (HTTP 500). */
-function conditionForError(error: unknown, step: Step): ConditionResult {
-  if (error instanceof CredentialError) return failed(error.reason, error.message);
-  if (error instanceof TargetClusterNotReadyError) return failed(reasons.targetClusterNotReady, error.message);
-  if (error instanceof InvalidKubeconfigError) return failed(reasons.invalidTargetKubeconfig, error.message);
-  if (error instanceof KubeUnreachableError) {
-    return step === 'target'
-      ? failed(reasons.hostClusterUnreachable, `${error.message}; retrying`)
-      : failed(reasons.targetClusterUnreachable, `${error.message}; the current Secret is kept, retrying`);
-  }
-  if (error instanceof KubeApiError) {
-    const where = step === 'target' ? 'reading the host cluster' : 'in the target cluster';
-    const message = `${where}: ${error.message} (HTTP ${error.statusCode}); retrying`;
-    if (step === 'token') return failed(reasons.tokenRequestFailed, message);
-    if (step === 'serviceAccount') return failed(reasons.serviceAccountReconcileFailed, message);
-    return failed(reasons.hostClusterUnreachable, message);
-  }
-  throw error;
-}
-
-const retryHint = (error: unknown) => (error instanceof KubeApiError ? error.retryAfterSeconds : undefined);
-const detailOf = (error: unknown) => (error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : (error as Error).message);
 
 /** The output Secret as observed: under the spec's name, or under an earlier name (spec.secret.name changed). */
 function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject | undefined {
@@ -158,103 +136,6 @@ async function mintToken(target: TargetCluster, spec: ValidSpec, identity: Token
   return { ...identity, token: minted.token, issuedAt, expiresAt: minted.expiresAt };
 }
 
-interface Cleanup {
-  ledger: ServiceAccountEntry[];
-  /** What could not be deleted (it stays recorded, and is tried again at the next sync). */
-  failed: ServiceAccountEntry[];
-  detail?: string;
-}
-
-/**
- * Deletes every recorded ServiceAccount but the one the current token belongs to, each in
- * the cluster where it was made. Done after the new credential exists, so a failure never
- * leaves the request without one.
- */
-async function deleteLeftovers(ledger: ServiceAccountEntry[], current: ServiceAccountEntry, target: TargetCluster,
-  spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Cleanup> {
-  const cleanup: Cleanup = { ledger, failed: [] };
-  for (const entry of leftoverServiceAccounts(ledger, current)) {
-    try {
-      const cluster = entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
-      // Another reference to the API server the current token lives on: the same ServiceAccount, kept.
-      const isCurrent = cluster?.id === current.clusterID && entry.serviceAccount === current.serviceAccount;
-      // No cluster: it is gone, and the ServiceAccount with it.
-      if (cluster && !isCurrent) {
-        await deleteManagedServiceAccount(cluster.client.within(deadline), serviceAccountRefOf(entry), spec.request, cluster.serviceAccounts);
-      }
-      cleanup.ledger = withoutServiceAccount(cleanup.ledger, entry);
-    } catch (error) {
-      cleanup.failed.push(entry);
-      cleanup.detail ??= detailOf(error);
-    }
-  }
-  return cleanup;
-}
-
-interface Revocation {
-  anchors: AnchorEntry[];
-  /** Whether tokens issued before a rotation were revoked now. */
-  revoked: boolean;
-  /** "namespace/name" of the anchors of rotated-away tokens that could not be deleted. */
-  failedToRevoke: string[];
-  detail?: string;
-}
-
-/** Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for the next sync. */
-async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetCluster | undefined,
-  context: HookContext, deadline: Deadline): Promise<Revocation> {
-  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [] };
-  for (const { entry, action } of toDelete) {
-    const { namespace } = serviceAccountRefOf(entry);
-    try {
-      const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
-      // No cluster: it is gone, and the token with it.
-      if (cluster) await deleteAnchor(cluster.client.within(deadline), namespace, entry.anchor);
-      revocation.anchors = revocation.anchors.filter((known) => known !== entry);
-      if (action === 'revoke') revocation.revoked = true;
-    } catch (error) {
-      if (action === 'revoke') revocation.failedToRevoke.push(namespacedName(namespace, entry.anchor));
-      revocation.detail ??= detailOf(error);
-    }
-  }
-  return revocation;
-}
-
-/** The first reference of the spec outside its namespace that no grant allows, if any. */
-async function firstMissingGrant(spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Reference | undefined> {
-  const requester = requesterOf(spec.request.namespace);
-  for (const reference of crossNamespaceReferences(spec)) {
-    if (!await context.clusters.host.isAllowed(requester, grantVerb, reference, deadline)) return reference;
-  }
-  return undefined;
-}
-
-/**
- * The grant is gone (or never was): nothing is minted, the Secret is dropped, and the
- * tokens issued under the grant are revoked.
- */
-async function referenceRefused(parent: DpuServiceCredentialRequest, spec: ValidSpec, reference: Reference,
-  context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
-  const anchors = anchorsOf(parent.status);
-  const revocation = await deleteAnchors(anchors.map((entry) => ({ entry, action: 'revoke' as const })), anchors, undefined, context, deadline);
-  const refused = failed(reasons.referenceNotPermitted, missingGrantMessage(spec.request.namespace, reference));
-  const status = buildStatus({
-    previous: parent.status,
-    generation: spec.request.generation,
-    serviceAccount: refused,
-    secret: refused,
-    tokenAnchors: revocation.anchors,
-    ...(revocation.revoked ? { revokedAt: now } : {}),
-    now,
-  });
-  return {
-    response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, reasons.referenceNotPermitted), now) },
-    decision: 'error',
-    reason: reasons.referenceNotPermitted,
-    ...(revocation.detail ? { detail: revocation.detail } : {}),
-  };
-}
-
 /**
  * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
  * without minting again and without children (there is no observed child to delete).
@@ -278,6 +159,12 @@ function awaitingSecret(parent: DpuServiceCredentialRequest, retryAfter: number,
 
 /** `deadline`: when the answer must be sent, so that Metacontroller still takes it. */
 export async function sync(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
+  const outcome = await syncSteps(request, context, deadline);
+  if (outcome.decision === 'behind') return outcome;
+  return { ...outcome, events: [...(outcome.events ?? []), ...readinessChange(request.parent.status, outcome.response.status)] };
+}
+
+async function syncSteps(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
@@ -328,8 +215,12 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
   }
 
   let serviceAccountUid: string;
+  const events: EventNote[] = [];
+  const where = target.ref ? `DPUCluster ${target.ref}` : 'the host cluster';
   try {
-    serviceAccountUid = await ensureServiceAccount(target.client.within(deadline), spec.serviceAccount, spec.request, serviceAccountCacheOf(target));
+    let created: boolean;
+    ({ uid: serviceAccountUid, created } = await ensureServiceAccount(target.client.within(deadline), spec.serviceAccount, spec.request, serviceAccountCacheOf(target)));
+    if (created) events.push(normal(eventReasons.serviceAccountCreated, `created service account ${namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name)} in ${where}`));
   } catch (error) {
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
@@ -367,6 +258,8 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
       anchor = await createAnchor(target.client.within(deadline), { ...spec.serviceAccount, uid: serviceAccountUid }, spec.request);
       record = await mintToken(target, spec, identity, anchor, deadline);
       anchors = withAnchor(anchors, { ...current, anchor: anchor.name, rotation: spec.rotation, expiresAt: rfc3339(record.expiresAt) });
+      events.push(normal(eventReasons.tokenIssued,
+        `issued a token for service account ${serviceAccountRef} in ${where}, valid until ${rfc3339(record.expiresAt)} (${decision.why})`));
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
       // An anchor without a token: recorded as expired, so a later sync deletes it.
@@ -423,5 +316,10 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
     decision: decision.action === 'keep' ? 'reused' : 'minted',
     reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
     ...(cleanup.detail ?? revocation.detail ? { detail: cleanup.detail ?? revocation.detail } : {}),
+    events: [
+      ...events,
+      ...cleanup.deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}, which the spec no longer names`)),
+      ...(revocation.revoked ? [normal(eventReasons.tokensRevoked, 'revoked the tokens issued before the rotation: the Secret holds the new one')] : []),
+    ],
   };
 }

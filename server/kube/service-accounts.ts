@@ -22,14 +22,15 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
 }
 
 /**
- * Gets or creates the ServiceAccount for `request`; returns its UID. The cache answers
+ * Gets or creates the ServiceAccount for `request`; returns its UID, and whether it was made now. The cache answers
  * when it can; it knows only managed ServiceAccounts, so an unmanaged one of that name
  * shows up as a conflict on create and is then read from the API.
  */
 export async function ensureServiceAccount(
   client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
-): Promise<string> {
+): Promise<{ uid: string; created: boolean }> {
   let existing: ServiceAccountObject | undefined;
+  let created = false;
   const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
   if (cached) {
     existing = cached;
@@ -52,6 +53,7 @@ export async function ensureServiceAccount(
         automountServiceAccountToken: false,
       });
       cache?.remember(existing);
+      created = true;
     } catch (error) {
       if (isNotFound(error)) {
         throw new CredentialError(reasons.namespaceNotFound,
@@ -68,32 +70,33 @@ export async function ensureServiceAccount(
     throw new CredentialError(reasons.serviceAccountConflict,
       `service account ${account.namespace}/${account.name} is already in use (it was not created for this request); choose another name`);
   }
-  return existing.metadata?.uid ?? '';
+  return { uid: existing.metadata?.uid ?? '', created };
 }
 
 /**
- * Deletes the ServiceAccount if it was made for `request`. Resolves true when it is
- * gone (or belongs to someone else, and so is not ours to delete).
+ * Deletes the ServiceAccount if it was made for `request`. Resolves true when this call
+ * deleted it; false when it was gone already or belongs to someone else (not ours to delete).
  */
 export async function deleteManagedServiceAccount(
   client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache,
-): Promise<void> {
+): Promise<boolean> {
   let existing: ServiceAccountObject;
   try {
     existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
   } catch (error) {
-    if (isNotFound(error)) return;
+    if (isNotFound(error)) return false;
     throw error;
   }
-  if (!isManagedBy(existing, request)) return;
+  if (!isManagedBy(existing, request)) return false;
   try {
     // The UID precondition keeps a ServiceAccount recreated meanwhile by someone else.
     await client.request('DELETE', path(account.namespace, account.name), {
       apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid },
     });
     cache?.forget(account.namespace, account.name);
+    return true;
   } catch (error) {
-    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return;
+    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return false;
     throw error;
   }
 }

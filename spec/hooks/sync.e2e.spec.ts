@@ -428,6 +428,50 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     });
   });
 
+  describe('Events on the request, as kubectl describe shows them', function () {
+    interface EventObject { reason: string; type: string; note: string; regarding: { name: string } }
+    const eventsOf = async (name: string): Promise<EventObject[]> => {
+      const list = await env.hostConfig().makeApiClient(CustomObjectsApi)
+        .listNamespacedCustomObject({ group: 'events.k8s.io', version: 'v1', namespace: 'default', plural: 'events' }) as { items: EventObject[] };
+      return list.items.filter((event) => event.regarding.name === name);
+    };
+    const eventually = async (name: string, reason: string): Promise<EventObject[]> => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const events = await eventsOf(name);
+        if (events.some((event) => event.reason === reason)) return events;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return eventsOf(name);
+    };
+
+    it('records the ServiceAccount made and the token issued, a failure once, and the recovery; never a token', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const issued = await eventually(n.request, 'TokenIssued');
+      expect(issued.map((event) => event.reason)).to.include.members(['ServiceAccountCreated', 'TokenIssued']);
+      expect(issued.find((event) => event.reason === 'TokenIssued')?.note).to.contain(`service account default/${n.serviceAccount}`);
+
+      await env.target.stopApiServer();
+      try {
+        await env.updateRequest(n.request, (r) => {
+          r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'now' };
+        });
+        await env.driver.reconcile('default', n.request);
+        await env.driver.syncOnce('default', n.request); // failing again for the same reason: no second Warning
+      } finally {
+        await env.target.startApiServer();
+      }
+      await env.driver.reconcile('default', n.request);
+      const all = await eventually(n.request, 'Ready');
+      expect(all.filter((event) => event.type === 'Warning').map((event) => event.reason)).to.deep.equal(['TargetClusterUnreachable']);
+      expect(all.map((event) => event.reason)).to.include.members(['Ready', 'TokensRevoked']);
+      const token = tokenIn(await secret(n.secret));
+      for (const event of all) expect(event.note).to.not.contain(token.split('.')[1]);
+    });
+  });
+
   it('issues host-cluster credentials when targetCluster is omitted', async function () {
     const n = names();
     const { targetCluster: _omitted, ...hostSpec } = spec(n);

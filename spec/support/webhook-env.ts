@@ -15,6 +15,7 @@ import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { createApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
+import { EventRecorder } from '../../server/kube/events.js';
 import { createLogger, silentLogger, type Logger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
 import { startServer, type RunningServer } from '../../server/server.js';
@@ -101,7 +102,8 @@ export class WebhookEnv {
     const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
     const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
     const hookTokens = new HookTokens(install.tokenFile, 50);
-    const secure = await startServer(createApp(context, { ...appOptions, hookTokens }), {
+    const events = new EventRecorder(clusters.host.client, log);
+    const secure = await startServer(createApp(context, { ...appOptions, hookTokens, events }), {
       port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log,
       tls: { certFile: install.tlsVolume.path('tls.crt'), keyFile: install.tlsVolume.path('tls.key'), pollIntervalMs: 50 },
     });
