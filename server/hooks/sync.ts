@@ -216,18 +216,18 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
 
   let serviceAccountUid: string;
   const events: EventNote[] = [];
+  const serviceAccountRef = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
   const where = target.ref ? `DPUCluster ${target.ref}` : 'the host cluster';
   try {
     let created: boolean;
     ({ uid: serviceAccountUid, created } = await ensureServiceAccount(target.client.within(deadline), spec.serviceAccount, spec.request, serviceAccountCacheOf(target)));
-    if (created) events.push(normal(eventReasons.serviceAccountCreated, `created service account ${namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name)} in ${where}`));
+    if (created) events.push(normal(eventReasons.serviceAccountCreated, `created service account ${serviceAccountRef} in ${where}`));
   } catch (error) {
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
     return failure({ parent, observed, serviceAccount: conditionForError(error, 'serviceAccount'),
       secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), now });
   }
-  const serviceAccountRef = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
   // Recorded before anything is minted for it: a spec that changes again cannot leave it behind.
   const current: ServiceAccountEntry = {
     serviceAccount: serviceAccountRef,
@@ -244,7 +244,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     duration: spec.expirationSeconds === undefined ? '' : `${spec.expirationSeconds}s`,
     rotation: spec.rotation,
   };
-  const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${target.ref ? `DPUCluster ${target.ref}` : 'the host cluster'}`);
+  const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${where}`);
 
   const jitterMs = jitterMsFor(spec.request.uid);
   const decision = decideToken(readTokenRecord(existingSecret(observed, spec)), identity, jitterMs, now);

@@ -143,14 +143,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     await env.createRequest(n.request, spec(n));
     const { response } = await env.driver.reconcile('default', n.request);
     const before = tokenIn(await secret(n.secret));
-    env.clock.advance(response.resyncAfterSeconds * 1_000);
-    try {
-      // One sync at the moved clock: every token minted then would be due again at once.
-      await env.driver.syncOnce('default', n.request);
-    } finally {
-      env.clock.reset();
-    }
-    await env.driver.reconcile('default', n.request);
+    await env.renewAfter('default', n.request, response.resyncAfterSeconds);
     expect(tokenIn(await secret(n.secret))).to.not.equal(before);
     expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
   });
@@ -402,13 +395,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       await env.createRequest(n.request, spec(n));
       const { response } = await env.driver.reconcile('default', n.request);
       const oldToken = tokenIn(await secret(n.secret));
-      env.clock.advance(response.resyncAfterSeconds * 1_000);
-      try {
-        await env.driver.syncOnce('default', n.request);
-      } finally {
-        env.clock.reset();
-      }
-      await env.driver.reconcile('default', n.request);
+      await env.renewAfter('default', n.request, response.resyncAfterSeconds);
       expect(tokenIn(await secret(n.secret))).to.not.equal(oldToken);
       expect(await onTarget(oldToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
       expect((await parent(n.request))?.status?.tokenAnchors).to.have.length(2);

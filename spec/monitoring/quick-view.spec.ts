@@ -3,27 +3,16 @@
 // are scraped every minute, and their /metrics text becomes promtool's input series. So a
 // query over a metric or label the webhook does not export finds nothing and fails here.
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { requirePromtool, run } from '../support/promtool.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import type { SyncResponse } from '../../server/metacontroller.js';
 import { Metrics } from '../../server/metrics.js';
 
-const run = promisify(execFile);
 const quickViewPath = fileURLToPath(new URL('../../deploy/monitoring/quick-view.yaml', import.meta.url));
-
-async function hasPromtool(): Promise<boolean> {
-  try {
-    await run('promtool', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface RecordingRule {
   record: string;
@@ -94,10 +83,7 @@ describe('deploy/monitoring/quick-view.yaml (the README\'s "Is it healthy" queri
 
   it('answers each query from two replicas\' real /metrics, scraped every minute for 10 minutes', async function () {
     this.timeout(60_000);
-    if (!(await hasPromtool())) {
-      if (process.env.CI) expect.fail('promtool is missing: apt-get install -y --no-install-recommends prometheus');
-      this.skip();
-    }
+    await requirePromtool(this);
     // promtool's clock starts at the Unix epoch: the replicas' clocks do too, so the token
     // timestamps they export and PromQL's time() agree.
     let nowMs = 0;

@@ -126,6 +126,21 @@ export class WebhookEnv {
     return `http://127.0.0.1:${(this.plain.address() as AddressInfo).port}`;
   }
 
+  /**
+   * The renewal `afterSeconds` from now: one sync at the webhook's clock moved that far
+   * (every token minted then would be due again at once), then the clock back and
+   * Metacontroller's follow-up syncs.
+   */
+  async renewAfter(namespace: string, name: string, afterSeconds: number): Promise<void> {
+    this.clock.advance(afterSeconds * 1_000);
+    try {
+      await this.driver.syncOnce(namespace, name);
+    } finally {
+      this.clock.reset();
+    }
+    await this.driver.reconcile(namespace, name);
+  }
+
   /** Metacontroller restarted: the driver reads the CompositeController and its Secrets again. */
   async restartMetacontroller(): Promise<MetacontrollerDriver> {
     this.driver = await this.driver.restart();
