@@ -25,11 +25,19 @@ export interface IssuedToken {
   issuedAt: Date;
   /** The token's jti claim, when the API server sets one. */
   tokenId?: string;
+  /** The anchor Secret the token is bound to, when it is bound. */
+  anchor?: string;
 }
 
-/** Whether an observed token is the one issued last, or newer. */
-function showsLastIssued(observed: IssuedToken, last: IssuedToken): boolean {
+/**
+ * Whether an observed token is the one issued last, or newer. `knownAnchors`: the anchors the
+ * status records; every answer records the anchor of the token it mints, so a token bound to
+ * an anchor the status does not know was minted after that status was written: the status
+ * this sync read is the older input (Metacontroller's parent cache lags too), not the Secret.
+ */
+function showsLastIssued(observed: IssuedToken, last: IssuedToken, knownAnchors: ReadonlySet<string>): boolean {
   if (observed.issuedAt > last.issuedAt) return true;
+  if (observed.anchor && !knownAnchors.has(observed.anchor)) return true;
   if (last.tokenId && observed.tokenId) return observed.tokenId === last.tokenId;
   return observed.issuedAt.getTime() === last.issuedAt.getTime();
 }
@@ -39,10 +47,11 @@ function showsLastIssued(observed: IssuedToken, last: IssuedToken): boolean {
  * missing after that was deleted (mint again at once); one never seen yet may still be on
  * its way.
  */
-export function inputFreshness(lastIssued: IssuedToken | undefined, observed: IssuedToken[], secretWasObserved: boolean, now: Date): InputFreshness {
+export function inputFreshness(lastIssued: IssuedToken | undefined, observed: IssuedToken[], knownAnchors: ReadonlySet<string>,
+  secretWasObserved: boolean, now: Date): InputFreshness {
   if (!lastIssued) return { state: 'current' };
   const settledMs = lastIssued.issuedAt.getTime() + settleWindowMs - now.getTime();
-  if (settledMs <= 0 || observed.some((token) => showsLastIssued(token, lastIssued))) return { state: 'current' };
+  if (settledMs <= 0 || observed.some((token) => showsLastIssued(token, lastIssued, knownAnchors))) return { state: 'current' };
   const retryAfterSeconds = Math.max(1, Math.ceil(settledMs / 1_000));
   if (observed.length > 0) return { state: 'behind', retryAfterSeconds };
   return secretWasObserved ? { state: 'current' } : { state: 'awaiting', retryAfterSeconds };

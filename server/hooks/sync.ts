@@ -54,7 +54,8 @@ function observedTokens(observed: SecretObject[]): IssuedToken[] {
 
 const issuedToken = (record: TokenRecord): IssuedToken & Pick<TokenRecord, 'expiresAt'> => {
   const tokenId = tokenIdOf(record.token);
-  return { issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...(tokenId ? { tokenId } : {}) };
+  const anchor = boundSecretOf(record.token);
+  return { issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...(tokenId ? { tokenId } : {}), ...(anchor ? { anchor } : {}) };
 };
 
 /** The token this webhook issued last, as the status recorded it. */
@@ -171,7 +172,8 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
 
   // Nothing below may act on children older than this webhook's last answer (see observed-secret.ts).
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
-  const freshness = inputFreshness(lastIssued(parent.status), observedTokens(observed), secretWasObserved, now);
+  const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
+  const freshness = inputFreshness(lastIssued(parent.status), observedTokens(observed), knownAnchors, secretWasObserved, now);
   if (freshness.state === 'behind') {
     return { response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
       decision: 'behind', reason: 'the observed Secret predates the token issued last' };
@@ -271,8 +273,13 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
 
   const cleanup = await deleteLeftovers(ledger, current, target, spec, context, deadline);
   const observedRecord = readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name));
-  // Only once Metacontroller reports the Secret holding this token may older ones be revoked.
+  // The token handed out names its anchor itself: recorded even when the status this sync
+  // read (from Metacontroller's cache) predates the answer that minted it.
   const returnedAnchor = boundSecretOf(record.token);
+  if (returnedAnchor && !anchors.some((entry) => entry.anchor === returnedAnchor && sameServiceAccount(entry, current))) {
+    anchors = withAnchor(anchors, { ...current, anchor: returnedAnchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });
+  }
+  // Only once Metacontroller reports the Secret holding this token may older ones be revoked.
   const observedAnchor = observedRecord?.token === record.token ? returnedAnchor : undefined;
   const currentAnchor = anchors.find((entry) => entry.anchor === observedAnchor && sameServiceAccount(entry, current));
   const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, now), anchors, target, context, deadline);

@@ -7,39 +7,47 @@ const issuedAt = new Date('2026-01-01T00:00:00Z');
 const at = (ms: number) => new Date(issuedAt.getTime() + ms);
 
 describe('inputFreshness', function () {
+  const noAnchors = new Set<string>();
   const last = { issuedAt, tokenId: 'jti-2' };
   const older = { issuedAt: at(-60_000), tokenId: 'jti-1' };
 
   it('takes the input as current when no token was issued yet', function () {
-    expect(inputFreshness(undefined, [], false, at(0))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(undefined, [], noAnchors, false, at(0))).to.deep.equal({ state: 'current' });
   });
 
   it('takes the input as current when it shows the token issued last, or a newer one', function () {
-    expect(inputFreshness(last, [older, { issuedAt, tokenId: 'jti-2' }], false, at(1_000))).to.deep.equal({ state: 'current' });
-    expect(inputFreshness(last, [{ issuedAt: at(5_000), tokenId: 'jti-3' }], false, at(6_000))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [older, { issuedAt, tokenId: 'jti-2' }], noAnchors, false, at(1_000))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [{ issuedAt: at(5_000), tokenId: 'jti-3' }], noAnchors, false, at(6_000))).to.deep.equal({ state: 'current' });
   });
 
   it('calls a Secret older than the token issued moments ago "behind", and says when to retry', function () {
-    expect(inputFreshness(last, [older], false, at(1_000))).to.deep.equal({ state: 'behind', retryAfterSeconds: 29 });
+    expect(inputFreshness(last, [older], noAnchors, false, at(1_000))).to.deep.equal({ state: 'behind', retryAfterSeconds: 29 });
   });
 
   it('tells apart two tokens issued in the same second by their ID', function () {
-    expect(inputFreshness(last, [{ issuedAt, tokenId: 'jti-1' }], false, at(500))).to.deep.include({ state: 'behind' });
+    expect(inputFreshness(last, [{ issuedAt, tokenId: 'jti-1' }], noAnchors, false, at(500))).to.deep.include({ state: 'behind' });
     // Without IDs (an API server before 1.29), the same second counts as the same token.
-    expect(inputFreshness({ issuedAt }, [{ issuedAt }], false, at(500))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness({ issuedAt }, [{ issuedAt }], noAnchors, false, at(500))).to.deep.equal({ state: 'current' });
+  });
+
+  it('takes a token bound to an anchor the status does not know as newer than that status (the parent cache lagged)', function () {
+    const minted = { issuedAt, tokenId: 'jti-3', anchor: 'sa-token-new' };
+    expect(inputFreshness({ issuedAt, tokenId: 'jti-1' }, [minted], new Set(['sa-token-old']), true, at(500))).to.deep.equal({ state: 'current' });
+    const stale = { issuedAt, tokenId: 'jti-1', anchor: 'sa-token-old' };
+    expect(inputFreshness(last, [stale], new Set(['sa-token-old', 'sa-token-new']), true, at(500))).to.deep.include({ state: 'behind' });
   });
 
   it('waits for a Secret not observed yet within the settle window', function () {
-    expect(inputFreshness(last, [], false, at(10_000))).to.deep.equal({ state: 'awaiting', retryAfterSeconds: 20 });
+    expect(inputFreshness(last, [], noAnchors, false, at(10_000))).to.deep.equal({ state: 'awaiting', retryAfterSeconds: 20 });
   });
 
   it('does not wait for a Secret that was observed before and is gone now (deleted out of band)', function () {
-    expect(inputFreshness(last, [], true, at(10_000))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [], noAnchors, true, at(10_000))).to.deep.equal({ state: 'current' });
   });
 
   it('takes what is observed as the truth once the window has passed', function () {
-    expect(inputFreshness(last, [older], false, at(settleWindowMs))).to.deep.equal({ state: 'current' });
-    expect(inputFreshness(last, [], false, at(settleWindowMs + 1))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [older], noAnchors, false, at(settleWindowMs))).to.deep.equal({ state: 'current' });
+    expect(inputFreshness(last, [], noAnchors, false, at(settleWindowMs + 1))).to.deep.equal({ state: 'current' });
   });
 });
 

@@ -175,6 +175,33 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     }
   });
 
+  it('revokes after a rotation even when the sync that sees the new Secret reads a parent whose status misses the mint', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    await env.createRequest(name, spec(name));
+    await env.driver.reconcile('default', name);
+    await env.updateRequest(name, (r) => {
+      r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'leaked' };
+    });
+    // The parent informer keeps the request as it is now: rotated, its status not yet showing the new token.
+    await env.driver.parents.get('default', name);
+    env.driver.parents.hold();
+    try {
+      const [oldAnchor] = (await env.driver.readParent('default', name))?.status?.tokenAnchors ?? [];
+      await env.driver.syncOnce('default', name); // mints; the status it writes names both anchors
+      expect((await env.driver.readParent('default', name))?.status?.tokenAnchors).to.have.length(2);
+      await env.driver.syncOnce('default', name); // sees the new Secret, but the old status
+      const status = (await env.driver.readParent('default', name))?.status;
+      const newToken = tokenIn(await secretOf(name));
+      expect(status?.tokenAnchors?.map((entry) => entry.anchor)).to.deep.equal([JSON.parse(Buffer.from(newToken.split('.')[1]!, 'base64url').toString())['kubernetes.io'].secret.name]);
+      const targetCore = env.target.adminKubeConfig().makeApiClient(CoreV1Api);
+      expect(await apiErrorCode(targetCore.readNamespacedSecret({ namespace: 'default', name: oldAnchor!.anchor }))).to.equal(404);
+      expect(status?.previousTokensRevokedAt).to.be.a('string');
+    } finally {
+      env.driver.parents.release();
+    }
+  });
+
   describe('a Secret of the requested name that is not the request\'s child (left by DPF\'s controller)', function () {
     const leftBehind = async (name: string) => {
       await env.hostConfig().makeApiClient(CoreV1Api).createNamespacedSecret({

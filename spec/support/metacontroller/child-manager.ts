@@ -33,7 +33,7 @@ export interface Parent extends KubeObject {
 
 /** What the driver tells a test about its writes (Metacontroller logs these). */
 export interface ChildEvent {
-  kind: 'created' | 'updated' | 'deleted' | 'adopted' | 'released' | 'create-skipped-already-exists';
+  kind: 'created' | 'updated' | 'deleted' | 'adopted' | 'create-skipped-already-exists';
   name: string;
 }
 
@@ -69,23 +69,16 @@ export class ChildManager {
   }
 
   /**
-   * ClaimObject(): ours and matching: a child; ours and not matching: released; an orphan
-   * that matches: adopted (unless the parent is being deleted); owned by another: ignored.
+   * ClaimObject() on candidates that match the selector: ours: a child; an orphan: adopted
+   * (unless the parent is being deleted); owned by another controller: ignored.
    */
   async claim(parent: Parent, candidates: Child[]): Promise<Child[]> {
     const children: Child[] = [];
-    for (const candidate of candidates) {
+    for (const candidate of candidates.filter((object) => matchesSelector(object, parent))) {
       const owner = controllerRefOf(candidate);
-      if (owner && owner.uid !== parent.metadata.uid) continue;
-      const matches = matchesSelector(candidate, parent);
-      if (owner && matches) {
+      if (owner?.uid === parent.metadata.uid) {
         children.push(candidate);
-      } else if (owner) {
-        const ownerReferences = (candidate.metadata.ownerReferences ?? []).filter((ref) => ref.uid !== parent.metadata.uid);
-        await this.host.request('PATCH', this.path(candidate.metadata.namespace!, candidate.metadata.name!),
-          { metadata: { ownerReferences, uid: candidate.metadata.uid } }, { contentType: 'application/merge-patch+json' });
-        this.record({ kind: 'released', name: candidate.metadata.name! });
-      } else if (matches && !parent.metadata.deletionTimestamp) {
+      } else if (!owner && !parent.metadata.deletionTimestamp) {
         const ownerReferences = [...(candidate.metadata.ownerReferences ?? []), makeControllerRef(parent)];
         const adopted = await this.host.request<Child>('PATCH', this.path(candidate.metadata.namespace!, candidate.metadata.name!),
           { metadata: { ownerReferences, uid: candidate.metadata.uid } }, { contentType: 'application/merge-patch+json' });

@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { DpuServiceCredentialRequest } from '../../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
 import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
-import { canonical, ChildManager, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
+import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
 import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
 import { InformerCache } from './informer-cache.js';
@@ -71,6 +71,8 @@ export class MetacontrollerDriver {
   lastHookRequest = '';
   /** The informer of the child resource (Secrets). */
   readonly secrets: InformerCache<Child>;
+  /** The informer of the parent resource: a sync reads its parent here, so it can lag too. */
+  readonly parents: InformerCache<Parent>;
   private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: InformerCache }>();
   /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
   private readonly customizeCache = new Map<string, RelatedResourceRule[]>();
@@ -90,6 +92,7 @@ export class MetacontrollerDriver {
     private readonly options: DriverOptions,
   ) {
     this.secrets = new InformerCache<Child>(host, collectionPathOf(childResource));
+    this.parents = new InformerCache<Parent>(host, collectionPathOf(parentResource));
   }
 
   get finalizer(): string {
@@ -197,7 +200,7 @@ export class MetacontrollerDriver {
   }
 
   private async syncParentObject(namespace: string, name: string): Promise<{ result?: SyncResult; enqueued: boolean }> {
-    let parent = await this.readParent(namespace, name) as Parent | undefined;
+    let parent = await this.parents.get(namespace, name);
     if (!parent) return { enqueued: false };
     const deleting = Boolean(parent.metadata.deletionTimestamp);
     const finalizers = parent.metadata.finalizers ?? [];
@@ -210,7 +213,8 @@ export class MetacontrollerDriver {
     }
     if (deleting && !finalizers.includes(this.finalizer)) return { enqueued: false };
 
-    const candidates = (await this.secrets.list(namespace)).filter((child) => child.metadata.namespace === namespace);
+    // ListByOwnerUID and ListOrphans, narrowed to what the selector can claim: the controller-uid label.
+    const candidates = await this.secrets.list(namespace, `labelSelector=${encodeURIComponent(`${selectorLabel}=${parent.metadata.uid}`)}`);
     const observed = await this.childManager.claim(parent, candidates);
     const related = await this.relatedObjects(parent);
 
@@ -264,10 +268,11 @@ export class MetacontrollerDriver {
         this.relatedInformers.set(key, informer);
       }
       const group = (related[groupKey(informer.resource)] ??= {});
-      const objects = await informer.cache.list(rule.namespace ?? parent.metadata.namespace);
-      for (const object of objects.filter((candidate) => !rule.names || rule.names.includes(candidate.metadata?.name ?? ''))) {
-        group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
-      }
+      const namespace = rule.namespace ?? parent.metadata.namespace;
+      const objects = rule.names
+        ? (await Promise.all(rule.names.map((name) => informer.cache.get(namespace, name)))).filter((object) => object !== undefined)
+        : await informer.cache.list(namespace);
+      for (const object of objects) group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
     }
     return related;
   }
