@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import {
-  connectionSettingsFor, readCompositeController, timeoutMsOf, webhookUrl, type EndpointConfig,
+  connectionSettingsFor, readCompositeController, timeoutMsOf, unknownFields, webhookUrl, type EndpointConfig,
 } from '../support/metacontroller/controller-spec.js';
 import { readShippedCertificates } from '../support/webhook-install.js';
 
@@ -26,6 +26,13 @@ describe('the CompositeController as the driver reads it', function () {
     expect(connectionSettingsFor({ url: 'https://hook.ns:8443/sync' }, configs)).to.equal(undefined);
     const own = { service, path: '/sync', authorization: { secretRef: { name: 't', namespace: 'ns', key: 'token' } } };
     expect(connectionSettingsFor(own, configs)).to.equal(own);
+  });
+
+  it('ships a CompositeController with only fields Metacontroller v4.17 knows (what fieldValidation=Strict refuses under its CRD)', async function () {
+    expect(unknownFields(await readCompositeController())).to.deep.equal([]);
+    const typo = { kind: 'CompositeController', spec: { parentResource: { apiVersion: 'v1', resource: 'x', ignoreStatusChange: true },
+      endpointConfigs: [{ host: 'h', authorization: { secretRef: { name: 'n', namespace: 'ns', keys: 'token' } } }] } };
+    expect(unknownFields(typo)).to.deep.equal(['spec.parentResource.ignoreStatusChange', 'spec.endpointConfigs[0].authorization.secretRef.keys']);
   });
 
   it('reads webhook.timeout as a Go duration, 10 s when unset or not positive', function () {

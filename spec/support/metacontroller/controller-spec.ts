@@ -55,9 +55,55 @@ export interface CompositeController {
   spec: CompositeControllerSpec;
 }
 
+/**
+ * The fields of a CompositeController (json tags of pkg/apis/metacontroller/v1alpha1/types.go,
+ * v4.17.2): what the API server accepts with fieldValidation=Strict under Metacontroller's
+ * CRD. `true` marks a field kept whole (not modelled further).
+ */
+type Shape = { [field: string]: Shape | true } | [Shape];
+const resourceKeyRef: Shape = { name: true, namespace: true, key: true };
+const connection: Record<string, Shape | true> = {
+  caBundle: { inline: true, secretRef: resourceKeyRef, configMapRef: resourceKeyRef },
+  clientTLS: { secretRef: { name: true, namespace: true }, certKey: true, privateKeyKey: true },
+  authorization: { type: true, secretRef: resourceKeyRef },
+  basicAuth: true,
+};
+const hook: Shape = {
+  version: true,
+  webhook: {
+    url: true, timeout: true, etag: true, path: true, responseUnMarshallMode: true,
+    service: { name: true, namespace: true, port: true, protocol: true },
+    ...connection,
+  },
+};
+const compositeControllerShape: Shape = {
+  apiVersion: true, kind: true, metadata: true,
+  spec: {
+    parentResource: { apiVersion: true, resource: true, revisionHistory: true, labelSelector: true, ignoreStatusChanges: true },
+    childResources: [{ apiVersion: true, resource: true, updateStrategy: true }],
+    hooks: { customize: hook, sync: hook, finalize: hook, preUpdateChild: hook, postUpdateChild: hook },
+    endpointConfigs: [{ host: true, ...connection }],
+    resyncPeriodSeconds: true,
+    generateSelector: true,
+  },
+};
+
+/** Paths of fields the shape does not have: the API server's "unknown field" under fieldValidation=Strict. */
+export function unknownFields(value: unknown, shape: Shape = compositeControllerShape, path = ''): string[] {
+  if (Array.isArray(shape)) return Array.isArray(value) ? value.flatMap((item, index) => unknownFields(item, shape[0], `${path}[${index}]`)) : [];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([field, inner]) => {
+    const expected = shape[field];
+    if (expected === undefined) return [`${path}${path ? '.' : ''}${field}`];
+    return expected === true ? [] : unknownFields(inner, expected, `${path}${path ? '.' : ''}${field}`);
+  });
+}
+
 export async function readCompositeController(path = shippedControllerPath): Promise<CompositeController> {
   const controller = parse(await readFile(path, 'utf8')) as CompositeController;
   if (controller.kind !== 'CompositeController') throw new Error(`${path} is not a CompositeController`);
+  const unknown = unknownFields(controller);
+  if (unknown.length > 0) throw new Error(`${path}: unknown field ${unknown.map((field) => `"${field}"`).join(', ')}`);
   return controller;
 }
 
