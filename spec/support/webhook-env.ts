@@ -22,7 +22,7 @@ import { startServer, type RunningServer } from '../../server/server.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster, type DpuClusterRef } from './dpucluster.js';
 import { createObjects, readManifests } from './kube-helpers.js';
-import { MetacontrollerDriver, type ApplyStrategy } from './metacontroller/driver.js';
+import { MetacontrollerDriver } from './metacontroller/driver.js';
 import { readCompositeController } from './metacontroller/controller-spec.js';
 import { WebhookInstall } from './webhook-install.js';
 
@@ -47,7 +47,6 @@ export interface WebhookEnvOptions {
   target?: ControlPlaneOptions;
   remoteTimeoutMs?: number;
   log?: Logger;
-  applyStrategy?: ApplyStrategy;
 }
 
 /** Where the driver finds the webhook: the Service named in the CompositeController, forwarded to the loopback port. */
@@ -111,7 +110,7 @@ export class WebhookEnv {
       const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
     });
     const driver = await MetacontrollerDriver.start({
-      host: hostConfig, network: await serviceNetwork(secure.port), ...(options.applyStrategy ? { applyStrategy: options.applyStrategy } : {}),
+      host: hostConfig, network: await serviceNetwork(secure.port),
     });
     return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, driver, dir);
   }

@@ -99,10 +99,6 @@ export class MetacontrollerDriver {
     return `metacontroller.io/compositecontroller-${this.controller.metadata.name}`;
   }
 
-  get applyStrategy(): ApplyStrategy {
-    return this.options.applyStrategy ?? 'server-side-apply';
-  }
-
   /** Builds the controller as Metacontroller does at start: the hooks' Secrets are read now, and only now. */
   static async start(options: DriverOptions): Promise<MetacontrollerDriver> {
     const controller = await readCompositeController(options.controllerPath ?? shippedControllerPath);
@@ -275,11 +271,6 @@ export class MetacontrollerDriver {
       for (const object of objects) group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
     }
     return related;
-  }
-
-  /** The related objects' informer, for tests that make it lag (its cache is created on first use). */
-  relatedCache(apiVersion: string, resource: string): InformerCache | undefined {
-    return this.relatedInformers.get(`${apiVersion}/${resource}`)?.cache;
   }
 
   /**
