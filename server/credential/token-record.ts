@@ -64,7 +64,7 @@ function tokenOf(data: unknown): string | undefined {
 }
 
 /** A date the status can carry: RFC 3339 has four-digit years only. */
-function dateOf(text: string | undefined): Date | undefined {
+export function dateOf(text: string | undefined): Date | undefined {
   const date = text === undefined ? undefined : new Date(text);
   const year = date?.getUTCFullYear() ?? Number.NaN;
   return year >= 0 && year <= 9999 ? date : undefined;

@@ -13,7 +13,7 @@ import { renderSecret } from '../credential/render.js';
 import { inputFreshness, observedSecretResult, type IssuedToken } from '../credential/observed-secret.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
 import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
-import { readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
+import { dateOf, readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import { validateRequest, type ValidSpec } from '../credential/validate.js';
 import { serviceAccountCacheOf, type TargetCluster } from '../kube/clusters.js';
 import { KubeApiError, type Deadline } from '../kube/rest.js';
@@ -62,11 +62,6 @@ const issuedToken = (record: TokenRecord): IssuedToken & Pick<TokenRecord, 'expi
 function lastIssued(status: DpuServiceCredentialRequestStatus | undefined): IssuedToken | undefined {
   const issuedAt = dateOf(status?.issuedAt);
   return issuedAt ? { issuedAt, ...(status?.tokenID ? { tokenId: status.tokenID } : {}) } : undefined;
-}
-
-function dateOf(text: string | undefined): Date | undefined {
-  const date = text ? new Date(text) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? date : undefined;
 }
 
 interface FailureInput {
@@ -275,7 +270,8 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const observedRecord = readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name));
   // The token handed out names its anchor itself: recorded even when the status this sync
   // read (from Metacontroller's cache) predates the answer that minted it.
-  const returnedAnchor = boundSecretOf(record.token);
+  const returned = issuedToken(record);
+  const returnedAnchor = returned.anchor;
   if (returnedAnchor && !anchors.some((entry) => entry.anchor === returnedAnchor && sameServiceAccount(entry, current))) {
     anchors = withAnchor(anchors, { ...current, anchor: returnedAnchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });
   }
@@ -310,7 +306,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     tokenAnchors: revocation.anchors,
     ...(revocation.revoked ? { revokedAt: now } : {}),
     secretName,
-    token: issuedToken(record),
+    token: returned,
     now,
   });
   const untilRefresh = secondsUntil(refreshTime(record, jitterMs), now);

@@ -2,6 +2,7 @@
 import { ApiException, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { readTokenRecord } from '../../server/credential/token-record.js';
 import type { SecretObject } from '../../server/api.js';
+import type { ControlPlane } from './control-plane.js';
 import { tokenKubeConfig, whoAmI } from './kube-helpers.js';
 
 export const decode = (secret: V1Secret, key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
@@ -35,3 +36,20 @@ export function clientConfigFrom(secret: V1Secret): KubeConfig {
 }
 
 export const authenticatesAs = (secret: V1Secret) => whoAmI(clientConfigFrom(secret));
+
+/** Who a bare token is on a control plane, or the HTTP status that refused it. */
+export const identityOn = (plane: ControlPlane, token: string): Promise<string | number | undefined> =>
+  whoAmI(tokenKubeConfig(plane.server, plane.pki.caCertPem, token)).catch((error: { code?: number }) => error.code);
+
+/**
+ * The same, once a revoked token is refused: kube-apiserver caches a successful token
+ * authentication for 10 s, so it may pass until then (waits up to 15 s).
+ */
+export async function identityAfterAuthCache(plane: ControlPlane, token: string): Promise<string | number | undefined> {
+  let answer = await identityOn(plane, token);
+  for (let waited = 0; answer !== 401 && waited < 15_000; waited += 500) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    answer = await identityOn(plane, token);
+  }
+  return answer;
+}
