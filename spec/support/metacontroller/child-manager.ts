@@ -3,7 +3,9 @@
 // controller reference, refuse desired children that would not match the selector, then
 // apply with one of the two apply strategies and delete observed children not desired.
 import type { KubeObject } from '../../../server/api.js';
-import { KubeApiError, type KubeRestClient } from '../../../server/kube/rest.js';
+import { createHash } from 'node:crypto';
+import { KubeApiError } from '../../../server/kube/rest.js';
+import type { ApiClient } from './client-go.js';
 
 export type ApplyStrategy = 'dynamic-apply' | 'server-side-apply';
 export const lastAppliedAnnotation = 'metacontroller.k8s.io/last-applied-configuration';
@@ -54,9 +56,19 @@ export function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** What the last server-side apply of a child wrote (manage_children.go lastUpdate). */
+interface LastUpdate {
+  hash: string;
+  resourceVersion: string;
+  uid: string;
+}
+
 export class ChildManager {
+  /** lastUpdatedCache: a child whose desired form and observed version match the last apply is not applied again. */
+  private readonly lastUpdates = new Map<string, LastUpdate>();
+
   constructor(
-    private readonly host: KubeRestClient,
+    private readonly host: ApiClient,
     private readonly collectionPath: (namespace: string) => string,
     private readonly kind: string,
     private readonly strategy: ApplyStrategy,
@@ -121,6 +133,7 @@ export class ChildManager {
       try {
         await this.host.request('DELETE', this.path(namespace, stale.metadata.name!),
           { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: stale.metadata.uid }, propagationPolicy: 'Background' });
+        this.lastUpdates.delete(`${this.kind}/${namespace}/${stale.metadata.name}`);
         this.record({ kind: 'deleted', name: stale.metadata.name! });
         wrote = true;
       } catch (error) {
@@ -141,8 +154,14 @@ export class ChildManager {
         ownerReferences: [makeControllerRef(parent)],
       },
     };
+    // The cache is checked only for an observed child; Secrets have no generation, so the resourceVersion decides.
+    const cacheKey = `${this.kind}/${child.metadata.namespace}/${child.metadata.name}`;
+    const hash = createHash('sha256').update(canonical(payload)).digest('hex');
+    const last = this.lastUpdates.get(cacheKey);
+    if (current && last && last.hash === hash && last.uid === current.metadata.uid && last.resourceVersion === current.metadata.resourceVersion) return false;
     const path = `${this.path(child.metadata.namespace!, child.metadata.name!)}?fieldManager=metacontroller&force=true`;
     const after = await this.host.request<Child>('PATCH', path, payload, { contentType: 'application/apply-patch+yaml' });
+    this.lastUpdates.set(cacheKey, { hash, resourceVersion: after.metadata.resourceVersion!, uid: after.metadata.uid! });
     const changed = current?.metadata.resourceVersion !== after.metadata.resourceVersion;
     if (changed) this.record({ kind: current ? 'updated' : 'created', name: child.metadata.name! });
     return changed;

@@ -6,13 +6,14 @@
 // controller's sync (pkg/controller/composite/controller.go syncParentObject), its
 // finalizer and its status writer.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { DpuServiceCredentialRequest } from '../../../server/api.js';
+import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
 import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
 import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
+import { ThrottledClient, type ClientGoLimits } from './client-go.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
 import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
-import { InformerCache } from './informer-cache.js';
+import { InformerCache, WatchedInformer, type Informer } from './informer-cache.js';
 
 export { HookError, TooManyRequestsError, type ClusterNetwork } from './hook-client.js';
 export type { ApplyStrategy } from './child-manager.js';
@@ -26,6 +27,14 @@ export interface DriverOptions {
   applyStrategy?: ApplyStrategy;
   /** Default: the shipped metacontroller/compositecontroller.yaml. */
   controllerPath?: string;
+  /** --client-go-qps and --client-go-burst; absent: calls are counted, never throttled. */
+  clientGo?: ClientGoLimits;
+  /**
+   * 'list' (the default): each sync reads its objects afresh, and a test can hold a cache to
+   * make it lag. 'watch': informers fed by one list and a watch, as Metacontroller's are, so
+   * reads cost the API server nothing (the benchmark's: thousands of parents).
+   */
+  informers?: 'list' | 'watch';
 }
 
 export interface SyncResult {
@@ -54,6 +63,10 @@ function splitApiVersion(apiVersion: string): { group: string; version: string }
   return { group, version };
 }
 
+/** The collection over all namespaces. */
+const allNamespacesPathOf = (resource: ApiResource) =>
+  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}/${resource.resource}`;
+
 const collectionPathOf = (resource: ApiResource) => (namespace: string) =>
   `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
 
@@ -70,10 +83,10 @@ export class MetacontrollerDriver {
   /** The last sync or finalize request body sent, as JSON. */
   lastHookRequest = '';
   /** The informer of the child resource (Secrets). */
-  readonly secrets: InformerCache<Child>;
+  readonly secrets: Informer<Child>;
   /** The informer of the parent resource: a sync reads its parent here, so it can lag too. */
-  readonly parents: InformerCache<Parent>;
-  private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: InformerCache }>();
+  readonly parents: Informer<Parent>;
+  private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: Informer }>();
   /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
   private readonly customizeCache = new Map<string, RelatedResourceRule[]>();
 
@@ -84,6 +97,8 @@ export class MetacontrollerDriver {
     /** What happened to children (created, updated, deleted, adopted, create skipped: already exists). */
     readonly childEvents: ChildEvent[],
     private readonly host: KubeRestClient,
+    /** Metacontroller's own calls (not its informers'): throttled as client-go does, and counted. */
+    readonly api: ThrottledClient,
     private readonly discover: Discover,
     private readonly parentResource: ApiResource,
     private readonly childResource: ApiResource,
@@ -91,8 +106,30 @@ export class MetacontrollerDriver {
     private readonly childManager: ChildManager,
     private readonly options: DriverOptions,
   ) {
-    this.secrets = new InformerCache<Child>(host, collectionPathOf(childResource));
-    this.parents = new InformerCache<Parent>(host, collectionPathOf(parentResource));
+    this.secrets = this.informerFor<Child>(childResource);
+    this.parents = this.informerFor<Parent>(parentResource);
+    api.onResult = (method, result) => this.expectWritten(method, result);
+  }
+
+  private informerFor<T extends KubeObject>(resource: ApiResource): Informer<T> {
+    return this.options.informers === 'watch'
+      ? new WatchedInformer<T>(this.host, allNamespacesPathOf(resource), selectorLabel)
+      : new InformerCache<T>(this.host, collectionPathOf(resource));
+  }
+
+  /** Watched informers: the next sync waits until the watch has brought what this write made. */
+  private expectWritten(method: string, result: unknown): void {
+    if (method === 'GET' || method === 'DELETE' || this.options.informers !== 'watch') return;
+    const written = result as Child;
+    const informer = written.kind === this.childResource.kind ? this.secrets : written.kind === this.parentResource.kind ? this.parents : undefined;
+    if (informer instanceof WatchedInformer) informer.expect(written);
+  }
+
+  /** Watched informers only: every write of this driver has come back through the watches. */
+  private async informersSettled(): Promise<void> {
+    for (const informer of [this.parents, this.secrets]) {
+      if (informer instanceof WatchedInformer) await informer.settled();
+    }
   }
 
   get finalizer(): string {
@@ -126,9 +163,10 @@ export class MetacontrollerDriver {
     ]);
     if (!sync) throw new Error('the CompositeController has no sync hook');
     const childEvents: ChildEvent[] = [];
-    const childManager = new ChildManager(host, collectionPathOf(childResource), childResource.kind,
+    const api = new ThrottledClient(host, options.clientGo);
+    const childManager = new ChildManager(api, collectionPathOf(childResource), childResource.kind,
       options.applyStrategy ?? 'server-side-apply', childSpec.updateStrategy?.method ?? 'OnDelete', (event) => childEvents.push(event));
-    return new MetacontrollerDriver(controller, calls, childEvents, host, discover, parentResource, childResource,
+    return new MetacontrollerDriver(controller, calls, childEvents, host, api, discover, parentResource, childResource,
       { ...(customize ? { customize } : {}), sync, ...(finalize ? { finalize } : {}) }, childManager, options);
   }
 
@@ -142,6 +180,9 @@ export class MetacontrollerDriver {
   }
 
   close(): void {
+    for (const informer of [this.parents, this.secrets, ...[...this.relatedInformers.values()].map(({ cache }) => cache)]) {
+      if (informer instanceof WatchedInformer) informer.close();
+    }
     for (const hook of Object.values(this.hooks)) hook?.close();
     this.host.close();
   }
@@ -196,33 +237,27 @@ export class MetacontrollerDriver {
   }
 
   private async syncParentObject(namespace: string, name: string): Promise<{ result?: SyncResult; enqueued: boolean }> {
+    await this.informersSettled();
     let parent = await this.parents.get(namespace, name);
     if (!parent) return { enqueued: false };
     const deleting = Boolean(parent.metadata.deletionTimestamp);
     const finalizers = parent.metadata.finalizers ?? [];
     let enqueued = false;
 
-    // finalizer.SyncObject(): added before anything else while the parent lives.
+    // finalizer.SyncObject(): added before anything else while the parent lives. The update
+    // enqueues the parent again only where updateParentObject() lets a metadata change through.
     if (this.hooks.finalize && !deleting && !finalizers.includes(this.finalizer)) {
-      parent = await this.updateParent({ ...parent, metadata: { ...parent.metadata, finalizers: [...finalizers, this.finalizer] } });
-      enqueued = true;
+      const updated = await this.atomicUpdate(parent, (live) => live.metadata.finalizers?.includes(this.finalizer)
+        ? undefined : { ...live, metadata: { ...live.metadata, finalizers: [...live.metadata.finalizers ?? [], this.finalizer] } });
+      if (!updated) return { enqueued: false };
+      parent = updated;
+      if (!this.controller.spec.parentResource.ignoreStatusChanges) enqueued = true;
     }
     if (deleting && !finalizers.includes(this.finalizer)) return { enqueued: false };
 
-    // ListByOwnerUID and ListOrphans, narrowed to what the selector can claim: the controller-uid label.
-    const candidates = await this.secrets.list(namespace, `labelSelector=${encodeURIComponent(`${selectorLabel}=${parent.metadata.uid}`)}`);
-    const observed = await this.childManager.claim(parent, candidates);
-    const related = await this.relatedObjects(parent);
-
     const finalizing = deleting && Boolean(this.hooks.finalize);
     const hook = finalizing ? this.hooks.finalize! : this.hooks.sync;
-    const request = {
-      controller: this.controller,
-      parent,
-      children: { [groupKey(this.childResource)]: Object.fromEntries(observed.map((child) => [`${child.metadata.namespace}/${child.metadata.name}`, child])) },
-      related,
-      finalizing,
-    };
+    const { request, observed } = await this.hookRequest(parent, finalizing);
     this.lastHookRequest = JSON.stringify(request);
     const response = await hook.call(request) as SyncResponse;
     if (response.resyncAfterSeconds > 0) this.resyncAfterSeconds.set(`${namespace}/${name}`, response.resyncAfterSeconds);
@@ -230,7 +265,9 @@ export class MetacontrollerDriver {
 
     let managesChildren = !deleting || finalizing;
     if (finalizing && response.finalized) {
-      parent = await this.updateParent({ ...parent, metadata: { ...parent.metadata, finalizers: (parent.metadata.finalizers ?? []).filter((f) => f !== this.finalizer) } });
+      parent = await this.atomicUpdate(parent, (live) => live.metadata.finalizers?.includes(this.finalizer)
+        ? { ...live, metadata: { ...live.metadata, finalizers: live.metadata.finalizers.filter((f) => f !== this.finalizer) } }
+        : undefined) ?? parent;
       // Without our finalizer the parent no longer "should finalize": the last answer's children are not applied.
       managesChildren = false;
     }
@@ -241,8 +278,61 @@ export class MetacontrollerDriver {
     return { result, enqueued };
   }
 
-  private async updateParent(parent: Parent): Promise<Parent> {
-    return await this.host.request<Parent>('PUT', this.parentPath(parent.metadata.namespace, parent.metadata.name), parent);
+  /** The children claimed and the body a sync (or finalize) of `parent` sends, from the caches. */
+  private async hookRequest(parent: Parent, finalizing: boolean) {
+    // ListByOwnerUID and ListOrphans, narrowed to what the selector can claim: the controller-uid label.
+    const candidates = await this.secrets.list(parent.metadata.namespace, [selectorLabel, parent.metadata.uid]);
+    const observed = await this.childManager.claim(parent, candidates);
+    const request = {
+      controller: this.controller,
+      parent,
+      children: { [groupKey(this.childResource)]: Object.fromEntries(observed.map((child) => [`${child.metadata.namespace}/${child.metadata.name}`, child])) },
+      related: await this.relatedObjects(parent),
+      finalizing,
+    };
+    return { request, observed };
+  }
+
+  /**
+   * The sync request body Metacontroller would send for this parent now, without sending it:
+   * what a resync storm (every parent synced at once after a restart) is made of.
+   */
+  async syncRequestBody(namespace: string, name: string): Promise<string | undefined> {
+    const parent = await this.parents.get(namespace, name);
+    return parent ? JSON.stringify((await this.hookRequest(parent, false)).request) : undefined;
+  }
+
+  /**
+   * ResourceClient.AtomicUpdate(): read the live parent, change it, write it back; again on a
+   * conflict. `change` answers undefined when there is nothing to do. Undefined when the
+   * parent is gone or was replaced (another UID).
+   */
+  private async atomicUpdate(parent: Parent, change: (live: Parent) => Parent | undefined): Promise<Parent | undefined> {
+    const path = this.parentPath(parent.metadata.namespace, parent.metadata.name);
+    for (let attempt = 1; ; attempt++) {
+      const live = await this.liveParent(parent);
+      if (!live) return undefined;
+      const changed = change(live);
+      if (!changed) return live;
+      try {
+        return await this.api.request<Parent>('PUT', path, changed);
+      } catch (error) {
+        // retry.DefaultBackoff: 4 steps from 10 ms.
+        if (!(error instanceof KubeApiError && error.statusCode === 409) || attempt >= 4) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10 * 5 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /** The parent read from the API server with Metacontroller's client, or undefined when gone or replaced. */
+  private async liveParent(parent: Parent): Promise<Parent | undefined> {
+    try {
+      const live = await this.api.request<Parent>('GET', this.parentPath(parent.metadata.namespace, parent.metadata.name));
+      return live.metadata.uid === parent.metadata.uid ? live : undefined;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
   }
 
   /** GetRelatedObjects(): the customize answer (cached per UID and generation), then each rule's objects from their informers. */
@@ -260,7 +350,9 @@ export class MetacontrollerDriver {
       let informer = this.relatedInformers.get(key);
       if (!informer) {
         const resource = await this.discover(rule.apiVersion, rule.resource);
-        informer = { resource, cache: new InformerCache(this.host, collectionPathOf(resource)) };
+        // Metacontroller shares one informer per resource.
+        const shared = resource.resource === this.childResource.resource && resource.group === this.childResource.group ? this.secrets : undefined;
+        informer = { resource, cache: shared ?? this.informerFor(resource) };
         this.relatedInformers.set(key, informer);
       }
       const group = (related[groupKey(informer.resource)] ??= {});
@@ -278,12 +370,12 @@ export class MetacontrollerDriver {
    * through the status subresource, read live and skipped when nothing changed.
    */
   private async writeStatus(parent: Parent, response: SyncResponse): Promise<boolean> {
-    const live = await this.readParent(parent.metadata.namespace, parent.metadata.name);
-    if (!live || live.metadata?.uid !== parent.metadata.uid) return false;
-    const status = { ...response.status, observedGeneration: live.metadata?.generation };
-    if (canonical(live.status ?? {}) === canonical(status)) return false;
+    const live = await this.liveParent(parent);
+    if (!live) return false;
+    const status = { ...response.status, observedGeneration: live.metadata.generation };
+    if (canonical((live as { status?: unknown }).status ?? {}) === canonical(status)) return false;
     try {
-      await this.host.request('PUT', `${this.parentPath(parent.metadata.namespace, parent.metadata.name)}/status`, { ...live, status });
+      await this.api.request('PUT', `${this.parentPath(parent.metadata.namespace, parent.metadata.name)}/status`, { ...live, status });
     } catch (error) {
       // NotFound and Conflict are swallowed: the parent is gone, or changed and will sync again.
       if (error instanceof KubeApiError && (error.statusCode === 404 || error.statusCode === 409)) return false;
