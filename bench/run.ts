@@ -19,6 +19,7 @@ import { hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '
 import { WebhookInstall } from '../spec/support/webhook-install.js';
 import { startWebhookProcess } from '../spec/support/webhook-process.js';
 import { freePort } from '../spec/support/net.js';
+import { runScale } from './scale.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
@@ -28,6 +29,8 @@ const scaleRequests = Number(process.env.BENCH_SCALE_REQUESTS ?? 1000);
 const scaleWorkers = 16;
 const memorySyncs = Number(process.env.BENCH_MEMORY_SYNCS ?? 100_000);
 const coldStartRuns = 5;
+/** `npm run bench:scale`: the scale mode after the usual measures, in the same run. */
+const withScale = process.argv.includes('--scale');
 
 const log = (text: string) => console.error(`bench: ${text}`);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -98,7 +101,12 @@ async function main(): Promise<void> {
 
   const webhook = await startWebhook();
   const webhookPort = webhook.port;
-  const driver = await MetacontrollerDriver.start({ host: hostConfig, network: await serviceNetwork(webhookPort) });
+  // Idle: started and ready, no hook call yet; what a replica costs before its first request.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const idleRssMb = await rssMb(webhook.pid, 'VmRSS');
+  log(`idle RSS ${idleRssMb.toFixed(1)} MB`);
+  const network = await serviceNetwork(webhookPort);
+  const driver = await MetacontrollerDriver.start({ host: hostConfig, network });
   const objects = hostConfig.makeApiClient(CustomObjectsApi);
   const createRequest = (name: string, serviceAccount: string) => objects.createNamespacedCustomObject({
     ...parentApi, namespace: 'default',
@@ -197,7 +205,9 @@ async function main(): Promise<void> {
   log(`memory: RSS ${rssBefore.toFixed(1)} -> ${rssAfter.toFixed(1)} MB over ${memoryResult.requests.total} syncs (${summary(memoryResult).errors} errors); peak ${peakRssMb.toFixed(1)} MB`);
 
   driver.close();
-  await Promise.all([webhook.stop(), baseline.stop()]);
+  await baseline.stop();
+  const scale = withScale ? await runScale({ host, target, hostConfig, install, webhook, network, log }, idleRssMb) : undefined;
+  await webhook.stop();
   await stopAllControlPlanes();
 
   const results = {
@@ -207,8 +217,10 @@ async function main(): Promise<void> {
     scale: { requests: scaleRequests, workers: scaleWorkers, seconds: scaleSeconds, apiCallsPerRequest: scaleCallsPerRequest },
     memory: { syncs: memoryResult.requests.total, errors: summary(memoryResult).errors, rssBeforeMb: rssBefore, rssAfterMb: rssAfter, peakRssMb },
     coldStartMs,
+    idleRssMb,
   };
   await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (scale) await writeFile(join(root, 'bench/scale-results.json'), `${JSON.stringify(scale, null, 2)}\n`);
 
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
   console.log('| measure | webhook | baseline | ratio |');
@@ -229,6 +241,8 @@ async function main(): Promise<void> {
     peakRssMb: round(peakRssMb, 1),
     rssGrowthMbPer100kSyncs: round(rssGrowthMbPer100kSyncs, 1),
     coldStartMs: round(median(coldStartMs), 0),
+    idleRssMb: round(idleRssMb, 1),
+    ...(scale ? Object.fromEntries(Object.entries(scale.headline).map(([key, value]) => [key, round(value, 2)])) : {}),
     cores: cpus().length,
   }));
 }

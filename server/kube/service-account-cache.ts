@@ -55,6 +55,11 @@ export class ServiceAccountCache {
     this.accounts.delete(`${namespace}/${name}`);
   }
 
+  /** ServiceAccounts cached. */
+  get size(): number {
+    return this.accounts.size;
+  }
+
   get isSynced(): boolean {
     return this.synced;
   }

@@ -1,0 +1,361 @@
+// The scale mode of the benchmark (`npm run bench:scale`, about 45 minutes on 2 cores): the
+// webhook path through the manifest-driven driver beside a yardstick that makes the same API
+// writes directly, at 1,000 and 10,000 requests; a resync storm; the renewal wave; and
+// Metacontroller's client settings (as it ships, recommended, high). Measures only: nothing
+// here is asserted beyond "every request ends with a working Secret".
+import type { V1Secret } from '@kubernetes/client-node';
+import autocannon from 'autocannon';
+import type { DpuServiceCredentialRequestStatus } from '../server/api.js';
+import { ServiceAccountCache } from '../server/kube/service-account-cache.js';
+import { KubeRestClient } from '../server/kube/rest.js';
+import type { ControlPlane } from '../spec/support/control-plane.js';
+import { metacontrollerDefaults, type ClientGoLimits } from '../spec/support/metacontroller/client-go.js';
+import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metacontroller/driver.js';
+import { authenticatesAs } from '../spec/support/secrets.js';
+import type { WebhookInstall } from '../spec/support/webhook-install.js';
+import type { WebhookProcess } from '../spec/support/webhook-process.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export interface ScaleContext {
+  host: ControlPlane;
+  target: ControlPlane;
+  hostConfig: KubeConfig;
+  install: WebhookInstall;
+  webhook: WebhookProcess;
+  network: ClusterNetwork;
+  log: (text: string) => void;
+}
+
+interface MetacontrollerSettings extends ClientGoLimits {
+  workers: number;
+}
+
+/** What the README recommends for fleets (flags --client-go-qps, --client-go-burst, --workers). */
+export const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
+const highSettings: MetacontrollerSettings = { qps: 500, burst: 1000, workers: 16 };
+const shippedSettings: MetacontrollerSettings = { ...metacontrollerDefaults };
+
+const large = Number(process.env.SCALE_REQUESTS ?? 10_000);
+const small = Number(process.env.SCALE_SMALL_REQUESTS ?? 1_000);
+/** At 5 QPS every request costs about 1.4 s: 10,000 would take hours; the figure for 10,000 is then projected. */
+const shippedRequests = Number(process.env.SCALE_DEFAULT_QPS_REQUESTS ?? 300);
+/** The large population's token lifetime: its renewal wave comes due at 80% of it. */
+const waveDuration = process.env.SCALE_WAVE_DURATION ?? '15m';
+/** The stress variant of the storm: 4x the high setting's workers in flight. */
+const stressConnections = 64;
+const namespace = 'default';
+const requestsPath = `/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/${namespace}/dpuservicecredentialrequests`;
+
+const names = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `work` on every item with `workers` at a time, as a controller's worker pool does. */
+async function pool<T>(items: T[], workers: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+}
+
+class Scale {
+  private readonly hostApi: Promise<KubeRestClient>;
+  private readonly targetApi: Promise<KubeRestClient>;
+
+  constructor(private readonly context: ScaleContext) {
+    this.hostApi = KubeRestClient.create(context.hostConfig, { timeoutMs: 60_000, maxSockets: 64 });
+    this.targetApi = KubeRestClient.create(context.target.adminKubeConfig(), { timeoutMs: 60_000, maxSockets: 64 });
+  }
+
+  /** One scrape; note that a scrape also resets the event-loop delay histogram behind nodejs_eventloop_lag_*. */
+  async scrape(): Promise<string> {
+    return (await this.context.install.call(this.context.webhook.port, '/metrics')).body;
+  }
+
+  async metric(name: string, text?: string): Promise<number> {
+    text ??= await this.scrape();
+    return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+  }
+
+  webhookApiCalls = (text?: string) => this.metric('dpu_credential_kube_requests_total', text);
+
+  /** Parents made before any clock starts: both paths begin from requests that exist. */
+  async createRequests(prefix: string, count: number, duration: string): Promise<string[]> {
+    const host = await this.hostApi;
+    const all = names(prefix, count);
+    await pool(all, 32, async (name) => {
+      await host.request('POST', requestsPath, {
+        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
+        spec: { serviceAccount: { name: `${name}-sa` }, duration, targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
+      });
+    });
+    return all;
+  }
+
+  /**
+   * The yardstick: what the webhook path achieves, written directly: create the ServiceAccount
+   * and request its token in the target, write the Secret and the status in the host.
+   */
+  async rawPath(prefix: string, count: number, workers: number): Promise<number> {
+    const [host, target] = [await this.hostApi, await this.targetApi];
+    const all = await this.createRequests(prefix, count, '1h');
+    const started = performance.now();
+    await pool(all, workers, async (name) => {
+      await target.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: `${name}-sa` } });
+      const minted = await target.request<{ status: { token: string; expirationTimestamp: string } }>('POST',
+        `/api/v1/namespaces/${namespace}/serviceaccounts/${name}-sa/token`, { spec: { expirationSeconds: 3600 } });
+      await host.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+        metadata: { name }, type: 'Opaque', data: { token: Buffer.from(minted.status.token).toString('base64') },
+      });
+      await host.request('PATCH', `${requestsPath}/${name}/status`, {
+        status: {
+          observedGeneration: 1, expirationTimestamp: minted.status.expirationTimestamp,
+          conditions: [{ type: 'Ready', status: 'True', reason: 'Success', message: 'raw', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+        },
+      }, { contentType: 'application/merge-patch+json' });
+    });
+    return (performance.now() - started) / 1_000;
+  }
+
+  /** The webhook path: the driver with Metacontroller's settings reconciles every request until it rests. */
+  async webhookPath(driver: MetacontrollerDriver, all: string[], workers: number) {
+    const syncs = new Map<string, { status: DpuServiceCredentialRequestStatus; resyncAfterSeconds: number; doneAt: number }>();
+    const [webhookCallsBefore, metacontrollerCallsBefore, hookCallsBefore] = [await this.webhookApiCalls(), driver.api.total, driver.calls.length];
+    const started = performance.now();
+    await pool(all, workers, async (name) => {
+      const { response } = await driver.reconcile(namespace, name);
+      syncs.set(name, { status: response.status as DpuServiceCredentialRequestStatus, resyncAfterSeconds: response.resyncAfterSeconds, doneAt: Date.now() });
+    });
+    const seconds = (performance.now() - started) / 1_000;
+    const notReady = [...syncs.values()].filter(({ status }) => status.conditions?.find((c) => c.type === 'Ready')?.status !== 'True').length;
+    if (notReady > 0) throw new Error(`${notReady} of ${all.length} requests are not Ready`);
+    await this.checkSecrets(all);
+    return {
+      seconds, syncs,
+      webhookApiCallsPerRequest: (await this.webhookApiCalls() - webhookCallsBefore) / all.length,
+      metacontrollerApiCallsPerRequest: (driver.api.total - metacontrollerCallsBefore) / all.length,
+      hookCallsPerRequest: (driver.calls.length - hookCallsBefore) / all.length,
+    };
+  }
+
+  /** Every request's Secret exists and holds a token; a sample of them authenticates as its ServiceAccount in the target. */
+  async checkSecrets(all: string[]): Promise<void> {
+    const host = await this.hostApi;
+    const secrets = new Map<string, V1Secret>();
+    let next: string | undefined;
+    do {
+      const page = await host.request<{ items: V1Secret[]; metadata: { continue?: string } }>('GET',
+        `/api/v1/namespaces/${namespace}/secrets?limit=1000${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
+      for (const secret of page.items) secrets.set(secret.metadata!.name!, secret);
+      next = page.metadata.continue;
+    } while (next);
+    const missing = all.filter((name) => !secrets.get(name)?.data?.kubeconfig);
+    if (missing.length > 0) throw new Error(`${missing.length} Secrets missing or without a kubeconfig, e.g. ${missing[0]}`);
+    const step = Math.max(1, Math.floor(all.length / 20));
+    for (let index = 0; index < all.length; index += step) {
+      const who = await authenticatesAs(secrets.get(all[index]!)!);
+      if (who !== `system:serviceaccount:${namespace}:${all[index]}-sa`) throw new Error(`${all[index]} authenticates as ${who}`);
+    }
+  }
+
+  driver(settings: ClientGoLimits): Promise<MetacontrollerDriver> {
+    return MetacontrollerDriver.start({ host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch' });
+  }
+
+  /** The ServiceAccount cache's heap per entry: the real cache, listing the target's managed ServiceAccounts (needs --expose-gc). */
+  async serviceAccountCacheBytesPerEntry(): Promise<{ entries: number; bytesPerEntry: number } | undefined> {
+    if (!global.gc) return undefined;
+    const client = await KubeRestClient.create(this.context.target.adminKubeConfig(), { timeoutMs: 60_000 });
+    global.gc();
+    const before = process.memoryUsage().heapUsed;
+    const cache = new ServiceAccountCache(client);
+    while (!cache.isSynced) await sleep(50);
+    global.gc();
+    const after = process.memoryUsage().heapUsed;
+    const entries = cache.size;
+    cache.close();
+    client.close();
+    return { entries, bytesPerEntry: (after - before) / entries };
+  }
+
+  /**
+   * Metacontroller restarted: every parent's sync arrives at once (bodies built by the driver
+   * from its caches, each parent's own), through autocannon on `connections` connections:
+   * Metacontroller's workers (each sends one sync at a time), or more as a stress. /healthz is
+   * probed every 100 ms throughout, on a new connection each time, as a kubelet does.
+   */
+  async storm(driver: MetacontrollerDriver, all: string[], connections: number) {
+    const bodies: string[] = [];
+    await pool(all, 16, async (name) => {
+      const body = await driver.syncRequestBody(namespace, name);
+      if (body) bodies.push(body);
+    });
+    const { install, webhook } = this.context;
+    const callsBefore = await this.webhookApiCalls(); // this scrape also resets the lag histogram
+    let probing = true;
+    const probeMs: number[] = [];
+    const probes = (async () => {
+      while (probing) {
+        const started = performance.now();
+        await install.call(webhook.port, '/healthz');
+        probeMs.push(performance.now() - started);
+        await sleep(100);
+      }
+    })();
+    let next = 0;
+    const result = await autocannon({
+      url: `https://127.0.0.1:${webhook.port}`, connections, amount: bodies.length,
+      servername: install.serviceHost, tlsOptions: { ca: install.pki.caCertPem },
+      requests: [{
+        method: 'POST', path: '/sync',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${install.hookToken}` },
+        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+      }],
+    });
+    probing = false;
+    await probes;
+    const after = await this.scrape();
+    return {
+      syncs: result.requests.total,
+      connections,
+      seconds: result.duration,
+      syncsPerSecond: result.requests.total / result.duration,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      maxMs: result.latency.max,
+      errors: result.errors + result.non2xx + result.timeouts,
+      apiCalls: await this.webhookApiCalls(after) - callsBefore,
+      maxEventLoopDelayMs: (await this.metric('nodejs_eventloop_lag_max_seconds', after)) * 1_000,
+      slowestHealthProbeMs: Math.max(...probeMs),
+    };
+  }
+
+  /**
+   * The renewal wave: each request synced again when its resyncAfterSeconds falls due, as
+   * Metacontroller's delaying queue does, by the same workers. Reports from the first to the
+   * last renewal and the least lifetime any replaced token still had.
+   */
+  async wave(driver: MetacontrollerDriver, syncs: Map<string, { status: DpuServiceCredentialRequestStatus; resyncAfterSeconds: number; doneAt: number }>, workers: number) {
+    const due = [...syncs.entries()].map(([name, sync]) => ({
+      name, dueAt: sync.doneAt + sync.resyncAfterSeconds * 1_000,
+      issuedAt: sync.status.issuedAt, expiresAt: Date.parse(sync.status.expirationTimestamp ?? ''),
+    })).sort((a, b) => a.dueAt - b.dueAt);
+    const [webhookCallsBefore, metacontrollerCallsBefore, errorsBefore] = [await this.webhookApiCalls(), driver.api.total, driver.syncErrors.length];
+    const firstDue = due[0]!.dueAt;
+    this.context.log(`wave: ${due.length} renewals due from ${new Date(firstDue).toISOString()} over ${((due.at(-1)!.dueAt - firstDue) / 1_000).toFixed(0)} s`);
+    const renewedAt: number[] = [];
+    let leastLifetimeLeftSeconds = Infinity;
+    let notRenewed = 0;
+    let failed = 0;
+    await pool(due, workers, async (item) => {
+      const wait = item.dueAt - Date.now();
+      if (wait > 0) await sleep(wait);
+      try {
+        const { response } = await driver.reconcile(namespace, item.name);
+        const status = response.status as DpuServiceCredentialRequestStatus;
+        const now = Date.now();
+        if (status.issuedAt === item.issuedAt) {
+          notRenewed++;
+          return;
+        }
+        renewedAt.push(now);
+        leastLifetimeLeftSeconds = Math.min(leastLifetimeLeftSeconds, (item.expiresAt - now) / 1_000);
+      } catch {
+        failed++;
+      }
+    });
+    return {
+      renewals: renewedAt.length,
+      seconds: (Math.max(...renewedAt) - Math.min(...renewedAt)) / 1_000,
+      secondsFromFirstDue: (Math.max(...renewedAt) - firstDue) / 1_000,
+      webhookApiCallsPerRenewal: (await this.webhookApiCalls() - webhookCallsBefore) / due.length,
+      metacontrollerApiCallsPerRenewal: (driver.api.total - metacontrollerCallsBefore) / due.length,
+      errors: failed + driver.syncErrors.length - errorsBefore,
+      notRenewed,
+      leastLifetimeLeftSeconds,
+    };
+  }
+
+  close(): void {
+    void this.hostApi.then((client) => client.close());
+    void this.targetApi.then((client) => client.close());
+  }
+}
+
+export async function runScale(context: ScaleContext, idleRssMb: number) {
+  const { log, webhook } = context;
+  const scale = new Scale(context);
+
+  log(`scale: yardstick, ${small} requests`);
+  const raw1k = await scale.rawPath('raw-s', small, highSettings.workers);
+  const highDriver = await scale.driver(highSettings);
+  log(`scale: webhook path, ${small} requests (QPS ${highSettings.qps}, burst ${highSettings.burst}, ${highSettings.workers} workers)`);
+  const web1k = await scale.webhookPath(highDriver, await scale.createRequests('web-s', small, '1h'), highSettings.workers);
+  log(`scale: ${small}: yardstick ${raw1k.toFixed(1)} s, webhook ${web1k.seconds.toFixed(1)} s`);
+
+  log(`scale: yardstick, ${large} requests`);
+  const raw10k = await scale.rawPath('raw-l', large, highSettings.workers);
+  log(`scale: webhook path, ${large} requests (token lifetime ${waveDuration})`);
+  const largeNames = await scale.createRequests('web-l', large, waveDuration);
+  const web10k = await scale.webhookPath(highDriver, largeNames, highSettings.workers);
+  const rss10kMb = await rssMb(webhook.pid);
+  const heap10kMb = await scale.metric('nodejs_heap_size_used_bytes') / 2 ** 20;
+  log(`scale: ${large}: yardstick ${raw10k.toFixed(1)} s, webhook ${web10k.seconds.toFixed(1)} s; webhook RSS ${rss10kMb.toFixed(0)} MB, heap ${heap10kMb.toFixed(0)} MB`);
+  const serviceAccountCache = await scale.serviceAccountCacheBytesPerEntry();
+
+  log(`scale: resync storm, ${large} reuse-path syncs from ${highSettings.workers} workers, then over ${stressConnections} connections`);
+  const storm = await scale.storm(highDriver, largeNames, highSettings.workers);
+  const stormStress = await scale.storm(highDriver, largeNames, stressConnections);
+  for (const run of [storm, stormStress]) {
+    log(`scale: storm (${run.connections} in flight) ${run.syncsPerSecond.toFixed(0)} syncs/s, p99 ${run.p99Ms} ms, ${run.apiCalls} API calls, event loop max ${run.maxEventLoopDelayMs.toFixed(0)} ms, slowest /healthz ${run.slowestHealthProbeMs.toFixed(0)} ms`);
+  }
+
+  log(`scale: recommended settings, ${small} requests (QPS ${recommendedSettings.qps}, burst ${recommendedSettings.burst}, ${recommendedSettings.workers} workers)`);
+  const recommendedDriver = await scale.driver(recommendedSettings);
+  const recommended = await scale.webhookPath(recommendedDriver, await scale.createRequests('rec', small, '1h'), recommendedSettings.workers);
+  recommendedDriver.close();
+
+  log('scale: renewal wave');
+  const wave = await scale.wave(highDriver, web10k.syncs, highSettings.workers);
+  log(`scale: wave ${wave.renewals} renewals in ${wave.seconds.toFixed(0)} s, ${wave.errors} errors, least lifetime left ${wave.leastLifetimeLeftSeconds.toFixed(0)} s`);
+  highDriver.close();
+
+  log(`scale: Metacontroller as it ships, ${shippedRequests} requests (QPS ${shippedSettings.qps}, burst ${shippedSettings.burst}, ${shippedSettings.workers} workers)`);
+  const shippedDriver = await scale.driver(shippedSettings);
+  const shipped = await scale.webhookPath(shippedDriver, await scale.createRequests('shipped', shippedRequests, '1h'), shippedSettings.workers);
+  shippedDriver.close();
+  scale.close();
+
+  const { syncs: _small, ...web1kFigures } = web1k;
+  const { syncs: _large, ...web10kFigures } = web10k;
+  const { syncs: _rec, ...recommendedFigures } = recommended;
+  const { syncs: _shipped, ...shippedFigures } = shipped;
+  return {
+    settings: { high: highSettings, recommended: recommendedSettings, shipped: shippedSettings },
+    idleRssMb,
+    yardstick: { [small]: raw1k, [large]: raw10k, workers: highSettings.workers },
+    webhookHigh: { [small]: web1kFigures, [large]: web10kFigures },
+    rss10kMb, heap10kMb, serviceAccountCache,
+    storm, stormStress, recommended: { requests: small, ...recommendedFigures }, wave,
+    shipped: { requests: shippedRequests, ...shippedFigures, projected10kSeconds: shipped.seconds * (large / shippedRequests) },
+    headline: {
+      rawRatio1k: web1k.seconds / raw1k,
+      rawRatio10k: web10k.seconds / raw10k,
+      seconds10kDefaultQps: shipped.seconds * (10_000 / shippedRequests),
+      seconds10kDefaultQpsMeasuredAt: shippedRequests,
+      seconds10kHighQps: web10k.seconds * (10_000 / large),
+      rss10kMb,
+      stormP99Ms: storm.p99Ms,
+      stormApiCalls: storm.apiCalls,
+      stormMaxLoopDelayMs: storm.maxEventLoopDelayMs,
+      seconds1kRecommended: recommended.seconds * (1_000 / small),
+      idleRssMb,
+    },
+  };
+}
+
