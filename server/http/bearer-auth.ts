@@ -8,9 +8,18 @@ import type { NextFunction, Request, Response } from 'express';
 import { WatchedFile } from '../watched-file.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
+// Keyed by the Buffer a WatchedFile holds, which is replaced whenever the file changes: the
+// expected tokens are hashed once per content, not on every hook call.
+const digests = new WeakMap<Buffer, Buffer | null>();
 const digestOf = (content: Buffer | undefined) => {
-  const text = content?.toString('utf8').trim();
-  return text ? digest(text) : undefined;
+  if (!content) return undefined;
+  let known = digests.get(content);
+  if (known === undefined) {
+    const text = content.toString('utf8').trim();
+    known = text ? digest(text) : null;
+    digests.set(content, known);
+  }
+  return known ?? undefined;
 };
 
 /** `token`, and `previous` beside it when present: the keys of the mounted hook-token Secret. */
