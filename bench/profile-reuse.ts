@@ -4,6 +4,8 @@
 //   npx tsx bench/profile-reuse.ts                 measure and profile
 //   npx tsx bench/profile-reuse.ts <file.cpuprofile>  summarise an existing profile
 // PROFILE_ROUNDS (3), PROFILE_ROUND_SECONDS (3), PROFILE_SECONDS (5); PROFILE_SECONDS=0 skips the profile.
+// PROFILE_BEFORE_ENTRY=<other build>/dist/server/main.js adds that build to the rounds;
+// PROFILE_BASELINE=1 profiles the baseline server too.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,9 @@ const rounds = Number(process.env.PROFILE_ROUNDS ?? 3);
 const roundSeconds = Number(process.env.PROFILE_ROUND_SECONDS ?? 3);
 const profileSeconds = Number(process.env.PROFILE_SECONDS ?? 5);
 const warmUpSeconds = 1;
+/** Another build's dist/server/main.js, measured in the same rounds (e.g. the commit before a change). */
+const beforeEntry = process.env.PROFILE_BEFORE_ENTRY;
+const profileBaseline = process.env.PROFILE_BASELINE === '1';
 
 /** The parts of a V8 .cpuprofile this summary reads. */
 interface CpuProfile {
@@ -25,16 +30,16 @@ interface CpuProfile {
 }
 
 /**
- * Only the samples from `skipMs` after the first one in the sync hook on: start-up (module
- * loading, the first lists) and the warm-up load are not the reuse path in steady state.
+ * Only the samples from `skipMs` after the first one in the hook (a frame of `hookUrl`) on:
+ * start-up (module loading, the first lists) and the warm-up load are not the steady state.
  */
-function steadyState(profile: CpuProfile, skipMs: number): CpuProfile {
+function steadyState(profile: CpuProfile, skipMs: number, hookUrl: string): CpuProfile {
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const inSync = (id: number | undefined): boolean => {
     for (let at = id; at !== undefined; at = parent.get(at)) {
-      if (byId.get(at)?.callFrame.url.endsWith('/dist/server/hooks/sync.js')) return true;
+      if (byId.get(at)?.callFrame.url.endsWith(hookUrl)) return true;
     }
     return false;
   };
@@ -105,6 +110,20 @@ function summarise(profile: CpuProfile, top = 25): string {
     byFunction.set(key, entry);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
   }
+  // Node internals and V8 builtins charged to the nearest script frame above them: what
+  // each package (and each of our files) costs with the runtime work it asks for.
+  const charged = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const own = byId.get(id)!.callFrame;
+    if (own.functionName === '(idle)') continue;
+    let pkg: string | undefined;
+    for (let at: number | undefined = id; at !== undefined && pkg === undefined; at = parent.get(at)) {
+      const { url, functionName } = byId.get(at)!.callFrame;
+      if (url && !url.startsWith('node:')) pkg = packageOf(url, functionName);
+    }
+    pkg ??= packageOf(own.url, own.functionName) === 'node internals' ? 'node internals (no script caller: sockets, timers, TLS)' : packageOf(own.url, own.functionName);
+    charged.set(pkg, (charged.get(pkg) ?? 0) + us);
+  }
   const percent = (us: number) => `${((100 * us) / totalUs).toFixed(1)}%`;
   const ms = (us: number) => (us / 1000).toFixed(0);
   const lines = [`busy ${ms(totalUs)} ms, idle ${ms(idleUs)} ms`, '', `| self ms | share | function (url:line) |`, '|---|---|---|'];
@@ -122,69 +141,112 @@ function summarise(profile: CpuProfile, top = 25): string {
   for (const [pkg, us] of [...byPackage, ['ours: all of server/', oursUs] as const].sort((a, b) => b[1] - a[1]).filter(([, us]) => us >= totalUs / 1000)) {
     lines.push(`| ${ms(us)} | ${percent(us)} | ${pkg} |`);
   }
+  const chargedOursUs = [...charged].filter(([pkg]) => pkg.startsWith('ours: ')).reduce((sum, [, us]) => sum + us, 0);
+  lines.push('', '| ms | share | package, with the node internals and builtins it calls |', '|---|---|---|');
+  for (const [pkg, us] of [...charged, ['ours: all of server/', chargedOursUs] as const].sort((a, b) => b[1] - a[1]).filter(([, us]) => us >= totalUs / 200)) {
+    lines.push(`| ${ms(us)} | ${percent(us)} | ${pkg} |`);
+  }
   return lines.join('\n');
+}
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+interface Totals {
+  requests: number;
+  seconds: number;
+  cpuMs: number;
+  errors: number;
+}
+
+const webhookHookUrl = '/dist/server/hooks/sync.js';
+const baselineHookUrl = '/bench/baseline-server.ts';
+
+async function profileOf(dir: string, logPath: string, hookUrl: string): Promise<CpuProfile> {
+  const file = (await readdir(dir)).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile in ${dir}; see ${logPath}`);
+  console.log(`\nprofile: ${join(dir, file)}\n`);
+  return steadyState(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile, warmUpSeconds * 1_000, hookUrl);
 }
 
 async function measureAndProfile(): Promise<void> {
   await buildWebhook();
   const env = await startBenchEnvironment();
-  let webhook = await env.startWebhook();
+  const webhook = await env.startWebhook();
   const driver = await MetacontrollerDriver.start({ host: env.hostConfig, network: await serviceNetwork(webhook.port) });
   const body = await reuseRequestBody(env, driver);
   driver.close();
   const responseBytes = (await env.install.call(webhook.port, '/sync', { method: 'POST', body })).body.length;
   const baseline = await startBaseline(env, responseBytes);
+  const servers: Server[] = [
+    { name: 'baseline', port: baseline.port, pid: baseline.process.pid, stop: () => baseline.process.stop() },
+    { name: 'webhook', ...webhook },
+  ];
+  if (beforeEntry) servers.push({ name: 'webhook before', ...await env.startWebhook([], beforeEntry) });
   log(`reuse path: request ${body.length} B, response ${responseBytes} B, ${connections} connections, ${rounds} rounds of ${roundSeconds} s each`);
 
-  // Warm both up (JIT, TLS session set-up), then alternate so both see the same background load.
-  await env.load(baseline.port, body, { duration: 1 });
-  await env.load(webhook.port, body, { duration: 1 });
-  const totals = { webhook: { requests: 0, seconds: 0, cpuMs: 0, errors: 0 }, baseline: { requests: 0, seconds: 0, cpuMs: 0, errors: 0 } };
+  // Warm each up (JIT, TLS sessions), then take turns so all see the same background load.
+  for (const server of servers) await env.load(server.port, body, { duration: 1 });
+  const totals = new Map<Server, Totals>(servers.map((server) => [server, { requests: 0, seconds: 0, cpuMs: 0, errors: 0 }]));
   for (let round = 0; round < rounds; round++) {
     const perRound: string[] = [];
-    for (const [name, port, pid] of [['baseline', baseline.port, baseline.process.pid], ['webhook', webhook.port, webhook.pid]] as const) {
-      const cpuBefore = await cpuMs(pid);
-      const result = await env.load(port, body, { duration: roundSeconds });
-      const total = totals[name];
-      total.cpuMs += (await cpuMs(pid)) - cpuBefore;
+    for (const server of servers) {
+      const cpuBefore = await cpuMs(server.pid);
+      const result = await env.load(server.port, body, { duration: roundSeconds });
+      const total = totals.get(server)!;
+      total.cpuMs += (await cpuMs(server.pid)) - cpuBefore;
       total.requests += result.requests.total;
       total.seconds += result.duration;
       total.errors += result.errors + result.non2xx + result.timeouts;
-      perRound.push(`${name} ${Math.round(result.requests.total / result.duration)}/s`);
+      perRound.push(`${server.name} ${Math.round(result.requests.total / result.duration)}/s`);
     }
     log(`round ${round + 1}: ${perRound.join(', ')}`);
   }
-  const rate = (total: typeof totals.webhook) => total.requests / total.seconds;
-  const cpuPerRequest = (total: typeof totals.webhook) => total.cpuMs / total.requests;
-  console.log('| measure | webhook | baseline | ratio |');
-  console.log('|---|---|---|---|');
-  console.log(`| reuse-path syncs/s | ${rate(totals.webhook).toFixed(0)} | ${rate(totals.baseline).toFixed(0)} | ${(rate(totals.webhook) / rate(totals.baseline)).toFixed(2)} |`);
-  console.log(`| server CPU ms per sync | ${cpuPerRequest(totals.webhook).toFixed(3)} | ${cpuPerRequest(totals.baseline).toFixed(3)} | ${(cpuPerRequest(totals.baseline) / cpuPerRequest(totals.webhook)).toFixed(2)} |`);
-  console.log(`| errors | ${totals.webhook.errors} | ${totals.baseline.errors} | |`);
+  const base = totals.get(servers[0]!)!;
+  const rate = (total: Totals) => total.requests / total.seconds;
+  const cpuPerRequest = (total: Totals) => total.cpuMs / total.requests;
+  console.log('| server | syncs/s | ratio to baseline | CPU ms per sync | baseline CPU / this CPU | errors |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [server, total] of totals) {
+    console.log(`| ${server.name} | ${rate(total).toFixed(0)} | ${(rate(total) / rate(base)).toFixed(2)} | ${cpuPerRequest(total).toFixed(3)} | `
+      + `${(cpuPerRequest(base) / cpuPerRequest(total)).toFixed(2)} | ${total.errors} |`);
+  }
+  await Promise.all(servers.slice(1).map((server) => server.stop()));
 
   if (profileSeconds > 0) {
-    await webhook.stop();
     const profileDir = await mkdtemp(join(tmpdir(), 'reuse-profile-'));
-    webhook = await env.startWebhook(['--cpu-prof', '--cpu-prof-dir', profileDir]);
-    await env.load(webhook.port, body, { duration: warmUpSeconds });
-    const profiled = await env.load(webhook.port, body, { duration: profileSeconds });
-    log(`profiled: ${profiled.requests.total} syncs in ${profileSeconds} s (with the profiler's overhead)`);
+    const profiled = await env.startWebhook(['--cpu-prof', '--cpu-prof-dir', profileDir]);
+    await env.load(profiled.port, body, { duration: warmUpSeconds });
+    const result = await env.load(profiled.port, body, { duration: profileSeconds });
+    log(`profiled: ${result.requests.total} syncs in ${profileSeconds} s (with the profiler's overhead)`);
     // A graceful stop: the profile is written as the process exits.
-    await webhook.stop();
-    const file = (await readdir(profileDir)).find((name) => name.endsWith('.cpuprofile'));
-    if (!file) throw new Error(`no .cpuprofile in ${profileDir}; see ${webhook.logPath}`);
-    console.log(`\nprofile: ${join(profileDir, file)}\n`);
-    console.log(summarise(steadyState(JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile, warmUpSeconds * 1_000)));
-  } else {
-    await webhook.stop();
+    await profiled.stop();
+    console.log(summarise(await profileOf(profileDir, profiled.logPath, webhookHookUrl)));
   }
   await baseline.process.stop();
+  if (profileSeconds > 0 && profileBaseline) {
+    const profileDir = await mkdtemp(join(tmpdir(), 'baseline-profile-'));
+    // The baseline server handles no signal, and a process a signal kills writes no profile.
+    const exitOnSigint = `--import=data:text/javascript,process.once('SIGINT',()=>process.exit(0))`;
+    const profiled = await startBaseline(env, responseBytes, ['--cpu-prof', '--cpu-prof-dir', profileDir, exitOnSigint]);
+    await env.load(profiled.port, body, { duration: warmUpSeconds });
+    const result = await env.load(profiled.port, body, { duration: profileSeconds });
+    log(`baseline profiled: ${result.requests.total} requests in ${profileSeconds} s`);
+    process.kill(profiled.process.pid, 'SIGINT');
+    await profiled.process.exited;
+    console.log(summarise(await profileOf(profileDir, profiled.process.logPath, baselineHookUrl)));
+  }
   await stopAllControlPlanes();
 }
 
 const existing = process.argv[2];
 const run = existing
-  ? readFile(existing, 'utf8').then((text) => console.log(summarise(steadyState(JSON.parse(text) as CpuProfile, warmUpSeconds * 1_000))))
+  ? readFile(existing, 'utf8').then((text) =>
+    console.log(summarise(steadyState(JSON.parse(text) as CpuProfile, warmUpSeconds * 1_000, process.env.PROFILE_HOOK_URL ?? webhookHookUrl))))
   : measureAndProfile();
 run.catch(async (error: unknown) => {
   console.error(error instanceof Error ? error.stack : error);

@@ -48,8 +48,11 @@ export interface BenchEnvironment {
   hostConfig: KubeConfig;
   hostKubeconfig: string;
   install: WebhookInstall;
-  /** The compiled webhook as its own process; `nodeFlags` go before the entry (e.g. --cpu-prof). */
-  startWebhook(nodeFlags?: string[]): Promise<WebhookProcess>;
+  /**
+   * The compiled webhook as its own process; `nodeFlags` go before the entry (e.g. --cpu-prof),
+   * `entry` is another build's main.js (an earlier commit's, compared side by side).
+   */
+  startWebhook(nodeFlags?: string[], entry?: string): Promise<WebhookProcess>;
   createRequest(name: string, serviceAccount: string): Promise<unknown>;
   /** Over HTTPS with the hook token, as Metacontroller calls: both servers present the webhook's certificate. */
   load(port: number, body: string, options: { duration: number } | { amount: number }): Promise<Result>;
@@ -67,8 +70,8 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   const objects = hostConfig.makeApiClient(CustomObjectsApi);
   return {
     host, target, hostConfig, hostKubeconfig, install,
-    startWebhook: (nodeFlags = []) => startWebhookProcess(install, hostKubeconfig, `${hostKubeconfig}.webhook-${Date.now()}.log`, { LOG_LEVEL: 'info' },
-      { entry: join(root, 'dist/server/main.js'), nodeFlags }),
+    startWebhook: (nodeFlags = [], entry = join(root, 'dist/server/main.js')) =>
+      startWebhookProcess(install, hostKubeconfig, `${hostKubeconfig}.webhook-${Date.now()}.log`, { LOG_LEVEL: 'info' }, { entry, nodeFlags }),
     createRequest: (name, serviceAccount) => objects.createNamespacedCustomObject({
       ...parentApi, namespace: 'default',
       body: {
@@ -94,9 +97,9 @@ export async function reuseRequestBody(env: BenchEnvironment, driver: Metacontro
 }
 
 /** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz. */
-export async function startBaseline(env: BenchEnvironment, responseBytes: number): Promise<{ process: ManagedProcess; port: number }> {
+export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = []): Promise<{ process: ManagedProcess; port: number }> {
   const port = await freePort();
-  const baseline = await startProcess(process.execPath, ['--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline.log`, {
+  const baseline = await startProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline.log`, {
     ...process.env, PORT: String(port), RESPONSE_BYTES: String(responseBytes),
     TLS_CERT_FILE: env.install.tlsVolume.path('tls.crt'), TLS_KEY_FILE: env.install.tlsVolume.path('tls.key'),
   });
