@@ -5,6 +5,7 @@
 //   npx tsx bench/profile-reuse.ts <file.cpuprofile>  summarise an existing profile
 // PROFILE_ROUNDS (3), PROFILE_ROUND_SECONDS (3), PROFILE_SECONDS (5); PROFILE_SECONDS=0 skips the profile.
 // PROFILE_BEFORE_ENTRY=<other build>/dist/server/main.js adds that build to the rounds;
+// PROFILE_VARIANT_FLAGS="<node flags>" adds the webhook started with those flags;
 // PROFILE_BASELINE=1 profiles the baseline server too.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,8 @@ const warmUpSeconds = 1;
 /** Another build's dist/server/main.js, measured in the same rounds (e.g. the commit before a change). */
 const beforeEntry = process.env.PROFILE_BEFORE_ENTRY;
 const profileBaseline = process.env.PROFILE_BASELINE === '1';
+/** Node flags for one more webhook in the rounds (e.g. --max-semi-space-size=1). */
+const variantFlags = (process.env.PROFILE_VARIANT_FLAGS ?? '').split(' ').filter(Boolean);
 
 /** The parts of a V8 .cpuprofile this summary reads. */
 interface CpuProfile {
@@ -187,6 +190,7 @@ async function measureAndProfile(): Promise<void> {
     { name: 'webhook', ...webhook },
   ];
   if (beforeEntry) servers.push({ name: 'webhook before', ...await env.startWebhook([], beforeEntry) });
+  if (variantFlags.length) servers.push({ name: `webhook ${variantFlags.join(' ')}`, ...await env.startWebhook(variantFlags) });
   log(`reuse path: request ${body.length} B, response ${responseBytes} B, ${connections} connections, ${rounds} rounds of ${roundSeconds} s each`);
 
   // Warm each up (JIT, TLS sessions), then take turns so all see the same background load.
