@@ -198,7 +198,8 @@ async function measureAndProfile(): Promise<void> {
   const totals = new Map<Server, Totals>(servers.map((server) => [server, { requests: 0, seconds: 0, cpuMs: 0, errors: 0 }]));
   for (let round = 0; round < rounds; round++) {
     const perRound: string[] = [];
-    for (const server of servers) {
+    // Every other round in reverse order, so that no server always follows the same one.
+    for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const cpuBefore = await cpuMs(server.pid);
       const result = await env.load(server.port, body, { duration: roundSeconds });
       const total = totals.get(server)!;
