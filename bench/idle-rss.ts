@@ -4,7 +4,8 @@
 //   npx tsx bench/idle-rss.ts                 measure and snapshot
 //   npx tsx bench/idle-rss.ts <file.heapsnapshot>  summarise an existing snapshot
 // IDLE_FLAG_SETS: flag sets separated by '|' ('' is the default; e.g. "|--max-semi-space-size=1");
-// IDLE_RUNS (3) starts per flag set, the median reported; IDLE_SETTLE_MS (3000) after /healthz.
+// IDLE_RUNS (3) starts per flag set, the median reported; IDLE_AT_MS ("3000"): when VmRSS is read,
+// in ms after /healthz answered, comma-separated (V8 gives memory back some time after start-up).
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { buildWebhook, median, rssMb, startBenchEnvironment } from './setup.js';
 
 const flagSets = (process.env.IDLE_FLAG_SETS ?? '').split('|').map((set) => set.split(' ').filter(Boolean));
 const runs = Number(process.env.IDLE_RUNS ?? 3);
-const settleMs = Number(process.env.IDLE_SETTLE_MS ?? 3_000);
+const atMs = (process.env.IDLE_AT_MS ?? '3000').split(',').map(Number);
 
 /**
  * Loaded into the webhook before its own code: on SIGUSR2 it writes V8's heap statistics and a
@@ -157,21 +158,25 @@ async function measure(): Promise<void> {
   const snapshotDir = await mkdtemp(join(tmpdir(), 'idle-heap-'));
   process.env.IDLE_DIR = snapshotDir;
   const preload = `--import=data:text/javascript,${encodeURIComponent(snapshotOnSignal)}`;
-  console.log('| node flags | idle VmRSS MB (median) | runs |');
-  console.log('|---|---|---|');
+  console.log(`| node flags | ${atMs.map((ms) => `VmRSS MB ${ms / 1000} s after start (median; runs)`).join(' | ')} |`);
+  console.log(`|---|${atMs.map(() => '---|').join('')}`);
   for (const flags of flagSets) {
-    const rss: number[] = [];
+    const rss = atMs.map((): number[] => []);
     for (let run = 0; run < runs; run++) {
       const webhook = await env.startWebhook([...flags, preload]);
-      await new Promise((resolve) => setTimeout(resolve, settleMs));
-      rss.push(await rssMb(webhook.pid, 'VmRSS'));
+      const started = Date.now();
+      for (const [index, ms] of atMs.entries()) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
+        rss[index]!.push(await rssMb(webhook.pid, 'VmRSS'));
+      }
       if (flags === flagSets[0] && run === runs - 1) {
         process.kill(webhook.pid, 'SIGUSR2');
         await waitFor(join(snapshotDir, 'done'), 60_000);
       }
       await webhook.stop();
     }
-    console.log(`| ${flags.join(' ') || '(none)'} | ${median(rss).toFixed(1)} | ${rss.map((value) => value.toFixed(1)).join(', ')} |`);
+    const cells = rss.map((values) => `${median(values).toFixed(1)} (${values.map((value) => value.toFixed(1)).join(', ')})`);
+    console.log(`| ${flags.join(' ') || '(none)'} | ${cells.join(' | ')} |`);
   }
   await stopAllControlPlanes();
 
