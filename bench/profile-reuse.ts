@@ -203,11 +203,12 @@ async function measureAndProfile(): Promise<void> {
       const cpuBefore = await cpuMs(server.pid);
       const result = await env.load(server.port, body, { duration: roundSeconds });
       const total = totals.get(server)!;
-      total.cpuMs += (await cpuMs(server.pid)) - cpuBefore;
+      const roundCpuMs = (await cpuMs(server.pid)) - cpuBefore;
+      total.cpuMs += roundCpuMs;
       total.requests += result.requests.total;
       total.seconds += result.duration;
       total.errors += result.errors + result.non2xx + result.timeouts;
-      perRound.push(`${server.name} ${Math.round(result.requests.total / result.duration)}/s`);
+      perRound.push(`${server.name} ${Math.round(result.requests.total / result.duration)}/s ${(roundCpuMs / result.requests.total).toFixed(3)} ms`);
     }
     log(`round ${round + 1}: ${perRound.join(', ')}`);
   }
