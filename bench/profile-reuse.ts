@@ -4,10 +4,11 @@
 //   npx tsx bench/profile-reuse.ts                 measure and profile
 //   npx tsx bench/profile-reuse.ts <file.cpuprofile>  summarise an existing profile
 // PROFILE_ROUNDS (3), PROFILE_ROUND_SECONDS (3), PROFILE_SECONDS (5); PROFILE_SECONDS=0 skips the profile.
-// PROFILE_BEFORE_ENTRY=<other build>/dist/server/main.js adds that build to the rounds;
+// PROFILE_BEFORE_ENTRY=<other build>/dist/server/main.js adds that build to the rounds
+// (PROFILE_BEFORE_FLAGS: node flags for it);
 // PROFILE_VARIANT_FLAGS="<node flags>" adds the webhook started with those flags;
-// PROFILE_BASELINE=1 profiles the baseline server too.
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+// PROFILE_BASELINE=1 profiles the baseline server too; PROFILE_LOG_DIR keeps the servers' logs.
+import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
@@ -21,6 +22,9 @@ const profileSeconds = Number(process.env.PROFILE_SECONDS ?? 5);
 const warmUpSeconds = 1;
 /** Another build's dist/server/main.js, measured in the same rounds (e.g. the commit before a change). */
 const beforeEntry = process.env.PROFILE_BEFORE_ENTRY;
+const beforeFlags = (process.env.PROFILE_BEFORE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Where to copy each server's log after the rounds (e.g. for --trace-gc lines). */
+const logDir = process.env.PROFILE_LOG_DIR;
 const profileBaseline = process.env.PROFILE_BASELINE === '1';
 /** Node flags for one more webhook in the rounds (e.g. --max-semi-space-size=1). */
 const variantFlags = (process.env.PROFILE_VARIANT_FLAGS ?? '').split(' ').filter(Boolean);
@@ -156,6 +160,7 @@ interface Server {
   name: string;
   port: number;
   pid: number;
+  logPath: string;
   stop(): Promise<void>;
 }
 
@@ -186,10 +191,10 @@ async function measureAndProfile(): Promise<void> {
   const responseBytes = (await env.install.call(webhook.port, '/sync', { method: 'POST', body })).body.length;
   const baseline = await startBaseline(env, responseBytes);
   const servers: Server[] = [
-    { name: 'baseline', port: baseline.port, pid: baseline.process.pid, stop: () => baseline.process.stop() },
+    { name: 'baseline', port: baseline.port, pid: baseline.process.pid, logPath: baseline.process.logPath, stop: () => baseline.process.stop() },
     { name: 'webhook', ...webhook },
   ];
-  if (beforeEntry) servers.push({ name: 'webhook before', ...await env.startWebhook([], beforeEntry) });
+  if (beforeEntry) servers.push({ name: 'webhook before', ...await env.startWebhook(beforeFlags, beforeEntry) });
   if (variantFlags.length) servers.push({ name: `webhook ${variantFlags.join(' ')}`, ...await env.startWebhook(variantFlags) });
   log(`reuse path: request ${body.length} B, response ${responseBytes} B, ${connections} connections, ${rounds} rounds of ${roundSeconds} s each`);
 
@@ -220,6 +225,12 @@ async function measureAndProfile(): Promise<void> {
   for (const [server, total] of totals) {
     console.log(`| ${server.name} | ${rate(total).toFixed(0)} | ${(rate(total) / rate(base)).toFixed(2)} | ${cpuPerRequest(total).toFixed(3)} | `
       + `${(cpuPerRequest(base) / cpuPerRequest(total)).toFixed(2)} | ${total.errors} |`);
+  }
+  if (logDir) {
+    // The control planes' directories, where the logs are, go when they stop.
+    await mkdir(logDir, { recursive: true });
+    for (const server of servers) await copyFile(server.logPath, join(logDir, `${server.name.replace(/[^\w.=-]+/g, '_')}.log`));
+    log(`logs copied to ${logDir}`);
   }
   await Promise.all(servers.slice(1).map((server) => server.stop()));
 
