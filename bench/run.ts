@@ -1,29 +1,22 @@
 // npm run bench: the webhook measured side by side with baselines, in one run, on this machine.
 // Prints a table, writes bench/results.json, and ends with one JSON line of the headline figures.
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import autocannon, { type Result } from 'autocannon';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { Result } from 'autocannon';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { SyncRequest, SyncResponse } from '../server/metacontroller.js';
-import { startControlPlane, stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
-import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
+import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { startProcess } from '../spec/support/processes.js';
 import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
-import { hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../spec/support/webhook-env.js';
-import { WebhookInstall } from '../spec/support/webhook-install.js';
-import { startWebhookProcess } from '../spec/support/webhook-process.js';
-import { freePort } from '../spec/support/net.js';
+import { serviceNetwork } from '../spec/support/webhook-env.js';
+import type { WebhookInstall } from '../spec/support/webhook-install.js';
+import {
+  buildWebhook, connections, cpuMs, log, median, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
+} from './setup.js';
 import { runScale } from './scale.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
-const connections = 32;
 const mintSamples = 40;
 const scaleRequests = Number(process.env.BENCH_SCALE_REQUESTS ?? 1000);
 const scaleWorkers = 16;
@@ -31,22 +24,10 @@ const memorySyncs = Number(process.env.BENCH_MEMORY_SYNCS ?? 100_000);
 const coldStartRuns = 5;
 /** `npm run bench:scale`: the scale mode after the usual measures, in the same run. */
 const withScale = process.argv.includes('--scale');
+/** Idle is read this long after start: V8 gives back the young generation it grew while loading modules within about 20 s. */
+const idleAfterMs = 30_000;
 
-const log = (text: string) => console.error(`bench: ${text}`);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
-  return kb / 1024;
-}
-
-/** CPU time (user + system) a process has used, in ms. */
-async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
+let env: BenchEnvironment;
 let install: WebhookInstall;
 
 async function apiCallCount(port: number): Promise<number> {
@@ -54,14 +35,8 @@ async function apiCallCount(port: number): Promise<number> {
   return [...text.matchAll(/^dpu_credential_kube_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
-/** Over HTTPS with the hook token, as Metacontroller calls: both servers present the webhook's certificate. */
 function load(port: number, body: string, options: { duration?: number; amount?: number }): Promise<Result> {
-  return autocannon({
-    url: `https://127.0.0.1:${port}/sync`, method: 'POST', body, connections,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${install.hookToken}` },
-    servername: install.serviceHost, tlsOptions: { ca: install.pki.caCertPem },
-    ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? loadSeconds }),
-  });
+  return env.load(port, body, options.amount ? { amount: options.amount } : { duration: options.duration ?? loadSeconds });
 }
 
 function summary(result: Result) {
@@ -75,19 +50,11 @@ function summary(result: Result) {
 }
 
 async function main(): Promise<void> {
-  log('building the webhook (npm run build)');
-  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: root });
-
-  log('starting host and target control planes');
-  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
-  const hostConfig = host.adminKubeConfig();
-  await createObjects(hostConfig, await readManifests(requestCrdPath));
-  await installDpuClusterCrd(hostConfig);
-  await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
-  const hostKubeconfig = await host.writeAdminKubeconfig();
-  install = await WebhookInstall.create(hostConfig, await mkdtemp(join(tmpdir(), 'bench-')), { hookTokenSecretName: await hookTokenSecretName() });
-  const startWebhook = () => startWebhookProcess(install, hostKubeconfig, `${hostKubeconfig}.webhook-${Date.now()}.log`, { LOG_LEVEL: 'info' },
-    join(root, 'dist/server/main.js'));
+  await buildWebhook();
+  env = await startBenchEnvironment();
+  ({ install } = env);
+  const { hostConfig, target } = env;
+  const startWebhook = () => env.startWebhook();
 
   // Cold start first, on an idle machine: process start to the first 200 from /healthz (polled every 100 ms).
   const coldStartMs: number[] = [];
@@ -102,35 +69,17 @@ async function main(): Promise<void> {
   const webhook = await startWebhook();
   const webhookPort = webhook.port;
   // Idle: started and ready, no hook call yet; what a replica costs before its first request.
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  await new Promise((resolve) => setTimeout(resolve, idleAfterMs));
   const idleRssMb = await rssMb(webhook.pid, 'VmRSS');
-  log(`idle RSS ${idleRssMb.toFixed(1)} MB`);
+  log(`idle RSS ${idleRssMb.toFixed(1)} MB, ${idleAfterMs / 1_000} s after start`);
   const network = await serviceNetwork(webhookPort);
   const driver = await MetacontrollerDriver.start({ host: hostConfig, network });
-  const objects = hostConfig.makeApiClient(CustomObjectsApi);
-  const createRequest = (name: string, serviceAccount: string) => objects.createNamespacedCustomObject({
-    ...parentApi, namespace: 'default',
-    body: {
-      apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
-      spec: { serviceAccount: { name: serviceAccount }, duration: '1h', targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
-    },
-  });
+  const createRequest = env.createRequest;
 
   // 1. Reuse path: the sync Metacontroller sends when nothing changed.
-  await createRequest('bench-reuse', 'bench-reuse-sa');
-  await driver.reconcile('default', 'bench-reuse');
-  await driver.reconcile('default', 'bench-reuse');
-  const reuseBody = driver.lastHookRequest;
+  const reuseBody = await reuseRequestBody(env, driver);
   const responseBytes = (await install.call(webhookPort, '/sync', { method: 'POST', body: reuseBody })).body.length;
-  const baselinePort = await freePort();
-  const baseline = await startProcess(process.execPath, ['--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${hostKubeconfig}.baseline.log`, {
-    ...process.env, PORT: String(baselinePort), RESPONSE_BYTES: String(responseBytes),
-    TLS_CERT_FILE: install.tlsVolume.path('tls.crt'), TLS_KEY_FILE: install.tlsVolume.path('tls.key'),
-  });
-  for (let attempt = 0; !(await install.call(baselinePort, '/healthz').catch(() => undefined)); attempt++) {
-    if (attempt > 300) throw new Error('the baseline server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const { process: baseline, port: baselinePort } = await startBaseline(env, responseBytes);
   log(`reuse path: ${connections} connections, ${loadSeconds} s each, request ${reuseBody.length} B, response ${responseBytes} B`);
   await load(baselinePort, reuseBody, { duration: 2 });
   await load(webhookPort, reuseBody, { duration: 2 });
@@ -206,7 +155,9 @@ async function main(): Promise<void> {
 
   driver.close();
   await baseline.stop();
-  const scale = withScale ? await runScale({ host, target, hostConfig, install, webhook, network, log }, idleRssMb) : undefined;
+  const scale = withScale
+    ? await runScale({ host: env.host, target, hostConfig, install, webhook, network, log }, idleRssMb)
+    : undefined;
   await webhook.stop();
   await stopAllControlPlanes();
 

@@ -3,7 +3,7 @@
 // writes directly, at 1,000 and 10,000 requests; a resync storm; the renewal wave; and
 // Metacontroller's client settings (as it ships, recommended, high). Measures only: nothing
 // here is asserted beyond "every request ends with a working Secret".
-import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
 import type { DpuServiceCredentialRequestStatus } from '../server/api.js';
 import { ServiceAccountCache } from '../server/kube/service-account-cache.js';
@@ -14,7 +14,7 @@ import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metac
 import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { rssMb } from './setup.js';
 
 export interface ScaleContext {
   host: ControlPlane;
@@ -55,12 +55,6 @@ async function pool<T>(items: T[], workers: number, work: (item: T) => Promise<v
   await Promise.all(Array.from({ length: workers }, async () => {
     while (next < items.length) await work(items[next++]!);
   }));
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
 }
 
 class Scale {
@@ -303,7 +297,7 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   log(`scale: webhook path, ${large} requests (token lifetime ${waveDuration})`);
   const largeNames = await scale.createRequests('web-l', large, waveDuration);
   const web10k = await scale.webhookPath(highDriver, largeNames, highSettings.workers);
-  const rss10kMb = await rssMb(webhook.pid);
+  const rss10kMb = await rssMb(webhook.pid, 'VmRSS');
   const heap10kMb = await scale.metric('nodejs_heap_size_used_bytes') / 2 ** 20;
   log(`scale: ${large}: yardstick ${raw10k.toFixed(1)} s, webhook ${web10k.seconds.toFixed(1)} s; webhook RSS ${rss10kMb.toFixed(0)} MB, heap ${heap10kMb.toFixed(0)} MB`);
   const serviceAccountCache = await scale.serviceAccountCacheBytesPerEntry();

@@ -60,7 +60,8 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     }
     next();
   };
-  const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true });
+  // requireJson has checked the type already: the parser need not check it again.
+  const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true, type: () => true });
   const guard = [
     ...(options.requireClientCertificate ? [clientCertificateAuth()] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),

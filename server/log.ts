@@ -12,7 +12,29 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-export function createLogger(minimum: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/**
+ * Standard output, one write per turn of the event loop: stdout is synchronous for files and
+ * pipes, and a write system call per hook call cost more than building the line. Whatever is
+ * still pending when the process exits (process.exit, an uncaught error) is written then.
+ */
+function batchedStdout(): (line: string) => void {
+  let pending = '';
+  const flush = () => {
+    if (!pending) return;
+    const lines = pending;
+    pending = '';
+    process.stdout.write(lines);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (!pending) setImmediate(flush);
+    pending += line;
+  };
+}
+
+let stdout: ((line: string) => void) | undefined;
+
+export function createLogger(minimum: LogLevel, write: (line: string) => void = stdout ??= batchedStdout()): Logger {
   const threshold = logLevels.indexOf(minimum);
   const emit = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (logLevels.indexOf(level) < threshold) return;

@@ -3,7 +3,7 @@
 // The refresh rule is the kubelet's token manager's (and DPF's): renew once 80% of
 // the lifetime has passed, and at the latest after 24 hours, less a jitter so that
 // many requests created together do not all renew in the same second.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const refreshAfterFraction = 0.8;
 export const maxRefreshAfterMs = 24 * 3_600_000;
@@ -19,7 +19,7 @@ export interface TokenLifetime {
 
 /** A jitter in [0, maxJitterMs), fixed per request so that every sync computes the same schedule. */
 export function jitterMsFor(requestUid: string): number {
-  return createHash('sha256').update(requestUid).digest().readUInt32BE(0) % maxJitterMs;
+  return hash('sha256', requestUid, 'buffer').readUInt32BE(0) % maxJitterMs;
 }
 
 export function refreshTime(lifetime: TokenLifetime, jitterMs: number): Date {

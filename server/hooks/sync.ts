@@ -19,7 +19,7 @@ import { serviceAccountCacheOf, type TargetCluster } from '../kube/clusters.js';
 import { KubeApiError, type Deadline } from '../kube/rest.js';
 import { ensureServiceAccount } from '../kube/service-accounts.js';
 import { createAnchor, type Anchor } from '../kube/token-anchors.js';
-import { boundSecretOf, requestToken, serviceAccountUidOf, tokenIdOf } from '../kube/tokens.js';
+import { bindingOf, requestToken, serviceAccountUidOf } from '../kube/tokens.js';
 import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
 import { unchanged } from './children.js';
 import { resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
@@ -47,16 +47,36 @@ function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject
     ?? observed.find((secret) => secret.metadata?.annotations?.[tokenAnnotations.issuedAt]);
 }
 
-/** The tokens the observed children hold. */
-function observedTokens(observed: SecretObject[]): IssuedToken[] {
-  return observed.map(readTokenRecord).filter((record): record is TokenRecord => record !== undefined).map(issuedToken);
-}
+const issuedToken = (record: TokenRecord): IssuedToken & Pick<TokenRecord, 'expiresAt'> =>
+  ({ issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...bindingOf(record.token) });
 
-const issuedToken = (record: TokenRecord): IssuedToken & Pick<TokenRecord, 'expiresAt'> => {
-  const tokenId = tokenIdOf(record.token);
-  const anchor = boundSecretOf(record.token);
-  return { issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...(tokenId ? { tokenId } : {}), ...(anchor ? { anchor } : {}) };
-};
+/**
+ * What the observed children hold, each read once per sync: decoding a Secret's kubeconfig
+ * and its token's claims is most of this hook's own work on the reuse path.
+ */
+class ObservedRecords {
+  private readonly records: Map<SecretObject, TokenRecord | undefined>;
+  private readonly issued = new Map<TokenRecord, ReturnType<typeof issuedToken>>();
+
+  constructor(observed: SecretObject[]) {
+    this.records = new Map(observed.map((secret) => [secret, readTokenRecord(secret)]));
+  }
+
+  recordOf(secret: SecretObject | undefined): TokenRecord | undefined {
+    return secret ? this.records.get(secret) : undefined;
+  }
+
+  issuedToken(record: TokenRecord): ReturnType<typeof issuedToken> {
+    let issued = this.issued.get(record);
+    if (!issued) this.issued.set(record, issued = issuedToken(record));
+    return issued;
+  }
+
+  /** The tokens the observed children hold. */
+  tokens(): IssuedToken[] {
+    return [...this.records.values()].filter((record): record is TokenRecord => record !== undefined).map((record) => this.issuedToken(record));
+  }
+}
 
 /** The token this webhook issued last, as the status recorded it. */
 function lastIssued(status: DpuServiceCredentialRequestStatus | undefined): IssuedToken | undefined {
@@ -164,11 +184,12 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const now = context.now();
   const parent = request.parent;
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
+  const records = new ObservedRecords(observed);
 
   // Nothing below may act on children older than this webhook's last answer (see observed-secret.ts).
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
   const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
-  const freshness = inputFreshness(lastIssued(parent.status), observedTokens(observed), knownAnchors, secretWasObserved, now);
+  const freshness = inputFreshness(lastIssued(parent.status), records.tokens(), knownAnchors, secretWasObserved, now);
   if (freshness.state === 'behind') {
     return { response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
       decision: 'behind', reason: 'the observed Secret predates the token issued last' };
@@ -200,7 +221,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     if (error instanceof TargetClusterGoneError) {
       // Only a Secret minted for the cluster that is gone is dropped: a typo in
       // targetCluster must not cost the Secret that still works for the old one.
-      const kept = readTokenRecord(existingSecret(observed, spec));
+      const kept = records.recordOf(existingSecret(observed, spec));
       const mintedForGoneCluster = !kept || kept.targetCluster === error.clusterRef;
       const message = mintedForGoneCluster ? error.message : `${error.message}; the Secret for ${kept.targetCluster || 'the host cluster'} is kept`;
       const gone = failed(reasons.targetClusterNotFound, message);
@@ -244,7 +265,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${where}`);
 
   const jitterMs = jitterMsFor(spec.request.uid);
-  const decision = decideToken(readTokenRecord(existingSecret(observed, spec)), identity, jitterMs, now);
+  const decision = decideToken(records.recordOf(existingSecret(observed, spec)), identity, jitterMs, now);
   let anchors = anchorsOf(parent.status);
   let record: TokenRecord;
   if (decision.action === 'keep') {
@@ -267,10 +288,10 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   }
 
   const cleanup = await deleteLeftovers(ledger, current, target, spec, context, deadline);
-  const observedRecord = readTokenRecord(observed.find((child) => child.metadata?.name === spec.secret.name));
+  const observedRecord = records.recordOf(observed.find((child) => child.metadata?.name === spec.secret.name));
   // The token handed out names its anchor itself: recorded even when the status this sync
   // read (from Metacontroller's cache) predates the answer that minted it.
-  const returned = issuedToken(record);
+  const returned = records.issuedToken(record);
   const returnedAnchor = returned.anchor;
   if (returnedAnchor && !anchors.some((entry) => entry.anchor === returnedAnchor && sameServiceAccount(entry, current))) {
     anchors = withAnchor(anchors, { ...current, anchor: returnedAnchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });

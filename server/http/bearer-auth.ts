@@ -2,15 +2,25 @@
 // compared in constant time with the hook-token Secret's `token` and, during a rotation,
 // its `previous`. Metacontroller reads its token only when it (re)builds the controller,
 // so for a while after the Secret changes it still sends the old one.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 import { WatchedFile } from '../watched-file.js';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
+// One-shot hash: half the cost of a Hash object, and this runs on every hook call.
+const digest = (value: string) => hash('sha256', value, 'buffer');
+// Keyed by the Buffer a WatchedFile holds, which is replaced whenever the file changes: the
+// expected tokens are hashed once per content, not on every hook call.
+const digests = new WeakMap<Buffer, Buffer | null>();
 const digestOf = (content: Buffer | undefined) => {
-  const text = content?.toString('utf8').trim();
-  return text ? digest(text) : undefined;
+  if (!content) return undefined;
+  let known = digests.get(content);
+  if (known === undefined) {
+    const text = content.toString('utf8').trim();
+    known = text ? digest(text) : null;
+    digests.set(content, known);
+  }
+  return known ?? undefined;
 };
 
 /** `token`, and `previous` beside it when present: the keys of the mounted hook-token Secret. */

@@ -57,14 +57,23 @@ export function serviceAccountUidOf(token: string): string | undefined {
  * records as the credential ID. Not a secret: it names the token without granting anything.
  */
 export function tokenIdOf(token: string): string | undefined {
-  const jti = claimsOf(token)?.jti;
-  return typeof jti === 'string' && jti ? jti : undefined;
+  return bindingOf(token).tokenId;
 }
 
 /** The name of the Secret a token is bound to (its `kubernetes.io.secret` claim), if any. */
 export function boundSecretOf(token: string): string | undefined {
-  const name = claimsOf(token)?.['kubernetes.io']?.secret?.name;
-  return typeof name === 'string' && name ? name : undefined;
+  return bindingOf(token).anchor;
+}
+
+/** tokenIdOf and boundSecretOf from one parse of the token: the reuse path asks for both. */
+export function bindingOf(token: string): { tokenId?: string; anchor?: string } {
+  const claims = claimsOf(token);
+  const jti = claims?.jti;
+  const name = claims?.['kubernetes.io']?.secret?.name;
+  return {
+    ...(typeof jti === 'string' && jti ? { tokenId: jti } : {}),
+    ...(typeof name === 'string' && name ? { anchor: name } : {}),
+  };
 }
 
 interface TokenClaims {

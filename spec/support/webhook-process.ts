@@ -12,11 +12,18 @@ export interface WebhookProcess extends ManagedProcess {
   port: number;
 }
 
-/** `entry`: the compiled dist/server/main.js instead of the TypeScript source (the benchmark). */
+export interface WebhookProcessOptions {
+  /** The compiled dist/server/main.js instead of the TypeScript source (the benchmark). */
+  entry?: string;
+  /** Node flags before the entry, e.g. --cpu-prof (the benchmark's profiles). */
+  nodeFlags?: string[];
+}
+
 export async function startWebhookProcess(install: WebhookInstall, hostKubeconfig: string, logPath: string, env: NodeJS.ProcessEnv = {},
-  entry?: string): Promise<WebhookProcess> {
+  options: WebhookProcessOptions = {}): Promise<WebhookProcess> {
   const port = await freePort();
-  const webhook = await startProcess(process.execPath, entry ? [entry] : ['--import', 'tsx', mainPath], logPath, {
+  const args = [...(options.nodeFlags ?? []), ...(options.entry ? [options.entry] : ['--import', 'tsx', mainPath])];
+  const webhook = await startProcess(process.execPath, args, logPath, {
     ...process.env,
     KUBECONFIG: hostKubeconfig,
     PORT: String(port),

@@ -1,0 +1,111 @@
+// What the benchmark scripts share: the compiled webhook, a host and a target control plane
+// with one DPUCluster, the webhook installed as Metacontroller calls it (HTTPS, hook token),
+// the baseline server, and the reuse-path request body Metacontroller sends.
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import autocannon, { type Result } from 'autocannon';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startControlPlane, type ControlPlane } from '../spec/support/control-plane.js';
+import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
+import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
+import type { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
+import { freePort } from '../spec/support/net.js';
+import { startProcess, type ManagedProcess } from '../spec/support/processes.js';
+import { hookTokenSecretName, parentApi, requestCrdPath } from '../spec/support/webhook-env.js';
+import { WebhookInstall } from '../spec/support/webhook-install.js';
+import { startWebhookProcess, type WebhookProcess } from '../spec/support/webhook-process.js';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+export const connections = 32;
+
+export const log = (text: string) => console.error(`bench: ${text}`);
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+export async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
+  return kb / 1024;
+}
+
+/** CPU time (user + system) a process has used, in ms. */
+export async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+export async function buildWebhook(): Promise<void> {
+  log('building the webhook (npm run build)');
+  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: root });
+}
+
+export interface BenchEnvironment {
+  host: ControlPlane;
+  target: ControlPlane;
+  hostConfig: KubeConfig;
+  hostKubeconfig: string;
+  install: WebhookInstall;
+  /**
+   * The compiled webhook as its own process; `nodeFlags` go before the entry (e.g. --cpu-prof),
+   * `entry` is another build's main.js (an earlier commit's, compared side by side).
+   */
+  startWebhook(nodeFlags?: string[], entry?: string): Promise<WebhookProcess>;
+  createRequest(name: string, serviceAccount: string): Promise<unknown>;
+  /** Over HTTPS with the hook token, as Metacontroller calls: both servers present the webhook's certificate. */
+  load(port: number, body: string, options: { duration: number } | { amount: number }): Promise<Result>;
+}
+
+export async function startBenchEnvironment(): Promise<BenchEnvironment> {
+  log('starting host and target control planes');
+  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
+  const hostConfig = host.adminKubeConfig();
+  await createObjects(hostConfig, await readManifests(requestCrdPath));
+  await installDpuClusterCrd(hostConfig);
+  await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
+  const hostKubeconfig = await host.writeAdminKubeconfig();
+  const install = await WebhookInstall.create(hostConfig, await mkdtemp(join(tmpdir(), 'bench-')), { hookTokenSecretName: await hookTokenSecretName() });
+  const objects = hostConfig.makeApiClient(CustomObjectsApi);
+  return {
+    host, target, hostConfig, hostKubeconfig, install,
+    startWebhook: (nodeFlags = [], entry = join(root, 'dist/server/main.js')) =>
+      startWebhookProcess(install, hostKubeconfig, `${hostKubeconfig}.webhook-${Date.now()}.log`, { LOG_LEVEL: 'info' }, { entry, nodeFlags }),
+    createRequest: (name, serviceAccount) => objects.createNamespacedCustomObject({
+      ...parentApi, namespace: 'default',
+      body: {
+        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
+        spec: { serviceAccount: { name: serviceAccount }, duration: '1h', targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
+      },
+    }),
+    load: (port, body, options) => autocannon({
+      url: `https://127.0.0.1:${port}/sync`, method: 'POST', body, connections,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${install.hookToken}` },
+      servername: install.serviceHost, tlsOptions: { ca: install.pki.caCertPem },
+      ...options,
+    }),
+  };
+}
+
+/** The sync Metacontroller sends when nothing changed: the request's second reconcile, after its Secret was written. */
+export async function reuseRequestBody(env: BenchEnvironment, driver: MetacontrollerDriver): Promise<string> {
+  await env.createRequest('bench-reuse', 'bench-reuse-sa');
+  await driver.reconcile('default', 'bench-reuse');
+  await driver.reconcile('default', 'bench-reuse');
+  return driver.lastHookRequest;
+}
+
+/** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz. */
+export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = []): Promise<{ process: ManagedProcess; port: number }> {
+  const port = await freePort();
+  const baseline = await startProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline.log`, {
+    ...process.env, PORT: String(port), RESPONSE_BYTES: String(responseBytes),
+    TLS_CERT_FILE: env.install.tlsVolume.path('tls.crt'), TLS_KEY_FILE: env.install.tlsVolume.path('tls.key'),
+  });
+  for (let attempt = 0; !(await env.install.call(port, '/healthz').catch(() => undefined)); attempt++) {
+    if (attempt > 300) throw new Error('the baseline server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { process: baseline, port };
+}
