@@ -60,6 +60,21 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     expect(secret.metadata?.ownerReferences?.[0]).to.include({ uid: request?.metadata?.uid, controller: true, blockOwnerDeletion: true });
   });
 
+  it('costs Metacontroller 7 API calls for a new request (finalizer, Secret, Pending and Ready status), then 1 read per resync', async function () {
+    const name = fresh();
+    await env.createRequest(name, spec(name));
+    const before = { ...env.driver.api.calls };
+    const callsSince = (start: Record<string, number>) =>
+      Object.fromEntries(Object.entries(env.driver.api.calls).map(([verb, count]) => [verb, count - (start[verb] ?? 0)]).filter(([, count]) => count));
+    await env.driver.reconcile('default', name);
+    // GET + PUT (finalizer), PATCH (the Secret), GET + PUT status twice: Pending, then Ready once the Secret is seen.
+    expect(callsSince(before)).to.deep.equal({ GET: 3, PUT: 3, PATCH: 1 });
+    // A resync with nothing new: the same status and the same Secret, so Metacontroller only reads the parent live.
+    const settled = { ...env.driver.api.calls };
+    await env.driver.reconcile('default', name);
+    expect(callsSince(settled)).to.deep.equal({ GET: 1 });
+  });
+
   it('fails every hook call when the serving certificate lacks {service}.{namespace} (0.1.0 shipped only the .svc names)', async function () {
     const svcOnly = env.install.certificates.dnsNames.filter((dnsName) => dnsName.endsWith('.svc') || dnsName.endsWith('.svc.cluster.local'));
     expect(svcOnly).to.have.length.greaterThan(0);
