@@ -118,6 +118,10 @@ class Scale {
 
   /** The webhook path: the driver with Metacontroller's settings reconciles every request until it rests. */
   async webhookPath(driver: MetacontrollerDriver, all: string[], workers: number) {
+    // Metacontroller syncs a parent when its informer brings it; so does the driver.
+    for (const name of all) {
+      while (!await driver.parents.get(namespace, name)) await sleep(20);
+    }
     const syncs = new Map<string, { status: DpuServiceCredentialRequestStatus; resyncAfterSeconds: number; doneAt: number }>();
     const [webhookCallsBefore, metacontrollerCallsBefore, hookCallsBefore] = [await this.webhookApiCalls(), driver.api.total, driver.calls.length];
     const started = performance.now();

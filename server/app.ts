@@ -50,7 +50,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     }
   });
   app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+    res.type(options.metrics.contentType).send(await options.metrics.exposition());
   });
 
   const requireJson = (req: Request, res: Response, next: NextFunction) => {

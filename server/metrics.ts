@@ -1,6 +1,7 @@
 // Prometheus metrics: hook calls and latency by hook and outcome, tokens minted, errors
 // by reason, and each request's token lifetime, so alerts can fire before a token expires.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { setImmediate } from 'node:timers/promises';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { SyncResponse } from './metacontroller.js';
 
 /**
@@ -24,6 +25,31 @@ export interface MetricsOptions {
   /** Milliseconds since the epoch; tests pass a fake clock. */
   now?: () => number;
 }
+
+/**
+ * Per request, the token this replica last answered it with. Each replica exports what it
+ * answered; the alert combines the replicas (deploy/monitoring).
+ */
+const tokenGauges: readonly { name: string; help: string; valueOf: (token: TrackedToken) => number }[] = [
+  {
+    name: 'dpu_credential_token_expiration_timestamp_seconds',
+    help: 'When the token this replica last answered a request with expires (Unix seconds).', valueOf: (token) => token.expiresAt,
+  },
+  {
+    name: 'dpu_credential_token_issued_timestamp_seconds',
+    help: 'When the token this replica last answered a request with was issued (Unix seconds).', valueOf: (token) => token.issuedAt,
+  },
+  {
+    name: 'dpu_credential_token_last_sync_timestamp_seconds',
+    help: 'When this replica last answered a sync of the request (Unix seconds).', valueOf: (token) => token.lastSyncAt,
+  },
+];
+
+/** Series written between two turns of the event loop: a few milliseconds' work. */
+const seriesPerChunk = 250;
+
+/** The exposition format's escapes for a label value. */
+const labelValue = (value: string) => value.replace(/[\\"\n]/g, (character) => (character === '\n' ? '\\n' : `\\${character}`));
 
 export class Metrics {
   readonly registry = new Registry();
@@ -57,26 +83,40 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.now = options.now ?? Date.now;
-    // Each replica exports what it answered; the alert combines the replicas (deploy/monitoring).
-    this.tokenGauge('dpu_credential_token_expiration_timestamp_seconds',
-      'When the token this replica last answered a request with expires (Unix seconds).', (token) => token.expiresAt);
-    this.tokenGauge('dpu_credential_token_issued_timestamp_seconds',
-      'When the token this replica last answered a request with was issued (Unix seconds).', (token) => token.issuedAt);
-    this.tokenGauge('dpu_credential_token_last_sync_timestamp_seconds',
-      'When this replica last answered a sync of the request (Unix seconds).', (token) => token.lastSyncAt);
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** A gauge per request, filled from `tokens` at each scrape, after stale requests are forgotten. */
-  private tokenGauge(name: string, help: string, valueOf: (token: TrackedToken) => number): void {
-    const gauge: Gauge<'namespace' | 'name'> = new Gauge({
-      name, help, labelNames: ['namespace', 'name'] as const, registers: [this.registry],
-      collect: () => {
-        this.forgetStaleTokens();
-        gauge.reset();
-        for (const token of this.tokens.values()) gauge.set({ namespace: token.namespace, name: token.name }, valueOf(token));
-      },
-    });
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Every metric's name, the per-request token gauges included. */
+  async metricNames(): Promise<string[]> {
+    return [...(await this.registry.getMetricsAsJSON()).map((metric) => metric.name), ...tokenGauges.map((gauge) => gauge.name)];
+  }
+
+  /**
+   * The text a scrape gets: the registry's metrics, then the token gauges, written a chunk
+   * of requests at a time with the event loop free in between. At 10,000 requests the token
+   * gauges are 30,000 series; as prom-client gauges they held the event loop for 120 to 390 ms
+   * per scrape, longer than a health probe should wait.
+   */
+  async exposition(): Promise<string> {
+    this.forgetStaleTokens();
+    const parts = [await this.registry.metrics()];
+    const tokens = [...this.tokens.values()];
+    for (const gauge of tokenGauges) {
+      parts.push(`\n# HELP ${gauge.name} ${gauge.help}\n# TYPE ${gauge.name} gauge\n`);
+      for (let start = 0; start < tokens.length; start += seriesPerChunk) {
+        if (start > 0) await setImmediate();
+        let chunk = '';
+        for (const token of tokens.slice(start, start + seriesPerChunk)) {
+          chunk += `${gauge.name}{namespace="${labelValue(token.namespace)}",name="${labelValue(token.name)}"} ${gauge.valueOf(token)}\n`;
+        }
+        parts.push(chunk);
+      }
+    }
+    return parts.join('');
   }
 
   private forgetStaleTokens(): void {

@@ -6,7 +6,7 @@ const tokenMetrics = ['expiration', 'issued', 'last_sync'] as const;
 
 /** The request's value of each token gauge in the exposition text; undefined where absent. */
 async function tokenSeries(metrics: Metrics, name = 'r'): Promise<Record<(typeof tokenMetrics)[number], number | undefined>> {
-  const text = await metrics.registry.metrics();
+  const text = await metrics.exposition();
   const valueOf = (metric: string) => {
     const line = new RegExp(`^dpu_credential_token_${metric}_timestamp_seconds\\{namespace="default",name="${name}"\\} (\\S+)$`, 'm').exec(text);
     return line ? Number(line[1]) : undefined;

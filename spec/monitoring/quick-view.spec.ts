@@ -118,8 +118,8 @@ describe('deploy/monitoring/quick-view.yaml (the README\'s "Is it healthy" queri
       for (let call = 0; call < 3; call++) replicas.b.observeRejected('sync', 'bad_request');
       replicas.b.observeApiCall('target', 'GET', 200);
       scrapes.push(new Map([
-        ...scrape(await replicas.a.registry.metrics(), 'a'),
-        ...scrape(await replicas.b.registry.metrics(), 'b'),
+        ...scrape(await replicas.a.exposition(), 'a'),
+        ...scrape(await replicas.b.exposition(), 'b'),
       ]));
     }
 
