@@ -50,6 +50,8 @@ export interface ClusterOptions {
   observeApiCall?: (cluster: 'host' | 'target', method: string, statusCode: number) => void;
   /** Server written to outputs for the host cluster (HOST_CLUSTER_SERVER). */
   hostClusterServer?: string;
+  /** Milliseconds since the epoch; tests pass a clock they can move. */
+  now?: () => number;
 }
 
 export class HostCluster {
@@ -139,6 +141,8 @@ interface CachedTarget {
   source: string;
   readAtMs: number;
   usedAtMs: number;
+  /** A sync is reading the Secret again: the others keep using this target meanwhile. */
+  rechecking?: boolean;
 }
 
 /**
@@ -157,9 +161,11 @@ export class TargetClusters {
   private readonly cache = new Map<string, CachedTarget>();
 
   private readonly sweeper: NodeJS.Timeout;
+  private readonly now: () => number;
 
   constructor(readonly host: HostCluster, private readonly options: ClusterOptions) {
-    this.sweeper = setInterval(() => this.closeIdle(Date.now()), 60_000);
+    this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => this.closeIdle(this.now()), 60_000);
     this.sweeper.unref();
   }
 
@@ -187,12 +193,21 @@ export class TargetClusters {
     const uid = dpuCluster.metadata?.uid ?? '';
     const source = `${uid}/${secretName}`;
     const cached = this.cache.get(ref);
-    if (cached?.source === source && Date.now() - cached.readAtMs < kubeconfigRecheckMs) {
-      cached.usedAtMs = Date.now();
-      return cached.target;
+    const known = cached?.source === source ? cached : undefined;
+    // One sync reads the Secret again when it is due; the syncs arriving meanwhile (a resync
+    // storm brings hundreds) keep the client read a moment ago rather than each reading it too.
+    if (known && (this.now() - known.readAtMs < kubeconfigRecheckMs || known.rechecking)) {
+      known.usedAtMs = this.now();
+      return known.target;
     }
 
-    const secret = await this.host.readSecret(namespace, secretName, deadline);
+    if (known) known.rechecking = true;
+    let secret;
+    try {
+      secret = await this.host.readSecret(namespace, secretName, deadline);
+    } finally {
+      if (known) known.rechecking = false;
+    }
     if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
     const key = adminKubeconfigKeys.find((candidate) => secret.data?.[candidate]);
     if (!key) {
@@ -202,7 +217,7 @@ export class TargetClusters {
     const encoded = secret.data![key]!;
     const fingerprint = createHash('sha256').update(source).update('\0').update(encoded).digest('hex');
     if (cached?.fingerprint === fingerprint) {
-      cached.readAtMs = cached.usedAtMs = Date.now();
+      cached.readAtMs = cached.usedAtMs = this.now();
       return cached.target;
     }
 
@@ -229,11 +244,11 @@ export class TargetClusters {
     const current = this.cache.get(ref);
     if (current?.fingerprint === fingerprint) {
       closeTarget(target);
-      current.readAtMs = current.usedAtMs = Date.now();
+      current.readAtMs = current.usedAtMs = this.now();
       return current.target;
     }
     if (current) closeTarget(current.target);
-    this.cache.set(ref, { fingerprint, target, source, readAtMs: Date.now(), usedAtMs: Date.now() });
+    this.cache.set(ref, { fingerprint, target, source, readAtMs: this.now(), usedAtMs: this.now() });
     return target;
   }
 
