@@ -6,7 +6,6 @@
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
 import type { DpuServiceCredentialRequestStatus } from '../server/api.js';
-import { ServiceAccountCache } from '../server/kube/service-account-cache.js';
 import { KubeRestClient } from '../server/kube/rest.js';
 import type { ControlPlane } from '../spec/support/control-plane.js';
 import { metacontrollerDefaults, type ClientGoLimits } from '../spec/support/metacontroller/client-go.js';
@@ -14,6 +13,7 @@ import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metac
 import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
+import { measureInChild } from './service-account-cache-memory.js';
 import { rssMb } from './setup.js';
 
 export interface ScaleContext {
@@ -31,7 +31,7 @@ interface MetacontrollerSettings extends ClientGoLimits {
 }
 
 /** What the README recommends for fleets (flags --client-go-qps, --client-go-burst, --workers). */
-export const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
+const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
 const highSettings: MetacontrollerSettings = { qps: 500, burst: 1000, workers: 16 };
 const shippedSettings: MetacontrollerSettings = { ...metacontrollerDefaults };
 
@@ -165,22 +165,6 @@ class Scale {
     return MetacontrollerDriver.start({ host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch' });
   }
 
-  /** The ServiceAccount cache's heap per entry: the real cache, listing the target's managed ServiceAccounts (needs --expose-gc). */
-  async serviceAccountCacheBytesPerEntry(): Promise<{ entries: number; bytesPerEntry: number } | undefined> {
-    if (!global.gc) return undefined;
-    const client = await KubeRestClient.create(this.context.target.adminKubeConfig(), { timeoutMs: 60_000 });
-    global.gc();
-    const before = process.memoryUsage().heapUsed;
-    const cache = new ServiceAccountCache(client);
-    while (!cache.isSynced) await sleep(50);
-    global.gc();
-    const after = process.memoryUsage().heapUsed;
-    const entries = cache.size;
-    cache.close();
-    client.close();
-    return { entries, bytesPerEntry: (after - before) / entries };
-  }
-
   /**
    * Metacontroller restarted: every parent's sync arrives at once (bodies built by the driver
    * from its caches, each parent's own), through autocannon on `connections` connections:
@@ -304,7 +288,7 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const rss10kMb = await rssMb(webhook.pid, 'VmRSS');
   const heap10kMb = await scale.metric('nodejs_heap_size_used_bytes') / 2 ** 20;
   log(`scale: ${large}: yardstick ${raw10k.toFixed(1)} s, webhook ${web10k.seconds.toFixed(1)} s; webhook RSS ${rss10kMb.toFixed(0)} MB, heap ${heap10kMb.toFixed(0)} MB`);
-  const serviceAccountCache = await scale.serviceAccountCacheBytesPerEntry();
+  const serviceAccountCache = await measureInChild(await context.target.writeAdminKubeconfig());
 
   log(`scale: resync storm, ${large} reuse-path syncs from ${highSettings.workers} workers, then over ${stressConnections} connections`);
   const storm = await scale.storm(highDriver, largeNames, highSettings.workers);
