@@ -1,4 +1,4 @@
-// The scale mode of the benchmark (`npm run bench:scale`, about 45 minutes on 2 cores): the
+// The scale mode of the benchmark (`npm run bench:scale`: about 30 minutes after the bench): the
 // webhook path through the manifest-driven driver beside a yardstick that makes the same API
 // writes directly, at 1,000 and 10,000 requests; a resync storm; the renewal wave; and
 // Metacontroller's client settings (as it ships, recommended, high). Measures only: nothing
