@@ -12,9 +12,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
-import { buildWebhook, connections, cpuMs, log, reuseRequestBody, root, startBaseline, startBenchEnvironment } from './setup.js';
+import { buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
 
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 3);
 const roundSeconds = Number(process.env.PROFILE_ROUND_SECONDS ?? 3);
@@ -184,10 +182,7 @@ async function profileOf(dir: string, logPath: string, hookUrl: string): Promise
 async function measureAndProfile(): Promise<void> {
   await buildWebhook();
   const env = await startBenchEnvironment();
-  const webhook = await env.startWebhook();
-  const driver = await MetacontrollerDriver.start({ host: env.hostConfig, network: await serviceNetwork(webhook.port) });
-  const body = await reuseRequestBody(env, driver);
-  driver.close();
+  const { webhook, body } = await webhookWithReuseBody(env);
   const responseBytes = (await env.install.call(webhook.port, '/sync', { method: 'POST', body })).body.length;
   const baseline = await startBaseline(env, responseBytes);
   const servers: Server[] = [

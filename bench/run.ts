@@ -12,7 +12,7 @@ import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js
 import { serviceNetwork } from '../spec/support/webhook-env.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import {
-  buildWebhook, connections, cpuMs, log, median, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
+  buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';
 import { runScale } from './scale.js';
 
@@ -31,8 +31,7 @@ let env: BenchEnvironment;
 let install: WebhookInstall;
 
 async function apiCallCount(port: number): Promise<number> {
-  const text = (await install.call(port, '/metrics')).body;
-  return [...text.matchAll(/^dpu_credential_kube_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+  return metricSum((await install.call(port, '/metrics')).body, 'dpu_credential_kube_requests_total');
 }
 
 function load(port: number, body: string, options: { duration?: number; amount?: number }): Promise<Result> {

@@ -14,7 +14,7 @@ import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
 import { measureInChild } from './service-account-cache-memory.js';
-import { rssMb } from './setup.js';
+import { metricSum, rssMb } from './setup.js';
 
 export interface ScaleContext {
   host: ControlPlane;
@@ -72,8 +72,7 @@ class Scale {
   }
 
   async metric(name: string, text?: string): Promise<number> {
-    text ??= await this.scrape();
-    return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+    return metricSum(text ?? await this.scrape(), name);
   }
 
   webhookApiCalls = (text?: string) => this.metric('dpu_credential_kube_requests_total', text);

@@ -12,10 +12,10 @@ import { promisify } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../spec/support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
 import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
-import type { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
+import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
 import { freePort } from '../spec/support/net.js';
 import { startProcess, type ManagedProcess } from '../spec/support/processes.js';
-import { hookTokenSecretName, parentApi, requestCrdPath } from '../spec/support/webhook-env.js';
+import { hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../spec/support/webhook-env.js';
 import { WebhookInstall } from '../spec/support/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../spec/support/webhook-process.js';
 
@@ -95,6 +95,21 @@ export async function reuseRequestBody(env: BenchEnvironment, driver: Metacontro
   await driver.reconcile('default', 'bench-reuse');
   return driver.lastHookRequest;
 }
+
+/** The compiled webhook started, and the reuse-path body got through a driver that is closed again. */
+export async function webhookWithReuseBody(env: BenchEnvironment): Promise<{ webhook: WebhookProcess; body: string }> {
+  const webhook = await env.startWebhook();
+  const driver = await MetacontrollerDriver.start({ host: env.hostConfig, network: await serviceNetwork(webhook.port) });
+  try {
+    return { webhook, body: await reuseRequestBody(env, driver) };
+  } finally {
+    driver.close();
+  }
+}
+
+/** The sum of a metric's series in Prometheus text (counters over all their labels). */
+export const metricSum = (text: string, name: string) =>
+  [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
 
 /** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz. */
 export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = []): Promise<{ process: ManagedProcess; port: number }> {

@@ -11,9 +11,7 @@ import { HostCluster, TargetClusters } from '../server/kube/clusters.js';
 import { silentLogger } from '../server/log.js';
 import type { SyncRequest } from '../server/metacontroller.js';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
-import { buildWebhook, log, reuseRequestBody, startBenchEnvironment } from './setup.js';
+import { buildWebhook, log, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
 
 const calls = Number(process.env.SYNC_LOOP_CALLS ?? 20_000);
 const profilePath = process.env.SYNC_LOOP_PROFILE;
@@ -23,10 +21,7 @@ const concurrency = Number(process.env.SYNC_LOOP_CONCURRENCY ?? 1);
 async function main(): Promise<void> {
   await buildWebhook();
   const env = await startBenchEnvironment();
-  const webhook = await env.startWebhook();
-  const driver = await MetacontrollerDriver.start({ host: env.hostConfig, network: await serviceNetwork(webhook.port) });
-  const body = await reuseRequestBody(env, driver);
-  driver.close();
+  const { webhook, body } = await webhookWithReuseBody(env);
   await webhook.stop();
 
   const clusterOptions = { timeoutMs: 10_000 };

@@ -6,12 +6,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
+import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
 import { serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
-import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
@@ -19,10 +19,6 @@ import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
 import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
 
 const seedPath = new URL('../../examples/dpuservice-credential-request.yaml', import.meta.url);
-
-function condition(request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined {
-  return request?.status?.conditions?.find((c) => c.type === type);
-}
 
 describe('sync hook end to end (real API servers, Metacontroller driver)', function () {
   let env: WebhookEnv;

@@ -6,19 +6,16 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { createApp } from '../../server/app.js';
 import { silentLogger } from '../../server/log.js';
 import { startServer } from '../../server/server.js';
-import { apiErrorCode } from '../support/kube-helpers.js';
+import { apiErrorCode, condition } from '../support/kube-helpers.js';
 import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
 import { readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
 
-const condition = (request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined =>
-  request?.status?.conditions?.find((c) => c.type === type);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('the driver plays Metacontroller v4.17 from the shipped CompositeController (real API servers)', function () {
   let env: WebhookEnv;

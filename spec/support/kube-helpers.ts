@@ -5,6 +5,7 @@ import {
 } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
+import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 
 export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
@@ -80,3 +81,7 @@ async function waitEstablished(client: KubeRestClient, name: string): Promise<vo
   }
   throw new Error(`CRD ${name} not established`);
 }
+
+/** A request's condition of this type, as `kubectl get` shows it. */
+export const condition = (request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined =>
+  request?.status?.conditions?.find((c) => c.type === type);

@@ -4,16 +4,13 @@
 // shipped ValidatingAdmissionPolicy.
 import { CoreV1Api, RbacAuthorizationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
-import { apiErrorCode, createObjects, readManifests } from '../support/kube-helpers.js';
+import { apiErrorCode, condition, createObjects, readManifests } from '../support/kube-helpers.js';
 import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
-const condition = (request: DpuServiceCredentialRequest | undefined, type: string): Condition | undefined =>
-  request?.status?.conditions?.find((c) => c.type === type);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('tenant boundaries: cross-namespace references need a grant (real API servers)', function () {
   let env: WebhookEnv;
