@@ -83,6 +83,18 @@ export class ControlPlane {
   ) {}
 
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    // freePort() probes a port and lets it go; another listener may bind it before etcd or
+    // kube-apiserver does. Fresh ports are the remedy, not a longer wait.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ControlPlane.startOnce(options);
+      } catch (error) {
+        if (attempt === 3 || !String(error).includes('address already in use')) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     const name = options.name ?? 'cluster';
     const binDir = await envtestAssetsDir();
     const dir = await mkdtemp(join(tmpdir(), `controlplane-${name}-`));
