@@ -14,7 +14,7 @@ import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
 import { measureInChild } from './service-account-cache-memory.js';
-import { metricSum, rssMb } from './setup.js';
+import { cpuMs, metricSum, rssMb } from './setup.js';
 
 export interface ScaleContext {
   host: ControlPlane;
@@ -57,6 +57,33 @@ async function pool<T>(items: T[], workers: number, work: (item: T) => Promise<v
   }));
 }
 
+/** Where the CPU goes: each process of the run, CPU ms per request over one phase. */
+type CpuByProcess = Record<'hostApiServer' | 'hostEtcd' | 'targetApiServer' | 'targetEtcd' | 'webhook' | 'benchProcess', number>;
+
+/**
+ * Every process on the 2 cores, read before and after a phase. The bench process holds the
+ * yardstick's client in the yardstick, and the driver (Metacontroller's stand-in: its client,
+ * informers and hook calls) in the webhook path.
+ */
+async function cpuSnapshot({ host, target, webhook }: ScaleContext): Promise<CpuByProcess> {
+  const [hostIds, targetIds] = [host.processIds, target.processIds];
+  const [hostApiServer, hostEtcd, targetApiServer, targetEtcd, webhookMs] = await Promise.all(
+    [hostIds.apiServer!, hostIds.etcd, targetIds.apiServer!, targetIds.etcd, webhook.pid].map(cpuMs));
+  const own = process.cpuUsage();
+  return { hostApiServer: hostApiServer!, hostEtcd: hostEtcd!, targetApiServer: targetApiServer!, targetEtcd: targetEtcd!,
+    webhook: webhookMs!, benchProcess: (own.user + own.system) / 1_000 };
+}
+
+async function measured<T>(context: ScaleContext, requests: number, phase: () => Promise<T>): Promise<{ result: T; cpuMsPerRequest: CpuByProcess & { total: number } }> {
+  const before = await cpuSnapshot(context);
+  const result = await phase();
+  const after = await cpuSnapshot(context);
+  const perRequest = Object.fromEntries(Object.entries(after).map(([key, ms]) =>
+    [key, Math.round(((ms - before[key as keyof CpuByProcess]) / requests) * 100) / 100])) as CpuByProcess;
+  const total = Math.round(Object.values(perRequest).reduce((sum, ms) => sum + ms, 0) * 100) / 100;
+  return { result, cpuMsPerRequest: { ...perRequest, total } };
+}
+
 class Scale {
   private readonly hostApi: Promise<KubeRestClient>;
   private readonly targetApi: Promise<KubeRestClient>;
@@ -94,11 +121,11 @@ class Scale {
    * The yardstick: what the webhook path achieves, written directly: create the ServiceAccount
    * and request its token in the target, write the Secret and the status in the host.
    */
-  async rawPath(prefix: string, count: number, workers: number): Promise<number> {
+  async rawPath(prefix: string, count: number, workers: number) {
     const [host, target] = [await this.hostApi, await this.targetApi];
     const all = await this.createRequests(prefix, count, '1h');
     const started = performance.now();
-    await pool(all, workers, async (name) => {
+    const { cpuMsPerRequest } = await measured(this.context, count, () => pool(all, workers, async (name) => {
       await target.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: `${name}-sa` } });
       const minted = await target.request<{ status: { token: string; expirationTimestamp: string } }>('POST',
         `/api/v1/namespaces/${namespace}/serviceaccounts/${name}-sa/token`, { spec: { expirationSeconds: 3600 } });
@@ -111,8 +138,8 @@ class Scale {
           conditions: [{ type: 'Ready', status: 'True', reason: 'Success', message: 'raw', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
         },
       }, { contentType: 'application/merge-patch+json' });
-    });
-    return (performance.now() - started) / 1_000;
+    }));
+    return { seconds: (performance.now() - started) / 1_000, cpuMsPerRequest };
   }
 
   /** The webhook path: the driver with Metacontroller's settings reconciles every request until it rests. */
@@ -124,16 +151,16 @@ class Scale {
     const syncs = new Map<string, { status: DpuServiceCredentialRequestStatus; resyncAfterSeconds: number; doneAt: number }>();
     const [webhookCallsBefore, metacontrollerCallsBefore, hookCallsBefore] = [await this.webhookApiCalls(), driver.api.total, driver.calls.length];
     const started = performance.now();
-    await pool(all, workers, async (name) => {
+    const { cpuMsPerRequest } = await measured(this.context, all.length, () => pool(all, workers, async (name) => {
       const { response } = await driver.reconcile(namespace, name);
       syncs.set(name, { status: response.status as DpuServiceCredentialRequestStatus, resyncAfterSeconds: response.resyncAfterSeconds, doneAt: Date.now() });
-    });
+    }));
     const seconds = (performance.now() - started) / 1_000;
     const notReady = [...syncs.values()].filter(({ status }) => status.conditions?.find((c) => c.type === 'Ready')?.status !== 'True').length;
     if (notReady > 0) throw new Error(`${notReady} of ${all.length} requests are not Ready`);
     await this.checkSecrets(all);
     return {
-      seconds, syncs,
+      seconds, syncs, cpuMsPerRequest,
       webhookApiCallsPerRequest: (await this.webhookApiCalls() - webhookCallsBefore) / all.length,
       metacontrollerApiCallsPerRequest: (driver.api.total - metacontrollerCallsBefore) / all.length,
       hookCallsPerRequest: (driver.calls.length - hookCallsBefore) / all.length,
@@ -277,7 +304,7 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const highDriver = await scale.driver(highSettings);
   log(`scale: webhook path, ${small} requests (QPS ${highSettings.qps}, burst ${highSettings.burst}, ${highSettings.workers} workers)`);
   const web1k = await scale.webhookPath(highDriver, await scale.createRequests('web-s', small, '1h'), highSettings.workers);
-  log(`scale: ${small}: yardstick ${raw1k.toFixed(1)} s, webhook ${web1k.seconds.toFixed(1)} s`);
+  log(`scale: ${small}: yardstick ${raw1k.seconds.toFixed(1)} s (CPU ${raw1k.cpuMsPerRequest.total} ms/request), webhook ${web1k.seconds.toFixed(1)} s (CPU ${web1k.cpuMsPerRequest.total} ms/request)`);
 
   log(`scale: yardstick, ${large} requests`);
   const raw10k = await scale.rawPath('raw-l', large, highSettings.workers);
@@ -286,7 +313,7 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const web10k = await scale.webhookPath(highDriver, largeNames, highSettings.workers);
   const rss10kMb = await rssMb(webhook.pid, 'VmRSS');
   const heap10kMb = await scale.metric('nodejs_heap_size_used_bytes') / 2 ** 20;
-  log(`scale: ${large}: yardstick ${raw10k.toFixed(1)} s, webhook ${web10k.seconds.toFixed(1)} s; webhook RSS ${rss10kMb.toFixed(0)} MB, heap ${heap10kMb.toFixed(0)} MB`);
+  log(`scale: ${large}: yardstick ${raw10k.seconds.toFixed(1)} s (CPU ${raw10k.cpuMsPerRequest.total} ms/request), webhook ${web10k.seconds.toFixed(1)} s (CPU ${web10k.cpuMsPerRequest.total} ms/request); webhook RSS ${rss10kMb.toFixed(0)} MB, heap ${heap10kMb.toFixed(0)} MB`);
   const serviceAccountCache = await measureInChild(await context.target.writeAdminKubeconfig());
 
   log(`scale: resync storm, ${large} reuse-path syncs from ${highSettings.workers} workers, then over ${stressConnections} connections`);
@@ -325,8 +352,8 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
     storm, stormStress, recommended: { requests: small, ...recommendedFigures }, wave,
     shipped: { requests: shippedRequests, ...shippedFigures, projected10kSeconds: shipped.seconds * (large / shippedRequests) },
     headline: {
-      rawRatio1k: web1k.seconds / raw1k,
-      rawRatio10k: web10k.seconds / raw10k,
+      rawRatio1k: web1k.seconds / raw1k.seconds,
+      rawRatio10k: web10k.seconds / raw10k.seconds,
       seconds10kDefaultQps: shipped.seconds * (10_000 / shippedRequests),
       seconds10kDefaultQpsMeasuredAt: shippedRequests,
       seconds10kHighQps: web10k.seconds * (10_000 / large),

@@ -141,6 +141,11 @@ export class ControlPlane {
     }
   }
 
+  /** The running processes' ids (the benchmark reads their CPU time). */
+  get processIds(): { etcd: number; apiServer?: number } {
+    return { etcd: this.etcd.pid, apiServer: this.apiServer?.pid };
+  }
+
   get server(): string {
     return `https://127.0.0.1:${this.apiServerPort}`;
   }
