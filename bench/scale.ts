@@ -84,7 +84,7 @@ async function measured<T>(context: ScaleContext, requests: number, phase: () =>
   return { result, cpuMsPerRequest: { ...perRequest, total } };
 }
 
-class Scale {
+export class Scale {
   private readonly hostApi: Promise<KubeRestClient>;
   private readonly targetApi: Promise<KubeRestClient>;
 
@@ -121,11 +121,10 @@ class Scale {
    * The yardstick: what the webhook path achieves, written directly: create the ServiceAccount
    * and request its token in the target, write the Secret and the status in the host.
    */
-  async rawPath(prefix: string, count: number, workers: number) {
+  async rawPath(all: string[], workers: number) {
     const [host, target] = [await this.hostApi, await this.targetApi];
-    const all = await this.createRequests(prefix, count, '1h');
     const started = performance.now();
-    const { cpuMsPerRequest } = await measured(this.context, count, () => pool(all, workers, async (name) => {
+    const { cpuMsPerRequest } = await measured(this.context, all.length, () => pool(all, workers, async (name) => {
       await target.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: `${name}-sa` } });
       const minted = await target.request<{ status: { token: string; expirationTimestamp: string } }>('POST',
         `/api/v1/namespaces/${namespace}/serviceaccounts/${name}-sa/token`, { spec: { expirationSeconds: 3600 } });
@@ -300,14 +299,14 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const scale = new Scale(context);
 
   log(`scale: yardstick, ${small} requests`);
-  const raw1k = await scale.rawPath('raw-s', small, highSettings.workers);
+  const raw1k = await scale.rawPath(await scale.createRequests('raw-s', small, '1h'), highSettings.workers);
   const highDriver = await scale.driver(highSettings);
   log(`scale: webhook path, ${small} requests (QPS ${highSettings.qps}, burst ${highSettings.burst}, ${highSettings.workers} workers)`);
   const web1k = await scale.webhookPath(highDriver, await scale.createRequests('web-s', small, '1h'), highSettings.workers);
   log(`scale: ${small}: yardstick ${raw1k.seconds.toFixed(1)} s (CPU ${raw1k.cpuMsPerRequest.total} ms/request), webhook ${web1k.seconds.toFixed(1)} s (CPU ${web1k.cpuMsPerRequest.total} ms/request)`);
 
   log(`scale: yardstick, ${large} requests`);
-  const raw10k = await scale.rawPath('raw-l', large, highSettings.workers);
+  const raw10k = await scale.rawPath(await scale.createRequests('raw-l', large, '1h'), highSettings.workers);
   log(`scale: webhook path, ${large} requests (token lifetime ${waveDuration})`);
   const largeNames = await scale.createRequests('web-l', large, waveDuration);
   const web10k = await scale.webhookPath(highDriver, largeNames, highSettings.workers);
