@@ -66,22 +66,24 @@ type CpuByProcess = Record<'hostApiServer' | 'hostEtcd' | 'targetApiServer' | 't
  * informers and hook calls) in the webhook path.
  */
 async function cpuSnapshot({ host, target, webhook }: ScaleContext): Promise<CpuByProcess> {
-  const [hostIds, targetIds] = [host.processIds, target.processIds];
-  const [hostApiServer, hostEtcd, targetApiServer, targetEtcd, webhookMs] = await Promise.all(
-    [hostIds.apiServer!, hostIds.etcd, targetIds.apiServer!, targetIds.etcd, webhook.pid].map(cpuMs));
+  const ms = (pid: number | undefined) => (pid === undefined ? Promise.resolve(Number.NaN) : cpuMs(pid));
   const own = process.cpuUsage();
-  return { hostApiServer: hostApiServer!, hostEtcd: hostEtcd!, targetApiServer: targetApiServer!, targetEtcd: targetEtcd!,
-    webhook: webhookMs!, benchProcess: (own.user + own.system) / 1_000 };
+  return {
+    hostApiServer: await ms(host.processIds.apiServer), hostEtcd: await ms(host.processIds.etcd),
+    targetApiServer: await ms(target.processIds.apiServer), targetEtcd: await ms(target.processIds.etcd),
+    webhook: await ms(webhook.pid), benchProcess: (own.user + own.system) / 1_000,
+  };
 }
 
-async function measured<T>(context: ScaleContext, requests: number, phase: () => Promise<T>): Promise<{ result: T; cpuMsPerRequest: CpuByProcess & { total: number } }> {
+/** CPU ms per request of every process over `phase`, and their total. */
+async function cpuPerRequest(context: ScaleContext, requests: number, phase: () => Promise<void>): Promise<CpuByProcess & { total: number }> {
   const before = await cpuSnapshot(context);
-  const result = await phase();
+  await phase();
   const after = await cpuSnapshot(context);
+  const round = (ms: number) => Math.round(ms * 100) / 100;
   const perRequest = Object.fromEntries(Object.entries(after).map(([key, ms]) =>
-    [key, Math.round(((ms - before[key as keyof CpuByProcess]) / requests) * 100) / 100])) as CpuByProcess;
-  const total = Math.round(Object.values(perRequest).reduce((sum, ms) => sum + ms, 0) * 100) / 100;
-  return { result, cpuMsPerRequest: { ...perRequest, total } };
+    [key, round((ms - before[key as keyof CpuByProcess]) / requests)])) as CpuByProcess;
+  return { ...perRequest, total: round(Object.values(perRequest).reduce((sum, ms) => sum + ms, 0)) };
 }
 
 export class Scale {
@@ -124,7 +126,7 @@ export class Scale {
   async rawPath(all: string[], workers: number) {
     const [host, target] = [await this.hostApi, await this.targetApi];
     const started = performance.now();
-    const { cpuMsPerRequest } = await measured(this.context, all.length, () => pool(all, workers, async (name) => {
+    const cpuMsPerRequest = await cpuPerRequest(this.context, all.length, () => pool(all, workers, async (name) => {
       await target.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: `${name}-sa` } });
       const minted = await target.request<{ status: { token: string; expirationTimestamp: string } }>('POST',
         `/api/v1/namespaces/${namespace}/serviceaccounts/${name}-sa/token`, { spec: { expirationSeconds: 3600 } });
@@ -150,7 +152,7 @@ export class Scale {
     const syncs = new Map<string, { status: DpuServiceCredentialRequestStatus; resyncAfterSeconds: number; doneAt: number }>();
     const [webhookCallsBefore, metacontrollerCallsBefore, hookCallsBefore] = [await this.webhookApiCalls(), driver.api.total, driver.calls.length];
     const started = performance.now();
-    const { cpuMsPerRequest } = await measured(this.context, all.length, () => pool(all, workers, async (name) => {
+    const cpuMsPerRequest = await cpuPerRequest(this.context, all.length, () => pool(all, workers, async (name) => {
       const { response } = await driver.reconcile(namespace, name);
       syncs.set(name, { status: response.status as DpuServiceCredentialRequestStatus, resyncAfterSeconds: response.resyncAfterSeconds, doneAt: Date.now() });
     }));
