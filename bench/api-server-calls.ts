@@ -7,12 +7,10 @@
 import { request } from 'node:https';
 import { stopAllControlPlanes, type ControlPlane } from '../spec/support/control-plane.js';
 import { serviceNetwork } from '../spec/support/webhook-env.js';
-import { Scale } from './scale.js';
+import { highSettings, Scale } from './scale.js';
 import { buildWebhook, log, startBenchEnvironment } from './setup.js';
 
 const sizes = [Number(process.env.API_CALLS_SMALL ?? 1_000), Number(process.env.API_CALLS_LARGE ?? 10_000)];
-const settings = { qps: 500, burst: 1_000 };
-const workers = 16;
 
 type Calls = Map<string, { count: number; seconds: number }>;
 
@@ -54,15 +52,15 @@ await buildWebhook();
 const env = await startBenchEnvironment();
 const webhook = await env.startWebhook();
 const scale = new Scale({ ...env, webhook, network: await serviceNetwork(webhook.port), log });
-const driver = await scale.driver(settings);
+const driver = await scale.driver(highSettings);
 const report: Record<string, unknown>[] = [];
 for (const path of ['yardstick', 'webhook'] as const) {
   for (const size of sizes) {
     const names = await scale.createRequests(`${path}-${size}`, size, '1h');
     const before = [await calls(env.host), await calls(env.target)] as const;
     const { seconds, cpuMsPerRequest } = path === 'webhook'
-      ? await scale.webhookPath(driver, names, workers)
-      : await scale.rawPath(names, workers);
+      ? await scale.webhookPath(driver, names, highSettings.workers)
+      : await scale.rawPath(names, highSettings.workers);
     const after = [await calls(env.host), await calls(env.target)] as const;
     const row = { path, requests: size, seconds, cpuMsPerRequest, host: perRequest(before[0], after[0], size), target: perRequest(before[1], after[1], size) };
     report.push(row);

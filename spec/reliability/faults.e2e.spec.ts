@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { Condition } from '../../server/api.js';
 import { registerDpuCluster } from '../support/dpucluster.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { readSecret, tokenIn } from '../support/secrets.js';
 import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
@@ -19,8 +19,7 @@ describe('faults against real control planes', function () {
   let slow: SlowProxy;
   let counter = 0;
 
-  const ready = async (name: string): Promise<Condition | undefined> =>
-    (await env.driver.readParent('default', name))?.status?.conditions?.find((c) => c.type === 'Ready');
+  const ready = async (name: string): Promise<Condition | undefined> => condition(await env.driver.readParent('default', name), 'Ready');
   const secret = async (name: string): Promise<V1Secret> => {
     const found = await readSecret(env.hostConfig(), name);
     if (!found) throw new Error(`no Secret ${name}`);

@@ -10,7 +10,7 @@ import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/ap
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
 import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
 import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
-import { ThrottledClient, type ClientGoLimits } from './client-go.js';
+import { ThrottledClient, type ApiClient, type ClientGoLimits } from './client-go.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
 import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
 import { InformerCache, WatchedInformer, type Informer } from './informer-cache.js';
@@ -191,9 +191,14 @@ export class MetacontrollerDriver {
     return `${collectionPathOf(this.parentResource)(namespace)}/${name}`;
   }
 
+  /** The parent as the API server has it now (the tests' read: not one of Metacontroller's calls). */
   async readParent(namespace: string, name: string): Promise<DpuServiceCredentialRequest | undefined> {
+    return await this.getParent<DpuServiceCredentialRequest>(this.host, namespace, name);
+  }
+
+  private async getParent<T>(client: ApiClient, namespace: string, name: string): Promise<T | undefined> {
     try {
-      return await this.host.request<DpuServiceCredentialRequest>('GET', this.parentPath(namespace, name));
+      return await client.request<T>('GET', this.parentPath(namespace, name));
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
       throw error;
@@ -326,13 +331,8 @@ export class MetacontrollerDriver {
 
   /** The parent read from the API server with Metacontroller's client, or undefined when gone or replaced. */
   private async liveParent(parent: Parent): Promise<Parent | undefined> {
-    try {
-      const live = await this.api.request<Parent>('GET', this.parentPath(parent.metadata.namespace, parent.metadata.name));
-      return live.metadata.uid === parent.metadata.uid ? live : undefined;
-    } catch (error) {
-      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+    const live = await this.getParent<Parent>(this.api, parent.metadata.namespace, parent.metadata.name);
+    return live?.metadata.uid === parent.metadata.uid ? live : undefined;
   }
 
   /** GetRelatedObjects(): the customize answer (cached per UID and generation), then each rule's objects from their informers. */
