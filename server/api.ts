@@ -53,6 +53,8 @@ export interface TokenAnchorEntry extends ServiceAccountEntry {
   anchor: string;
   rotation: string;
   expiresAt: string;
+  /** When a sync first saw the Secret holding the token that renewed this one (RFC 3339). */
+  supersededAt?: string;
 }
 
 export interface DpuServiceCredentialRequestStatus {
@@ -68,6 +70,10 @@ export interface DpuServiceCredentialRequestStatus {
   tokenAnchors?: TokenAnchorEntry[];
   /** When a rotation last revoked the tokens issued before it. */
   previousTokensRevokedAt?: string;
+  /** When a forced rotation (the rotate annotation) last minted a token. */
+  lastForcedRotationAt?: string;
+  /** While a forced rotation waits for the minimum interval: when it is allowed. */
+  forcedRotationAllowedAt?: string;
   /** The jti claim of the token issued last. */
   tokenID?: string;
   /** While Ready is False: when its current reason was first reported. */

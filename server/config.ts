@@ -1,4 +1,6 @@
 // Every setting, from the environment, in one place. The README lists them.
+import { parseDurationMs } from './credential/duration.js';
+import { crdMaxTokenDurationSeconds, defaultPolicy, type Policy } from './credential/policy.js';
 import { logLevels, type LogLevel } from './log.js';
 
 export interface Config {
@@ -21,6 +23,8 @@ export interface Config {
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** What requests may ask for: protected namespaces, the token lifetime ceiling, renewal grace, rotation interval. */
+  policy: Policy;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +60,35 @@ function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyF
   return { tlsCertFile: cert, tlsKeyFile: key, ...(clientCa ? { tlsClientCaFile: clientCa } : {}) };
 }
 
+function duration(env: NodeJS.ProcessEnv, name: string, fallbackMs: number, minMs: number, maxMs: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallbackMs;
+  const value = parseDurationMs(text);
+  if (value === undefined || value < minMs || value > maxMs) {
+    throw new ConfigError(`${name}=${text}: expected a duration such as 90m or 24h, from ${minMs / 1_000}s to ${maxMs / 1_000}s`);
+  }
+  return value;
+}
+
+function namespaceList(env: NodeJS.ProcessEnv, name: string, fallback: string[]): string[] {
+  const text = env[name];
+  if (text === undefined) return fallback;
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const bad = entries.find((entry) => !/^[a-z0-9][-a-z0-9]{0,62}\*?$/.test(entry));
+  if (bad !== undefined) throw new ConfigError(`${name}: "${bad}" is neither a namespace name nor a prefix ending in *`);
+  return entries;
+}
+
+function loadPolicy(env: NodeJS.ProcessEnv): Policy {
+  return {
+    protectedNamespaces: namespaceList(env, 'PROTECTED_NAMESPACES', defaultPolicy.protectedNamespaces),
+    maxTokenDurationSeconds: duration(env, 'MAX_TOKEN_DURATION', defaultPolicy.maxTokenDurationSeconds * 1_000,
+      10 * 60_000, crdMaxTokenDurationSeconds * 1_000) / 1_000,
+    renewalGraceMs: duration(env, 'RENEWAL_GRACE', defaultPolicy.renewalGraceMs, 0, 3_600_000),
+    minForcedRotationIntervalMs: duration(env, 'MIN_FORCED_ROTATION_INTERVAL', defaultPolicy.minForcedRotationIntervalMs, 0, 3_600_000),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
@@ -70,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...tlsFiles(env),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
+    policy: loadPolicy(env),
   };
 }

@@ -19,7 +19,7 @@ const clusterOptions = {
 const clusters = new TargetClusters(await HostCluster.fromEnvironment(clusterOptions), clusterOptions);
 const hookTokens = config.hookBearerTokenFile ? new HookTokens(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
 
-const app = createApp({ clusters, now: () => new Date(), log }, {
+const app = createApp({ clusters, now: () => new Date(), log, policy: config.policy }, {
   maxBodyBytes: config.maxBodyBytes,
   metrics,
   ...(hookTokens ? { hookTokens } : {}),

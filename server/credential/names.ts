@@ -9,6 +9,13 @@ export const requestNamespaceLabel = 'svc.dpu.nvidia.com/credential-request-name
 /** Changing this annotation's value on a request forces a new token. */
 export const rotateAnnotation = 'svc.dpu.nvidia.com/rotate';
 
+/**
+ * Set on an existing Secret, with a request's name as the value, by someone who may edit that
+ * Secret: it consents to the request of that name (in the Secret's namespace) taking it over.
+ * How Secrets written by DPF's controller, which carry no owner reference, are migrated.
+ */
+export const adoptAnnotation = 'svc.dpu.nvidia.com/adopt-for-request';
+
 /** Bookkeeping on the output Secret: what its token was minted for, read back by the next sync. */
 export const tokenAnnotations = {
   issuedAt: 'svc.dpu.nvidia.com/token-issued-at',

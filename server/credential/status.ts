@@ -4,6 +4,7 @@
 import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
 import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
 import { anchorsOf, type AnchorEntry } from './token-anchors.js';
+import { rfc3339 } from './time.js';
 import type { TokenRecord } from './token-record.js';
 
 export const conditionTypes = {
@@ -29,6 +30,8 @@ export const reasons = {
   invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
   secretNotAdopted: 'SecretNotAdopted',
   referenceNotPermitted: 'ReferenceNotPermitted',
+  secretNotOwned: 'SecretNotOwned',
+  durationNotPermitted: 'DurationNotPermitted',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];
@@ -53,6 +56,10 @@ export interface StatusInput {
   tokenAnchors?: AnchorEntry[];
   /** Set when this sync revoked the tokens issued before a rotation. */
   revokedAt?: Date;
+  /** Set when this sync minted for a forced rotation; absent: carried over from `previous`. */
+  forcedRotationAt?: Date;
+  /** A forced rotation held back until then (the minimum interval). */
+  forcedRotationAllowedAt?: Date;
   /** The ServiceAccounts made and not deleted yet; absent: carried over from `previous`. */
   serviceAccounts?: ServiceAccountEntry[];
   /** "namespace/name" of the Secret returned, and the token it holds; absent: no Secret. */
@@ -74,8 +81,7 @@ function condition(type: string, result: ConditionResult, input: StatusInput): C
   };
 }
 
-/** RFC 3339 in whole seconds, as metav1.Time serialises. */
-export const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export { rfc3339 } from './time.js';
 
 export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStatus {
   const firstFailure = [input.serviceAccount, input.secret].find((result) => !result.ok);
@@ -101,6 +107,9 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
   if (anchors.length > 0) status.tokenAnchors = anchors;
   const revokedAt = input.revokedAt ? rfc3339(input.revokedAt) : input.previous?.previousTokensRevokedAt;
   if (revokedAt) status.previousTokensRevokedAt = revokedAt;
+  const forcedRotationAt = input.forcedRotationAt ? rfc3339(input.forcedRotationAt) : input.previous?.lastForcedRotationAt;
+  if (forcedRotationAt) status.lastForcedRotationAt = forcedRotationAt;
+  if (input.forcedRotationAllowedAt) status.forcedRotationAllowedAt = rfc3339(input.forcedRotationAllowedAt);
   if (!ready.ok) status.failingSince = rfc3339(failingSince(input.previous, ready.reason) ?? input.now);
   status.conditions = [
     condition(conditionTypes.serviceAccount, input.serviceAccount, input),

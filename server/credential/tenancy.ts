@@ -1,15 +1,35 @@
-// Tenant boundaries. A request may use a DPUCluster, and (in host mode) make its
-// ServiceAccount, in its own namespace. Anything in another namespace needs a grant from
-// that namespace's owner, given the Kubernetes way: a RoleBinding there that gives verb
-// `use` on the DPUCluster (or on ServiceAccounts) to the group of the requesting namespace,
-// system:serviceaccounts:<namespace> (or to system:serviceaccounts: every namespace). The
-// webhook asks with a SubjectAccessReview; the shipped ValidatingAdmissionPolicy asks the
-// same question at `kubectl apply`, through CEL's authorizer.
-import type { ValidSpec } from './validate.js';
+// Tenant boundaries. What a request may reach is decided by the namespaces that own it,
+// the Kubernetes way: a RoleBinding in the granting namespace that gives verb `use` to the
+// group of the requesting namespace, system:serviceaccounts:<namespace> (or to
+// system:serviceaccounts: every namespace). The webhook asks with a SubjectAccessReview at
+// every sync; the shipped ValidatingAdmissionPolicy asks the same question, for the same
+// user and groups, at `kubectl apply`, through CEL's authorizer.serviceAccount().
+//
+// What needs a grant (a "scope" is where one ServiceAccount of a request lives):
+// - a DPUCluster in another namespace: `use` on dpuclusters/<name> there;
+// - a namespace of a DPUCluster's cluster other than the request's own namespace name:
+//   `use` on targetnamespaces/<namespace> (group svc.dpu.nvidia.com) in the DPUCluster's
+//   namespace. The DPUCluster's owner decides which of its cluster's namespaces a tenant
+//   reaches; the mirror of the tenant's own namespace is the one it gets without asking.
+// - host mode, a ServiceAccount in another namespace: `use` on serviceaccounts there.
+// And no grant opens a protected namespace (kube-* and the configured list), in any cluster:
+// Kubernetes' own ClusterRoleBindings name ServiceAccounts there that may not exist yet, and
+// whoever creates such a name first gets its rights.
+import type { NamespacedName, ValidSpec } from './validate.js';
 
 export const grantVerb = 'use';
 /** The identity a request's namespace is checked as; it needs not exist. */
 export const requesterServiceAccountName = 'dpu-credential-requests';
+/** The resource a DPUCluster's namespace grants its cluster's namespaces by (RBAC resourceNames). */
+export const targetNamespacesResource = { group: 'svc.dpu.nvidia.com', resource: 'targetnamespaces' } as const;
+
+/** Where one ServiceAccount of a request lives. */
+export interface Scope {
+  requestNamespace: string;
+  /** Absent: the host cluster. */
+  targetCluster?: NamespacedName;
+  serviceAccountNamespace: string;
+}
 
 export interface Reference {
   group: string;
@@ -21,31 +41,92 @@ export interface Reference {
   what: string;
 }
 
-/** What a spec reaches outside its own namespace; each needs a grant. */
-export function crossNamespaceReferences(spec: ValidSpec): Reference[] {
-  const own = spec.request.namespace;
-  if (spec.targetCluster) {
-    const { namespace, name } = spec.targetCluster;
-    return namespace === own ? [] : [{
-      group: 'provisioning.dpu.nvidia.com', resource: 'dpuclusters', namespace, name, what: `DPUCluster ${namespace}/${name}`,
-    }];
-  }
-  // Host mode: the ServiceAccount (and its tokens) are made in this cluster, in its namespace.
-  const { namespace } = spec.serviceAccount;
-  return namespace === own ? [] : [{ group: '', resource: 'serviceaccounts', namespace, what: `ServiceAccounts in namespace ${namespace}` }];
-}
+/** Why a scope is refused: a protected namespace, or a reference without a grant. */
+export type Refusal =
+  | { kind: 'protected'; namespace: string; where: string }
+  | { kind: 'ungranted'; reference: Reference };
 
-/** The user and groups a request's namespace is checked as. */
-export function requesterOf(namespace: string): { user: string; groups: string[] } {
+export function scopeOfSpec(spec: ValidSpec): Scope {
   return {
-    user: `system:serviceaccount:${namespace}:${requesterServiceAccountName}`,
-    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+    requestNamespace: spec.request.namespace,
+    ...(spec.targetCluster ? { targetCluster: spec.targetCluster } : {}),
+    serviceAccountNamespace: spec.serviceAccount.namespace,
   };
 }
 
-export function missingGrantMessage(requestNamespace: string, reference: Reference): string {
+/** The scope of a ServiceAccount recorded as "namespace/name", in the DPUCluster "namespace/name" (absent: the host). */
+export function scopeOfRecord(requestNamespace: string, serviceAccount: string, targetCluster: string | undefined): Scope {
+  const [serviceAccountNamespace = ''] = serviceAccount.split('/');
+  const [clusterNamespace = '', clusterName = ''] = (targetCluster ?? '').split('/');
+  return {
+    requestNamespace,
+    ...(targetCluster ? { targetCluster: { namespace: clusterNamespace, name: clusterName } } : {}),
+    serviceAccountNamespace,
+  };
+}
+
+/** `patterns`: namespace names, or prefixes ending in `*`. */
+export function isProtectedNamespace(namespace: string, patterns: readonly string[]): boolean {
+  return namespace.startsWith('kube-') || patterns.some((pattern) =>
+    pattern.endsWith('*') ? namespace.startsWith(pattern.slice(0, -1)) : namespace === pattern);
+}
+
+/** The grants a scope needs (none for what lies in the request's own namespace). */
+export function grantsNeeded(scope: Scope): Reference[] {
+  const own = scope.requestNamespace;
+  const { serviceAccountNamespace } = scope;
+  if (!scope.targetCluster) {
+    return serviceAccountNamespace === own ? [] : [{
+      group: '', resource: 'serviceaccounts', namespace: serviceAccountNamespace, what: `ServiceAccounts in namespace ${serviceAccountNamespace}`,
+    }];
+  }
+  const { namespace, name } = scope.targetCluster;
+  const references: Reference[] = [];
+  if (namespace !== own) {
+    references.push({ group: 'provisioning.dpu.nvidia.com', resource: 'dpuclusters', namespace, name, what: `DPUCluster ${namespace}/${name}` });
+  }
+  if (serviceAccountNamespace !== own) {
+    references.push({
+      ...targetNamespacesResource, namespace, name: serviceAccountNamespace,
+      what: `namespace ${serviceAccountNamespace} of DPUCluster ${namespace}/${name}`,
+    });
+  }
+  return references;
+}
+
+/** The refusal a scope meets before any grant is asked for: a protected namespace. */
+export function protectedRefusal(scope: Scope, protectedNamespaces: readonly string[]): Refusal | undefined {
+  if (!isProtectedNamespace(scope.serviceAccountNamespace, protectedNamespaces)) return undefined;
+  const where = scope.targetCluster ? `DPUCluster ${scope.targetCluster.namespace}/${scope.targetCluster.name}` : 'the host cluster';
+  return { kind: 'protected', namespace: scope.serviceAccountNamespace, where };
+}
+
+/** A stable key per reference, so that one sync asks each question once. */
+export const referenceKey = (reference: Reference) =>
+  [reference.group, reference.resource, reference.namespace, reference.name ?? ''].join('|');
+
+/**
+ * The user and groups a request's namespace is checked as: exactly what the admission
+ * policy's authorizer.serviceAccount(namespace, name) carries, so that a grant passes at
+ * sync if and only if it passes at apply (no system:authenticated).
+ */
+export function requesterOf(namespace: string): { user: string; groups: string[] } {
+  return {
+    user: `system:serviceaccount:${namespace}:${requesterServiceAccountName}`,
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
+  };
+}
+
+export function refusalMessage(requestNamespace: string, refusal: Refusal): string {
+  if (refusal.kind === 'protected') {
+    return `namespace ${refusal.namespace} of ${refusal.where} is protected: no ServiceAccount is made or used there `
+      + '(kube-* and PROTECTED_NAMESPACES); what was issued for this request there is revoked';
+  }
+  const { reference } = refusal;
   const target = `${reference.resource}${reference.name ? `/${reference.name}` : ''}`;
+  const role = reference.resource === targetNamespacesResource.resource
+    ? `a Role with resourceNames [${reference.name ?? ''}], or ClusterRole dpu-credential-target-namespaces for all of them`
+    : 'e.g. ClusterRole dpu-credential-user';
   return `namespace ${requestNamespace} may not use ${reference.what}: it needs a grant there, a RoleBinding in namespace `
-    + `${reference.namespace} that gives verb ${grantVerb} on ${target} (e.g. ClusterRole dpu-credential-user) to group `
-    + `system:serviceaccounts:${requestNamespace}`;
+    + `${reference.namespace} that gives verb ${grantVerb} on ${target} (${role}) to group system:serviceaccounts:${requestNamespace}`;
 }

@@ -5,12 +5,15 @@
 //
 // What is revoked, and when: after a rotation (the rotate annotation, another ServiceAccount
 // or another cluster) every earlier token, as soon as Metacontroller reports the Secret
-// holding the new one, never before, so a rotation causes no outage. A routine renewal
-// revokes nothing: Pods that mount the Secret see the renewed token only when the kubelet
-// refreshes the volume (about a minute later), and the previous token runs out by itself
-// within the last 20% of its lifetime; its anchor is deleted once it has expired.
+// holding the new one, never before, so a rotation causes no outage. After a routine
+// renewal the previous token keeps working for a grace period from the sync that first
+// sees the Secret holding its successor (Policy.renewalGraceMs: Pods that mount the
+// Secret see the renewed token only when the kubelet refreshes the volume, about a minute
+// later, and clients read their file again), then its anchor is deleted: outside that
+// window a request has one working token. Anchors of expired tokens are deleted too.
 import { isRecord, type DpuServiceCredentialRequestStatus, type TokenAnchorEntry } from '../api.js';
 import { sameServiceAccount } from './service-account-ledger.js';
+import { rfc3339 } from './time.js';
 
 /**
  * A token's anchor, with what it was issued for: `anchor` names the Secret (in the
@@ -23,6 +26,7 @@ const isAnchorEntry = (value: unknown): value is AnchorEntry => isRecord(value)
   && typeof value.serviceAccount === 'string' && /^[^/]+\/[^/]+$/.test(value.serviceAccount)
   && typeof value.anchor === 'string' && value.anchor !== '' && typeof value.rotation === 'string'
   && typeof value.expiresAt === 'string' && !Number.isNaN(Date.parse(value.expiresAt))
+  && (value.supersededAt === undefined || (typeof value.supersededAt === 'string' && !Number.isNaN(Date.parse(value.supersededAt))))
   && ['targetCluster', 'targetClusterUID', 'clusterID'].every((field) => value[field] === undefined || typeof value[field] === 'string');
 
 export function anchorsOf(status: DpuServiceCredentialRequestStatus | undefined): AnchorEntry[] {
@@ -33,22 +37,45 @@ export function withAnchor(anchors: AnchorEntry[], entry: AnchorEntry): AnchorEn
   return [...anchors.filter((known) => known.anchor !== entry.anchor || !sameServiceAccount(known, entry)), entry];
 }
 
-export type AnchorAction = 'revoke' | 'expired';
+export type AnchorAction = 'revoke' | 'renewed' | 'expired';
+
+const isAnchorOf = (entry: AnchorEntry, anchor: AnchorEntry) => entry.anchor === anchor.anchor && sameServiceAccount(entry, anchor);
+
+/**
+ * The anchors, with `supersededAt` set (once) on those of tokens a routine renewal
+ * replaced: same ServiceAccount and rotation as `observed`, the anchor of the token the
+ * Secret Metacontroller reports holds. Nothing is marked before that Secret is seen.
+ */
+export function markSuperseded(anchors: AnchorEntry[], returned: string | undefined, observed: AnchorEntry | undefined, now: Date): AnchorEntry[] {
+  if (!observed) return anchors;
+  return anchors.map((entry) => entry.supersededAt || entry.anchor === returned || isAnchorOf(entry, observed)
+    || !sameServiceAccount(entry, observed) || entry.rotation !== observed.rotation
+    ? entry
+    : { ...entry, supersededAt: rfc3339(now) });
+}
 
 /**
  * What to delete: the anchors of tokens issued before a rotation (revoke), once the Secret
- * Metacontroller reports holds the token bound to `observed`; and those of tokens that have
+ * Metacontroller reports holds the token bound to `observed`; those of tokens a renewal
+ * replaced, `graceMs` after they were superseded (renewed); and those of tokens that have
  * expired anyway (expired). Never the anchor of `returned`, the token this answer hands out.
  */
 export function anchorsToDelete(anchors: AnchorEntry[], returned: string | undefined, observed: AnchorEntry | undefined,
-  now: Date): { entry: AnchorEntry; action: AnchorAction }[] {
+  graceMs: number, now: Date): { entry: AnchorEntry; action: AnchorAction }[] {
   const rotatedAway = (entry: AnchorEntry) => observed !== undefined
     && (!sameServiceAccount(entry, observed) || entry.rotation !== observed.rotation);
   return anchors
-    .filter((entry) => entry.anchor !== returned && !(observed && entry.anchor === observed.anchor && sameServiceAccount(entry, observed)))
+    .filter((entry) => entry.anchor !== returned && !(observed && isAnchorOf(entry, observed)))
     .flatMap((entry): { entry: AnchorEntry; action: AnchorAction }[] => {
       if (rotatedAway(entry)) return [{ entry, action: 'revoke' }];
       if (Date.parse(entry.expiresAt) <= now.getTime()) return [{ entry, action: 'expired' }];
+      if (entry.supersededAt && Date.parse(entry.supersededAt) + graceMs <= now.getTime()) return [{ entry, action: 'renewed' }];
       return [];
     });
+}
+
+/** When the next superseded token's grace ends, if any is still recorded. */
+export function nextGraceEnd(anchors: AnchorEntry[], graceMs: number): Date | undefined {
+  const ends = anchors.flatMap((entry) => entry.supersededAt ? [Date.parse(entry.supersededAt) + graceMs] : []);
+  return ends.length > 0 ? new Date(Math.min(...ends)) : undefined;
 }

@@ -2,6 +2,7 @@
 // request (or an earlier version of it) points at.
 import type { ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
+import { defaultPolicy, type Policy } from '../credential/policy.js';
 import type { NamespacedName, ValidSpec } from '../credential/validate.js';
 import type { TargetCluster, TargetClusters } from '../kube/clusters.js';
 import type { Deadline } from '../kube/rest.js';
@@ -12,7 +13,11 @@ export interface HookContext {
   clusters: TargetClusters;
   now: () => Date;
   log: Logger;
+  /** What requests may ask for; absent: the defaults. */
+  policy?: Policy;
 }
+
+export const policyOf = (context: HookContext): Policy => context.policy ?? defaultPolicy;
 
 /** The DPUCluster is absent or being deleted: its credentials point nowhere. */
 export class TargetClusterGoneError extends Error {

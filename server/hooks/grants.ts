@@ -1,47 +1,103 @@
-// Tenancy at every sync: what a spec references outside its namespace needs a grant there
-// (credential/tenancy.ts); without one nothing is minted, and what was issued is taken back.
-import type { DpuServiceCredentialRequest } from '../api.js';
+// Tenancy at every sync, decided first: for everything the request holds (the
+// ServiceAccounts and token anchors its status records, the tokens in its observed Secrets)
+// and everything its spec asks for. A scope without its grant (or in a protected
+// namespace) ends the sync with a refusal that takes back what was issued, so no other
+// early answer (an invalid spec, a stale input) can keep a token alive past a withdrawal.
+import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
+import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { retryAfterSeconds } from '../credential/schedule.js';
 import { buildStatus, failed, failingSince, reasons } from '../credential/status.js';
-import { crossNamespaceReferences, grantVerb, missingGrantMessage, requesterOf, type Reference } from '../credential/tenancy.js';
-import { anchorsOf } from '../credential/token-anchors.js';
-import type { ValidSpec } from '../credential/validate.js';
+import {
+  grantsNeeded, grantVerb, protectedRefusal, referenceKey, refusalMessage, requesterOf, scopeOfRecord, type Refusal, type Scope,
+} from '../credential/tenancy.js';
+import { anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
+import { rfc3339 } from '../credential/time.js';
+import type { TokenRecord } from '../credential/token-record.js';
+import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
-import type { HookContext } from './context.js';
-import { deleteAnchors } from './leftovers.js';
-import type { SyncOutcome } from './sync.js';
+import { bindingOf } from '../kube/tokens.js';
+import { policyOf, type HookContext } from './context.js';
+import { deleteAnchors, deleteLeftovers } from './leftovers.js';
+import type { SyncOutcome } from './outcome.js';
 
-/** The first reference of the spec outside its namespace that no grant allows, if any. */
-export async function firstMissingGrant(spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Reference | undefined> {
-  const requester = requesterOf(spec.request.namespace);
-  for (const reference of crossNamespaceReferences(spec)) {
-    if (!await context.clusters.host.isAllowed(requester, grantVerb, reference, deadline)) return reference;
+/** What a request holds: its ServiceAccounts and the anchors of its tokens, as recorded and as observed. */
+export interface Holdings {
+  serviceAccounts: ServiceAccountEntry[];
+  anchors: AnchorEntry[];
+}
+
+/**
+ * The status's records, plus what the observed Secrets' tokens show: Metacontroller's
+ * cached parent may lack the ServiceAccount and anchor of the token minted last.
+ */
+export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: TokenRecord[]): Holdings {
+  const serviceAccounts = recordedServiceAccounts(parent.status);
+  const anchors = anchorsOf(parent.status);
+  for (const record of observedTokens) {
+    const entry: ServiceAccountEntry = {
+      serviceAccount: record.serviceAccount,
+      ...(record.targetCluster ? { targetCluster: record.targetCluster, targetClusterUID: record.targetClusterUid } : {}),
+    };
+    if (!serviceAccounts.some((known) => sameServiceAccount(known, entry))) serviceAccounts.push(entry);
+    const anchor = bindingOf(record.token).anchor;
+    if (anchor && !anchors.some((known) => known.anchor === anchor && sameServiceAccount(known, entry))) {
+      anchors.push({ ...entry, anchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });
+    }
+  }
+  return { serviceAccounts, anchors };
+}
+
+export function scopesOf(requestNamespace: string, holdings: Holdings): Scope[] {
+  return [...holdings.serviceAccounts, ...holdings.anchors]
+    .map((entry) => scopeOfRecord(requestNamespace, entry.serviceAccount, entry.targetCluster));
+}
+
+/** The first refusal among `scopes`: protected namespaces first (no call), then each grant asked once. */
+export async function firstRefusal(requestNamespace: string, scopes: Scope[], context: HookContext, deadline: Deadline): Promise<Refusal | undefined> {
+  const { protectedNamespaces } = policyOf(context);
+  for (const scope of scopes) {
+    const refusal = protectedRefusal(scope, protectedNamespaces);
+    if (refusal) return refusal;
+  }
+  const requester = requesterOf(requestNamespace);
+  const asked = new Set<string>();
+  for (const reference of scopes.flatMap(grantsNeeded)) {
+    const key = referenceKey(reference);
+    if (asked.has(key)) continue;
+    asked.add(key);
+    if (!await context.clusters.host.isAllowed(requester, grantVerb, reference, deadline)) return { kind: 'ungranted', reference };
   }
   return undefined;
 }
 
 /**
- * The grant is gone (or never was): nothing is minted, the Secret is dropped, and the
- * tokens issued under the grant are revoked.
+ * Nothing is minted, the Secret is dropped, and everything issued is taken back: every
+ * anchor (revoking its token) and every ServiceAccount this request made (revoking any
+ * token bound to it, anchors lost from a stale status and 0.1.0's unbound ones included;
+ * its labels are checked first). What fails stays recorded and is tried at the next sync.
  */
-export async function referenceRefused(parent: DpuServiceCredentialRequest, spec: ValidSpec, reference: Reference,
+export async function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, holdings: Holdings,
   context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
-  const anchors = anchorsOf(parent.status);
-  const revocation = await deleteAnchors(anchors.map((entry) => ({ entry, action: 'revoke' as const })), anchors, undefined, context, deadline);
-  const refused = failed(reasons.referenceNotPermitted, missingGrantMessage(spec.request.namespace, reference));
+  const request: NamespacedName = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
+  const revocation = await deleteAnchors(holdings.anchors.map((entry) => ({ entry, action: 'revoke' as const })), holdings.anchors,
+    undefined, request, context, deadline);
+  const cleanup = await deleteLeftovers(holdings.serviceAccounts, undefined, request, context, deadline);
+  const refused = failed(reasons.referenceNotPermitted, refusalMessage(request.namespace, refusal));
   const status = buildStatus({
     previous: parent.status,
-    generation: spec.request.generation,
+    generation: parent.metadata?.generation ?? 0,
     serviceAccount: refused,
     secret: refused,
+    serviceAccounts: cleanup.ledger,
     tokenAnchors: revocation.anchors,
-    ...(revocation.revoked ? { revokedAt: now } : {}),
+    ...(revocation.revoked || cleanup.deleted.length > 0 ? { revokedAt: now } : {}),
     now,
   });
+  const detail = revocation.detail ?? cleanup.detail;
   return {
     response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, reasons.referenceNotPermitted), now) },
     decision: 'error',
     reason: reasons.referenceNotPermitted,
-    ...(revocation.detail ? { detail: revocation.detail } : {}),
+    ...(detail ? { detail } : {}),
   };
 }

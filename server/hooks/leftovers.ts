@@ -6,7 +6,7 @@ import type { ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
-import type { ValidSpec } from '../credential/validate.js';
+import type { NamespacedName } from '../credential/validate.js';
 import type { TargetCluster } from '../kube/clusters.js';
 import type { Deadline } from '../kube/rest.js';
 import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
@@ -24,21 +24,23 @@ export interface Cleanup {
 }
 
 /**
- * Deletes every recorded ServiceAccount but the one the current token belongs to, each in
- * the cluster where it was made. Done after the new credential exists, so a failure never
- * leaves the request without one.
+ * Deletes every recorded ServiceAccount but the one the current token belongs to (`keep`,
+ * in `target`; none when a refusal takes everything back), each in the cluster where it
+ * was made, and only if its labels name `request`. Done after the new credential exists,
+ * so a failure never leaves the request without one.
  */
-export async function deleteLeftovers(ledger: ServiceAccountEntry[], current: ServiceAccountEntry, target: TargetCluster,
-  spec: ValidSpec, context: HookContext, deadline: Deadline): Promise<Cleanup> {
+export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { current: ServiceAccountEntry; target: TargetCluster } | undefined,
+  request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Cleanup> {
   const cleanup: Cleanup = { ledger, deleted: [], failed: [] };
-  for (const entry of leftoverServiceAccounts(ledger, current)) {
+  const toDelete = keep ? leftoverServiceAccounts(ledger, keep.current) : ledger;
+  for (const entry of toDelete) {
     try {
-      const cluster = entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
+      const cluster = keep && entry.clusterID === keep.target.id ? keep.target : await clusterOf(context.clusters, entry, deadline);
       // Another reference to the API server the current token lives on: the same ServiceAccount, kept.
-      const isCurrent = cluster?.id === current.clusterID && entry.serviceAccount === current.serviceAccount;
+      const isCurrent = keep !== undefined && cluster?.id === keep.current.clusterID && entry.serviceAccount === keep.current.serviceAccount;
       // No cluster: it is gone, and the ServiceAccount with it.
       if (cluster && !isCurrent) {
-        if (await deleteManagedServiceAccount(cluster.client.within(deadline), serviceAccountRefOf(entry), spec.request, cluster.serviceAccounts)) {
+        if (await deleteManagedServiceAccount(cluster.client.within(deadline), serviceAccountRefOf(entry), request, cluster.serviceAccounts)) {
           cleanup.deleted.push(entry.serviceAccount);
         }
       }
@@ -62,18 +64,19 @@ export interface Revocation {
 
 /** Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for the next sync. */
 export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetCluster | undefined,
-  context: HookContext, deadline: Deadline): Promise<Revocation> {
+  request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Revocation> {
   const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [] };
   for (const { entry, action } of toDelete) {
-    const { namespace } = serviceAccountRefOf(entry);
+    const { namespace, name } = serviceAccountRefOf(entry);
     try {
       const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
       // No cluster: it is gone, and the token with it.
-      if (cluster) await deleteAnchor(cluster.client.within(deadline), namespace, entry.anchor);
+      if (cluster) await deleteAnchor(cluster.client.within(deadline), namespace, entry.anchor, request, name);
       revocation.anchors = revocation.anchors.filter((known) => known !== entry);
       if (action === 'revoke') revocation.revoked = true;
     } catch (error) {
-      if (action === 'revoke') revocation.failedToRevoke.push(namespacedName(namespace, entry.anchor));
+      // An expired token needs no revoking: only a failure to end one that still works is reported.
+      if (action !== 'expired') revocation.failedToRevoke.push(namespacedName(namespace, entry.anchor));
       revocation.detail ??= detailOf(error);
     }
   }

@@ -1,14 +1,14 @@
 // The sync hook: from the observed request, its Secret and its DPUCluster to the
 // desired Secret and status. Decisions are made by the pure functions in
 // credential/; this file only orders the steps and calls the cluster layer.
-import type { DpuServiceCredentialRequest, DpuServiceCredentialRequestStatus, SecretObject, ServiceAccountEntry } from '../api.js';
+import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject, type ServiceAccountEntry } from '../api.js';
 import { recordedServiceAccounts, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import { eventReasons, normal, readinessChange, type EventNote } from '../credential/events.js';
-import type { Reference } from '../credential/tenancy.js';
-import { anchorsOf, anchorsToDelete, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
-import { decideToken } from '../credential/decide.js';
+import { scopeOfSpec, type Refusal } from '../credential/tenancy.js';
+import { anchorsOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
+import { decideToken, rotationRequested } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
-import { namespacedName, tokenAnnotations } from '../credential/names.js';
+import { adoptAnnotation, namespacedName, tokenAnnotations } from '../credential/names.js';
 import { renderSecret } from '../credential/render.js';
 import { inputFreshness, observedSecretResult, type IssuedToken } from '../credential/observed-secret.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
@@ -20,26 +20,15 @@ import { KubeApiError, type Deadline } from '../kube/rest.js';
 import { ensureServiceAccount } from '../kube/service-accounts.js';
 import { createAnchor, type Anchor } from '../kube/token-anchors.js';
 import { bindingOf, requestToken, serviceAccountUidOf } from '../kube/tokens.js';
-import { secretChildKey, type SyncRequest, type SyncResponse } from '../metacontroller.js';
+import { secretChildKey, type SyncRequest } from '../metacontroller.js';
 import { unchanged } from './children.js';
-import { resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
+import { policyOf, resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
 import { conditionForError, detailOf, retryHint } from './errors.js';
-import { firstMissingGrant, referenceRefused } from './grants.js';
+import { firstRefusal, holdingsOf, refuse, scopesOf } from './grants.js';
+import type { SyncDecision, SyncOutcome } from './outcome.js';
 import { deleteAnchors, deleteLeftovers } from './leftovers.js';
 
-/** `behind`: the input predates this webhook's last answer; nothing is answered (HTTP 429, retry). */
-export type SyncDecision = 'minted' | 'reused' | 'awaiting' | 'behind' | 'invalid' | 'error' | 'finalized';
-
-export interface SyncOutcome {
-  response: SyncResponse;
-  decision: SyncDecision;
-  /** Why a token was minted, or the failing condition's reason (a fixed word: it labels metrics). */
-  reason: string;
-  /** What exactly failed, for the log (never a credential). */
-  detail?: string;
-  /** What to record as Events on the request (never a credential). */
-  events?: EventNote[];
-}
+export type { SyncDecision, SyncOutcome } from './outcome.js';
 
 /** The output Secret as observed: under the spec's name, or under an earlier name (spec.secret.name changed). */
 function existingSecret(observed: SecretObject[], spec: ValidSpec): SecretObject | undefined {
@@ -72,9 +61,14 @@ class ObservedRecords {
     return issued;
   }
 
+  /** The token records the observed children hold. */
+  all(): TokenRecord[] {
+    return [...this.records.values()].filter((record): record is TokenRecord => record !== undefined);
+  }
+
   /** The tokens the observed children hold. */
   tokens(): IssuedToken[] {
-    return [...this.records.values()].filter((record): record is TokenRecord => record !== undefined).map((record) => this.issuedToken(record));
+    return this.all().map((record) => this.issuedToken(record));
   }
 }
 
@@ -180,11 +174,36 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
   return { ...outcome, events: [...(outcome.events ?? []), ...readinessChange(request.parent.status, outcome.response.status)] };
 }
 
+/**
+ * Whether the request may write `secret`: its own child (a controller reference to it, also
+ * before Metacontroller's cache shows it), or a Secret whose editor consented (adoptAnnotation).
+ */
+function mayWrite(secret: SecretObject, request: ValidSpec['request']): boolean {
+  return secret.metadata?.annotations?.[adoptAnnotation] === request.name
+    || (secret.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === request.uid);
+}
+
 async function syncSteps(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
+  const policy = policyOf(context);
   const observed = Object.values(request.children?.[secretChildKey] ?? {});
   const records = new ObservedRecords(observed);
+  const validation = validateRequest(parent);
+  const requestNamespace = parent.metadata?.namespace ?? '';
+
+  // Tenancy before anything else may end the sync: what the request holds, and what a valid spec asks for.
+  const holdings = holdingsOf(parent, records.all());
+  const scopes = [...scopesOf(requestNamespace, holdings), ...(validation.valid ? [scopeOfSpec(validation.spec)] : [])];
+  let refusal: Refusal | undefined;
+  try {
+    refusal = await firstRefusal(requestNamespace, scopes, context, deadline);
+  } catch (error) {
+    const problem = conditionForError(error, 'target');
+    return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the grant check'), decision: 'error',
+      retryAfterHint: retryHint(error), detail: detailOf(error), now });
+  }
+  if (refusal) return refuse(parent, refusal, holdings, context, deadline, now);
 
   // Nothing below may act on children older than this webhook's last answer (see observed-secret.ts).
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
@@ -196,23 +215,36 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   }
   if (freshness.state === 'awaiting') return awaitingSecret(parent, freshness.retryAfterSeconds, now);
 
-  const validation = validateRequest(parent);
   if (!validation.valid) {
     const invalid = failed(reasons.invalidSpec, `the request is invalid: ${validation.problems.join('; ')}`);
     return failure({ parent, observed, serviceAccount: invalid, secret: invalid, decision: 'invalid', now });
   }
   const spec = validation.spec;
-
-  // Tenancy: what lies outside the request's namespace needs a grant there, checked live.
-  let missingGrant: Reference | undefined;
-  try {
-    missingGrant = await firstMissingGrant(spec, context, deadline);
-  } catch (error) {
-    const problem = conditionForError(error, 'target');
-    return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the grant check'), decision: 'error',
-      retryAfterHint: retryHint(error), detail: detailOf(error), now });
+  if (spec.expirationSeconds !== undefined && spec.expirationSeconds > policy.maxTokenDurationSeconds) {
+    const tooLong = failed(reasons.durationNotPermitted, `spec.duration: ${spec.expirationSeconds}s is longer than this webhook issues `
+      + `(MAX_TOKEN_DURATION: ${policy.maxTokenDurationSeconds}s); nothing was minted, the current Secret is kept`);
+    return failure({ parent, observed, serviceAccount: tooLong, secret: tooLong, decision: 'invalid', now });
   }
-  if (missingGrant) return referenceRefused(parent, spec, missingGrant, context, deadline, now);
+
+  // Metacontroller applies children by force under server-side apply: a Secret of that name
+  // that is not this request's own would be taken over. Its children are observed; one just
+  // written may not be yet, so what is not observed is read live.
+  if (!observed.some((child) => child.metadata?.name === spec.secret.name)) {
+    let existing: SecretObject | undefined;
+    try {
+      existing = await context.clusters.host.readSecret(spec.secret.namespace, spec.secret.name, deadline);
+    } catch (error) {
+      const problem = conditionForError(error, 'target');
+      return failure({ parent, observed, serviceAccount: waitingFor('the host cluster'), secret: problem, decision: 'error',
+        retryAfterHint: retryHint(error), detail: detailOf(error), now });
+    }
+    if (existing && !mayWrite(existing, spec.request)) {
+      const taken = failed(reasons.secretNotOwned, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} exists and is not `
+        + `this request's: nothing in it is changed. Choose another spec.secret.name, delete that Secret, or let this request take it over: `
+        + `kubectl -n ${spec.secret.namespace} annotate secret ${spec.secret.name} ${adoptAnnotation}=${spec.request.name}`);
+      return failure({ parent, observed, serviceAccount: taken, secret: taken, decision: 'error', now });
+    }
+  }
 
   let target: TargetCluster;
   try {
@@ -265,7 +297,9 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const serviceAccountReady = succeeded(`service account ${serviceAccountRef} exists in ${where}`);
 
   const jitterMs = jitterMsFor(spec.request.uid);
-  const decision = decideToken(records.recordOf(existingSecret(observed, spec)), identity, jitterMs, now);
+  const lastForcedRotation = dateOf(parent.status?.lastForcedRotationAt);
+  const decision = decideToken(records.recordOf(existingSecret(observed, spec)), identity, jitterMs, now,
+    lastForcedRotation && new Date(lastForcedRotation.getTime() + policy.minForcedRotationIntervalMs));
   let anchors = anchorsOf(parent.status);
   let record: TokenRecord;
   if (decision.action === 'keep') {
@@ -287,7 +321,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     }
   }
 
-  const cleanup = await deleteLeftovers(ledger, current, target, spec, context, deadline);
+  const cleanup = await deleteLeftovers(ledger, { current, target }, spec.request, context, deadline);
   const observedRecord = records.recordOf(observed.find((child) => child.metadata?.name === spec.secret.name));
   // The token handed out names its anchor itself: recorded even when the status this sync
   // read (from Metacontroller's cache) predates the answer that minted it.
@@ -299,15 +333,18 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   // Only once Metacontroller reports the Secret holding this token may older ones be revoked.
   const observedAnchor = observedRecord?.token === record.token ? returnedAnchor : undefined;
   const currentAnchor = anchors.find((entry) => entry.anchor === observedAnchor && sameServiceAccount(entry, current));
-  const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, now), anchors, target, context, deadline);
+  anchors = markSuperseded(anchors, returnedAnchor, currentAnchor, now);
+  const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, policy.renewalGraceMs, now), anchors,
+    target, spec.request, context, deadline);
   const serviceAccountResult = cleanup.failed.length > 0
     ? failed(reasons.serviceAccountCleanupFailed,
       `the previous service account ${cleanup.failed.map((entry) => entry.serviceAccount).join(', ')} could not be deleted yet; retrying`)
     : revocation.failedToRevoke.length > 0
       ? failed(reasons.tokenRevocationFailed,
-        `the tokens issued before the rotation still work: their anchor ${revocation.failedToRevoke.join(', ')} could not be deleted yet; retrying`)
+        `the tokens this one replaced still work: their anchor ${revocation.failedToRevoke.join(', ')} could not be deleted yet; retrying`)
       : serviceAccountReady;
 
+  const rotationAllowedAt = decision.action === 'keep' ? decision.rotationAllowedAt : undefined;
   const secret = renderSecret(spec, target.endpoint, record);
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
   const secretResult = observedSecretResult({
@@ -326,11 +363,16 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     serviceAccounts: cleanup.ledger,
     tokenAnchors: revocation.anchors,
     ...(revocation.revoked ? { revokedAt: now } : {}),
+    ...(decision.action === 'mint' && decision.why === rotationRequested ? { forcedRotationAt: now } : {}),
+    ...(rotationAllowedAt ? { forcedRotationAllowedAt: rotationAllowedAt } : {}),
     secretName,
     token: returned,
     now,
   });
-  const untilRefresh = secondsUntil(refreshTime(record, jitterMs), now);
+  // Whatever comes first: the refresh, the end of a replaced token's grace, a rotation held back.
+  const wakeUps = [refreshTime(record, jitterMs), nextGraceEnd(revocation.anchors, policy.renewalGraceMs), rotationAllowedAt]
+    .filter((when): when is Date => when !== undefined);
+  const untilRefresh = Math.min(...wakeUps.map((when) => secondsUntil(when, now)));
   const failing = [serviceAccountResult, secretResult].find((result) => !result.ok);
   const resyncAfterSeconds = failing
     ? Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status, failing.reason), now))

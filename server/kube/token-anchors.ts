@@ -34,12 +34,35 @@ export async function createAnchor(client: ApiCaller, serviceAccount: Namespaced
   return { name, uid };
 }
 
-/** Deletes an anchor; gone already is fine. Only a Secret of the anchor type is deleted. */
-export async function deleteAnchor(client: ApiCaller, namespace: string, name: string): Promise<void> {
+interface AnchorObject {
+  type?: string;
+  metadata?: { uid?: string; labels?: Record<string, string>; ownerReferences?: { kind?: string; name?: string }[] };
+}
+
+/**
+ * Whether `existing` is an anchor this request made for that ServiceAccount: its type, its
+ * labels and its owner. An anchor name comes from the status or from a token read out of a
+ * Secret, both of which others may have written: a Secret it names is deleted only if so.
+ */
+export function isAnchorOf(existing: AnchorObject | undefined, request: NamespacedName, serviceAccountName: string): boolean {
+  if (existing?.type !== anchorSecretType) return false;
+  const labels = existing.metadata?.labels ?? {};
+  const madeFor = managedLabels(request.namespace, request.name);
+  if (labels[anchorLabel] !== 'true' || Object.entries(madeFor).some(([key, value]) => labels[key] !== value)) return false;
+  return (existing.metadata?.ownerReferences ?? []).some((owner) => owner.kind === 'ServiceAccount' && owner.name === serviceAccountName);
+}
+
+/**
+ * Deletes the anchor of a token issued for `request` to the ServiceAccount
+ * `serviceAccountName`; gone already is fine. A Secret that is not such an anchor is left
+ * alone (and counts as gone: it never held one of this request's tokens).
+ */
+export async function deleteAnchor(client: ApiCaller, namespace: string, name: string, request: NamespacedName,
+  serviceAccountName: string): Promise<void> {
   const path = `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
   try {
-    const existing = await client.request<{ type?: string; metadata?: { uid?: string } }>('GET', path);
-    if (existing?.type !== anchorSecretType) return;
+    const existing = await client.request<AnchorObject>('GET', path);
+    if (!isAnchorOf(existing, request, serviceAccountName)) return;
     await client.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid } });
   } catch (error) {
     if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return;

@@ -14,6 +14,7 @@ import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
+import { grantTargetNamespaces } from '../support/grants.js';
 import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
 import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
 import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
@@ -502,6 +503,8 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
 
   it('reports NamespaceNotFound and creates no namespace when the ServiceAccount namespace is missing', async function () {
     const n = names();
+    // Granted, so that what is checked is the namespace's existence.
+    await grantTargetNamespaces(env.hostConfig(), 'default', 'default', ['absent-namespace'], `grant-${n.request}`);
     await env.createRequest(n.request, spec(n, { serviceAccount: { name: n.serviceAccount, namespace: 'absent-namespace' } }));
     await env.driver.reconcile('default', n.request);
     expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'False', reason: 'NamespaceNotFound' });

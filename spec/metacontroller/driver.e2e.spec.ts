@@ -214,19 +214,44 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     }
   });
 
-  describe('a Secret of the requested name that is not the request\'s child (left by DPF\'s controller)', function () {
-    const leftBehind = async (name: string) => {
+  describe('a Secret of the requested name that is not the request\'s child (left by DPF\'s controller, or someone else\'s)', function () {
+    const leftBehindData = { kubeconfig: Buffer.from('left by DPF').toString('base64') };
+    /** `adoptFor`: the Secret's editor consents to that request taking it over. */
+    const leftBehind = async (name: string, adoptFor?: string) => {
       await env.hostConfig().makeApiClient(CoreV1Api).createNamespacedSecret({
         namespace: 'default',
-        body: { metadata: { name: `${name}-cred` }, type: 'Opaque', data: { kubeconfig: Buffer.from('left by DPF').toString('base64') } },
+        body: {
+          metadata: { name: `${name}-cred`, ...(adoptFor ? { annotations: { 'svc.dpu.nvidia.com/adopt-for-request': adoptFor } } : {}) },
+          type: 'Opaque',
+          data: leftBehindData,
+        },
       });
     };
 
-    it('under dynamic-apply: never Ready, SecretNotAdopted with what to do, and the Secret is left as it was', async function () {
+    it('is never written without its editor\'s consent, even under server-side-apply: SecretNotOwned, untouched through create, resync and delete', async function () {
+      const name = fresh();
+      await leftBehind(name);
+      await env.createRequest(name, spec(name));
+      const { response } = await env.driver.reconcile('default', name);
+      expect(response.children).to.deep.equal([]);
+      const request = await env.driver.readParent('default', name);
+      expect(condition(request, 'Ready')).to.include({ status: 'False', reason: 'SecretNotOwned' });
+      expect(condition(request, 'Ready')?.message).to.contain(`secret default/${name}-cred exists and is not this request's`)
+        .and.to.contain(`svc.dpu.nvidia.com/adopt-for-request=${name}`);
+      await env.driver.reconcile('default', name);
+      await env.deleteRequest(name);
+      await env.driver.reconcile('default', name);
+      const untouched = await secretOf(name);
+      expect(untouched.data).to.deep.equal(leftBehindData);
+      expect(untouched.metadata?.ownerReferences ?? []).to.deep.equal([]);
+      expect(untouched.metadata?.labels ?? {}).to.not.have.property('controller-uid');
+    });
+
+    it('with consent, under dynamic-apply: never Ready, SecretNotAdopted with what to do, and the Secret is left as it was', async function () {
       const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), applyStrategy: 'dynamic-apply' });
       const name = fresh();
       try {
-        await leftBehind(name);
+        await leftBehind(name, name);
         await env.createRequest(name, spec(name));
         await driver.reconcile('default', name);
         expect(driver.childEvents).to.deep.include({ kind: 'create-skipped-already-exists', name: `${name}-cred` });
@@ -246,9 +271,9 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
       }
     });
 
-    it('under server-side-apply (as the README asks): taken over at the first sync, and Ready once observed', async function () {
+    it('with consent, under server-side-apply (as the README asks): taken over at the first sync, and Ready once observed', async function () {
       const name = fresh();
-      await leftBehind(name);
+      await leftBehind(name, name);
       await env.createRequest(name, spec(name));
       await env.driver.reconcile('default', name);
       const secret = await secretOf(name);

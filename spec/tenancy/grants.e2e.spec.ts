@@ -2,13 +2,16 @@
 // (or, in host mode, make ServiceAccounts there) only with a grant from that namespace, a
 // RoleBinding giving verb `use`. Enforced by the webhook at every sync, and at apply by the
 // shipped ValidatingAdmissionPolicy.
-import { CoreV1Api, RbacAuthorizationV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { DpuServiceCredentialRequestStatus } from '../../server/api.js';
+import { bindingOf } from '../../server/kube/tokens.js';
+import { bindClusterRole, grantTargetNamespaces } from '../support/grants.js';
 import { apiErrorCode, condition, createObjects, readManifests } from '../support/kube-helpers.js';
 import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 
@@ -40,7 +43,8 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     await env.hostConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: tenant } } });
     // The ServiceAccount lands in the request's namespace of the DPU cluster.
     await env.target.adminKubeConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: tenant } } });
-    const clusterRoles = (await readManifests(deploy('rbac.yaml'))).filter((object: KubernetesObject) => object.metadata?.name === 'dpu-credential-user');
+    const clusterRoles = (await readManifests(deploy('rbac.yaml')))
+      .filter((object: KubernetesObject) => object.kind === 'ClusterRole' && object.metadata?.name?.startsWith('dpu-credential-') && object.metadata.name !== 'dpu-credential-webhook');
     await createObjects(env.hostConfig(), clusterRoles);
   });
 
@@ -91,6 +95,139 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     expect(await apiErrorCode(hostCore.readNamespacedServiceAccount({ namespace: 'kube-system', name: `${name}-sa` }))).to.equal(404);
   });
 
+  const targetCore = () => env.target.adminKubeConfig().makeApiClient(CoreV1Api);
+  const hostCore = () => env.hostConfig().makeApiClient(CoreV1Api);
+  /** The status as written, replaced by hand: what Metacontroller's lagging cache, or a made-up hook call, may hand the webhook. */
+  const replaceStatus = async (name: string, change: (status: DpuServiceCredentialRequestStatus) => void) => {
+    const objects = env.hostConfig().makeApiClient(CustomObjectsApi);
+    const current = await parent(name);
+    const status = structuredClone(current?.status ?? {});
+    change(status);
+    await objects.replaceNamespacedCustomObjectStatus({ ...parentApi, namespace: tenant, name, body: { ...current, status } });
+  };
+  const anchorOf = (token: string) => bindingOf(token).anchor!;
+
+  it('never makes or mints for a ServiceAccount in a protected namespace, whatever is granted (target kube-system, host kube-system)', async function () {
+    const name = fresh();
+    const withdrawAll = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-target-namespaces', 'default', `${name}-all`);
+    try {
+      await env.createRequest(name, {
+        serviceAccount: { name: 'token-cleaner', namespace: 'kube-system' }, type: 'tokenFile', secret: { name: `${name}-cred` },
+        targetCluster: { name: 'dpu-cplane-tenant1' },
+      });
+      await env.driver.reconcile('default', name);
+      const ready = condition(await env.driver.readParent('default', name), 'Ready');
+      expect(ready).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+      expect(ready?.message).to.contain('namespace kube-system of DPUCluster default/dpu-cplane-tenant1 is protected');
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'kube-system', name: 'token-cleaner' }))).to.equal(404);
+    } finally {
+      await withdrawAll();
+    }
+    const hostName = fresh();
+    await env.createRequest(hostName, {
+      serviceAccount: { name: 'bootstrap-signer', namespace: 'kube-system' }, type: 'tokenFile', secret: { name: `${hostName}-cred` },
+    }, { namespace: 'kube-system' });
+    await env.driver.reconcile('kube-system', hostName);
+    expect(condition(await env.driver.readParent('kube-system', hostName), 'Ready')?.message).to.contain('namespace kube-system of the host cluster is protected');
+    expect(await apiErrorCode(hostCore().readNamespacedServiceAccount({ namespace: 'kube-system', name: 'bootstrap-signer' }))).to.equal(404);
+  });
+
+  it('reaches another namespace of a DPUCluster\'s cluster only where the DPUCluster\'s namespace grants it by name', async function () {
+    this.timeout(60_000);
+    for (const namespace of ['tenant-extra', 'tenant-other']) {
+      await targetCore().createNamespace({ body: { metadata: { name: namespace } } });
+    }
+    const request = (name: string, namespace: string) => env.createRequest(name, {
+      serviceAccount: { name: `${name}-sa`, namespace }, duration: '1h', type: 'kubeconfig', secret: { name: `${name}-cred` },
+      targetCluster: { name: 'dpu-cplane-tenant1' },
+    });
+    const refused = fresh();
+    await request(refused, 'tenant-extra');
+    await env.driver.reconcile('default', refused);
+    expect(condition(await env.driver.readParent('default', refused), 'Ready')?.message)
+      .to.contain('may not use namespace tenant-extra of DPUCluster default/dpu-cplane-tenant1')
+      .and.to.contain('targetnamespaces/tenant-extra');
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'tenant-extra', name: `${refused}-sa` }))).to.equal(404);
+
+    const withdraw = await grantTargetNamespaces(env.hostConfig(), 'default', 'default', ['tenant-extra'], `${refused}-grant`);
+    await env.driver.reconcile('default', refused);
+    expect(condition(await env.driver.readParent('default', refused), 'Ready')).to.include({ status: 'True' });
+    const other = fresh();
+    await request(other, 'tenant-other');
+    await env.driver.reconcile('default', other);
+    expect(condition(await env.driver.readParent('default', other), 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+
+    const token = tokenIn((await readSecret(env.hostConfig(), `${refused}-cred`))!);
+    await withdraw();
+    await env.driver.reconcile('default', refused);
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'tenant-extra', name: `${refused}-sa` }))).to.equal(404);
+  });
+
+  it('revokes at withdrawal even when the spec was made invalid while granted (a frozen spec)', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
+    await env.driver.reconcile(tenant, name);
+    const token = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    await env.updateRequest(name, (r) => {
+      (r.spec as { secret: { namespace?: string } }).secret.namespace = 'other';
+    }, tenant);
+    await env.driver.reconcile(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ reason: 'InvalidSpec' });
+    expect(await onTarget(token)).to.equal(`system:serviceaccount:${tenant}:${name}-sa`);
+
+    await withdraw();
+    await env.driver.reconcile(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+    expect(await readSecret(env.hostConfig(), `${name}-cred`, tenant)).to.equal(undefined);
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
+  });
+
+  it('revokes at withdrawal the anchor and ServiceAccount of a token the status lost (read from the observed Secret)', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
+    await env.driver.reconcile(tenant, name);
+    const token = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    const anchor = anchorOf(token);
+    expect((await targetCore().readNamespacedSecret({ namespace: tenant, name: anchor })).type).to.equal('svc.dpu.nvidia.com/token-anchor');
+    await replaceStatus(name, (status) => {
+      delete status.tokenAnchors;
+      delete status.serviceAccounts;
+      delete status.serviceAccount;
+    });
+
+    await withdraw();
+    await env.driver.syncOnce(tenant, name);
+    expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: tenant, name: anchor }))).to.equal(404);
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+  });
+
+  it('deletes only anchors this request made: a Secret the status names as an anchor but that is not one survives', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    try {
+      await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
+      await env.driver.reconcile(tenant, name);
+      await targetCore().createNamespacedSecret({ namespace: tenant, body: { metadata: { name: `${name}-victim` }, type: 'Opaque', data: { key: 'dmFsdWU=' } } });
+      await replaceStatus(name, (status) => {
+        const [own] = status.tokenAnchors ?? [];
+        status.tokenAnchors = [...status.tokenAnchors ?? [], { ...own!, anchor: `${name}-victim`, expiresAt: '2020-01-01T00:00:00Z' }];
+      });
+      await env.driver.reconcile(tenant, name);
+      expect((await targetCore().readNamespacedSecret({ namespace: tenant, name: `${name}-victim` })).data).to.deep.equal({ key: 'dmFsdWU=' });
+      expect((await parent(name))?.status?.tokenAnchors?.map((entry) => entry.anchor)).to.not.include(`${name}-victim`);
+    } finally {
+      await withdraw();
+    }
+  });
+
   describe('at kubectl apply (deploy/admission/references.yaml on the real API server)', function () {
     before(async function () {
       this.timeout(60_000);
@@ -131,6 +268,54 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
       await env.updateRequest(name, (r) => {
         r.metadata!.finalizers = [];
       }, tenant);
+    });
+  
+    const createCode = (name: string, spec: Record<string, unknown>, namespace: string) =>
+      env.createRequest(name, spec, { namespace }).then(() => 0, (error: { code?: number }) => error.code ?? -1);
+
+    it('refuses a protected namespace, and another namespace of the DPUCluster\'s cluster without its grant, naming them', async function () {
+      const name = fresh();
+      const error = await env.createRequest(name, { ...crossNamespaceSpec(name), targetCluster: { name: 'dpu-cplane-tenant1' },
+        serviceAccount: { name: 'x', namespace: 'kube-system' } }).then(() => undefined, (e: { code?: number; body?: unknown }) => e);
+      expect(error?.code).to.equal(403);
+      expect(String(error?.body)).to.contain('namespace kube-system is protected');
+      const other = fresh();
+      const refused = await env.createRequest(other, { ...crossNamespaceSpec(other), targetCluster: { name: 'dpu-cplane-tenant1' },
+        serviceAccount: { name: 'x', namespace: 'elsewhere' } }).then(() => undefined, (e: { code?: number; body?: unknown }) => e);
+      expect(refused?.code).to.equal(403);
+      expect(String(refused?.body)).to.contain('may not use namespace elsewhere of DPUCluster default/dpu-cplane-tenant1')
+        .and.to.contain('targetnamespaces/elsewhere');
+      const withdraw = await grantTargetNamespaces(env.hostConfig(), 'default', 'default', ['elsewhere'], `${other}-grant`);
+      try {
+        expect(await createCode(other, { ...crossNamespaceSpec(other), targetCluster: { name: 'dpu-cplane-tenant1' },
+          serviceAccount: { name: 'x', namespace: 'elsewhere' } }, 'default')).to.equal(0);
+      } finally {
+        await withdraw();
+      }
+    });
+
+    it('asks the same question at apply and at sync: a grant to system:authenticated passes at neither', async function () {
+      const name = fresh();
+      const authenticated = { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:authenticated' };
+      const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name, authenticated);
+      try {
+        expect(await createCode(name, crossNamespaceSpec(name), tenant)).to.equal(403);
+        // The same spec handed to the hook directly (as a lagging or bypassed admission would): refused too.
+        const { status } = await fetch(`${env.plainUrl}/sync`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            controller: {}, finalizing: false, children: {}, related: {},
+            parent: { apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest',
+              metadata: { name, namespace: tenant, uid: 'made-up', generation: 1 }, spec: crossNamespaceSpec(name) },
+          }),
+        }).then(async (response) => ({ status: response.status, body: await response.json() as { status?: DpuServiceCredentialRequestStatus } }))
+          .then(({ status: code, body }) => ({ status: code === 200 ? body.status : undefined }));
+        expect(status?.conditions?.find((c) => c.type === 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+        expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
+      } finally {
+        await withdraw();
+      }
     });
   });
 });
