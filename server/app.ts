@@ -17,8 +17,11 @@ export interface AppOptions {
   metrics: Metrics;
   /** When set, every hook call must carry one of these bearer tokens. */
   hookTokens?: HookTokens;
-  /** Every hook call must come over a connection with a client certificate the server verified. */
-  requireClientCertificate?: boolean;
+  /**
+   * Every hook call must come over a connection with a client certificate the server verified,
+   * issued for client authentication to this subject common name.
+   */
+  clientCertificateSubject?: string;
   /** Records the Events a hook call is worth on its request; absent: none are recorded. */
   events?: EventRecorder;
   /** Readiness: resolves when the host cluster answers. */
@@ -63,7 +66,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   // requireJson has checked the type already: the parser need not check it again.
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true, type: () => true });
   const guard = [
-    ...(options.requireClientCertificate ? [clientCertificateAuth()] : []),
+    ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
     requireJson, jsonBody,
   ];

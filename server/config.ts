@@ -17,6 +17,8 @@ export interface Config {
   tlsKeyFile?: string;
   /** Hooks must present a client certificate signed by a CA in this file (PEM); needs TLS. Reloaded when it changes. */
   tlsClientCaFile?: string;
+  /** With tlsClientCaFile: the subject common name that client certificate must carry (besides the clientAuth usage). */
+  tlsClientSubject?: string;
   /** How often watched files (token, certificate) are checked for changes. */
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
@@ -48,12 +50,21 @@ function httpsUrl(name: string, text: string): string {
   return text.replace(/\/+$/, '');
 }
 
-function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile'> {
+/** The commonName of deploy/cert-manager/client-certificate.yaml. */
+export const defaultClientSubject = 'metacontroller';
+
+function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile' | 'tlsClientSubject'> {
   const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_CLIENT_CA_FILE: clientCa } = env;
+  const subject = env.TLS_CLIENT_SUBJECT?.trim() || undefined;
   if (clientCa && (!cert || !key)) throw new ConfigError('TLS_CLIENT_CA_FILE needs TLS: set TLS_CERT_FILE and TLS_KEY_FILE too');
+  // A subject with no CA to check the chain against would look like a check and be none.
+  if (subject !== undefined && !clientCa) throw new ConfigError('TLS_CLIENT_SUBJECT needs TLS_CLIENT_CA_FILE: set it too, or unset TLS_CLIENT_SUBJECT');
   if (!cert && !key) return {};
   if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
-  return { tlsCertFile: cert, tlsKeyFile: key, ...(clientCa ? { tlsClientCaFile: clientCa } : {}) };
+  return {
+    tlsCertFile: cert, tlsKeyFile: key,
+    ...(clientCa ? { tlsClientCaFile: clientCa, tlsClientSubject: subject ?? defaultClientSubject } : {}),
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -23,7 +23,7 @@ const app = createApp({ clusters, now: () => new Date(), log }, {
   maxBodyBytes: config.maxBodyBytes,
   metrics,
   ...(hookTokens ? { hookTokens } : {}),
-  requireClientCertificate: Boolean(config.tlsClientCaFile),
+  ...(config.tlsClientSubject !== undefined ? { clientCertificateSubject: config.tlsClientSubject } : {}),
   events: new EventRecorder(clusters.host.client, log),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });
@@ -40,7 +40,8 @@ const running = await startServer(app, {
 });
 log.info('listening', {
   port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
-  clientCertificates: Boolean(config.tlsClientCaFile), hostCluster: clusters.host.client.server,
+  clientCertificates: Boolean(config.tlsClientCaFile),
+  ...(config.tlsClientSubject !== undefined ? { clientSubject: config.tlsClientSubject } : {}), hostCluster: clusters.host.client.server,
 });
 if (!hookTokens && !config.tlsClientCaFile) {
   log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)');

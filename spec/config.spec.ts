@@ -11,12 +11,19 @@ describe('loadConfig', function () {
   it('reads every documented variable', function () {
     const config = loadConfig({
       PORT: '9443', LOG_LEVEL: 'debug', HOST_CLUSTER_SERVER: 'https://[fd00::1]:6443/', REMOTE_TIMEOUT_MS: '1500',
-      HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_CA_FILE: '/ca',
+      HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_CA_FILE: '/ca', TLS_CLIENT_SUBJECT: 'mc',
     });
     expect(config).to.include({
       port: 9443, logLevel: 'debug', hostClusterServer: 'https://[fd00::1]:6443', remoteTimeoutMs: 1_500,
-      hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k', tlsClientCaFile: '/ca',
+      hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k', tlsClientCaFile: '/ca', tlsClientSubject: 'mc',
     });
+  });
+
+  it('requires the shipped client certificate\'s common name when a client CA is set and TLS_CLIENT_SUBJECT is not', function () {
+    const tls = { TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_CA_FILE: '/ca' };
+    expect(loadConfig(tls).tlsClientSubject).to.equal('metacontroller');
+    expect(loadConfig({ ...tls, TLS_CLIENT_SUBJECT: ' ' }).tlsClientSubject).to.equal('metacontroller');
+    expect(loadConfig({ TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', HOOK_BEARER_TOKEN_FILE: '/t' })).to.not.have.property('tlsClientSubject');
   });
 
   for (const [env, message] of [
@@ -27,6 +34,7 @@ describe('loadConfig', function () {
     [{ HOST_CLUSTER_SERVER: 'http://10.0.0.1' }, 'expected an https URL'],
     [{ TLS_CERT_FILE: '/c' }, 'set both or neither'],
     [{ TLS_CLIENT_CA_FILE: '/ca' }, 'TLS_CLIENT_CA_FILE needs TLS'],
+    [{ TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_SUBJECT: 'mc' }, 'TLS_CLIENT_SUBJECT needs TLS_CLIENT_CA_FILE'],
   ] as const) {
     it(`refuses ${JSON.stringify(env)} with a message naming the variable`, function () {
       expect(() => loadConfig(env)).to.throw(ConfigError, message);
