@@ -19,6 +19,11 @@ export interface Config {
   tlsClientCaFile?: string;
   /** With tlsClientCaFile: the subject common name that client certificate must carry (besides the clientAuth usage). */
   tlsClientSubject?: string;
+  /**
+   * Start although the hooks are served without TLS or without authentication (ALLOW_INSECURE_HOOKS=true):
+   * for a local test only. `insecureHooks` says which of the two is missing.
+   */
+  allowInsecureHooks: boolean;
   /** How often watched files (token, certificate) are checked for changes. */
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
@@ -67,10 +72,25 @@ function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyF
   };
 }
 
+function boolean(env: NodeJS.ProcessEnv, name: string): boolean {
+  const text = env[name];
+  if (text === undefined || text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  throw new ConfigError(`${name}=${text}: expected true or false`);
+}
+
+/** What a client of the hook port is not protected by, in words an operator can act on; empty: nothing. */
+export function insecureHooks(config: Pick<Config, 'tlsCertFile' | 'hookBearerTokenFile' | 'tlsClientCaFile'>): string[] {
+  return [
+    ...(config.tlsCertFile ? [] : ['no TLS (set TLS_CERT_FILE and TLS_KEY_FILE)']),
+    ...(config.hookBearerTokenFile || config.tlsClientCaFile ? [] : ['no hook authentication (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)']),
+  ];
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
-  return {
+  const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     logLevel,
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
@@ -79,7 +99,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),
     ...tlsFiles(env),
+    allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
   };
+  // The hooks mint credentials: an install that forgot its Secrets must not come up open.
+  // A bearer token without TLS counts as insecure too: it would cross the network in clear.
+  const missing = insecureHooks(config);
+  if (missing.length && !config.allowInsecureHooks) {
+    throw new ConfigError(`refusing to serve the hooks with ${missing.join(' and ')}: anyone who reaches the port could mint tokens. `
+      + 'For a local test only, set ALLOW_INSECURE_HOOKS=true');
+  }
+  return config;
 }

@@ -1,6 +1,6 @@
 // Process start: configuration, wiring, listen, graceful shutdown.
 import { createApp } from './app.js';
-import { loadConfig } from './config.js';
+import { insecureHooks, loadConfig } from './config.js';
 import { HostCluster, TargetClusters } from './kube/clusters.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -43,8 +43,11 @@ log.info('listening', {
   clientCertificates: Boolean(config.tlsClientCaFile),
   ...(config.tlsClientSubject !== undefined ? { clientSubject: config.tlsClientSubject } : {}), hostCluster: clusters.host.client.server,
 });
-if (!hookTokens && !config.tlsClientCaFile) {
-  log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)');
+const missing = insecureHooks(config);
+if (missing.length) {
+  // loadConfig let this through only because ALLOW_INSECURE_HOOKS=true.
+  log.warn(`INSECURE: ALLOW_INSECURE_HOOKS=true and the hooks are served with ${missing.join(' and ')}: `
+    + 'anyone who reaches this port can mint tokens or read them in transit. Never run this in a cluster.', { port: running.port });
 }
 
 async function shutdown(signal: string): Promise<void> {

@@ -3,7 +3,8 @@
 // installed as the README says (HTTPS with the shipped certificate layout, the hook
 // token) and served on loopback with a clock the test can move, and the Metacontroller
 // driver reading the shipped CompositeController. A second, plain-HTTP listener of the
-// same webhook serves the curl examples and the load test only.
+// same webhook, without hook authentication (what ALLOW_INSECURE_HOOKS=true allows a
+// process), serves calls by hand and the load test only.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -106,6 +107,8 @@ export class WebhookEnv {
       port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log,
       tls: { certFile: install.tlsVolume.path('tls.crt'), keyFile: install.tlsVolume.path('tls.key'), pollIntervalMs: 50 },
     });
+    // Without TLS and without the hook token: the process would refuse this unless
+    // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
       const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
     });
