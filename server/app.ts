@@ -36,6 +36,23 @@ function parseHookRequest<T>(req: Request): T {
   return req.body as T;
 }
 
+/**
+ * `/metrics` alone, for its own port (METRICS_PORT): scrapers then never need to reach the
+ * port that mints credentials, and the NetworkPolicy can admit each from its own callers.
+ */
+export function createMetricsApp(metrics: Metrics): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.exposition());
+  });
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found: this port serves GET /metrics only' });
+  });
+  return app;
+}
+
 export function createApp(context: HookContext, options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -52,10 +69,6 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       res.status(503).json({ status: 'host cluster unreachable', error: (error as Error).message });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.contentType).send(await options.metrics.exposition());
-  });
-
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
       res.status(415).json({ error: 'hook requests must be application/json' });
@@ -117,7 +130,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   });
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize' });
+    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize (and /metrics is on METRICS_PORT)' });
   });
 
   // Express's error handler signature needs all four parameters.

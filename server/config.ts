@@ -3,6 +3,8 @@ import { logLevels, type LogLevel } from './log.js';
 
 export interface Config {
   port: number;
+  /** Plain-HTTP port of /metrics alone, apart from the hooks' port. */
+  metricsPort: number;
   logLevel: LogLevel;
   /** Server written to outputs for the host cluster; default: in-cluster env, else the kubeconfig's. */
   hostClusterServer?: string;
@@ -90,8 +92,12 @@ export function insecureHooks(config: Pick<Config, 'tlsCertFile' | 'hookBearerTo
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const metricsPort = integer(env, 'METRICS_PORT', 9090, 0, 65535);
+  if (port !== 0 && port === metricsPort) throw new ConfigError(`METRICS_PORT=${metricsPort} is PORT too: /metrics has a port of its own, set another`);
   const config: Config = {
-    port: integer(env, 'PORT', 8080, 0, 65535),
+    port,
+    metricsPort,
     logLevel,
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
     // One slow call may not take the whole hook's time: the deadline would leave no room for the rest.

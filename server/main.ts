@@ -1,5 +1,5 @@
 // Process start: configuration, wiring, listen, graceful shutdown.
-import { createApp } from './app.js';
+import { createApp, createMetricsApp } from './app.js';
 import { insecureHooks, loadConfig } from './config.js';
 import { HostCluster, TargetClusters } from './kube/clusters.js';
 import { createLogger } from './log.js';
@@ -38,8 +38,10 @@ const running = await startServer(app, {
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   log,
 });
+// Plain HTTP: the metrics carry no credential, and Prometheus then needs no CA to scrape them.
+const metricsServer = await startServer(createMetricsApp(metrics), { port: config.metricsPort, shutdownTimeoutMs: config.shutdownTimeoutMs, log });
 log.info('listening', {
-  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
+  port: running.port, metricsPort: metricsServer.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
   clientCertificates: Boolean(config.tlsClientCaFile),
   ...(config.tlsClientSubject !== undefined ? { clientSubject: config.tlsClientSubject } : {}), hostCluster: clusters.host.client.server,
 });
@@ -52,7 +54,7 @@ if (missing.length) {
 
 async function shutdown(signal: string): Promise<void> {
   log.info('shutting down', { signal });
-  await running.stop();
+  await Promise.all([running.stop(), metricsServer.stop()]);
   hookTokens?.close();
   clusters.close();
   log.info('stopped');

@@ -43,7 +43,7 @@ describe('the webhook process without TLS and hook authentication', function () 
   it('exits non-zero, saying what to set, when neither is configured', async function () {
     const logPath = join(dir, 'refused.log');
     const webhook = await startProcess(process.execPath, ['--import', 'tsx', mainPath], logPath,
-      { ...baseEnv(), KUBECONFIG: kubeconfig, PORT: String(await freePort()) });
+      { ...baseEnv(), KUBECONFIG: kubeconfig, PORT: String(await freePort()), METRICS_PORT: String(await freePort()) });
     expect(await webhook.exited).to.not.equal(0);
     const log = await readFile(logPath, 'utf8');
     expect(log).to.contain('TLS_CERT_FILE').and.contain('HOOK_BEARER_TOKEN_FILE').and.contain('set ALLOW_INSECURE_HOOKS=true');
@@ -53,7 +53,7 @@ describe('the webhook process without TLS and hook authentication', function () 
     const logPath = join(dir, 'allowed.log');
     const port = await freePort();
     const webhook = await startProcess(process.execPath, ['--import', 'tsx', mainPath], logPath,
-      { ...baseEnv(), KUBECONFIG: kubeconfig, PORT: String(port), ALLOW_INSECURE_HOOKS: 'true' });
+      { ...baseEnv(), KUBECONFIG: kubeconfig, PORT: String(port), METRICS_PORT: String(await freePort()), ALLOW_INSECURE_HOOKS: 'true' });
     try {
       let status = 0;
       for (let attempt = 0; attempt < 200 && status !== 200; attempt++) {
