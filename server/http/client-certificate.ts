@@ -3,7 +3,7 @@
 // enough: the serving certificate comes from the same CA, and a certificate without an
 // extended key usage counts as good for any purpose, so a stolen serving key would pass as
 // Metacontroller. The certificate must also say it is for client authentication and name
-// the expected subject. Probes and scrapers connect without one.
+// the expected subject. Probes connect without one.
 import type { NextFunction, Request, Response } from 'express';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 
