@@ -11,6 +11,7 @@ import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
 import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
 import { serviceNetwork } from '../spec/support/webhook-env.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
+import type { WebhookProcess } from '../spec/support/webhook-process.js';
 import {
   buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';
@@ -30,8 +31,8 @@ const idleAfterMs = 30_000;
 let env: BenchEnvironment;
 let install: WebhookInstall;
 
-async function apiCallCount(port: number): Promise<number> {
-  return metricSum((await install.call(port, '/metrics')).body, 'dpu_credential_kube_requests_total');
+async function apiCallCount(webhook: WebhookProcess): Promise<number> {
+  return metricSum(await (await fetch(webhook.metricsUrl)).text(), 'dpu_credential_kube_requests_total');
 }
 
 function load(port: number, body: string, options: { duration?: number; amount?: number }): Promise<Result> {
@@ -82,11 +83,11 @@ async function main(): Promise<void> {
   log(`reuse path: ${connections} connections, ${loadSeconds} s each, request ${reuseBody.length} B, response ${responseBytes} B`);
   await load(baselinePort, reuseBody, { duration: 2 });
   await load(webhookPort, reuseBody, { duration: 2 });
-  const callsBefore = await apiCallCount(webhookPort);
+  const callsBefore = await apiCallCount(webhook);
   const cpuBefore = await cpuMs(webhook.pid);
   const reuseResult = await load(webhookPort, reuseBody, {});
   const reuseCpuMsPerSync = (await cpuMs(webhook.pid) - cpuBefore) / reuseResult.requests.total;
-  const reuseCallsPerSync = (await apiCallCount(webhookPort) - callsBefore) / reuseResult.requests.total;
+  const reuseCallsPerSync = (await apiCallCount(webhook) - callsBefore) / reuseResult.requests.total;
   const baselineResult = await load(baselinePort, reuseBody, {});
   const reuse = summary(reuseResult);
   const base = summary(baselineResult);
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: Math.min(50, scaleRequests - start) }, (_, i) =>
       createRequest(`scale-${start + i}`, `scale-${start + i}-sa`)));
   }
-  const scaleCallsBefore = await apiCallCount(webhookPort);
+  const scaleCallsBefore = await apiCallCount(webhook);
   const scaleStarted = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: scaleWorkers }, async () => {
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
     }
   }));
   const scaleSeconds = (performance.now() - scaleStarted) / 1_000;
-  const scaleCallsPerRequest = (await apiCallCount(webhookPort) - scaleCallsBefore) / scaleRequests;
+  const scaleCallsPerRequest = (await apiCallCount(webhook) - scaleCallsBefore) / scaleRequests;
   let withToken = 0;
   for (let index = 0; index < scaleRequests; index++) {
     const secret = await readSecret(hostConfig, `scale-${index}`);

@@ -97,7 +97,7 @@ export class Scale {
 
   /** One scrape; note that a scrape also resets the event-loop delay histogram behind nodejs_eventloop_lag_*. */
   async scrape(): Promise<string> {
-    return (await this.context.install.call(this.context.webhook.port, '/metrics')).body;
+    return await (await fetch(this.context.webhook.metricsUrl)).text();
   }
 
   async metric(name: string, text?: string): Promise<number> {

@@ -17,8 +17,11 @@ export interface AppOptions {
   metrics: Metrics;
   /** When set, every hook call must carry one of these bearer tokens. */
   hookTokens?: HookTokens;
-  /** Every hook call must come over a connection with a client certificate the server verified. */
-  requireClientCertificate?: boolean;
+  /**
+   * Every hook call must come over a connection with a client certificate the server verified,
+   * issued for client authentication to this subject common name.
+   */
+  clientCertificateSubject?: string;
   /** Records the Events a hook call is worth on its request; absent: none are recorded. */
   events?: EventRecorder;
   /** Readiness: resolves when the host cluster answers. */
@@ -31,6 +34,23 @@ function parseHookRequest<T>(req: Request): T {
   const problem = hookRequestProblem(req.body);
   if (problem) throw new BadRequest(`not a Metacontroller hook request: ${problem}`);
   return req.body as T;
+}
+
+/**
+ * `/metrics` alone, for its own port (METRICS_PORT): scrapers then never need to reach the
+ * port that mints credentials, and the NetworkPolicy can admit each from its own callers.
+ */
+export function createMetricsApp(metrics: Metrics): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.exposition());
+  });
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found: this port serves GET /metrics only' });
+  });
+  return app;
 }
 
 export function createApp(context: HookContext, options: AppOptions): express.Express {
@@ -49,10 +69,6 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       res.status(503).json({ status: 'host cluster unreachable', error: (error as Error).message });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.contentType).send(await options.metrics.exposition());
-  });
-
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
       res.status(415).json({ error: 'hook requests must be application/json' });
@@ -63,7 +79,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   // requireJson has checked the type already: the parser need not check it again.
   const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true, type: () => true });
   const guard = [
-    ...(options.requireClientCertificate ? [clientCertificateAuth()] : []),
+    ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
     requireJson, jsonBody,
   ];
@@ -114,7 +130,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   });
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize' });
+    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize (and /metrics is on METRICS_PORT)' });
   });
 
   // Express's error handler signature needs all four parameters.

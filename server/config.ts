@@ -5,6 +5,8 @@ import { logLevels, type LogLevel } from './log.js';
 
 export interface Config {
   port: number;
+  /** Plain-HTTP port of /metrics alone, apart from the hooks' port. */
+  metricsPort: number;
   logLevel: LogLevel;
   /** Server written to outputs for the host cluster; default: in-cluster env, else the kubeconfig's. */
   hostClusterServer?: string;
@@ -19,6 +21,13 @@ export interface Config {
   tlsKeyFile?: string;
   /** Hooks must present a client certificate signed by a CA in this file (PEM); needs TLS. Reloaded when it changes. */
   tlsClientCaFile?: string;
+  /** With tlsClientCaFile: the subject common name that client certificate must carry (besides the clientAuth usage). */
+  tlsClientSubject?: string;
+  /**
+   * Start although the hooks are served without TLS or without authentication (ALLOW_INSECURE_HOOKS=true):
+   * for a local test only. `insecureHooks` says which of the two is missing.
+   */
+  allowInsecureHooks: boolean;
   /** How often watched files (token, certificate) are checked for changes. */
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
@@ -52,12 +61,36 @@ function httpsUrl(name: string, text: string): string {
   return text.replace(/\/+$/, '');
 }
 
-function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile'> {
+/** The commonName of deploy/cert-manager/client-certificate.yaml. */
+export const defaultClientSubject = 'metacontroller';
+
+function tlsFiles(env: NodeJS.ProcessEnv): Pick<Config, 'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile' | 'tlsClientSubject'> {
   const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_CLIENT_CA_FILE: clientCa } = env;
+  const subject = env.TLS_CLIENT_SUBJECT?.trim() || undefined;
   if (clientCa && (!cert || !key)) throw new ConfigError('TLS_CLIENT_CA_FILE needs TLS: set TLS_CERT_FILE and TLS_KEY_FILE too');
+  // A subject with no CA to check the chain against would look like a check and be none.
+  if (subject !== undefined && !clientCa) throw new ConfigError('TLS_CLIENT_SUBJECT needs TLS_CLIENT_CA_FILE: set it too, or unset TLS_CLIENT_SUBJECT');
   if (!cert && !key) return {};
   if (!cert || !key) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither');
-  return { tlsCertFile: cert, tlsKeyFile: key, ...(clientCa ? { tlsClientCaFile: clientCa } : {}) };
+  return {
+    tlsCertFile: cert, tlsKeyFile: key,
+    ...(clientCa ? { tlsClientCaFile: clientCa, tlsClientSubject: subject ?? defaultClientSubject } : {}),
+  };
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string): boolean {
+  const text = env[name];
+  if (text === undefined || text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  throw new ConfigError(`${name}=${text}: expected true or false`);
+}
+
+/** What a client of the hook port is not protected by, in words an operator can act on; empty: nothing. */
+export function insecureHooks(config: Pick<Config, 'tlsCertFile' | 'hookBearerTokenFile' | 'tlsClientCaFile'>): string[] {
+  return [
+    ...(config.tlsCertFile ? [] : ['no TLS (set TLS_CERT_FILE and TLS_KEY_FILE)']),
+    ...(config.hookBearerTokenFile || config.tlsClientCaFile ? [] : ['no hook authentication (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)']),
+  ];
 }
 
 function duration(env: NodeJS.ProcessEnv, name: string, fallbackMs: number, minMs: number, maxMs: number): number {
@@ -92,8 +125,12 @@ function loadPolicy(env: NodeJS.ProcessEnv): Policy {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${env.LOG_LEVEL}: expected one of ${logLevels.join(', ')}`);
-  return {
-    port: integer(env, 'PORT', 8080, 0, 65535),
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const metricsPort = integer(env, 'METRICS_PORT', 9090, 0, 65535);
+  if (port !== 0 && port === metricsPort) throw new ConfigError(`METRICS_PORT=${metricsPort} is PORT too: /metrics has a port of its own, set another`);
+  const config: Config = {
+    port,
+    metricsPort,
     logLevel,
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
     // One slow call may not take the whole hook's time: the deadline would leave no room for the rest.
@@ -101,8 +138,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),
     ...tlsFiles(env),
+    allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
     policy: loadPolicy(env),
   };
+  // The hooks mint credentials: an install that forgot its Secrets must not come up open.
+  // A bearer token without TLS counts as insecure too: it would cross the network in clear.
+  const missing = insecureHooks(config);
+  if (missing.length && !config.allowInsecureHooks) {
+    throw new ConfigError(`refusing to serve the hooks with ${missing.join(' and ')}: anyone who reaches the port could mint tokens. `
+      + 'For a local test only, set ALLOW_INSECURE_HOOKS=true');
+  }
+  return config;
 }

@@ -1,6 +1,6 @@
 // Process start: configuration, wiring, listen, graceful shutdown.
-import { createApp } from './app.js';
-import { loadConfig } from './config.js';
+import { createApp, createMetricsApp } from './app.js';
+import { insecureHooks, loadConfig } from './config.js';
 import { HostCluster, TargetClusters } from './kube/clusters.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -23,7 +23,7 @@ const app = createApp({ clusters, now: () => new Date(), log, policy: config.pol
   maxBodyBytes: config.maxBodyBytes,
   metrics,
   ...(hookTokens ? { hookTokens } : {}),
-  requireClientCertificate: Boolean(config.tlsClientCaFile),
+  ...(config.tlsClientSubject !== undefined ? { clientCertificateSubject: config.tlsClientSubject } : {}),
   events: new EventRecorder(clusters.host.client, log),
   hostClusterReachable: () => clusters.host.checkReachable(),
 });
@@ -38,17 +38,23 @@ const running = await startServer(app, {
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   log,
 });
+// Plain HTTP: the metrics carry no credential, and Prometheus then needs no CA to scrape them.
+const metricsServer = await startServer(createMetricsApp(metrics), { port: config.metricsPort, shutdownTimeoutMs: config.shutdownTimeoutMs, log });
 log.info('listening', {
-  port: running.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
-  clientCertificates: Boolean(config.tlsClientCaFile), hostCluster: clusters.host.client.server,
+  port: running.port, metricsPort: metricsServer.port, tls: Boolean(config.tlsCertFile), hookAuthentication: Boolean(hookTokens),
+  clientCertificates: Boolean(config.tlsClientCaFile),
+  ...(config.tlsClientSubject !== undefined ? { clientSubject: config.tlsClientSubject } : {}), hostCluster: clusters.host.client.server,
 });
-if (!hookTokens && !config.tlsClientCaFile) {
-  log.warn('hook authentication is off: anyone who reaches this port can mint tokens (set HOOK_BEARER_TOKEN_FILE or TLS_CLIENT_CA_FILE)');
+const missing = insecureHooks(config);
+if (missing.length) {
+  // loadConfig let this through only because ALLOW_INSECURE_HOOKS=true.
+  log.warn(`INSECURE: ALLOW_INSECURE_HOOKS=true and the hooks are served with ${missing.join(' and ')}: `
+    + 'anyone who reaches this port can mint tokens or read them in transit. Never run this in a cluster.', { port: running.port });
 }
 
 async function shutdown(signal: string): Promise<void> {
   log.info('shutting down', { signal });
-  await running.stop();
+  await Promise.all([running.stop(), metricsServer.stop()]);
   hookTokens?.close();
   clusters.close();
   log.info('stopped');

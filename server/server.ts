@@ -51,7 +51,7 @@ export async function startServer(app: Express, options: ServerOptions): Promise
     const clientCa = options.tls.clientCaFile ? new WatchedFile(options.tls.clientCaFile, options.tls.pollIntervalMs) : undefined;
     watched.push(cert, key, ...(clientCa ? [clientCa] : []));
     const context = () => ({ cert: cert.current, key: key.current, ...(clientCa ? { ca: clientCa.current } : {}) });
-    // Probes and scrapers present no certificate: the handshake accepts them, and the hook
+    // Probes present no certificate: the handshake accepts them, and the hook
     // routes refuse a request whose certificate is missing or not from the CA (server/http/client-certificate.ts).
     const https = createHttpsServer({ ...limits, ...context(), ...(clientCa ? { requestCert: true, rejectUnauthorized: false } : {}) }, app);
     const reload = () => {

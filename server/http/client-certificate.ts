@@ -1,15 +1,62 @@
 // Hook authentication by client certificate (Metacontroller's clientTLS, v4.16+): the TLS
-// handshake asked for one and checked it against TLS_CLIENT_CA_FILE; a hook request whose
-// connection did not present a valid one is refused. Probes and scrapers connect without.
+// handshake asked for one and checked its chain against TLS_CLIENT_CA_FILE. A chain is not
+// enough: the serving certificate comes from the same CA, and a certificate without an
+// extended key usage counts as good for any purpose, so a stolen serving key would pass as
+// Metacontroller. The certificate must also say it is for client authentication and name
+// the expected subject. Probes connect without one.
 import type { NextFunction, Request, Response } from 'express';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 
-export function clientCertificateAuth() {
+/** id-kp-clientAuth (RFC 5280, 4.2.1.12). */
+export const clientAuthOid = '1.3.6.1.5.5.7.3.2';
+
+/** What the handshake left on the socket: `TLSSocket.authorized` and `getPeerCertificate()`'s fields. */
+export interface PresentedCertificate {
+  /** The chain reached a CA in TLS_CLIENT_CA_FILE and no certificate in it is expired. */
+  chainVerified: boolean;
+  /** OIDs of the extended key usage extension; absent when the certificate has none. */
+  extKeyUsage?: readonly string[];
+  /** Subject common name; Node gives an array when the subject repeats CN. */
+  commonName?: string | readonly string[];
+}
+
+export type ClientCertificateVerdict =
+  | { accepted: true }
+  | { accepted: false; reason: 'no certificate from the CA' | 'not for client authentication' | 'unexpected subject' };
+
+export function judgeClientCertificate(presented: PresentedCertificate, expectedCommonName: string): ClientCertificateVerdict {
+  if (!presented.chainVerified) return { accepted: false, reason: 'no certificate from the CA' };
+  // anyExtendedKeyUsage and a missing extension are refused too: only an explicit clientAuth counts.
+  if (!presented.extKeyUsage?.includes(clientAuthOid)) return { accepted: false, reason: 'not for client authentication' };
+  // A subject with two CNs is ambiguous: which one a verifier reads differs between libraries.
+  if (presented.commonName !== expectedCommonName) return { accepted: false, reason: 'unexpected subject' };
+  return { accepted: true };
+}
+
+/** The socket's view, as `judgeClientCertificate` takes it. */
+export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
+  // Without a certificate, getPeerCertificate() returns an empty object.
+  const peer: Partial<PeerCertificate> = socket.getPeerCertificate();
+  return {
+    chainVerified: socket.authorized === true,
+    ...(peer.ext_key_usage ? { extKeyUsage: peer.ext_key_usage } : {}),
+    ...(peer.subject?.CN !== undefined ? { commonName: peer.subject.CN } : {}),
+  };
+}
+
+export function clientCertificateAuth(expectedCommonName: string) {
   return (req: Request, res: Response, next: NextFunction) => {
-    if ((req.socket as TLSSocket).authorized === true) {
+    const socket = req.socket as TLSSocket;
+    // A plain-HTTP socket has no getPeerCertificate: nothing was presented.
+    const verdict = typeof socket.getPeerCertificate === 'function'
+      ? judgeClientCertificate(presentedCertificate(socket), expectedCommonName)
+      : { accepted: false, reason: 'no certificate from the CA' } as const;
+    if (verdict.accepted) {
       next();
       return;
     }
-    res.status(401).json({ error: 'a client certificate signed by the configured CA is required' });
+    res.status(401).json({
+      error: `a client certificate signed by the configured CA, for client authentication, with subject CN=${expectedCommonName} is required (${verdict.reason})`,
+    });
   };
 }

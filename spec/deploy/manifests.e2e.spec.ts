@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
+import { defaultClientSubject, loadConfig } from '../../server/config.js';
 import { Metrics } from '../../server/metrics.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { envtestAssetsDir } from '../support/assets.js';
@@ -52,7 +53,21 @@ interface PodTemplateOwner {
 
 interface ServiceManifest {
   metadata: Manifest['metadata'];
-  spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
+  spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string | number }[] };
+}
+
+interface PeerSelector {
+  namespaceSelector?: { matchLabels: Record<string, string> };
+  podSelector?: { matchLabels: Record<string, string> };
+}
+
+interface NetworkPolicyManifest {
+  spec: { policyTypes: string[]; ingress: { from?: PeerSelector[]; ports?: { port: string | number; protocol: string }[] }[] };
+}
+
+interface ContainerPorts {
+  env: { name: string; value: string }[];
+  ports: { name: string; containerPort: number }[];
 }
 
 const packageVersion = async () => (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -214,13 +229,12 @@ describe('deploy/ and metacontroller/ manifests', function () {
     for (const name of used) expect(exported, name).to.include(name.replace(/(_bucket|_count|_sum)$/, ''));
   });
 
-  it('scrapes the Service\'s HTTPS port with the webhook\'s CA and certificate name, keeping the metrics\' own namespace label', async function () {
+  it('scrapes the Service\'s metrics port over plain HTTP, not the hook port, keeping the metrics\' own namespace label', async function () {
     const [monitor] = await manifestsIn('deploy/monitoring/servicemonitor.yaml');
     const spec = monitor!.spec as {
       selector: { matchLabels: Record<string, string> };
       namespaceSelector: { matchNames: string[] };
-      endpoints: { port: string; scheme: string; path: string; honorLabels: boolean;
-        tlsConfig: { ca: { secret: { name: string; key: string } }; serverName: string } }[];
+      endpoints: { port: string; scheme: string; path: string; honorLabels: boolean; tlsConfig?: unknown }[];
     };
     const service = rendered.find((object) => object.kind === 'Service') as unknown as ServiceManifest;
     expect(monitor!.kind).to.equal('ServiceMonitor');
@@ -228,16 +242,51 @@ describe('deploy/ and metacontroller/ manifests', function () {
     expect(spec.namespaceSelector.matchNames).to.deep.equal([service.metadata.namespace]);
     const [endpoint] = spec.endpoints;
     expect(spec.endpoints).to.have.length(1);
-    expect(service.spec.ports.map((port) => port.name)).to.include(endpoint!.port);
-    expect(endpoint).to.deep.include({ scheme: 'https', path: '/metrics', honorLabels: true });
-    // The CA Metacontroller trusts, and the name the serving certificate is issued for.
+    expect(endpoint).to.deep.equal({ port: 'metrics', scheme: 'http', path: '/metrics', honorLabels: true });
+    expect(service.spec.ports.find((port) => port.name === endpoint!.port)).to.include({ targetPort: 'metrics' });
+  });
+
+  it('serves the hooks and /metrics on two container ports, each named by the Service and set by PORT and METRICS_PORT', async function () {
+    const deployment = rendered.find((object) => object.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: ContainerPorts[] } } } };
+    const [container] = deployment.spec.template.spec.containers;
+    const env = Object.fromEntries(container!.env.map((entry) => [entry.name, entry.value]));
+    expect(container!.ports).to.deep.equal([
+      { name: 'https', containerPort: Number(env.PORT) },
+      { name: 'metrics', containerPort: Number(env.METRICS_PORT) },
+    ]);
+    // The shipped settings start without ALLOW_INSECURE_HOOKS: HTTPS and the hook token.
+    expect(loadConfig(env)).to.include({ port: Number(env.PORT), metricsPort: Number(env.METRICS_PORT), allowInsecureHooks: false });
+    const service = rendered.find((object) => object.kind === 'Service') as unknown as ServiceManifest;
+    expect(service.spec.ports.map((port) => [port.name, port.targetPort])).to.deep.equal([['https', 'https'], ['metrics', 'metrics']]);
+    // Metacontroller calls the Service port whose target is the hook port.
     const [controller] = await manifestsIn('metacontroller/compositecontroller.yaml');
-    const caSecret = (controller!.spec as { endpointConfigs: { caBundle: { secretRef: { name: string; key: string } } }[] }).endpointConfigs[0]!.caBundle.secretRef;
-    expect(endpoint!.tlsConfig.ca.secret).to.deep.equal({ name: caSecret.name, key: caSecret.key });
-    const certificate = (await manifestsIn('deploy/cert-manager/certificate.yaml'))
+    const hookPort = (controller!.spec as { hooks: { sync: { webhook: { service: { port: number } } } } }).hooks.sync.webhook.service.port;
+    expect(service.spec.ports.find((port) => port.port === hookPort)).to.include({ targetPort: 'https' });
+  });
+
+  it('admits the hook port only from Metacontroller\'s pods and the metrics port only from the monitoring namespace', function () {
+    const policy = rendered.find((object) => object.kind === 'NetworkPolicy') as unknown as NetworkPolicyManifest;
+    expect(policy.spec.policyTypes).to.deep.equal(['Ingress']);
+    // A rule without ports would admit its peers to every port, the hook port included.
+    for (const rule of policy.spec.ingress) expect(rule.ports, 'every rule names its ports').to.be.an('array').that.is.not.empty;
+    const peersOf = (portName: string) => policy.spec.ingress
+      .filter((rule) => rule.ports!.some((port) => port.port === portName))
+      .flatMap((rule) => rule.from ?? [{}]);
+    expect(peersOf('https')).to.deep.equal([{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'metacontroller' } },
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'metacontroller' } },
+    }]);
+    expect(peersOf('metrics')).to.deep.equal([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    const named = policy.spec.ingress.flatMap((rule) => rule.ports!.map((port) => port.port));
+    expect(named.sort()).to.deep.equal(['https', 'metrics']);
+  });
+
+  it('issues the serving certificate for server auth only, and the client certificate for client auth under the subject the webhook requires', async function () {
+    const serving = (await manifestsIn('deploy/cert-manager/certificate.yaml'))
       .find((object) => object.kind === 'Certificate' && object.metadata.name === 'dpu-credential-webhook')!;
-    expect((certificate.spec as { dnsNames: string[] }).dnsNames).to.include(endpoint!.tlsConfig.serverName);
-    expect(endpoint!.tlsConfig.serverName).to.equal(`${service.metadata.name}.${service.metadata.namespace}`);
+    expect((serving.spec as { usages: string[] }).usages).to.deep.equal(['server auth', 'digital signature']);
+    const [client] = await manifestsIn('deploy/cert-manager/client-certificate.yaml');
+    expect(client!.spec).to.deep.include({ commonName: defaultClientSubject, usages: ['client auth', 'digital signature'] });
   });
 
   it('ships a DPUCluster CRD that the API server accepts (for clusters without DPF)', async function () {

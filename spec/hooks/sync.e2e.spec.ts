@@ -150,7 +150,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     await env.createRequest(n.request, spec(n));
     await env.driver.reconcile('default', n.request);
     const status = (await parent(n.request))!.status!;
-    const metrics = await (await fetch(`${env.plainUrl}/metrics`)).text();
+    const metrics = await (await fetch(env.metricsUrl)).text();
     const expiry = new RegExp(`dpu_credential_token_expiration_timestamp_seconds\\{namespace="default",name="${n.request}"\\} (\\d+)`).exec(metrics);
     expect(Number(expiry?.[1])).to.equal(Date.parse(status.expirationTimestamp!) / 1_000);
     expect(metrics).to.match(new RegExp(`dpu_credential_token_issued_timestamp_seconds\\{namespace="default",name="${n.request}"\\} ${Date.parse(status.issuedAt!) / 1_000}`));

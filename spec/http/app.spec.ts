@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
+import { createMetricsApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
+import { Metrics } from '../../server/metrics.js';
 import { unreachableHostApp } from '../support/unreachable-host-app.js';
 
 const maxBodyBytes = 64 * 1024;
 
-const testApp = (hookTokens?: HookTokens) =>
-  unreachableHostApp({ maxBodyBytes, ...(hookTokens ? { hookTokens } : {}), now: () => new Date('2026-01-01T00:00:00Z') });
+const testApp = (hookTokens?: HookTokens, metrics?: Metrics) =>
+  unreachableHostApp({ maxBodyBytes, ...(hookTokens ? { hookTokens } : {}), ...(metrics ? { metrics } : {}), now: () => new Date('2026-01-01T00:00:00Z') });
 
 const parent = (spec: unknown) => ({
   apiVersion: 'svc.dpu.nvidia.com/v1alpha1',
@@ -22,8 +24,9 @@ const parent = (spec: unknown) => ({
 
 describe('HTTP layer', function () {
   let app: Awaited<ReturnType<typeof testApp>>;
+  const metrics = new Metrics();
   before(async function () {
-    app = await testApp();
+    app = await testApp(undefined, metrics);
   });
 
   it('answers /healthz', async function () {
@@ -125,12 +128,20 @@ describe('HTTP layer', function () {
     expect(res.body.status).to.equal('host cluster unreachable');
   });
 
-  it('serves Prometheus metrics, counting rejected hook calls', async function () {
+  it('serves Prometheus metrics on the metrics app, counting rejected hook calls', async function () {
     await request(app).post('/sync').send([]).expect(400);
-    const res = await request(app).get('/metrics').expect(200);
+    const res = await request(createMetricsApp(metrics)).get('/metrics').expect(200);
     expect(res.headers['content-type']).to.contain('text/plain');
     expect(res.text).to.match(/dpu_credential_hook_requests_total\{hook="sync",outcome="bad_request"\} [1-9]/);
     expect(res.text).to.match(/dpu_credential_hook_errors_total\{reason="BadRequest"\} [1-9]/);
+  });
+
+  it('keeps /metrics off the hook app, and the hooks and probes off the metrics app', async function () {
+    const onHookApp = await request(app).get('/metrics').expect(404);
+    expect(onHookApp.body.error).to.contain('METRICS_PORT');
+    const metricsApp = createMetricsApp(metrics);
+    for (const path of ['/sync', '/customize', '/finalize']) await request(metricsApp).post(path).send({}).expect(404);
+    await request(metricsApp).get('/healthz').expect(404);
   });
 });
 
@@ -195,8 +206,7 @@ describe('HTTP layer with hook authentication', function () {
     await request(app).post('/customize').set('Authorization', 'Bearer third-token').send(body).expect(200);
   });
 
-  it('keeps /healthz and /metrics open for probes and scrapers', async function () {
+  it('keeps /healthz open for probes', async function () {
     await request(app).get('/healthz').expect(200);
-    await request(app).get('/metrics').expect(200);
   });
 });

@@ -80,6 +80,13 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
     });
   }
 
+  it('serves /metrics on METRICS_PORT over plain HTTP, counting the mints, and not on the hook port', async function () {
+    const scrape = await fetch(webhook.metricsUrl);
+    expect(scrape.status).to.equal(200);
+    expect(await scrape.text()).to.match(/dpu_credential_tokens_minted_total [1-9]/);
+    expect((await call('/metrics')).status).to.equal(404);
+  });
+
   it('writes no token, CA or key into any log line at the debug level', async function () {
     // Failing paths log too: an invalid body, a bad token, an invalid spec.
     await call('/sync', { method: 'POST', body: '{"parent":' });

@@ -49,12 +49,23 @@ async function issueCertificate(
   return { certPath, keyPath };
 }
 
+/** What a leaf certificate says about itself. */
+export interface LeafProfile {
+  /** Subject CN; default: the first DNS name, else the certificate's file name. */
+  commonName?: string;
+  dnsNames?: string[];
+  /** openssl's extendedKeyUsage value ("serverAuth", "clientAuth", "serverAuth,clientAuth"); null: no such extension. */
+  extendedKeyUsage: string | null;
+}
+
 export interface ServingPki {
   caCertPem: string;
   certPem: string;
   keyPem: string;
   /** Another serving certificate from the same CA (a renewal, or one with other names). */
   issue(name: string, dnsNames: string[]): Promise<{ certPem: string; keyPem: string }>;
+  /** Any leaf from the same CA: a client certificate, or one with other usages. */
+  issueLeaf(name: string, profile: LeafProfile): Promise<{ certPem: string; keyPem: string }>;
 }
 
 /**
@@ -66,17 +77,19 @@ export async function createServingPki(dir: string, dnsNames: string[]): Promise
     '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', String(certificateValidityDays),
     '-subj', `/CN=webhook-ca-${randomBytes(4).toString('hex')}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  const issue = async (name: string, names: string[]) => {
-    const issued = await issueCertificate(dir, name, `/CN=${names[0] ?? name}`, [
+  const issueLeaf = async (name: string, profile: LeafProfile) => {
+    const names = profile.dnsNames ?? [];
+    const issued = await issueCertificate(dir, name, `/CN=${profile.commonName ?? names[0] ?? name}`, [
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      `subjectAltName=${names.map((dnsName) => `DNS:${dnsName}`).join(',')}`,
+      ...(profile.extendedKeyUsage === null ? [] : [`extendedKeyUsage=${profile.extendedKeyUsage}`]),
+      ...(names.length ? [`subjectAltName=${names.map((dnsName) => `DNS:${dnsName}`).join(',')}`] : []),
     ].join('\n'));
     return { certPem: await readFile(issued.certPath, 'utf8'), keyPem: await readFile(issued.keyPath, 'utf8') };
   };
+  const issue = (name: string, names: string[]) => issueLeaf(name, { dnsNames: names, extendedKeyUsage: 'serverAuth' });
   const serving = await issue('serving', dnsNames);
-  return { caCertPem: await readFile(join(dir, 'ca.crt'), 'utf8'), ...serving, issue };
+  return { caCertPem: await readFile(join(dir, 'ca.crt'), 'utf8'), ...serving, issue, issueLeaf };
 }
 
 /** A CA of its own and a client certificate it signed: what Metacontroller's clientTLS presents. */

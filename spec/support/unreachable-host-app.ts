@@ -7,7 +7,7 @@ import { silentLogger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
 import type { HookTokens } from '../../server/http/bearer-auth.js';
 
-export async function unreachableHostApp(options: { maxBodyBytes: number; hookTokens?: HookTokens; requireClientCertificate?: boolean; now?: () => Date }) {
+export async function unreachableHostApp(options: { maxBodyBytes: number; hookTokens?: HookTokens; clientCertificateSubject?: string; now?: () => Date; metrics?: Metrics }) {
   const config = new KubeConfig();
   config.loadFromOptions({
     clusters: [{ name: 'closed', server: 'https://127.0.0.1:1', caData: Buffer.from('unused').toString('base64') }],
@@ -19,9 +19,9 @@ export async function unreachableHostApp(options: { maxBodyBytes: number; hookTo
   const clusters = new TargetClusters(await HostCluster.fromConfig(config, clusterOptions), clusterOptions);
   return createApp({ clusters, now: options.now ?? (() => new Date()), log: silentLogger }, {
     maxBodyBytes: options.maxBodyBytes,
-    metrics: new Metrics(),
+    metrics: options.metrics ?? new Metrics(),
     ...(options.hookTokens ? { hookTokens: options.hookTokens } : {}),
-    ...(options.requireClientCertificate ? { requireClientCertificate: true } : {}),
+    ...(options.clientCertificateSubject !== undefined ? { clientCertificateSubject: options.clientCertificateSubject } : {}),
     hostClusterReachable: () => clusters.host.checkReachable(),
   });
 }

@@ -3,7 +3,8 @@
 // installed as the README says (HTTPS with the shipped certificate layout, the hook
 // token) and served on loopback with a clock the test can move, and the Metacontroller
 // driver reading the shipped CompositeController. A second, plain-HTTP listener of the
-// same webhook serves the curl examples and the load test only.
+// same webhook, without hook authentication (what ALLOW_INSECURE_HOOKS=true allows a
+// process), serves calls by hand and the load test only.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
-import { createApp } from '../../server/app.js';
+import { createApp, createMetricsApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { EventRecorder } from '../../server/kube/events.js';
@@ -76,6 +77,7 @@ export class WebhookEnv {
     private readonly hookTokens: HookTokens,
     private readonly secure: RunningServer,
     private readonly plain: Server,
+    private readonly metricsServer: RunningServer,
     public driver: MetacontrollerDriver,
     private readonly dir: string,
   ) {}
@@ -106,13 +108,16 @@ export class WebhookEnv {
       port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log,
       tls: { certFile: install.tlsVolume.path('tls.crt'), keyFile: install.tlsVolume.path('tls.key'), pollIntervalMs: 50 },
     });
+    // Without TLS and without the hook token: the process would refuse this unless
+    // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
       const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
     });
+    const metricsServer = await startServer(createMetricsApp(metrics), { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log });
     const driver = await MetacontrollerDriver.start({
       host: hostConfig, network: await serviceNetwork(secure.port),
     });
-    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, driver, dir);
+    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, metricsServer, driver, dir);
   }
 
   /** The secure listener's loopback port (what the Service forwards to). */
@@ -123,6 +128,11 @@ export class WebhookEnv {
   /** Plain HTTP, without the hook token: for the curl examples and the load test only. */
   get plainUrl(): string {
     return `http://127.0.0.1:${(this.plain.address() as AddressInfo).port}`;
+  }
+
+  /** /metrics, on its own plain-HTTP port as METRICS_PORT serves it. */
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.metricsServer.port}/metrics`;
   }
 
   /**
@@ -179,7 +189,7 @@ export class WebhookEnv {
   async stop(): Promise<void> {
     this.driver.close();
     this.secure.server.closeAllConnections();
-    await this.secure.stop();
+    await Promise.all([this.secure.stop(), this.metricsServer.stop()]);
     await new Promise<void>((resolve) => {
       this.plain.close(() => resolve());
       this.plain.closeAllConnections();

@@ -10,6 +10,9 @@ const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url))
 
 export interface WebhookProcess extends ManagedProcess {
   port: number;
+  /** METRICS_PORT: /metrics over plain HTTP. */
+  metricsPort: number;
+  metricsUrl: string;
 }
 
 export interface WebhookProcessOptions {
@@ -22,11 +25,14 @@ export interface WebhookProcessOptions {
 export async function startWebhookProcess(install: WebhookInstall, hostKubeconfig: string, logPath: string, env: NodeJS.ProcessEnv = {},
   options: WebhookProcessOptions = {}): Promise<WebhookProcess> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const args = [...(options.nodeFlags ?? []), ...(options.entry ? [options.entry] : ['--import', 'tsx', mainPath])];
   const webhook = await startProcess(process.execPath, args, logPath, {
     ...process.env,
     KUBECONFIG: hostKubeconfig,
     PORT: String(port),
+    // Not the default 9090: processes of several tests and benchmarks run side by side.
+    METRICS_PORT: String(metricsPort),
     HOOK_BEARER_TOKEN_FILE: install.tokenFile,
     TLS_CERT_FILE: install.tlsVolume.path('tls.crt'),
     TLS_KEY_FILE: install.tlsVolume.path('tls.key'),
@@ -41,5 +47,5 @@ export async function startWebhookProcess(install: WebhookInstall, hostKubeconfi
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { ...webhook, port };
+  return { ...webhook, port, metricsPort, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
