@@ -95,6 +95,11 @@ describe('the CRD bounds one request: lifetime and Secret size (real API server)
           .and.to.contain("duration must be at most 720h; the webhook's own limit, MAX_TOKEN_DURATION, is usually lower");
       });
     }
+
+    it('refuses a duration past what a Go duration holds (about 2,562,047h)', async function () {
+      const error = await refusal({ duration: '99999999999h' });
+      expect(error.message).to.contain('spec.duration').and.to.contain('duration must be at most 720h');
+    });
   });
 
   describe('spec.metadata.labels', function () {
