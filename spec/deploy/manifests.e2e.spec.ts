@@ -97,11 +97,11 @@ describe('deploy/ and metacontroller/ manifests', function () {
     await plane?.stop();
   });
 
-  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the admission policy', function () {
+  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the two admission policies', function () {
     expect(rendered.map((object) => object.kind).sort()).to.deep.equal([
       'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
       'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount',
-      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
     ]);
   });
 

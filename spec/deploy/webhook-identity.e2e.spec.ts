@@ -1,0 +1,200 @@
+// deploy/admission/webhook-identity.yaml on a real API server, acting as the webhook with a
+// real token of its ServiceAccount bound to the shipped ClusterRole: whatever a hook request
+// says, that identity may create and delete only token anchors among Secrets, and
+// ServiceAccounts (and their tokens) only when managed and outside the protected namespaces.
+// Everyone else, the admin here, is unaffected. The webhook of the other e2e suites calls its
+// host cluster with the admin's kubeconfig, so this policy never matches it there.
+import { expect } from 'chai';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { managedLabels } from '../../server/credential/names.js';
+import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { deleteManagedServiceAccount, ensureServiceAccount } from '../../server/kube/service-accounts.js';
+import { anchorLabel, anchorSecretType, createAnchor, deleteAnchor } from '../../server/kube/token-anchors.js';
+import { requestToken } from '../../server/kube/tokens.js';
+import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+
+const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
+const policyName = 'dpu-credential-webhook-identity';
+const webhookNamespace = 'dpu-credential-webhook';
+const webhookUser = `system:serviceaccount:${webhookNamespace}:dpu-credential-webhook`;
+const tenant = 'team-a';
+const request = { namespace: tenant, name: 'some-request' };
+const anchorLabels = { ...managedLabels(request.namespace, request.name), [anchorLabel]: 'true' };
+
+/** The refusal of a call, or undefined when it succeeded. */
+async function refusalOf(call: Promise<unknown>): Promise<KubeApiError | undefined> {
+  try {
+    await call;
+    return undefined;
+  } catch (error) {
+    if (error instanceof KubeApiError) return error;
+    throw error;
+  }
+}
+
+/** A refusal by this policy (not by RBAC, which would not name it), with its message. */
+function expectDeniedByPolicy(refusal: KubeApiError | undefined, message: string): void {
+  expect(refusal, 'the call succeeded').to.be.instanceOf(KubeApiError);
+  expect(refusal!.statusCode).to.equal(403);
+  expect(refusal!.message).to.contain(`ValidatingAdmissionPolicy '${policyName}'`).and.to.contain(message);
+}
+
+describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is held to anchors and managed ServiceAccounts (real API server)', function () {
+  let plane: ControlPlane;
+  let admin: KubeRestClient;
+  let webhook: KubeRestClient;
+  let counter = 0;
+  const fresh = (prefix: string) => `${prefix}-${++counter}`;
+
+  const secretsPath = (namespace: string) => `/api/v1/namespaces/${namespace}/secrets`;
+  const accountsPath = (namespace: string) => `/api/v1/namespaces/${namespace}/serviceaccounts`;
+  const secret = (name: string, type: string, labels: Record<string, string>, data?: Record<string, string>) => ({
+    apiVersion: 'v1', kind: 'Secret', type, metadata: { name, labels }, ...(data ? { data } : {}),
+  });
+  const account = (name: string, labels?: Record<string, string>) => ({
+    apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, ...(labels ? { labels } : {}) },
+  });
+  const tokenRequest = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: 600 } };
+  const exists = async (path: string) => (await refusalOf(admin.request('GET', path)))?.statusCode !== 404;
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    plane = await startControlPlane({ name: 'webhook-identity' });
+    const adminConfig = plane.adminKubeConfig();
+    admin = await KubeRestClient.create(adminConfig, { timeoutMs: 10_000 });
+    // The webhook's namespace, ServiceAccount and rights as shipped.
+    await createObjects(adminConfig, [...await readManifests(deploy('namespace.yaml')), ...await readManifests(deploy('rbac.yaml'))]);
+    for (const name of [tenant, 'metacontroller']) {
+      await admin.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    }
+    const minted = await admin.request<{ status: { token: string } }>(
+      'POST', `${accountsPath(webhookNamespace)}/dpu-credential-webhook/token`, { ...tokenRequest, spec: { expirationSeconds: 3_600 } });
+    const webhookConfig = tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.status.token);
+    expect(await whoAmI(webhookConfig)).to.equal(webhookUser);
+    webhook = await KubeRestClient.create(webhookConfig, { timeoutMs: 10_000 });
+
+    await createObjects(adminConfig, await readManifests(deploy('admission/webhook-identity.yaml')));
+    // In force once the API server has loaded it: until then the webhook's RBAC lets an
+    // Opaque Secret through (removed again).
+    for (let attempt = 0; ; attempt++) {
+      const probe = `probe-${attempt}`;
+      const refusal = await refusalOf(webhook.request('POST', secretsPath(tenant), secret(probe, 'Opaque', {})));
+      if (refusal?.statusCode === 403) break;
+      if (refusal) throw refusal;
+      await admin.request('DELETE', `${secretsPath(tenant)}/${probe}`);
+      if (attempt > 100) throw new Error('the ValidatingAdmissionPolicy did not take effect in 10 s');
+      await sleep(100);
+    }
+  });
+
+  after(async function () {
+    webhook?.close();
+    admin?.close();
+    await plane?.stop();
+  });
+
+  describe('Secrets', function () {
+    it('refuses the webhook creating an Opaque Secret, even labelled as an anchor', async function () {
+      const name = fresh('opaque');
+      expectDeniedByPolicy(await refusalOf(webhook.request('POST', secretsPath(tenant), secret(name, 'Opaque', anchorLabels))),
+        `may create and delete only token anchors`);
+      expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(false);
+    });
+
+    it('refuses an anchor-type Secret without the anchor or managed-by label, or holding data', async function () {
+      const { [anchorLabel]: _anchor, ...withoutAnchorLabel } = anchorLabels;
+      const withoutManagedBy = { [anchorLabel]: 'true' };
+      for (const [what, body] of [
+        ['without the anchor label', secret(fresh('anchor'), anchorSecretType, withoutAnchorLabel)],
+        ['without the managed-by label', secret(fresh('anchor'), anchorSecretType, withoutManagedBy)],
+        ['with data', secret(fresh('anchor'), anchorSecretType, anchorLabels, { token: Buffer.from('planted').toString('base64') })],
+      ] as const) {
+        const refusal = await refusalOf(webhook.request('POST', secretsPath(tenant), body));
+        expect(refusal?.statusCode, what).to.equal(403);
+        expect(refusal?.message, what).to.contain(`refused: create Secret ${tenant}/${body.metadata.name}`);
+      }
+    });
+
+    it('refuses the webhook deleting an ordinary Secret (DELETE admission sees the stored object)', async function () {
+      const name = fresh('ordinary');
+      await admin.request('POST', secretsPath(tenant), secret(name, 'Opaque', {}, { password: Buffer.from('hunter2').toString('base64') }));
+      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${secretsPath(tenant)}/${name}`)),
+        `refused: delete Secret ${tenant}/${name}`);
+      expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(true);
+    });
+
+    it('lets the webhook create and delete an anchor in any namespace, a protected one too: Secrets are judged by type and labels only', async function () {
+      const name = fresh('anchor');
+      expect(await refusalOf(webhook.request('POST', secretsPath('metacontroller'), secret(name, anchorSecretType, anchorLabels)))).to.equal(undefined);
+      expect(await refusalOf(webhook.request('DELETE', `${secretsPath('metacontroller')}/${name}`))).to.equal(undefined);
+    });
+  });
+
+  describe('ServiceAccounts and tokens', function () {
+    const protectedNamespaces = ['kube-system', 'kube-public', 'metacontroller', webhookNamespace];
+
+    for (const namespace of protectedNamespaces) {
+      it(`refuses the webhook creating a ServiceAccount in ${namespace}, managed labels or not`, async function () {
+        const name = fresh('sa');
+        expectDeniedByPolicy(await refusalOf(webhook.request('POST', accountsPath(namespace), account(name, managedLabels(tenant, name)))),
+          `may not create ServiceAccount ${namespace}/${name}: namespace ${namespace} is protected`);
+        expect(await exists(`${accountsPath(namespace)}/${name}`)).to.equal(false);
+      });
+    }
+
+    it('refuses the webhook minting a token for a ServiceAccount in kube-system, or deleting it, managed labels or not', async function () {
+      const name = fresh('sa');
+      await admin.request('POST', accountsPath('kube-system'), account(name, managedLabels(tenant, name)));
+      const path = `${accountsPath('kube-system')}/${name}`;
+      // serviceaccounts/token is a subresource: the policy sees its namespace and the ServiceAccount's name.
+      expectDeniedByPolicy(await refusalOf(webhook.request('POST', `${path}/token`, tokenRequest)),
+        `may not mint a token for ServiceAccount kube-system/${name}: namespace kube-system is protected`);
+      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', path)), `may not delete ServiceAccount kube-system/${name}`);
+      expect(await exists(path)).to.equal(true);
+    });
+
+    it('refuses the webhook minting a token for its own ServiceAccount', async function () {
+      expectDeniedByPolicy(await refusalOf(webhook.request('POST', `${accountsPath(webhookNamespace)}/dpu-credential-webhook/token`, tokenRequest)),
+        `namespace ${webhookNamespace} is protected`);
+    });
+
+    it('refuses the webhook creating or deleting a ServiceAccount without the managed-by label in an ordinary namespace', async function () {
+      const made = fresh('sa');
+      expectDeniedByPolicy(await refusalOf(webhook.request('POST', accountsPath(tenant), account(made))),
+        `may create and delete only ServiceAccounts labelled svc.dpu.nvidia.com/managed-by-controller=dpuservicecredentialrequestcontroller; refused: create ServiceAccount ${tenant}/${made}`);
+      const someoneElses = fresh('sa');
+      await admin.request('POST', accountsPath(tenant), account(someoneElses, { team: 'a' }));
+      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${accountsPath(tenant)}/${someoneElses}`)),
+        `refused: delete ServiceAccount ${tenant}/${someoneElses}`);
+      expect(await exists(`${accountsPath(tenant)}/${someoneElses}`)).to.equal(true);
+    });
+  });
+
+  it('lets the webhook\'s own code do a host-mode credential\'s whole life: ServiceAccount, anchor, token, revocation, deletion', async function () {
+    const serviceAccount = { namespace: tenant, name: fresh('managed') };
+    const { uid, created } = await ensureServiceAccount(webhook, serviceAccount, request);
+    expect(created).to.equal(true);
+    const anchor = await createAnchor(webhook, { ...serviceAccount, uid }, request);
+    const minted = await requestToken(webhook, tenant, serviceAccount.name, 600, anchor);
+    expect(await whoAmI(tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.token))).to.equal(`system:serviceaccount:${tenant}:${serviceAccount.name}`);
+
+    await deleteAnchor(webhook, tenant, anchor.name);
+    expect(await exists(`${secretsPath(tenant)}/${anchor.name}`)).to.equal(false);
+    expect(await deleteManagedServiceAccount(webhook, serviceAccount, request)).to.equal(true);
+    expect(await exists(`${accountsPath(tenant)}/${serviceAccount.name}`)).to.equal(false);
+  });
+
+  it('leaves everyone else alone: the admin creates and deletes an Opaque Secret and a kube-system ServiceAccount, and mints its token', async function () {
+    const name = fresh('admin');
+    await admin.request('POST', secretsPath(tenant), secret(name, 'Opaque', {}));
+    await admin.request('DELETE', `${secretsPath(tenant)}/${name}`);
+    await admin.request('POST', accountsPath('kube-system'), account(name));
+    const minted = await admin.request<{ status: { token: string } }>('POST', `${accountsPath('kube-system')}/${name}/token`, tokenRequest);
+    expect(minted.status.token).to.be.a('string').and.not.be.empty;
+    await admin.request('DELETE', `${accountsPath('kube-system')}/${name}`);
+    expect(await exists(`${accountsPath('kube-system')}/${name}`)).to.equal(false);
+  });
+});
