@@ -145,15 +145,21 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
       });
     }
 
-    it('refuses the webhook minting a token for a ServiceAccount in kube-system, or deleting it, managed labels or not', async function () {
+    it('refuses the webhook minting a token for a managed ServiceAccount in kube-system, or deleting an unmanaged one there; a managed one it may delete (revocation)', async function () {
       const name = fresh('sa');
       await admin.request('POST', accountsPath('kube-system'), account(name, managedLabels(tenant, name)));
       const path = `${accountsPath('kube-system')}/${name}`;
       // serviceaccounts/token is a subresource: the policy sees its namespace and the ServiceAccount's name.
       expectDeniedByPolicy(await refusalOf(webhook.request('POST', `${path}/token`, tokenRequest)),
         `may not mint a token for ServiceAccount kube-system/${name}: namespace kube-system is protected`);
-      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', path)), `may not delete ServiceAccount kube-system/${name}`);
-      expect(await exists(path)).to.equal(true);
+      const unmanaged = fresh('sa');
+      await admin.request('POST', accountsPath('kube-system'), account(unmanaged));
+      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${accountsPath('kube-system')}/${unmanaged}`)),
+        `may not delete ServiceAccount kube-system/${unmanaged}`);
+      expect(await exists(`${accountsPath('kube-system')}/${unmanaged}`)).to.equal(true);
+      // Made there before the protection existed: deleting it is how its tokens are taken back.
+      await webhook.request('DELETE', path);
+      expect(await exists(path)).to.equal(false);
     });
 
     it('refuses the webhook minting a token for its own ServiceAccount', async function () {
@@ -181,7 +187,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     const minted = await requestToken(webhook, tenant, serviceAccount.name, 600, anchor);
     expect(await whoAmI(tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.token))).to.equal(`system:serviceaccount:${tenant}:${serviceAccount.name}`);
 
-    await deleteAnchor(webhook, tenant, anchor.name);
+    await deleteAnchor(webhook, tenant, anchor.name, request, serviceAccount.name);
     expect(await exists(`${secretsPath(tenant)}/${anchor.name}`)).to.equal(false);
     expect(await deleteManagedServiceAccount(webhook, serviceAccount, request)).to.equal(true);
     expect(await exists(`${accountsPath(tenant)}/${serviceAccount.name}`)).to.equal(false);
