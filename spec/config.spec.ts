@@ -10,7 +10,24 @@ describe('loadConfig', function () {
     expect(loadConfig({ ALLOW_INSECURE_HOOKS: 'true' })).to.deep.equal({
       port: 8080, metricsPort: 9090, logLevel: 'info', remoteTimeoutMs: 2_000, maxBodyBytes: 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 15_000,
       allowInsecureHooks: true,
+      policy: {
+        protectedNamespaces: ['metacontroller', 'dpu-credential-webhook'], maxTokenDurationSeconds: 168 * 3600,
+        renewalGraceMs: 600_000, minForcedRotationIntervalMs: 60_000,
+      },
     });
+  });
+
+  it('reads the request policy: protected namespaces, the lifetime ceiling, the renewal grace, the rotation interval', function () {
+    const insecure = { ALLOW_INSECURE_HOOKS: 'true' };
+    expect(loadConfig({ ...insecure, PROTECTED_NAMESPACES: ' metacontroller, openshift-* ,', MAX_TOKEN_DURATION: '24h',
+      RENEWAL_GRACE: '2m', MIN_FORCED_ROTATION_INTERVAL: '0s' }).policy).to.deep.equal({
+      protectedNamespaces: ['metacontroller', 'openshift-*'], maxTokenDurationSeconds: 86_400, renewalGraceMs: 120_000, minForcedRotationIntervalMs: 0,
+    });
+    expect(loadConfig({ ...insecure, PROTECTED_NAMESPACES: '' }).policy.protectedNamespaces).to.deep.equal([]);
+    expect(() => loadConfig({ ...insecure, MAX_TOKEN_DURATION: '721h' })).to.throw(ConfigError, 'MAX_TOKEN_DURATION=721h');
+    expect(() => loadConfig({ ...insecure, MAX_TOKEN_DURATION: '5m' })).to.throw(ConfigError, 'MAX_TOKEN_DURATION=5m');
+    expect(() => loadConfig({ ...insecure, RENEWAL_GRACE: 'soon' })).to.throw(ConfigError, 'RENEWAL_GRACE=soon');
+    expect(() => loadConfig({ ...insecure, PROTECTED_NAMESPACES: 'Kube System' })).to.throw(ConfigError, '"Kube System"');
   });
 
   it('starts with TLS and a bearer token, or TLS and a client CA, without ALLOW_INSECURE_HOOKS', function () {

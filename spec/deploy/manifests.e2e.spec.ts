@@ -99,7 +99,7 @@ describe('deploy/ and metacontroller/ manifests', function () {
 
   it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the two admission policies', function () {
     expect(rendered.map((object) => object.kind).sort()).to.deep.equal([
-      'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
+      'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
       'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount',
       'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
     ]);

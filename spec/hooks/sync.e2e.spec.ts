@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
-import { serviceAccountUidOf } from '../../server/kube/tokens.js';
+import { bindingOf, serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
@@ -380,15 +380,84 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
     });
 
-    it('lets a renewed token\'s predecessor run out instead of revoking it (Pods see the new one only when the kubelet refreshes the volume)', async function () {
+    it('revokes a renewed token once its grace has passed, counted from the sync that first sees the Secret holding its successor', async function () {
+      this.timeout(60_000);
       const n = names();
       await env.createRequest(n.request, spec(n));
       const { response } = await env.driver.reconcile('default', n.request);
       const oldToken = tokenIn(await secret(n.secret));
       await env.renewAfter('default', n.request, response.resyncAfterSeconds);
-      expect(tokenIn(await secret(n.secret))).to.not.equal(oldToken);
+      const newToken = tokenIn(await secret(n.secret));
+      expect(newToken).to.not.equal(oldToken);
+      // Within the grace both work: Pods see the new token only when the kubelet refreshes the volume.
       expect(await onTarget(oldToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
-      expect((await parent(n.request))?.status?.tokenAnchors).to.have.length(2);
+      const anchors = (await parent(n.request))?.status?.tokenAnchors ?? [];
+      expect(anchors).to.have.length(2);
+      const superseded = anchors.find((entry) => entry.supersededAt);
+      expect(superseded?.anchor).to.equal(bindingOf(oldToken).anchor);
+      const { response: settled } = await env.driver.syncOnce('default', n.request);
+      expect(settled.resyncAfterSeconds).to.be.at.most(600);
+
+      env.clock.advance(600_000);
+      try {
+        await env.driver.syncOnce('default', n.request);
+      } finally {
+        env.clock.reset();
+      }
+      expect((await parent(n.request))?.status?.tokenAnchors?.map((entry) => entry.anchor)).to.deep.equal([bindingOf(newToken).anchor]);
+      expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: 'default', name: superseded!.anchor }))).to.equal(404);
+      expect(await identityAfterAuthCache(env.target, oldToken)).to.equal(401);
+      expect(await onTarget(newToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+    });
+
+    it('holds a second forced rotation back until the minimum interval has passed, and says when', async function () {
+      this.timeout(60_000);
+      const n = names();
+      const rotate = (value: string) => env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': value };
+      });
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const first = tokenIn(await secret(n.secret));
+      await rotate('1');
+      await env.driver.reconcile('default', n.request);
+      const second = tokenIn(await secret(n.secret));
+      expect(second).to.not.equal(first);
+      const lastForced = (await parent(n.request))?.status?.lastForcedRotationAt;
+      expect(lastForced).to.be.a('string');
+
+      await rotate('2');
+      const { response } = await env.driver.reconcile('default', n.request);
+      expect(tokenIn(await secret(n.secret))).to.equal(second);
+      const held = (await parent(n.request))?.status;
+      expect(held?.forcedRotationAllowedAt).to.equal(new Date(Date.parse(lastForced!) + 60_000).toISOString().replace('.000Z', 'Z'));
+      expect(response.resyncAfterSeconds).to.be.at.most(60);
+      expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+
+      env.clock.advance(61_000);
+      try {
+        await env.driver.syncOnce('default', n.request);
+      } finally {
+        env.clock.reset();
+      }
+      expect(tokenIn(await secret(n.secret))).to.not.equal(second);
+    });
+
+    it('refuses a duration above MAX_TOKEN_DURATION and keeps the working Secret as it is', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const token = tokenIn(await secret(n.secret));
+      await env.updateRequest(n.request, (r) => {
+        (r.spec as { duration: string }).duration = '200h';
+      });
+      await env.driver.reconcile('default', n.request);
+      const ready = condition(await parent(n.request), 'Ready');
+      expect(ready).to.include({ status: 'False', reason: 'DurationNotPermitted' });
+      expect(ready?.message).to.contain('MAX_TOKEN_DURATION');
+      expect(tokenIn(await secret(n.secret))).to.equal(token);
+      expect(await onTarget(token)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
     });
 
     it('binds every token to an anchor Secret of its own, owned by the ServiceAccount', async function () {
