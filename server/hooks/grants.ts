@@ -15,7 +15,6 @@ import { rfc3339 } from '../credential/time.js';
 import type { TokenRecord } from '../credential/token-record.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
-import { bindingOf } from '../kube/tokens.js';
 import { policyOf, type HookContext } from './context.js';
 import { deleteAnchors, deleteLeftovers } from './leftovers.js';
 import type { SyncOutcome } from './outcome.js';
@@ -30,16 +29,15 @@ export interface Holdings {
  * The status's records, plus what the observed Secrets' tokens show: Metacontroller's
  * cached parent may lack the ServiceAccount and anchor of the token minted last.
  */
-export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: TokenRecord[]): Holdings {
+export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: { record: TokenRecord; anchor?: string }[]): Holdings {
   const serviceAccounts = recordedServiceAccounts(parent.status);
   const anchors = anchorsOf(parent.status);
-  for (const record of observedTokens) {
+  for (const { record, anchor } of observedTokens) {
     const entry: ServiceAccountEntry = {
       serviceAccount: record.serviceAccount,
       ...(record.targetCluster ? { targetCluster: record.targetCluster, targetClusterUID: record.targetClusterUid } : {}),
     };
     if (!serviceAccounts.some((known) => sameServiceAccount(known, entry))) serviceAccounts.push(entry);
-    const anchor = bindingOf(record.token).anchor;
     if (anchor && !anchors.some((known) => known.anchor === anchor && sameServiceAccount(known, entry))) {
       anchors.push({ ...entry, anchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });
     }

@@ -193,7 +193,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const requestNamespace = parent.metadata?.namespace ?? '';
 
   // Tenancy before anything else may end the sync: what the request holds, and what a valid spec asks for.
-  const holdings = holdingsOf(parent, records.all());
+  const holdings = holdingsOf(parent, records.all().map((record) => ({ record, anchor: records.issuedToken(record).anchor })));
   const scopes = [...scopesOf(requestNamespace, holdings), ...(validation.valid ? [scopeOfSpec(validation.spec)] : [])];
   let refusal: Refusal | undefined;
   try {
