@@ -135,7 +135,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(env.HOST_CLUSTER_SERVER ? { hostClusterServer: httpsUrl('HOST_CLUSTER_SERVER', env.HOST_CLUSTER_SERVER) } : {}),
     // One slow call may not take the whole hook's time: the deadline would leave no room for the rest.
     remoteTimeoutMs: integer(env, 'REMOTE_TIMEOUT_MS', 2_000, 100, 3_000),
-    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    // Above the largest hook request a tenant can make (its request near etcd's 1.5 MiB object limit, plus
+    // the Secret and the DPUCluster): a 413 would end every sync before the grant check.
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     ...(env.HOOK_BEARER_TOKEN_FILE ? { hookBearerTokenFile: env.HOOK_BEARER_TOKEN_FILE } : {}),
     ...tlsFiles(env),
     allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),

@@ -8,7 +8,7 @@ describe('loadConfig', function () {
 
   it('has these defaults otherwise', function () {
     expect(loadConfig({ ALLOW_INSECURE_HOOKS: 'true' })).to.deep.equal({
-      port: 8080, metricsPort: 9090, logLevel: 'info', remoteTimeoutMs: 2_000, maxBodyBytes: 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 15_000,
+      port: 8080, metricsPort: 9090, logLevel: 'info', remoteTimeoutMs: 2_000, maxBodyBytes: 4 * 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 15_000,
       allowInsecureHooks: true,
       policy: {
         protectedNamespaces: ['metacontroller', 'dpu-credential-webhook'], maxTokenDurationSeconds: 168 * 3600,

@@ -5,9 +5,15 @@ import type { TokenIdentity, TokenRecord } from './token-record.js';
 export type TokenDecision =
   /** `rotationAllowedAt`: a forced rotation was asked for sooner than the minimum interval allows; it happens then. */
   | { action: 'keep'; record: TokenRecord; rotationAllowedAt?: Date }
-  | { action: 'mint'; why: string };
+  /** `forced`: caused by a forced rotation (the request's writer), which the minimum interval applies to. */
+  | { action: 'mint'; why: string; forced?: true };
 
-export const rotationRequested = 'a rotation was requested';
+/**
+ * The changes that a request's writer forces and that leave the current token valid for its
+ * ServiceAccount meanwhile. A new ServiceAccount or cluster is never held back: the previous one
+ * is deleted once the new one exists, and its token with it.
+ */
+const throttled = new Set<keyof TokenIdentity>(['duration', 'rotation']);
 
 const identityChecks: [keyof TokenIdentity, string][] = [
   ['serviceAccount', 'the ServiceAccount changed'],
@@ -15,12 +21,12 @@ const identityChecks: [keyof TokenIdentity, string][] = [
   ['targetCluster', 'the target cluster changed'],
   ['targetClusterUid', 'the DPUCluster was recreated'],
   ['duration', 'the duration changed'],
-  ['rotation', rotationRequested],
+  ['rotation', 'a rotation was requested'],
 ];
 
 /**
- * `rotationAllowedAt`: no forced rotation before then (the last one plus the minimum
- * interval), so that one namespace flipping the rotate annotation cannot spend
+ * `rotationAllowedAt`: no forced rotation (a new rotate value, a new duration) before then (the
+ * last one plus the minimum interval), so that one namespace flipping either cannot spend
  * Metacontroller's shared API budget (every mint writes the Secret and the status twice).
  */
 export function decideToken(existing: TokenRecord | undefined, wanted: TokenIdentity, jitterMs: number, now: Date,
@@ -29,10 +35,10 @@ export function decideToken(existing: TokenRecord | undefined, wanted: TokenIden
   const refreshAt = refreshTime(existing, jitterMs);
   for (const [field, why] of identityChecks) {
     if (existing[field] === wanted[field]) continue;
-    if (field === 'rotation' && rotationAllowedAt && now < rotationAllowedAt && now < refreshAt) {
+    if (throttled.has(field) && rotationAllowedAt && now < rotationAllowedAt && now < refreshAt) {
       return { action: 'keep', record: existing, rotationAllowedAt };
     }
-    return { action: 'mint', why };
+    return { action: 'mint', why, ...(throttled.has(field) ? { forced: true as const } : {}) };
   }
   if (now.getTime() >= refreshAt.getTime()) return { action: 'mint', why: 'the token is due for refresh' };
   return { action: 'keep', record: existing };

@@ -37,7 +37,17 @@ export function withAnchor(anchors: AnchorEntry[], entry: AnchorEntry): AnchorEn
   return [...anchors.filter((known) => known.anchor !== entry.anchor || !sameServiceAccount(known, entry)), entry];
 }
 
-export type AnchorAction = 'revoke' | 'renewed' | 'expired';
+export type AnchorAction = 'revoke' | 'renewed' | 'overlong' | 'expired';
+
+/** The API server's clock, not ours, sets expiry: a token at the ceiling may seem to end this much later. */
+const clockSkewMs = 5 * 60_000;
+
+export interface AnchorLimits {
+  /** How long a token a renewal replaced keeps working once superseded. */
+  renewalGraceMs: number;
+  /** The longest lifetime the webhook issues now: a token that outlives it (minted before the ceiling) is revoked. */
+  maxLifetimeMs: number;
+}
 
 const isAnchorOf = (entry: AnchorEntry, anchor: AnchorEntry) => entry.anchor === anchor.anchor && sameServiceAccount(entry, anchor);
 
@@ -57,11 +67,13 @@ export function markSuperseded(anchors: AnchorEntry[], returned: string | undefi
 /**
  * What to delete: the anchors of tokens issued before a rotation (revoke), once the Secret
  * Metacontroller reports holds the token bound to `observed`; those of tokens a renewal
- * replaced, `graceMs` after they were superseded (renewed); and those of tokens that have
- * expired anyway (expired). Never the anchor of `returned`, the token this answer hands out.
+ * replaced, the grace after they were superseded (renewed); those of tokens that outlive
+ * the lifetime ceiling (overlong); and those of tokens that have expired anyway (expired).
+ * Never the anchor of `returned`, the token this answer hands out, nor of `observed`.
+ * Without either (an answer that keeps the Secret as it is), only what no Secret may hold.
  */
 export function anchorsToDelete(anchors: AnchorEntry[], returned: string | undefined, observed: AnchorEntry | undefined,
-  graceMs: number, now: Date): { entry: AnchorEntry; action: AnchorAction }[] {
+  limits: AnchorLimits, now: Date): { entry: AnchorEntry; action: AnchorAction }[] {
   const rotatedAway = (entry: AnchorEntry) => observed !== undefined
     && (!sameServiceAccount(entry, observed) || entry.rotation !== observed.rotation);
   return anchors
@@ -69,13 +81,18 @@ export function anchorsToDelete(anchors: AnchorEntry[], returned: string | undef
     .flatMap((entry): { entry: AnchorEntry; action: AnchorAction }[] => {
       if (rotatedAway(entry)) return [{ entry, action: 'revoke' }];
       if (Date.parse(entry.expiresAt) <= now.getTime()) return [{ entry, action: 'expired' }];
-      if (entry.supersededAt && Date.parse(entry.supersededAt) + graceMs <= now.getTime()) return [{ entry, action: 'renewed' }];
+      if (entry.supersededAt && Date.parse(entry.supersededAt) + limits.renewalGraceMs <= now.getTime()) return [{ entry, action: 'renewed' }];
+      if (Date.parse(entry.expiresAt) > now.getTime() + limits.maxLifetimeMs + clockSkewMs) return [{ entry, action: 'overlong' }];
       return [];
     });
 }
 
-/** When the next superseded token's grace ends, if any is still recorded. */
-export function nextGraceEnd(anchors: AnchorEntry[], graceMs: number): Date | undefined {
-  const ends = anchors.flatMap((entry) => entry.supersededAt ? [Date.parse(entry.supersededAt) + graceMs] : []);
+/**
+ * When the next superseded token's grace ends, if one is still ahead. One that has ended
+ * already and is still recorded failed to be deleted: the failure's backoff retries it.
+ */
+export function nextGraceEnd(anchors: AnchorEntry[], graceMs: number, now: Date): Date | undefined {
+  const ends = anchors.flatMap((entry) => entry.supersededAt ? [Date.parse(entry.supersededAt) + graceMs] : [])
+    .filter((end) => end > now.getTime());
   return ends.length > 0 ? new Date(Math.min(...ends)) : undefined;
 }

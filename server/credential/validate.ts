@@ -9,6 +9,8 @@ export const minTokenDurationMs = 10 * 60_000;
 /** The TokenRequest API rejects longer tokens (expirationSeconds <= 2^32). */
 export const maxTokenDurationMs = 2 ** 32 * 1_000;
 const maxRequestNameLength = 63;
+/** The rotate value is copied into the Secret's annotations and every anchor's status entry. */
+const maxRotationLength = 63;
 /**
  * The label Metacontroller (generateSelector: true) puts on every child, set to the
  * parent's UID, and selects children by. A desired Secret carrying it with any other
@@ -135,6 +137,10 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
   if (requestName.length > maxRequestNameLength) {
     problems.push(`metadata.name: at most ${maxRequestNameLength} characters (it is used as a label value)`);
   }
+  const rotation = metadata.annotations?.[rotateAnnotation] ?? '';
+  if (typeof rotation !== 'string' || rotation.length > maxRotationLength) {
+    problems.push(`metadata.annotations["${rotateAnnotation}"]: at most ${maxRotationLength} characters (a timestamp or a counter will do)`);
+  }
   const spec = parent.spec;
   if (!isRecord(spec)) return { valid: false, problems: [...problems, 'spec: required'] };
 
@@ -172,7 +178,7 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
       ...(expirationSeconds !== undefined ? { expirationSeconds } : {}),
       secretLabels,
       secretAnnotations,
-      rotation: metadata.annotations?.[rotateAnnotation] ?? '',
+      rotation,
     },
   };
 }

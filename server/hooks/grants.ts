@@ -86,6 +86,8 @@ export async function refuse(parent: DpuServiceCredentialRequest, refusal: Refus
     generation: parent.metadata?.generation ?? 0,
     serviceAccount: refused,
     secret: refused,
+    // No identity: what was not deleted stays in the ledger, and nothing else may be read back as held.
+    identity: {},
     serviceAccounts: cleanup.ledger,
     tokenAnchors: revocation.anchors,
     ...(revocation.revoked || cleanup.deleted.length > 0 ? { revokedAt: now } : {}),

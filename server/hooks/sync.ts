@@ -2,11 +2,11 @@
 // desired Secret and status. Decisions are made by the pure functions in
 // credential/; this file only orders the steps and calls the cluster layer.
 import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject, type ServiceAccountEntry } from '../api.js';
-import { recordedServiceAccounts, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
+import { sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import { eventReasons, normal, readinessChange, type EventNote } from '../credential/events.js';
 import { scopeOfSpec, type Refusal } from '../credential/tenancy.js';
 import { anchorsOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
-import { decideToken, rotationRequested } from '../credential/decide.js';
+import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { adoptAnnotation, namespacedName, tokenAnnotations } from '../credential/names.js';
 import { renderSecret } from '../credential/render.js';
@@ -204,6 +204,16 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
       retryAfterHint: retryHint(error), detail: detailOf(error), now });
   }
   if (refusal) return refuse(parent, refusal, holdings, context, deadline, now);
+  const limits = { renewalGraceMs: policy.renewalGraceMs, maxLifetimeMs: policy.maxTokenDurationSeconds * 1_000 };
+  /**
+   * An answer that keeps the Secret as it is (an invalid spec, a failing cluster) still ends what no
+   * Secret may hold any more: tokens past their renewal grace or beyond the lifetime ceiling.
+   */
+  const keepingSecret = async (input: Omit<FailureInput, 'parent' | 'observed' | 'now' | 'tokenAnchors'>): Promise<SyncOutcome> => {
+    const sweep = await deleteAnchors(anchorsToDelete(holdings.anchors, undefined, undefined, limits, now), holdings.anchors,
+      undefined, { namespace: requestNamespace, name: parent.metadata?.name ?? '' }, context, deadline);
+    return failure({ ...input, parent, observed, now, tokenAnchors: sweep.anchors });
+  };
 
   // Nothing below may act on children older than this webhook's last answer (see observed-secret.ts).
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
@@ -217,13 +227,13 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
 
   if (!validation.valid) {
     const invalid = failed(reasons.invalidSpec, `the request is invalid: ${validation.problems.join('; ')}`);
-    return failure({ parent, observed, serviceAccount: invalid, secret: invalid, decision: 'invalid', now });
+    return keepingSecret({ serviceAccount: invalid, secret: invalid, decision: 'invalid' });
   }
   const spec = validation.spec;
   if (spec.expirationSeconds !== undefined && spec.expirationSeconds > policy.maxTokenDurationSeconds) {
     const tooLong = failed(reasons.durationNotPermitted, `spec.duration: ${spec.expirationSeconds}s is longer than this webhook issues `
       + `(MAX_TOKEN_DURATION: ${policy.maxTokenDurationSeconds}s); nothing was minted, the current Secret is kept`);
-    return failure({ parent, observed, serviceAccount: tooLong, secret: tooLong, decision: 'invalid', now });
+    return keepingSecret({ serviceAccount: tooLong, secret: tooLong, decision: 'invalid' });
   }
 
   // Metacontroller applies children by force under server-side apply: a Secret of that name
@@ -235,14 +245,14 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
       existing = await context.clusters.host.readSecret(spec.secret.namespace, spec.secret.name, deadline);
     } catch (error) {
       const problem = conditionForError(error, 'target');
-      return failure({ parent, observed, serviceAccount: waitingFor('the host cluster'), secret: problem, decision: 'error',
-        retryAfterHint: retryHint(error), detail: detailOf(error), now });
+      return keepingSecret({ serviceAccount: waitingFor('the host cluster'), secret: problem, decision: 'error',
+        retryAfterHint: retryHint(error), detail: detailOf(error) });
     }
     if (existing && !mayWrite(existing, spec.request)) {
       const taken = failed(reasons.secretNotOwned, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} exists and is not `
         + `this request's: nothing in it is changed. Choose another spec.secret.name, delete that Secret, or let this request take it over: `
         + `kubectl -n ${spec.secret.namespace} annotate secret ${spec.secret.name} ${adoptAnnotation}=${spec.request.name}`);
-      return failure({ parent, observed, serviceAccount: taken, secret: taken, decision: 'error', now });
+      return keepingSecret({ serviceAccount: taken, secret: taken, decision: 'error' });
     }
   }
 
@@ -257,11 +267,11 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
       const mintedForGoneCluster = !kept || kept.targetCluster === error.clusterRef;
       const message = mintedForGoneCluster ? error.message : `${error.message}; the Secret for ${kept.targetCluster || 'the host cluster'} is kept`;
       const gone = failed(reasons.targetClusterNotFound, message);
-      return failure({ parent, observed, serviceAccount: gone, secret: gone, decision: 'error', dropSecret: mintedForGoneCluster, now });
+      return keepingSecret({ serviceAccount: gone, secret: gone, decision: 'error', dropSecret: mintedForGoneCluster });
     }
     const problem = conditionForError(error, 'target');
-    return failure({ parent, observed, serviceAccount: problem, secret: waitingFor('the target cluster'), decision: 'error',
-      retryAfterHint: retryHint(error), detail: detailOf(error), now });
+    return keepingSecret({ serviceAccount: problem, secret: waitingFor('the target cluster'), decision: 'error',
+      retryAfterHint: retryHint(error), detail: detailOf(error) });
   }
 
   let serviceAccountUid: string;
@@ -275,8 +285,8 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   } catch (error) {
     // Credentials the target no longer accepts: read its kubeconfig Secret again next time.
     if (error instanceof KubeApiError && error.statusCode === 401) context.clusters.forget(target.ref);
-    return failure({ parent, observed, serviceAccount: conditionForError(error, 'serviceAccount'),
-      secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error), now });
+    return keepingSecret({ serviceAccount: conditionForError(error, 'serviceAccount'),
+      secret: waitingFor('the ServiceAccount'), decision: 'error', retryAfterHint: retryHint(error), detail: detailOf(error) });
   }
   // Recorded before anything is minted for it: a spec that changes again cannot leave it behind.
   const current: ServiceAccountEntry = {
@@ -284,7 +294,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
     clusterID: target.id,
   };
-  const ledger = withServiceAccount(recordedServiceAccounts(parent.status), current);
+  const ledger = withServiceAccount(holdings.serviceAccounts, current);
   const identity: TokenIdentity = {
     serviceAccount: serviceAccountRef,
     serviceAccountUid,
@@ -300,7 +310,8 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const lastForcedRotation = dateOf(parent.status?.lastForcedRotationAt);
   const decision = decideToken(records.recordOf(existingSecret(observed, spec)), identity, jitterMs, now,
     lastForcedRotation && new Date(lastForcedRotation.getTime() + policy.minForcedRotationIntervalMs));
-  let anchors = anchorsOf(parent.status);
+  // What the status lost to Metacontroller's cache lag but the observed Secrets show is kept on record.
+  let anchors = holdings.anchors;
   let record: TokenRecord;
   if (decision.action === 'keep') {
     record = decision.record;
@@ -334,7 +345,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const observedAnchor = observedRecord?.token === record.token ? returnedAnchor : undefined;
   const currentAnchor = anchors.find((entry) => entry.anchor === observedAnchor && sameServiceAccount(entry, current));
   anchors = markSuperseded(anchors, returnedAnchor, currentAnchor, now);
-  const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, policy.renewalGraceMs, now), anchors,
+  const revocation = await deleteAnchors(anchorsToDelete(anchors, returnedAnchor, currentAnchor, limits, now), anchors,
     target, spec.request, context, deadline);
   const serviceAccountResult = cleanup.failed.length > 0
     ? failed(reasons.serviceAccountCleanupFailed,
@@ -363,14 +374,14 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     serviceAccounts: cleanup.ledger,
     tokenAnchors: revocation.anchors,
     ...(revocation.revoked ? { revokedAt: now } : {}),
-    ...(decision.action === 'mint' && decision.why === rotationRequested ? { forcedRotationAt: now } : {}),
+    ...(decision.action === 'mint' && decision.forced ? { forcedRotationAt: now } : {}),
     ...(rotationAllowedAt ? { forcedRotationAllowedAt: rotationAllowedAt } : {}),
     secretName,
     token: returned,
     now,
   });
   // Whatever comes first: the refresh, the end of a replaced token's grace, a rotation held back.
-  const wakeUps = [refreshTime(record, jitterMs), nextGraceEnd(revocation.anchors, policy.renewalGraceMs), rotationAllowedAt]
+  const wakeUps = [refreshTime(record, jitterMs), nextGraceEnd(revocation.anchors, policy.renewalGraceMs, now), rotationAllowedAt]
     .filter((when): when is Date => when !== undefined);
   const untilRefresh = Math.min(...wakeUps.map((when) => secondsUntil(when, now)));
   const failing = [serviceAccountResult, secretResult].find((result) => !result.ok);

@@ -24,7 +24,8 @@ describe('decideToken', function () {
   ];
   for (const [field, why] of changes) {
     it(`mints when ${why}`, function () {
-      expect(decideToken(tokenRecord(), { ...identity, [field]: 'changed' }, 0, beforeRefresh)).to.deep.equal({ action: 'mint', why });
+      const forced = field === 'duration' || field === 'rotation' ? { forced: true } : {};
+      expect(decideToken(tokenRecord(), { ...identity, [field]: 'changed' }, 0, beforeRefresh)).to.deep.equal({ action: 'mint', why, ...forced });
     });
   }
 
@@ -35,12 +36,14 @@ describe('decideToken', function () {
     expect(decideToken(tokenRecord(), identity, 0, new Date('2026-01-01T00:48:00Z'))).to.deep.equal({ action: 'mint', why: 'the token is due for refresh' });
   });
 
-  it('holds a forced rotation back until the minimum interval since the last one has passed, unless a refresh is due anyway', function () {
+  it('holds a forced rotation (rotate value, duration) back until the minimum interval since the last one has passed, unless a refresh is due anyway; never a new ServiceAccount', function () {
     const rotated = { ...identity, rotation: '2' };
     const allowedAt = new Date('2026-01-01T00:31:00Z');
     expect(decideToken(tokenRecord(), rotated, 0, beforeRefresh, allowedAt)).to.deep.equal({ action: 'keep', record: tokenRecord(), rotationAllowedAt: allowedAt });
-    expect(decideToken(tokenRecord(), rotated, 0, allowedAt, allowedAt)).to.deep.equal({ action: 'mint', why: 'a rotation was requested' });
+    expect(decideToken(tokenRecord(), rotated, 0, allowedAt, allowedAt)).to.deep.equal({ action: 'mint', why: 'a rotation was requested', forced: true });
     expect(decideToken(tokenRecord(), rotated, 0, new Date('2026-01-01T00:48:00Z'), new Date('2026-01-01T01:00:00Z')).action).to.equal('mint');
-    expect(decideToken(tokenRecord(), { ...rotated, duration: '2h' }, 0, beforeRefresh, allowedAt)).to.deep.equal({ action: 'mint', why: 'the duration changed' });
+    expect(decideToken(tokenRecord(), { ...identity, duration: '2h' }, 0, beforeRefresh, allowedAt)).to.deep.equal({ action: 'keep', record: tokenRecord(), rotationAllowedAt: allowedAt });
+    expect(decideToken(tokenRecord(), { ...rotated, serviceAccount: 'default/other' }, 0, beforeRefresh, allowedAt))
+      .to.deep.equal({ action: 'mint', why: 'the ServiceAccount changed' });
   });
 });

@@ -3,42 +3,43 @@ import { anchorsToDelete, markSuperseded, nextGraceEnd, type AnchorEntry } from 
 
 const now = new Date('2026-01-01T12:00:00Z');
 const graceMs = 10 * 60_000;
+const limits = { renewalGraceMs: graceMs, maxLifetimeMs: 24 * 3_600_000 };
 const entry = (anchor: string, overrides: Partial<AnchorEntry> = {}): AnchorEntry => ({
   serviceAccount: 'default/sa', targetCluster: 'default/c', clusterID: 'id-1', anchor, rotation: '', expiresAt: '2026-01-01T13:00:00Z', ...overrides,
 });
 
 describe('anchorsToDelete (revocation)', function () {
   it('revokes nothing before the Secret is observed holding the new token (no current anchor)', function () {
-    expect(anchorsToDelete([entry('old', { rotation: '1' }), entry('new', { rotation: '2' })], 'new', undefined, graceMs, now)).to.deep.equal([]);
+    expect(anchorsToDelete([entry('old', { rotation: '1' }), entry('new', { rotation: '2' })], 'new', undefined, limits, now)).to.deep.equal([]);
   });
 
   it('revokes every token issued before a rotation once the new one is observed', function () {
     const current = entry('new', { rotation: '2' });
-    const toDelete = anchorsToDelete([entry('old', { rotation: '1' }), entry('older', { rotation: '' }), current], 'new', current, graceMs, now);
+    const toDelete = anchorsToDelete([entry('old', { rotation: '1' }), entry('older', { rotation: '' }), current], 'new', current, limits, now);
     expect(toDelete.map(({ entry: e, action }) => [e.anchor, action])).to.deep.equal([['old', 'revoke'], ['older', 'revoke']]);
   });
 
   it('revokes the tokens of another ServiceAccount or another API server', function () {
     const current = entry('new');
-    const toDelete = anchorsToDelete([entry('other-sa', { serviceAccount: 'default/sa-2' }), entry('other-cluster', { clusterID: 'id-2' }), current], 'new', current, graceMs, now);
+    const toDelete = anchorsToDelete([entry('other-sa', { serviceAccount: 'default/sa-2' }), entry('other-cluster', { clusterID: 'id-2' }), current], 'new', current, limits, now);
     expect(toDelete.map(({ action }) => action)).to.deep.equal(['revoke', 'revoke']);
   });
 
   it('deletes a renewed token\'s predecessor only once its grace has passed, and an expired one at once', function () {
     const current = entry('new');
-    expect(anchorsToDelete([entry('previous'), current], 'new', current, graceMs, now)).to.deep.equal([]);
+    expect(anchorsToDelete([entry('previous'), current], 'new', current, limits, now)).to.deep.equal([]);
     const superseded = entry('previous', { supersededAt: '2026-01-01T11:50:01Z' });
-    expect(anchorsToDelete([superseded, current], 'new', current, graceMs, now)).to.deep.equal([]);
+    expect(anchorsToDelete([superseded, current], 'new', current, limits, now)).to.deep.equal([]);
     const graceOver = entry('previous', { supersededAt: '2026-01-01T11:50:00Z' });
-    expect(anchorsToDelete([graceOver, current], 'new', current, graceMs, now)).to.deep.equal([{ entry: graceOver, action: 'renewed' }]);
+    expect(anchorsToDelete([graceOver, current], 'new', current, limits, now)).to.deep.equal([{ entry: graceOver, action: 'renewed' }]);
     const expired = entry('previous', { expiresAt: '2026-01-01T11:59:59Z' });
-    expect(anchorsToDelete([expired, current], 'new', current, graceMs, now)).to.deep.equal([{ entry: expired, action: 'expired' }]);
-    expect(anchorsToDelete([expired, current], 'new', undefined, graceMs, now)).to.deep.equal([{ entry: expired, action: 'expired' }]);
+    expect(anchorsToDelete([expired, current], 'new', current, limits, now)).to.deep.equal([{ entry: expired, action: 'expired' }]);
+    expect(anchorsToDelete([expired, current], 'new', undefined, limits, now)).to.deep.equal([{ entry: expired, action: 'expired' }]);
   });
 
   it('never deletes the anchor of the token being handed out, even when its clock says it expired', function () {
     const late = new Date('2026-01-01T14:00:00Z');
-    expect(anchorsToDelete([entry('old'), entry('new')], 'new', undefined, graceMs, late).map(({ entry: e }) => e.anchor)).to.deep.equal(['old']);
+    expect(anchorsToDelete([entry('old'), entry('new')], 'new', undefined, limits, late).map(({ entry: e }) => e.anchor)).to.deep.equal(['old']);
   });
 
   it('marks a renewed token\'s predecessor superseded once, from the first sync that sees the Secret holding its successor', function () {
@@ -49,13 +50,22 @@ describe('anchorsToDelete (revocation)', function () {
     expect(marked).to.deep.equal([{ ...previous, supersededAt: '2026-01-01T12:00:00Z' }, current]);
     const later = new Date('2026-01-01T12:05:00Z');
     expect(markSuperseded(marked, 'new', current, later)).to.deep.equal(marked);
-    expect(nextGraceEnd(marked, graceMs)?.toISOString()).to.equal('2026-01-01T12:10:00.000Z');
-    expect(nextGraceEnd([current], graceMs)).to.equal(undefined);
+    expect(nextGraceEnd(marked, graceMs, later)?.toISOString()).to.equal('2026-01-01T12:10:00.000Z');
+    expect(nextGraceEnd(marked, graceMs, new Date('2026-01-01T12:10:00Z'))).to.equal(undefined);
+    expect(nextGraceEnd([current], graceMs, now)).to.equal(undefined);
   });
 
   it('does not mark the tokens a rotation replaced (they are revoked, not given grace)', function () {
     const current = entry('new', { rotation: '2' });
     const rotatedAway = entry('old', { rotation: '1' });
     expect(markSuperseded([rotatedAway, current], 'new', current, now)).to.deep.equal([rotatedAway, current]);
+  });
+
+  it('revokes a token that outlives the lifetime ceiling (minted before it), also when the answer keeps the Secret as it is', function () {
+    const tenYears = entry('old', { expiresAt: '2036-01-01T12:00:00Z' });
+    const current = entry('new');
+    expect(anchorsToDelete([tenYears, current], 'new', current, limits, now)).to.deep.equal([{ entry: tenYears, action: 'overlong' }]);
+    expect(anchorsToDelete([tenYears, current], undefined, undefined, limits, now)).to.deep.equal([{ entry: tenYears, action: 'overlong' }]);
+    expect(anchorsToDelete([current], undefined, undefined, limits, now)).to.deep.equal([]);
   });
 });

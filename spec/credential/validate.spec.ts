@@ -84,6 +84,13 @@ describe('validateRequest', function () {
     expect(problemsOf(seedSpec, { name: 'a'.repeat(64) }).join()).to.contain('metadata.name');
   });
 
+  it('rejects a rotate value longer than 63 characters (it is copied into the Secret and every anchor entry)', function () {
+    expect(problemsOf(seedSpec, { annotations: { 'svc.dpu.nvidia.com/rotate': 'x'.repeat(63) } })).to.deep.equal([]);
+    expect(problemsOf(seedSpec, { annotations: { 'svc.dpu.nvidia.com/rotate': 'x'.repeat(64) } })).to.deep.equal([
+      'metadata.annotations["svc.dpu.nvidia.com/rotate"]: at most 63 characters (a timestamp or a counter will do)',
+    ]);
+  });
+
   it('rejects the label controller-uid, which Metacontroller selects the Secret by, naming the key and why', function () {
     for (const value of ['uid-1', 'other-uid', '']) {
       const problems = problemsOf({ ...seedSpec, metadata: { labels: { dpuservice: 'dpu-01', 'controller-uid': value } } });

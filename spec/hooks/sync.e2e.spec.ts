@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import { defaultPolicy } from '../../server/credential/policy.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
 import { bindingOf, serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
@@ -442,6 +443,25 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
         env.clock.reset();
       }
       expect(tokenIn(await secret(n.secret))).to.not.equal(second);
+    });
+
+    it('revokes, after MAX_TOKEN_DURATION is lowered (or on upgrade), a token that outlives it, though the Secret is kept as it is', async function () {
+      this.timeout(60_000);
+      const n = names();
+      env.usePolicy({ ...defaultPolicy, maxTokenDurationSeconds: 720 * 3600 });
+      try {
+        await env.createRequest(n.request, spec(n, { duration: '200h' }));
+        await env.driver.reconcile('default', n.request);
+      } finally {
+        env.usePolicy(undefined);
+      }
+      const longLived = await secret(n.secret);
+      expect(await onTarget(tokenIn(longLived))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      await env.driver.reconcile('default', n.request);
+      expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'False', reason: 'DurationNotPermitted' });
+      expect((await secret(n.secret)).data).to.deep.equal(longLived.data);
+      expect(await identityAfterAuthCache(env.target, tokenIn(longLived))).to.equal(401);
+      expect((await parent(n.request))?.status?.tokenAnchors ?? []).to.deep.equal([]);
     });
 
     it('refuses a duration above MAX_TOKEN_DURATION and keeps the working Secret as it is', async function () {

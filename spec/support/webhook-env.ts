@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import type { Policy } from '../../server/credential/policy.js';
+import type { HookContext } from '../../server/hooks/context.js';
 import { createApp, createMetricsApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
@@ -80,7 +82,14 @@ export class WebhookEnv {
     private readonly metricsServer: RunningServer,
     public driver: MetacontrollerDriver,
     private readonly dir: string,
+    private readonly context: HookContext,
   ) {}
+
+  /** The webhook restarted with other request limits (MAX_TOKEN_DURATION, …); undefined: the defaults. */
+  usePolicy(policy: Policy | undefined): void {
+    if (policy) this.context.policy = policy;
+    else delete this.context.policy;
+  }
 
   static async start(options: WebhookEnvOptions = {}): Promise<WebhookEnv> {
     const [host, target] = await Promise.all([
@@ -97,7 +106,7 @@ export class WebhookEnv {
     const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
     const clock = new TestClock();
     const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
-    const context = { clusters, now: clock.now, log };
+    const context: HookContext = { clusters, now: clock.now, log };
     const appOptions = { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() };
 
     const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
@@ -117,7 +126,7 @@ export class WebhookEnv {
     const driver = await MetacontrollerDriver.start({
       host: hostConfig, network: await serviceNetwork(secure.port),
     });
-    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, metricsServer, driver, dir);
+    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, metricsServer, driver, dir, context);
   }
 
   /** The secure listener's loopback port (what the Service forwards to). */

@@ -179,8 +179,11 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     expect(await onTarget(token)).to.equal(`system:serviceaccount:${tenant}:${name}-sa`);
 
     await withdraw();
-    await env.driver.reconcile(tenant, name);
+    await env.driver.syncOnce(tenant, name);
     expect(condition(await parent(name), 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+    // Everything taken back, the request is only invalid from then on.
+    await env.driver.reconcile(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ status: 'False', reason: 'InvalidSpec' });
     expect(await readSecret(env.hostConfig(), `${name}-cred`, tenant)).to.equal(undefined);
     expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
     expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
@@ -206,6 +209,25 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: tenant, name: anchor }))).to.equal(404);
     expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
     expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+  });
+
+  it('turns Ready again once a refused request asks only for what it may (nothing read back from the refused status as still held)', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
+    await env.driver.reconcile(tenant, name);
+    await withdraw();
+    await env.driver.reconcile(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ reason: 'ReferenceNotPermitted' });
+    // Host mode, in its own namespace: needs no grant.
+    await env.updateRequest(name, (r) => {
+      delete (r.spec as { targetCluster?: unknown }).targetCluster;
+    }, tenant);
+    await env.driver.reconcile(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ status: 'True' });
+    expect(await identityOn(env.host, tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!)))
+      .to.equal(`system:serviceaccount:${tenant}:${name}-sa`);
   });
 
   it('deletes only anchors this request made: a Secret the status names as an anchor but that is not one survives', async function () {
