@@ -106,6 +106,13 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     await objects.replaceNamespacedCustomObjectStatus({ ...parentApi, namespace: tenant, name, body: { ...current, status } });
   };
   const anchorOf = (token: string) => bindingOf(token).anchor!;
+  /** A request of the tenant on the default namespace's DPUCluster, granted and Ready: its token, and how to withdraw the grant. */
+  const grantedRequest = async (name: string) => {
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
+    await env.driver.reconcile(tenant, name);
+    return { withdraw, token: tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!) };
+  };
 
   it('never makes or mints for a ServiceAccount in a protected namespace, whatever is granted (target kube-system, host kube-system)', async function () {
     const name = fresh();
@@ -167,10 +174,7 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
   it('revokes at withdrawal even when the spec was made invalid while granted (a frozen spec)', async function () {
     this.timeout(60_000);
     const name = fresh();
-    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
-    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
-    await env.driver.reconcile(tenant, name);
-    const token = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    const { withdraw, token } = await grantedRequest(name);
     await env.updateRequest(name, (r) => {
       (r.spec as { secret: { namespace?: string } }).secret.namespace = 'other';
     }, tenant);
@@ -192,10 +196,7 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
   it('revokes at withdrawal the anchor and ServiceAccount of a token the status lost (read from the observed Secret)', async function () {
     this.timeout(60_000);
     const name = fresh();
-    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
-    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
-    await env.driver.reconcile(tenant, name);
-    const token = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    const { withdraw, token } = await grantedRequest(name);
     const anchor = anchorOf(token);
     expect((await targetCore().readNamespacedSecret({ namespace: tenant, name: anchor })).type).to.equal('svc.dpu.nvidia.com/token-anchor');
     await replaceStatus(name, (status) => {
@@ -214,9 +215,7 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
   it('turns Ready again once a refused request asks only for what it may (nothing read back from the refused status as still held)', async function () {
     this.timeout(60_000);
     const name = fresh();
-    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
-    await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
-    await env.driver.reconcile(tenant, name);
+    const { withdraw } = await grantedRequest(name);
     await withdraw();
     await env.driver.reconcile(tenant, name);
     expect(condition(await parent(name), 'Ready')).to.include({ reason: 'ReferenceNotPermitted' });
@@ -233,10 +232,8 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
   it('deletes only anchors this request made: a Secret the status names as an anchor but that is not one survives', async function () {
     this.timeout(60_000);
     const name = fresh();
-    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    const { withdraw } = await grantedRequest(name);
     try {
-      await env.createRequest(name, crossNamespaceSpec(name), { namespace: tenant });
-      await env.driver.reconcile(tenant, name);
       await targetCore().createNamespacedSecret({ namespace: tenant, body: { metadata: { name: `${name}-victim` }, type: 'Opaque', data: { key: 'dmFsdWU=' } } });
       await replaceStatus(name, (status) => {
         const [own] = status.tokenAnchors ?? [];
