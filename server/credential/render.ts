@@ -14,6 +14,15 @@ export interface ClusterEndpoint {
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
 /**
+ * The key of a kubeconfig Secret that holds the bare token, and the kubeconfig user's
+ * `tokenFile`. client-go (kubectl, controller-runtime) reads a relative tokenFile beside the
+ * kubeconfig, re-reads it about every minute and, when both are set, prefers it to the inline
+ * token: mounted as a volume, a long-running client follows renewals and rotations without a
+ * restart; copied anywhere else, the inline token still works.
+ */
+export const kubeconfigTokenKey = 'token';
+
+/**
  * The kubeconfig, written out directly rather than through a YAML library (this runs on
  * every sync). Every value is a JSON string, which is a valid YAML double-quoted scalar,
  * so names from the admin kubeconfig cannot break the document.
@@ -32,6 +41,7 @@ export function renderKubeconfig(endpoint: ClusterEndpoint, serviceAccount: { na
     `  - name: ${q(serviceAccount.name)}`,
     '    user:',
     `      token: ${q(token)}`,
+    `      tokenFile: ${q(kubeconfigTokenKey)}`,
     'contexts:',
     `  - name: ${q(serviceAccount.name)}`,
     '    context:',
@@ -57,7 +67,7 @@ export function hostAndPort(server: string): { host: string; port: string } {
 export function renderSecret(spec: ValidSpec, endpoint: ClusterEndpoint, record: TokenRecord): SecretObject {
   let data: Record<string, string>;
   if (spec.type === 'kubeconfig') {
-    data = { kubeconfig: base64(renderKubeconfig(endpoint, spec.serviceAccount, record.token)) };
+    data = { kubeconfig: base64(renderKubeconfig(endpoint, spec.serviceAccount, record.token)), [kubeconfigTokenKey]: base64(record.token) };
   } else {
     const { host, port } = hostAndPort(endpoint.server);
     data = {

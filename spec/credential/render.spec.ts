@@ -11,7 +11,7 @@ const decoded = (data: Record<string, string> | undefined, key: string) => Buffe
 describe('renderSecret', function () {
   it('renders a kubeconfig that client-node loads, with the ServiceAccount as user, context and namespace', function () {
     const secret = renderSecret(validSpec(), endpoint, tokenRecord());
-    expect(Object.keys(secret.data ?? {})).to.deep.equal(['kubeconfig']);
+    expect(Object.keys(secret.data ?? {})).to.deep.equal(['kubeconfig', 'token']);
     const text = decoded(secret.data, 'kubeconfig');
     const config = new KubeConfig();
     config.loadFromString(text);
@@ -21,6 +21,13 @@ describe('renderSecret', function () {
     expect(config.getContextObject('dpu-01-sa')?.namespace).to.equal('default');
     expect(Buffer.from(config.getCurrentCluster()!.caData!, 'base64').toString()).to.equal(testCaPem);
     expect(parse(text)).to.include({ apiVersion: 'v1', kind: 'Config' });
+  });
+
+  it('puts the token beside the kubeconfig too, which names it as a relative tokenFile (client-go re-reads it; the inline token works anywhere)', function () {
+    const secret = renderSecret(validSpec(), endpoint, tokenRecord());
+    expect(decoded(secret.data, 'token')).to.equal('header.payload.signature');
+    const user = (parse(decoded(secret.data, 'kubeconfig')) as { users: { user: Record<string, string> }[] }).users[0]?.user;
+    expect(user).to.deep.equal({ token: 'header.payload.signature', tokenFile: 'token' });
   });
 
   it('renders exactly the four tokenFile keys', function () {

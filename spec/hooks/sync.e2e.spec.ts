@@ -68,7 +68,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
 
     const output = await secret('dpu-01-credential');
     expect(output.type).to.equal('Opaque');
-    expect(Object.keys(output.data ?? {})).to.deep.equal(['kubeconfig']);
+    expect(Object.keys(output.data ?? {})).to.deep.equal(['kubeconfig', 'token']);
     expect(output.metadata?.labels).to.include({ dpuservice: 'dpu-01', 'svc.dpu.nvidia.com/credential-request-name': 'dpu-01-credential-request' });
     expect(await authenticatesAs(output)).to.equal('system:serviceaccount:default:dpu-01-sa');
     const onHost = tokenKubeConfig(env.host.server, env.host.pki.caCertPem, tokenIn(output));
