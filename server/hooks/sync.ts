@@ -242,7 +242,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   if (!observed.some((child) => child.metadata?.name === spec.secret.name)) {
     let existing: SecretObject | undefined;
     try {
-      existing = await context.clusters.host.readSecret(spec.secret.namespace, spec.secret.name, deadline);
+      existing = await context.clusters.host.readSecretMetadata(spec.secret.namespace, spec.secret.name, deadline);
     } catch (error) {
       const problem = conditionForError(error, 'target');
       return keepingSecret({ serviceAccount: waitingFor('the host cluster'), secret: problem, decision: 'error',

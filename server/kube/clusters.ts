@@ -105,6 +105,20 @@ export class HostCluster {
     return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, deadline);
   }
 
+  /**
+   * A Secret's metadata alone (PartialObjectMetadata): enough to tell whose it is, without
+   * bringing a Secret that is not this webhook's, data and all, into its memory.
+   */
+  async readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
+    try {
+      return await this.client.request<SecretObject>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+        undefined, { accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', ...(deadline ? { deadline } : {}) });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
     return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
   }

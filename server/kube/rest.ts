@@ -50,6 +50,8 @@ export const minCallMs = 200;
 export interface CallOptions {
   /** For patches (merge-patch+json, apply-patch+yaml); JSON otherwise. */
   contentType?: string;
+  /** What to ask the server for; JSON otherwise (e.g. only an object's metadata). */
+  accept?: string;
   deadline?: Deadline;
 }
 
@@ -181,7 +183,7 @@ export class KubeRestClient {
       throw new KubeUnreachableError(this.server, `${method} ${path} not started: the hook has ${Math.max(0, Math.round(remainingMs))} ms left`);
     }
     const timeoutMs = Math.min(this.options.timeoutMs, remainingMs);
-    const headers: Record<string, string> = { Accept: 'application/json', ...(await this.authHeaders()) };
+    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...(await this.authHeaders()) };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';

@@ -238,6 +238,10 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
       expect(condition(request, 'Ready')).to.include({ status: 'False', reason: 'SecretNotOwned' });
       expect(condition(request, 'Ready')?.message).to.contain(`secret default/${name}-cred exists and is not this request's`)
         .and.to.contain(`svc.dpu.nvidia.com/adopt-for-request=${name}`);
+      // What the webhook read of it to decide: its metadata, never its data.
+      const seen = await env.clusters.host.readSecretMetadata('default', `${name}-cred`);
+      expect(seen?.metadata?.name).to.equal(`${name}-cred`);
+      expect(seen).to.not.have.property('data');
       await env.driver.reconcile('default', name);
       await env.deleteRequest(name);
       await env.driver.reconcile('default', name);
