@@ -20,7 +20,7 @@ const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
  * token: mounted as a volume, a long-running client follows renewals and rotations without a
  * restart; copied anywhere else, the inline token still works.
  */
-export const kubeconfigTokenKey = 'token';
+const kubeconfigTokenKey = 'token';
 
 /**
  * The kubeconfig, written out directly rather than through a YAML library (this runs on

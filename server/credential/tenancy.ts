@@ -21,7 +21,7 @@ export const grantVerb = 'use';
 /** The identity a request's namespace is checked as; it needs not exist. */
 export const requesterServiceAccountName = 'dpu-credential-requests';
 /** The resource a DPUCluster's namespace grants its cluster's namespaces by (RBAC resourceNames). */
-export const targetNamespacesResource = { group: 'svc.dpu.nvidia.com', resource: 'targetnamespaces' } as const;
+const targetNamespacesResource = { group: 'svc.dpu.nvidia.com', resource: 'targetnamespaces' } as const;
 
 /** Where one ServiceAccount of a request lives. */
 export interface Scope {

@@ -49,7 +49,7 @@ export interface AnchorLimits {
   maxLifetimeMs: number;
 }
 
-const isAnchorOf = (entry: AnchorEntry, anchor: AnchorEntry) => entry.anchor === anchor.anchor && sameServiceAccount(entry, anchor);
+const isSameAnchor = (entry: AnchorEntry, anchor: AnchorEntry) => entry.anchor === anchor.anchor && sameServiceAccount(entry, anchor);
 
 /**
  * The anchors, with `supersededAt` set (once) on those of tokens a routine renewal
@@ -58,7 +58,7 @@ const isAnchorOf = (entry: AnchorEntry, anchor: AnchorEntry) => entry.anchor ===
  */
 export function markSuperseded(anchors: AnchorEntry[], returned: string | undefined, observed: AnchorEntry | undefined, now: Date): AnchorEntry[] {
   if (!observed) return anchors;
-  return anchors.map((entry) => entry.supersededAt || entry.anchor === returned || isAnchorOf(entry, observed)
+  return anchors.map((entry) => entry.supersededAt || entry.anchor === returned || isSameAnchor(entry, observed)
     || !sameServiceAccount(entry, observed) || entry.rotation !== observed.rotation
     ? entry
     : { ...entry, supersededAt: rfc3339(now) });
@@ -77,7 +77,7 @@ export function anchorsToDelete(anchors: AnchorEntry[], returned: string | undef
   const rotatedAway = (entry: AnchorEntry) => observed !== undefined
     && (!sameServiceAccount(entry, observed) || entry.rotation !== observed.rotation);
   return anchors
-    .filter((entry) => entry.anchor !== returned && !(observed && isAnchorOf(entry, observed)))
+    .filter((entry) => entry.anchor !== returned && !(observed && isSameAnchor(entry, observed)))
     .flatMap((entry): { entry: AnchorEntry; action: AnchorAction }[] => {
       if (rotatedAway(entry)) return [{ entry, action: 'revoke' }];
       if (Date.parse(entry.expiresAt) <= now.getTime()) return [{ entry, action: 'expired' }];

@@ -44,7 +44,7 @@ interface AnchorObject {
  * labels and its owner. An anchor name comes from the status or from a token read out of a
  * Secret, both of which others may have written: a Secret it names is deleted only if so.
  */
-export function isAnchorOf(existing: AnchorObject | undefined, request: NamespacedName, serviceAccountName: string): boolean {
+function isAnchorOf(existing: AnchorObject | undefined, request: NamespacedName, serviceAccountName: string): boolean {
   if (existing?.type !== anchorSecretType) return false;
   const labels = existing.metadata?.labels ?? {};
   const madeFor = managedLabels(request.namespace, request.name);
