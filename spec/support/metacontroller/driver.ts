@@ -8,12 +8,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
-import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
+import type { SyncResponse } from '../../../server/metacontroller.js';
 import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
 import { ThrottledClient, type ApiClient, type ClientGoLimits } from './client-go.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
 import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
 import { InformerCache, WatchedInformer, type Informer } from './informer-cache.js';
+import { selectionOf, type RelatedRule } from './related.js';
 
 export { HookError, TooManyRequestsError, type ClusterNetwork } from './hook-client.js';
 export type { ApplyStrategy } from './child-manager.js';
@@ -67,8 +68,9 @@ function splitApiVersion(apiVersion: string): { group: string; version: string }
 const allNamespacesPathOf = (resource: ApiResource) =>
   `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}/${resource.resource}`;
 
+/** The collection in `namespace`; '' is every namespace (as listObjects() lists a rule without one). */
 const collectionPathOf = (resource: ApiResource) => (namespace: string) =>
-  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
+  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
 
 /** "Kind.version" or "Kind.group/version": the keys of children and related maps. */
 const groupKey = (resource: ApiResource) => `${resource.kind}.${resource.group ? `${resource.group}/` : ''}${resource.version}`;
@@ -88,7 +90,7 @@ export class MetacontrollerDriver {
   readonly parents: Informer<Parent>;
   private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: Informer }>();
   /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
-  private readonly customizeCache = new Map<string, RelatedResourceRule[]>();
+  private readonly customizeCache = new Map<string, RelatedRule[]>();
 
   private constructor(
     readonly controller: CompositeController,
@@ -335,17 +337,21 @@ export class MetacontrollerDriver {
     return live?.metadata.uid === parent.metadata.uid ? live : undefined;
   }
 
-  /** GetRelatedObjects(): the customize answer (cached per UID and generation), then each rule's objects from their informers. */
+  /**
+   * GetRelatedObjects(): the customize answer (cached per UID and generation), then each
+   * rule's objects from their informers, selected as determineSelectionType() says.
+   */
   private async relatedObjects(parent: Parent): Promise<Record<string, Record<string, unknown>>> {
     if (!this.hooks.customize) return {};
     const cacheKey = `${parent.metadata.uid}/${parent.metadata.generation}`;
     let rules = this.customizeCache.get(cacheKey);
     if (!rules) {
-      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as CustomizeResponse).relatedResources ?? [];
+      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as { relatedResources?: RelatedRule[] | null }).relatedResources ?? [];
       this.customizeCache.set(cacheKey, rules);
     }
     const related: Record<string, Record<string, unknown>> = {};
     for (const rule of rules) {
+      const selection = selectionOf(rule);
       const key = `${rule.apiVersion}/${rule.resource}`;
       let informer = this.relatedInformers.get(key);
       if (!informer) {
@@ -356,11 +362,14 @@ export class MetacontrollerDriver {
         this.relatedInformers.set(key, informer);
       }
       const group = (related[groupKey(informer.resource)] ??= {});
-      const namespace = rule.namespace ?? parent.metadata.namespace;
-      const objects = rule.names
-        ? (await Promise.all(rule.names.map((name) => informer.cache.get(namespace, name)))).filter((object) => object !== undefined)
-        : await informer.cache.list(namespace);
-      for (const object of objects) group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
+      const { namespace, names, matches } = selection;
+      // By name within a namespace: the same objects as listing it, at the cost of a read per name.
+      const objects = names && namespace
+        ? (await Promise.all(names.map((name) => informer.cache.get(namespace, name)))).filter((object) => object !== undefined)
+        : (await informer.cache.list(namespace)).filter((object) => !names || names.includes(object.metadata!.name!));
+      for (const object of objects.filter((candidate) => matches(candidate.metadata?.labels ?? {}))) {
+        group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
+      }
     }
     return related;
   }
