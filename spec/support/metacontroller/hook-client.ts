@@ -96,6 +96,8 @@ export interface HookCallRecord {
   url: string;
   statusCode: number;
   error?: string;
+  /** A 429's Retry-After header as it came over the wire. */
+  retryAfter?: string;
 }
 
 /** One hook (customize, sync or finalize) with its connection resolved at build time. */
@@ -175,7 +177,8 @@ export class HookClient {
     }
 
     if (response.statusCode === 429) {
-      throw this.fail(429, new TooManyRequestsError(retryAfterSecondsAsGo(response.headers['retry-after'], Date.now())));
+      const retryAfter = response.headers['retry-after'];
+      throw this.fail(429, new TooManyRequestsError(retryAfterSecondsAsGo(retryAfter, Date.now())), retryAfter);
     }
     if (response.statusCode !== 200) {
       throw this.fail(response.statusCode, new HookError(`unsupported status code: ${response.statusCode} body: ${response.text}`));
@@ -195,8 +198,8 @@ export class HookClient {
     return decoded;
   }
 
-  private fail(statusCode: number, error: HookError): HookError {
-    this.record({ hook: this.name, url: this.url, statusCode, error: error.message });
+  private fail(statusCode: number, error: HookError, retryAfter?: string): HookError {
+    this.record({ hook: this.name, url: this.url, statusCode, error: error.message, ...(retryAfter === undefined ? {} : { retryAfter }) });
     return error;
   }
 }
