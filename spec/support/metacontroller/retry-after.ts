@@ -33,8 +33,9 @@ function zoneLength(value: string): number | undefined {
 /** time.Parse(time.RFC1123, value) as epoch milliseconds, or undefined where Go returns an error. */
 export function parseRfc1123AsGo(value: string): number | undefined {
   // "Mon, 02 Jan 2006 15:04:05 MST": names case-insensitive; the day, minute and second two
-  // digits, the hour one or two; a fraction after the seconds is accepted though the layout has none.
-  const match = /^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{1,2}):(\d{2}):(\d{2})([.,]\d+)? (.*)$/.exec(value);
+  // digits, the hour one or two; a fraction after the seconds is accepted though the layout has
+  // none; a space of the layout matches one or more (format.go skip).
+  const match = /^([A-Za-z]{3}), +(\d{2}) +([A-Za-z]{3}) +(\d{4}) +(\d{1,2}):(\d{2}):(\d{2})([.,]\d+)? +(.*)$/.exec(value);
   if (!match) return undefined;
   const [, weekday, dayText, monthText, yearText, hourText, minuteText, secondText, fraction, zone] = match as unknown as string[];
   const month = months.indexOf(monthText!.toLowerCase());
