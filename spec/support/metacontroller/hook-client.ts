@@ -17,6 +17,11 @@ export class HookError extends Error {
   override name = 'HookError';
 }
 
+/** A Secret the hook's connection reads lacks its key: the controller's build fails, and is retried. */
+export class SecretValueMissing extends HookError {
+  override name = 'SecretValueMissing';
+}
+
 /**
  * HTTP 429: Metacontroller requeues the parent after Retry-After seconds, without an error
  * event; `afterSeconds` <= 0 (no header, or one Go cannot read) means at once, without backoff.
@@ -45,7 +50,7 @@ const secretValue = async (host: KubeRestClient, ref: ResourceKeyRef, defaultKey
   if (!key) throw new HookError(`secretRef ${ref.namespace}/${ref.name}: key is required`);
   const secret = await host.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`);
   const value = secret.data?.[key];
-  if (!value) throw new HookError(`secret ${ref.namespace}/${ref.name} has no key ${key}`);
+  if (!value) throw new SecretValueMissing(`secret ${ref.namespace}/${ref.name} has no key ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
 };
 
