@@ -1,10 +1,11 @@
-// Plays Metacontroller v4.17 for our shipped CompositeController, against a real host API
+// Plays Metacontroller v4.17.2 for our shipped CompositeController, against a real host API
 // server. It reads metacontroller/compositecontroller.yaml itself and follows it; what it
 // models and what it does not is in MODEL.md beside this file. Each piece is named after the
 // part of Metacontroller it stands for: the hook clients (pkg/hooks), the informer caches
-// (pkg/dynamic/informer), the child manager (manage_children.go) and, here, the parent
-// controller's sync (pkg/controller/composite/controller.go syncParentObject), its
-// finalizer and its status writer.
+// (pkg/dynamic/informer), the child manager (manage_children.go), the work queue (client-go's
+// util/workqueue), the related rules (customize/manager.go) and, here, the controller's build
+// (composite/metacontroller.go), the parent controller's sync (pkg/controller/composite/
+// controller.go syncParentObject), its finalizer, its status writer and its resync.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
