@@ -10,6 +10,7 @@ import { apiVersion, kind } from './api.js';
 import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
 import type { EventRecorder } from './kube/events.js';
 import { clientCertificateAuth } from './http/client-certificate.js';
+import { retryAfterHeader } from './http/retry-after.js';
 import type { Metrics } from './metrics.js';
 
 export interface AppOptions {
@@ -97,8 +98,9 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
         if (outcome.decision === 'behind') {
           // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
           // requeues the parent without a SyncError event, and nothing it holds is applied.
-          res.status(429).set('Retry-After', String(outcome.response.resyncAfterSeconds))
-            .json({ error: `the children in this request are older than the token issued last; retry in ${outcome.response.resyncAfterSeconds}s` });
+          const retryAfter = retryAfterHeader(outcome.response.resyncAfterSeconds);
+          res.status(429).set('Retry-After', retryAfter)
+            .json({ error: `the children in this request are older than the token issued last; retry in ${retryAfter}s` });
         } else {
           res.json(outcome.response);
         }

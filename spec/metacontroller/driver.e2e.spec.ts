@@ -174,6 +174,9 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
         // The cache still shows the Secret from before the rotation.
         const stale = await env.driver.syncOnce('default', name).then(() => undefined, (error: Error) => error);
         expect(stale).to.be.instanceOf(TooManyRequestsError);
+        // Whole seconds: anything else reads as 0 in Metacontroller, a retry at once without backoff.
+        expect(env.driver.calls.at(-1)?.retryAfter).to.match(/^[1-9]\d*$/);
+        expect((stale as TooManyRequestsError).afterSeconds).to.be.greaterThan(0);
         expect(tokenIn(await secretOf(name))).to.equal(rotated);
       } finally {
         await env.target.startApiServer();

@@ -123,8 +123,9 @@ export class WebhookEnv {
       const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
     });
     const metricsServer = await startServer(createMetricsApp(metrics), { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log });
+    // One clock for the webhook and Metacontroller's timers: moving it makes requeues and the periodic resync due.
     const driver = await MetacontrollerDriver.start({
-      host: hostConfig, network: await serviceNetwork(secure.port),
+      host: hostConfig, network: await serviceNetwork(secure.port), now: () => clock.now().getTime(),
     });
     return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, metricsServer, driver, dir, context);
   }

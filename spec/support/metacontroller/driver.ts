@@ -1,19 +1,22 @@
-// Plays Metacontroller v4.17 for our shipped CompositeController, against a real host API
+// Plays Metacontroller v4.17.2 for our shipped CompositeController, against a real host API
 // server. It reads metacontroller/compositecontroller.yaml itself and follows it; what it
 // models and what it does not is in MODEL.md beside this file. Each piece is named after the
 // part of Metacontroller it stands for: the hook clients (pkg/hooks), the informer caches
-// (pkg/dynamic/informer), the child manager (manage_children.go) and, here, the parent
-// controller's sync (pkg/controller/composite/controller.go syncParentObject), its
-// finalizer and its status writer.
+// (pkg/dynamic/informer), the child manager (manage_children.go), the work queue (client-go's
+// util/workqueue), the related rules (customize/manager.go) and, here, the controller's build
+// (composite/metacontroller.go), the parent controller's sync (pkg/controller/composite/
+// controller.go syncParentObject), its finalizer, its status writer and its resync.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
-import type { CustomizeResponse, RelatedResourceRule, SyncResponse } from '../../../server/metacontroller.js';
+import type { SyncResponse } from '../../../server/metacontroller.js';
 import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
 import { ThrottledClient, type ApiClient, type ClientGoLimits } from './client-go.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';
-import { HookClient, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
+import { HookClient, SecretValueMissing, TooManyRequestsError, type ClusterNetwork, type HookCallRecord } from './hook-client.js';
 import { InformerCache, WatchedInformer, type Informer } from './informer-cache.js';
+import { selectionOf, type RelatedRule } from './related.js';
+import { WorkQueue } from './work-queue.js';
 
 export { HookError, TooManyRequestsError, type ClusterNetwork } from './hook-client.js';
 export type { ApplyStrategy } from './child-manager.js';
@@ -35,11 +38,31 @@ export interface DriverOptions {
    * reads cost the API server nothing (the benchmark's: thousands of parents).
    */
   informers?: 'list' | 'watch';
+  /**
+   * The driver's clock in epoch milliseconds, for the work queue's delays and the periodic
+   * resync (default: Date.now). Tests pass the webhook's clock, so moving it makes both due.
+   */
+  now?: () => number;
+  /**
+   * 'v4.17.1' plays v4.16.0 to v4.17.1: under parentResource.ignoreStatusChanges their
+   * updateParentObject() drops the informer's resync events (metacontroller#1252, fixed in
+   * v4.17.2), so the periodic resync never reaches a parent. Default 'v4.17.2'.
+   */
+  version?: 'v4.17.1' | 'v4.17.2';
+  /** How long start() retries a build that fails on something missing (default 30 s). */
+  buildTimeoutMs?: number;
+  /** Each failed build that start() retries (Metacontroller's "Cannot create new controller" event). */
+  onBuildError?: (error: Error) => void;
 }
 
 export interface SyncResult {
   hook: 'sync' | 'finalize';
   response: SyncResponse;
+}
+
+/** Discovery does not list the resource (yet): the controller's build fails, and is retried. */
+class ResourceNotServed extends Error {
+  override name = 'ResourceNotServed';
 }
 
 /** A sync that ends in an error: Metacontroller records a SyncError event, writes no status, and retries. */
@@ -67,17 +90,30 @@ function splitApiVersion(apiVersion: string): { group: string; version: string }
 const allNamespacesPathOf = (resource: ApiResource) =>
   `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}/${resource.resource}`;
 
+/** The collection in `namespace`; '' is every namespace (as listObjects() lists a rule without one). */
 const collectionPathOf = (resource: ApiResource) => (namespace: string) =>
-  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
+  `${resource.group ? `/apis/${resource.group}/${resource.version}` : `/api/${resource.version}`}${resource.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${resource.resource}`;
 
 /** "Kind.version" or "Kind.group/version": the keys of children and related maps. */
 const groupKey = (resource: ApiResource) => `${resource.kind}.${resource.group ? `${resource.group}/` : ''}${resource.version}`;
 
 type Discover = (apiVersion: string, resource: string) => Promise<ApiResource>;
 
+/** resyncPeriodSeconds in milliseconds, at least 1 s (composite/controller.go Start), or undefined when unset. */
+function resyncPeriodMs(controller: CompositeController): number | undefined {
+  const seconds = controller.spec.resyncPeriodSeconds;
+  return seconds === undefined ? undefined : Math.max(1_000, seconds * 1_000);
+}
+
 export class MetacontrollerDriver {
-  /** resyncAfterSeconds of the last answer per "namespace/name" (only when > 0, as Metacontroller enqueues). */
-  readonly resyncAfterSeconds = new Map<string, number>();
+  /**
+   * The controller's work queue, on the driver's clock: reconcile() and syncOnce() take their
+   * parent from it; runDue() syncs what is due (answers' resyncAfterSeconds, 429s, the periodic
+   * resync, failed syncs' backoff). Keys are "namespace/name".
+   */
+  readonly queue: WorkQueue;
+  /** When the periodic resync (resyncPeriodSeconds) next sends every parent through updateParentObject(). */
+  private nextPeriodicResyncAt: number | undefined;
   /** SyncError events (Metacontroller's Warning events on the parent). */
   readonly syncErrors: string[] = [];
   /** The last sync or finalize request body sent, as JSON. */
@@ -88,7 +124,7 @@ export class MetacontrollerDriver {
   readonly parents: Informer<Parent>;
   private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: Informer }>();
   /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
-  private readonly customizeCache = new Map<string, RelatedResourceRule[]>();
+  private readonly customizeCache = new Map<string, RelatedRule[]>();
 
   private constructor(
     readonly controller: CompositeController,
@@ -106,6 +142,9 @@ export class MetacontrollerDriver {
     private readonly childManager: ChildManager,
     private readonly options: DriverOptions,
   ) {
+    this.queue = new WorkQueue(this.now);
+    const periodMs = resyncPeriodMs(controller);
+    if (periodMs !== undefined) this.nextPeriodicResyncAt = this.now() + periodMs;
     this.secrets = this.informerFor<Child>(childResource);
     this.parents = this.informerFor<Parent>(parentResource);
     api.onResult = (method, result) => this.expectWritten(method, result);
@@ -132,21 +171,52 @@ export class MetacontrollerDriver {
     }
   }
 
+  private get now(): () => number {
+    return this.options.now ?? Date.now;
+  }
+
   get finalizer(): string {
     return `metacontroller.io/compositecontroller-${this.controller.metadata.name}`;
   }
 
-  /** Builds the controller as Metacontroller does at start: the hooks' Secrets are read now, and only now. */
+  /**
+   * Starts the controller as Metacontroller does: the build (discovery, the parent CRD, the
+   * hooks' Secrets, read now and only now) is retried with backoff while what it reads is
+   * missing, so a driver started before the hook-token Secret exists starts once it does
+   * (composite/metacontroller.go Reconcile: an error requeues the CompositeController with
+   * controller-runtime's backoff, from 5 ms doubling). After `buildTimeoutMs` the last error is
+   * thrown. A parent CRD without a status subresource is not retried (Metacontroller ignores
+   * such a controller).
+   */
   static async start(options: DriverOptions): Promise<MetacontrollerDriver> {
     const controller = await readCompositeController(options.controllerPath ?? shippedControllerPath);
     const host = await KubeRestClient.create(options.host, { timeoutMs: 10_000 });
+    const giveUpAt = Date.now() + (options.buildTimeoutMs ?? 30_000);
+    for (let failures = 0; ; failures++) {
+      try {
+        return await MetacontrollerDriver.build(controller, host, options);
+      } catch (error) {
+        const retried = error instanceof KubeApiError || error instanceof SecretValueMissing || error instanceof ResourceNotServed;
+        if (!retried || Date.now() >= giveUpAt) {
+          host.close();
+          throw error;
+        }
+        options.onBuildError?.(error);
+        // The requeue's delay itself (the rate limiter's), not a wait for a condition.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5 * 2 ** failures, Math.max(0, giveUpAt - Date.now()))));
+      }
+    }
+  }
+
+  /** newParentController(): one attempt. */
+  private static async build(controller: CompositeController, host: KubeRestClient, options: DriverOptions): Promise<MetacontrollerDriver> {
     const spec = controller.spec;
     const discover: Discover = async (apiVersion, resource) => {
       const { group, version } = splitApiVersion(apiVersion);
       const list = await host.request<{ resources: { name: string; kind: string; namespaced: boolean }[] }>(
         'GET', group ? `/apis/${group}/${version}` : `/api/${version}`);
       const found = list.resources.find((candidate) => candidate.name === resource);
-      if (!found) throw new Error(`the API server has no ${resource} in ${apiVersion}`);
+      if (!found) throw new ResourceNotServed(`the API server has no ${resource} in ${apiVersion}`);
       return { group, version, resource, kind: found.kind, namespaced: found.namespaced };
     };
     const parentResource = await discover(spec.parentResource.apiVersion, spec.parentResource.resource);
@@ -158,9 +228,15 @@ export class MetacontrollerDriver {
     const calls: HookCallRecord[] = [];
     const build = (name: string, hook: Hook | undefined) =>
       hook ? HookClient.build(name, hook, spec.endpointConfigs, host, options.network, (call) => calls.push(call)) : Promise.resolve(undefined);
-    const [customize, sync, finalize] = await Promise.all([
+    const built = await Promise.allSettled([
       build('customize', spec.hooks.customize), build('sync', spec.hooks.sync), build('finalize', spec.hooks.finalize),
     ]);
+    const failed = built.find((result) => result.status === 'rejected');
+    const [customize, sync, finalize] = built.map((result) => result.status === 'fulfilled' ? result.value : undefined);
+    if (failed) {
+      for (const client of [customize, sync, finalize]) client?.close();
+      throw failed.reason;
+    }
     if (!sync) throw new Error('the CompositeController has no sync hook');
     const childEvents: ChildEvent[] = [];
     const api = new ThrottledClient(host, options.clientGo);
@@ -206,37 +282,88 @@ export class MetacontrollerDriver {
   }
 
   /**
-   * What Metacontroller's queue does for one parent: sync, and sync again as long as the
-   * previous sync's own writes (children, finalizer, and status unless ignoreStatusChanges)
-   * would enqueue it. Ends when a sync writes nothing that triggers another; an answer that
-   * never settles is reported as a hot loop.
+   * What Metacontroller's queue does for one parent enqueued now: sync, and sync again as long
+   * as the previous sync's own writes (children, finalizer, and status unless
+   * ignoreStatusChanges) enqueue it. Ends when a sync writes nothing that triggers another; an
+   * answer that never settles is reported as a hot loop. Delayed requeues (resyncAfterSeconds,
+   * a 429's Retry-After) stay in the queue for runDue(), unless already due: then they merge.
    */
   async reconcile(namespace: string, name: string): Promise<SyncResult> {
+    const key = `${namespace}/${name}`;
+    this.queue.add(key);
     let last: SyncResult | undefined;
     for (let pass = 1; pass <= maxPassesPerReconcile; pass++) {
-      const { result, enqueued } = await this.syncParent(namespace, name);
-      last = result ?? last;
-      if (!enqueued) {
+      if (!this.queue.take(key)) {
         if (!last) throw new SyncError(`${namespace}/${name}: no sync ran`);
         return last;
       }
+      last = await this.syncParent(namespace, name) ?? last;
     }
     throw new SyncError(`${namespace}/${name}: still changing after ${maxPassesPerReconcile} syncs (a hot loop)`);
   }
 
-  /** Exactly one sync of the parent, whatever it enqueues. */
+  /** Exactly one sync of the parent; what it enqueues stays in the queue. */
   async syncOnce(namespace: string, name: string): Promise<SyncResult> {
-    const { result } = await this.syncParent(namespace, name);
+    this.queue.take(`${namespace}/${name}`);
+    const result = await this.syncParent(namespace, name);
     if (!result) throw new SyncError(`${namespace}/${name}: no sync ran`);
     return result;
   }
 
-  private async syncParent(namespace: string, name: string): Promise<{ result?: SyncResult; enqueued: boolean }> {
+  /**
+   * What Metacontroller's workers have done by now on the driver's clock: the periodic resync
+   * if a tick has passed, then every parent whose requeue is due, and the syncs those enqueue,
+   * until nothing due by this call's start is left. Failed syncs are requeued with backoff (and
+   * recorded in syncErrors), not thrown. Returns the key of every sync run, in order.
+   */
+  async runDue(): Promise<string[]> {
+    const at = this.now();
+    await this.periodicResync(at);
+    const synced: string[] = [];
+    for (let key = this.queue.next(at); key !== undefined; key = this.queue.next(at)) {
+      if (synced.filter((done) => done === key).length >= maxPassesPerReconcile) {
+        throw new SyncError(`${key}: still changing after ${maxPassesPerReconcile} syncs (a hot loop)`);
+      }
+      synced.push(key);
+      const [namespace, name] = key.split('/') as [string, string];
+      await this.syncParent(namespace, name).catch(() => undefined);
+    }
+    return synced;
+  }
+
+  /**
+   * The parent informer's resync (dynamic/informer eventHandler.start: a ticker of
+   * resyncPeriodSeconds, at least 1 s, from the controller's start): every cached parent goes
+   * through updateParentObject(obj, obj), which from v4.17.2 on enqueues it even under
+   * ignoreStatusChanges. A ticker keeps no backlog: however many ticks passed, one resync.
+   */
+  private async periodicResync(at: number): Promise<void> {
+    const periodMs = resyncPeriodMs(this.controller);
+    if (periodMs === undefined || this.nextPeriodicResyncAt === undefined || at < this.nextPeriodicResyncAt) return;
+    this.nextPeriodicResyncAt += periodMs * (Math.floor((at - this.nextPeriodicResyncAt) / periodMs) + 1);
+    if (this.controller.spec.parentResource.ignoreStatusChanges && this.options.version === 'v4.17.1') return;
+    for (const parent of await this.parents.list('')) this.queue.add(`${parent.metadata.namespace}/${parent.metadata.name}`);
+  }
+
+  /**
+   * processNextWorkItem(): one sync of the parent, requeued as Metacontroller requeues it: its
+   * own writes' events at once, a 429 after Retry-After (at once when that is 0), any other
+   * error with backoff and a SyncError event; success forgets the backoff.
+   */
+  private async syncParent(namespace: string, name: string): Promise<SyncResult | undefined> {
+    const key = `${namespace}/${name}`;
     try {
-      return await this.syncParentObject(namespace, name);
+      const { result, enqueued } = await this.syncParentObject(namespace, name);
+      if (enqueued) this.queue.add(key);
+      this.queue.forget(key);
+      return result;
     } catch (error) {
-      // processNextWorkItem(): a 429 is requeued after Retry-After without an event; anything else is a SyncError.
-      if (!(error instanceof TooManyRequestsError)) this.syncErrors.push(`${namespace}/${name}: ${(error as Error).message}`);
+      if (error instanceof TooManyRequestsError) {
+        this.queue.addAfter(key, error.afterSeconds * 1_000);
+      } else {
+        this.syncErrors.push(`${namespace}/${name}: ${(error as Error).message}`);
+        this.queue.addRateLimited(key);
+      }
       throw error;
     }
   }
@@ -265,7 +392,7 @@ export class MetacontrollerDriver {
     const { request, observed } = await this.hookRequest(parent, finalizing);
     this.lastHookRequest = JSON.stringify(request);
     const response = await hook.call(request) as SyncResponse;
-    if (response.resyncAfterSeconds > 0) this.resyncAfterSeconds.set(`${namespace}/${name}`, response.resyncAfterSeconds);
+    if (response.resyncAfterSeconds > 0) this.queue.addAfter(`${namespace}/${name}`, response.resyncAfterSeconds * 1_000);
     const result: SyncResult = { hook: finalizing ? 'finalize' : 'sync', response };
 
     let managesChildren = !deleting || finalizing;
@@ -335,17 +462,21 @@ export class MetacontrollerDriver {
     return live?.metadata.uid === parent.metadata.uid ? live : undefined;
   }
 
-  /** GetRelatedObjects(): the customize answer (cached per UID and generation), then each rule's objects from their informers. */
+  /**
+   * GetRelatedObjects(): the customize answer (cached per UID and generation), then each
+   * rule's objects from their informers, selected as determineSelectionType() says.
+   */
   private async relatedObjects(parent: Parent): Promise<Record<string, Record<string, unknown>>> {
     if (!this.hooks.customize) return {};
     const cacheKey = `${parent.metadata.uid}/${parent.metadata.generation}`;
     let rules = this.customizeCache.get(cacheKey);
     if (!rules) {
-      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as CustomizeResponse).relatedResources ?? [];
+      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as { relatedResources?: RelatedRule[] | null }).relatedResources ?? [];
       this.customizeCache.set(cacheKey, rules);
     }
     const related: Record<string, Record<string, unknown>> = {};
     for (const rule of rules) {
+      const selection = selectionOf(rule);
       const key = `${rule.apiVersion}/${rule.resource}`;
       let informer = this.relatedInformers.get(key);
       if (!informer) {
@@ -356,11 +487,14 @@ export class MetacontrollerDriver {
         this.relatedInformers.set(key, informer);
       }
       const group = (related[groupKey(informer.resource)] ??= {});
-      const namespace = rule.namespace ?? parent.metadata.namespace;
-      const objects = rule.names
-        ? (await Promise.all(rule.names.map((name) => informer.cache.get(namespace, name)))).filter((object) => object !== undefined)
-        : await informer.cache.list(namespace);
-      for (const object of objects) group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
+      const { namespace, names, matches } = selection;
+      // By name within a namespace: the same objects as listing it, at the cost of a read per name.
+      const objects = names && namespace
+        ? (await Promise.all(names.map((name) => informer.cache.get(namespace, name)))).filter((object) => object !== undefined)
+        : (await informer.cache.list(namespace)).filter((object) => !names || names.includes(object.metadata!.name!));
+      for (const object of objects.filter((candidate) => matches(candidate.metadata?.labels ?? {}))) {
+        group[`${object.metadata!.namespace}/${object.metadata!.name}`] = object;
+      }
     }
     return related;
   }

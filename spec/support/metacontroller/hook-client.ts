@@ -1,20 +1,31 @@
 // Metacontroller's webhook executor (pkg/hooks/webhook.go, webhook_plain.go, cabundle.go,
 // auth.go, endpoint_config.go in v4.17.2), as far as an install can break on it: the URL it
 // builds, the TLS check against caBundle, the authorization header read once when the
-// controller is built, the timeout, 200-only success, 429 with Retry-After, and strict
-// decoding of v2 answers.
+// controller is built, the timeout, 200-only success, 429 with Retry-After, and the decoding
+// of answers (hook-response.ts).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { KubeRestClient } from '../../../server/kube/rest.js';
 import { connectionSettingsFor, timeoutMsOf, webhookUrl, type ConnectionSettings, type Hook, type ResourceKeyRef } from './controller-spec.js';
+import { answerProblems } from './hook-response.js';
+import { retryAfterSecondsAsGo } from './retry-after.js';
 
 /** Any failed hook call: Metacontroller changes nothing for that parent and retries with backoff. */
 export class HookError extends Error {
   override name = 'HookError';
 }
 
-/** HTTP 429: Metacontroller requeues the parent after Retry-After seconds, without an error event. */
+/** A Secret the hook's connection reads lacks its key: the controller's build fails, and is retried. */
+export class SecretValueMissing extends HookError {
+  override name = 'SecretValueMissing';
+}
+
+/**
+ * HTTP 429: Metacontroller requeues the parent after Retry-After seconds, without an error
+ * event; `afterSeconds` <= 0 (no header, or one Go cannot read) means at once, without backoff.
+ */
 export class TooManyRequestsError extends HookError {
   override name = 'TooManyRequestsError';
   constructor(readonly afterSeconds: number) {
@@ -39,7 +50,7 @@ const secretValue = async (host: KubeRestClient, ref: ResourceKeyRef, defaultKey
   if (!key) throw new HookError(`secretRef ${ref.namespace}/${ref.name}: key is required`);
   const secret = await host.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`);
   const value = secret.data?.[key];
-  if (!value) throw new HookError(`secret ${ref.namespace}/${ref.name} has no key ${key}`);
+  if (!value) throw new SecretValueMissing(`secret ${ref.namespace}/${ref.name} has no key ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
 };
 
@@ -70,24 +81,19 @@ async function resolveConnection(host: KubeRestClient, settings: ConnectionSetti
   return resolved;
 }
 
-const responseFields: Record<string, Set<string>> = {
-  customize: new Set(['relatedResources']),
-  sync: new Set(['status', 'children', 'resyncAfterSeconds', 'finalized']),
-  finalize: new Set(['status', 'children', 'resyncAfterSeconds', 'finalized']),
-};
-const relatedRuleFields = new Set(['apiVersion', 'resource', 'matchLabels', 'matchExpressions', 'namespaceSelector', 'namespace', 'names']);
-
-/** kjson.UnmarshalStrict in strict mode (v2's default): unknown fields fail the call. */
-function strictProblems(hookName: string, body: unknown): string[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['the answer is not a JSON object'];
-  const problems = Object.keys(body).filter((field) => !responseFields[hookName]!.has(field)).map((field) => `unknown field "${field}"`);
-  const rules = (body as { relatedResources?: unknown }).relatedResources;
-  if (Array.isArray(rules)) {
-    for (const rule of rules as Record<string, unknown>[]) {
-      problems.push(...Object.keys(rule).filter((field) => !relatedRuleFields.has(field)).map((field) => `unknown field "relatedResources[].${field}"`));
-    }
+/**
+ * crypto/x509 VerifyHostname: a host name matches DNS SANs only. Node falls back to the
+ * subject CN when a certificate has no DNS SAN; Go never does, so a CN-only certificate fails.
+ */
+function verifyHostnameAsGo(hostname: string, certificate: PeerCertificate): Error | undefined {
+  const hasDnsName = (certificate.subjectaltname ?? '').split(', ').some((name) => name.startsWith('DNS:'));
+  if (!isIP(hostname) && !hasDnsName) {
+    if (certificate.subjectaltname) return new Error(`x509: certificate is valid for ${certificate.subjectaltname}, not ${hostname}`);
+    return new Error(certificate.subject?.CN?.toString().toLowerCase() === hostname.toLowerCase()
+      ? 'x509: certificate relies on legacy Common Name field, use SANs instead'
+      : `x509: certificate is not valid for any names, but wanted to match ${hostname}`);
   }
-  return problems;
+  return checkServerIdentity(hostname, certificate);
 }
 
 export interface HookCallRecord {
@@ -95,6 +101,8 @@ export interface HookCallRecord {
   url: string;
   statusCode: number;
   error?: string;
+  /** A 429's Retry-After header as it came over the wire. */
+  retryAfter?: string;
 }
 
 /** One hook (customize, sync or finalize) with its connection resolved at build time. */
@@ -119,6 +127,7 @@ export class HookClient {
     const agent = url.startsWith('https:') ? new Agent({
       keepAlive: true,
       minVersion: 'TLSv1.2',
+      checkServerIdentity: verifyHostnameAsGo,
       ...(resolved.caPem ? { ca: resolved.caPem } : {}),
       ...(resolved.clientCert ? { cert: resolved.clientCert.cert, key: resolved.clientCert.key } : {}),
     }) : undefined;
@@ -173,10 +182,8 @@ export class HookClient {
     }
 
     if (response.statusCode === 429) {
-      const retryAfter = String(response.headers['retry-after'] ?? '');
-      const date = Date.parse(retryAfter);
-      const afterSeconds = /^\d+$/.test(retryAfter) ? Number(retryAfter) : Number.isNaN(date) ? 0 : Math.ceil((date - Date.now()) / 1_000);
-      throw this.fail(429, new TooManyRequestsError(afterSeconds));
+      const retryAfter = response.headers['retry-after'];
+      throw this.fail(429, new TooManyRequestsError(retryAfterSecondsAsGo(retryAfter, Date.now())), retryAfter);
     }
     if (response.statusCode !== 200) {
       throw this.fail(response.statusCode, new HookError(`unsupported status code: ${response.statusCode} body: ${response.text}`));
@@ -187,14 +194,17 @@ export class HookClient {
     } catch {
       throw this.fail(200, new HookError(`can't unmarshal webhookResponse (type: ${this.name}): not JSON`));
     }
-    const problems = this.strict ? strictProblems(this.name, decoded) : [];
-    if (problems.length > 0) throw this.fail(200, new HookError(`strict validation failed for v2 webhookResponse (type: ${this.name}): ${problems.join(', ')}`));
+    const { typeErrors, unknownFields } = answerProblems(this.name, decoded);
+    if (typeErrors.length > 0) throw this.fail(200, new HookError(`can't unmarshal webhookResponse (type: ${this.name}): ${typeErrors.join(', ')}`));
+    if (this.strict && unknownFields.length > 0) {
+      throw this.fail(200, new HookError(`strict validation failed for v2 webhookResponse (type: ${this.name}): ${unknownFields.join(', ')}`));
+    }
     this.record({ hook: this.name, url: this.url, statusCode: 200 });
     return decoded;
   }
 
-  private fail(statusCode: number, error: HookError): HookError {
-    this.record({ hook: this.name, url: this.url, statusCode, error: error.message });
+  private fail(statusCode: number, error: HookError, retryAfter?: string): HookError {
+    this.record({ hook: this.name, url: this.url, statusCode, error: error.message, ...(retryAfter === undefined ? {} : { retryAfter }) });
     return error;
   }
 }

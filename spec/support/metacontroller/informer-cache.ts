@@ -12,7 +12,7 @@ import { KubeApiError, type KubeRestClient } from '../../../server/kube/rest.js'
 
 /** What a sync reads from an informer. */
 export interface Informer<T extends KubeObject = KubeObject> {
-  /** The objects in `namespace`; with `label`, only those whose label `label[0]` has the value `label[1]`. */
+  /** The objects in `namespace` ('': every namespace); with `label`, only those whose label `label[0]` has the value `label[1]`. */
   list(namespace: string, label?: readonly [string, string]): Promise<T[]>;
   get(namespace: string, name: string): Promise<T | undefined>;
   hold(): void;
@@ -100,7 +100,7 @@ export class WatchedInformer<T extends KubeObject = KubeObject> implements Infor
     await this.ready;
     const keys = label?.[0] === this.indexLabel ? this.byLabel.get(label[1]) ?? new Set<string>() : this.objects.keys();
     return [...keys].map((key) => this.objects.get(key)!).filter((object) =>
-      object.metadata?.namespace === namespace && (!label || object.metadata?.labels?.[label[0]] === label[1]));
+      (!namespace || object.metadata?.namespace === namespace) && (!label || object.metadata?.labels?.[label[0]] === label[1]));
   }
 
   async get(namespace: string, name: string): Promise<T | undefined> {

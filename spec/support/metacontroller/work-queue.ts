@@ -1,0 +1,72 @@
+// A CompositeController's work queue (client-go util/workqueue, v0.36.3, as Metacontroller
+// v4.17.2 builds it in composite/controller.go newParentController), on a clock the test
+// moves. What matters to the webhook:
+// - Add() of a key already queued does nothing: events for one parent merge into one sync.
+// - AddAfter(): a key waits once; a second AddAfter keeps the earlier time (delaying_queue.go
+//   insert), and a sync in the meantime does not cancel it. So the 5 s requeue of a Pending
+//   answer still fires after the Ready sync that a new Secret triggered, while that Ready
+//   answer's own, later resyncAfterSeconds is dropped; the extra sync schedules it again.
+// - AddRateLimited(): per-key exponential backoff from 5 ms to 1000 s; Forget() after a
+//   success resets it (DefaultTypedControllerRateLimiter's overall 10 qps bucket is not modelled).
+
+const baseDelayMs = 5;
+const maxDelayMs = 1_000_000;
+
+export class WorkQueue {
+  /** Keys ready to sync, in the order they became ready. */
+  private readonly ready = new Set<string>();
+  /** Keys waiting, with the time they become ready. */
+  private readonly waiting = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  add(key: string): void {
+    this.ready.add(key);
+  }
+
+  addAfter(key: string, delayMs: number): void {
+    if (delayMs <= 0) return this.add(key);
+    const readyAt = this.now() + delayMs;
+    const existing = this.waiting.get(key);
+    if (existing === undefined || readyAt < existing) this.waiting.set(key, readyAt);
+  }
+
+  addRateLimited(key: string): void {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    this.addAfter(key, Math.min(maxDelayMs, baseDelayMs * 2 ** failures));
+  }
+
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** When `key` becomes ready again, if it waits. */
+  waitingUntil(key: string): number | undefined {
+    return this.waiting.get(key);
+  }
+
+  /** Takes `key` if it is ready (or its wait is over by `at`): a worker's Get() of that key. */
+  take(key: string, at = this.now()): boolean {
+    this.promote(at);
+    return this.ready.delete(key);
+  }
+
+  /** Takes the next ready key, counting waits over by `at`; undefined when none is ready. */
+  next(at = this.now()): string | undefined {
+    this.promote(at);
+    const [key] = this.ready;
+    if (key !== undefined) this.ready.delete(key);
+    return key;
+  }
+
+  /** The waiting loop: keys whose time has come join the ready ones (merging with a key already there). */
+  private promote(at: number): void {
+    for (const [key, readyAt] of [...this.waiting].sort(([, a], [, b]) => a - b)) {
+      if (readyAt > at) break;
+      this.waiting.delete(key);
+      this.ready.add(key);
+    }
+  }
+}
