@@ -291,11 +291,13 @@ export class MetacontrollerDriver {
 
     if (finalizing && response.finalized) {
       // RemoveFinalizer(): a live GET every time, a write only while ours is still there.
-      const before = parent.metadata.resourceVersion;
-      parent = await this.atomicUpdate(parent, (live) => live.metadata.finalizers?.includes(this.finalizer)
-        ? { ...live, metadata: { ...live.metadata, finalizers: live.metadata.finalizers.filter((f) => f !== this.finalizer) } }
-        : undefined) ?? parent;
-      if (parent.metadata.resourceVersion !== before && writesEnqueue) enqueued = true;
+      let removed = false;
+      const updated = await this.atomicUpdate(parent, (live) => {
+        removed = live.metadata.finalizers?.includes(this.finalizer) ?? false;
+        return removed ? { ...live, metadata: { ...live.metadata, finalizers: live.metadata.finalizers!.filter((f) => f !== this.finalizer) } } : undefined;
+      });
+      parent = updated ?? parent;
+      if (updated && removed && writesEnqueue) enqueued = true;
     }
     const desired = structuredClone(response.children ?? []) as Child[];
     if (this.controller.spec.generateSelector) this.childManager.labelForSelector(parent, desired);
