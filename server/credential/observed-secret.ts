@@ -35,7 +35,7 @@ export interface IssuedToken {
  * an anchor the status does not know was minted after that status was written: the status
  * this sync read is the older input (Metacontroller's parent cache lags too), not the Secret.
  */
-function showsLastIssued(observed: IssuedToken, last: IssuedToken, knownAnchors: ReadonlySet<string>): boolean {
+export function showsLastIssued(observed: IssuedToken, last: IssuedToken, knownAnchors: ReadonlySet<string>): boolean {
   if (observed.issuedAt > last.issuedAt) return true;
   if (observed.anchor && !knownAnchors.has(observed.anchor)) return true;
   if (last.tokenId && observed.tokenId) return observed.tokenId === last.tokenId;
@@ -57,6 +57,35 @@ export function inputFreshness(lastIssued: IssuedToken | undefined, observed: Is
   return secretWasObserved ? { state: 'current' } : { state: 'awaiting', retryAfterSeconds };
 }
 
+export interface WrittenCheck {
+  /** The token the status records as issued last. */
+  lastIssued: IssuedToken;
+  knownAnchors: ReadonlySet<string>;
+  /** The child of the name the status records, as observed (undefined: none), and the token it holds. */
+  observed: { token?: IssuedToken } | undefined;
+  /** The same Secret read from the API server just now (undefined: there is none); `ours`: a child of this request. */
+  live: { token?: IssuedToken; ours: boolean } | undefined;
+  /** The previous answer saw that Secret holding a valid token. */
+  secretWasObserved: boolean;
+}
+
+/**
+ * Whether Metacontroller's last write of the Secret was refused. It writes an answer's status
+ * after its children and even when writing them failed (composite/controller.go
+ * syncParentObject): a status visible here means the write of that answer's Secret is over.
+ * If the Secret, read live, still lacks the token that status records, the API server refused
+ * it (an admission policy, a ResourceQuota, another owner); no cache can be behind a live read.
+ * A Secret that held the token and is gone now was deleted, not refused: minted again at once.
+ * One that is not this request's child was not adopted (dynamic-apply swallows AlreadyExists):
+ * SecretNotAdopted and SecretNotOwned say what to do about that.
+ */
+export function writeRefused(check: WrittenCheck): boolean {
+  const holds = (secret: { token?: IssuedToken } | undefined) =>
+    secret?.token !== undefined && showsLastIssued(secret.token, check.lastIssued, check.knownAnchors);
+  if (holds(check.observed) || holds(check.live) || check.live?.ours === false) return false;
+  return check.observed !== undefined || check.live !== undefined || !check.secretWasObserved;
+}
+
 const sameIdentity = (a: TokenIdentity, b: TokenIdentity) =>
   a.serviceAccount === b.serviceAccount && a.serviceAccountUid === b.serviceAccountUid && a.targetCluster === b.targetCluster
   && a.targetClusterUid === b.targetClusterUid && a.duration === b.duration && a.rotation === b.rotation;
@@ -70,6 +99,8 @@ export interface SecretObservation {
   returned: TokenRecord;
   /** Why the previous answer's Ready was False, and since when (status.failingSince). */
   previousFailure: { reason: string; since: Date } | undefined;
+  /** Metacontroller's last write of this Secret was refused (writeRefused). */
+  writeRefused?: boolean;
   now: Date;
 }
 
@@ -81,6 +112,14 @@ export function observedSecretResult(input: SecretObservation): ConditionResult 
   const { observed, returned, secretName, now } = input;
   const until = (record: TokenRecord) => record.expiresAt.toISOString();
   if (observed?.token === returned.token) return succeeded(`secret ${secretName} holds a token valid until ${until(returned)}`);
+  if (input.writeRefused) {
+    // Before the renewal branch: a refused renewal is not "being written", and says so while the old token still works.
+    const still = observed && sameIdentity(observed, returned) && observed.expiresAt > now
+      ? `it still holds the previous token, valid until ${until(observed)}` : 'it holds no token valid for this request';
+    return failed(reasons.secretNotWritten,
+      `Metacontroller could not write secret ${secretName}: the API server refused it (an admission policy, a ResourceQuota or `
+      + `another owner; the SyncError event on this request says which); ${still}. Lift the block: the next retry writes it`);
+  }
   if (observed && sameIdentity(observed, returned) && observed.expiresAt > now) {
     return succeeded(`secret ${secretName} holds a token valid until ${until(observed)}; its renewal (valid until ${until(returned)}) is being written`);
   }

@@ -29,6 +29,7 @@ export const reasons = {
   targetClusterNotReady: 'TargetClusterNotReady',
   invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
   secretNotAdopted: 'SecretNotAdopted',
+  secretNotWritten: 'SecretNotWritten',
   referenceNotPermitted: 'ReferenceNotPermitted',
   secretNotOwned: 'SecretNotOwned',
   durationNotPermitted: 'DurationNotPermitted',

@@ -68,7 +68,8 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
         deleted.push(account.serviceAccount);
       }
     }
-    return done('ServiceAccountDeleted');
+    // Called again after finalized: true (another finalizer keeps the request, or a resync): nothing left, nothing written.
+    return done(deleted.length > 0 ? 'ServiceAccountDeleted' : 'NothingLeftToDelete');
   } catch (error) {
     const expected = error instanceof KubeUnreachableError || error instanceof KubeApiError
       || error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;

@@ -10,7 +10,7 @@ import { decideToken } from '../credential/decide.js';
 import { CredentialError } from '../credential/errors.js';
 import { adoptAnnotation, namespacedName, tokenAnnotations } from '../credential/names.js';
 import { renderSecret } from '../credential/render.js';
-import { inputFreshness, observedSecretResult, type IssuedToken } from '../credential/observed-secret.js';
+import { inputFreshness, observedSecretResult, showsLastIssued, writeRefused, type IssuedToken } from '../credential/observed-secret.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
 import { buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput } from '../credential/status.js';
 import { dateOf, readTokenRecord, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
@@ -183,6 +183,34 @@ function mayWrite(secret: SecretObject, request: ValidSpec['request']): boolean 
     || (secret.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === request.uid);
 }
 
+/**
+ * The Secret ("namespace/name") the status records whose last write Metacontroller could not
+ * make (see writeRefused), if any. It is read live only when its observed child does not show
+ * the token issued last: after a mint, before the cache has it, or after a refused write.
+ */
+async function refusedSecretWrite(parent: DpuServiceCredentialRequest, observed: SecretObject[], records: ObservedRecords,
+  knownAnchors: ReadonlySet<string>, secretWasObserved: boolean, context: HookContext, deadline: Deadline): Promise<string | undefined> {
+  const last = lastIssued(parent.status);
+  const recorded = parent.status?.secret;
+  if (!last || !recorded) return undefined;
+  const [namespace = '', name = ''] = recorded.split('/');
+  const child = observed.find((secret) => secret.metadata?.name === name);
+  const childRecord = records.recordOf(child);
+  const seen = child ? (childRecord ? { token: records.issuedToken(childRecord) } : {}) : undefined;
+  if (seen?.token && showsLastIssued(seen.token, last, knownAnchors)) return undefined;
+  let live: SecretObject | undefined;
+  try {
+    live = await context.clusters.host.readSecret(namespace, name, deadline);
+  } catch {
+    // Not knowing is not a refusal: the cache-lag rules below decide as they did before.
+    return undefined;
+  }
+  const liveRecord = readTokenRecord(live);
+  const ours = (live?.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === parent.metadata?.uid);
+  const liveSeen = live ? { ours, ...(liveRecord ? { token: issuedToken(liveRecord) } : {}) } : undefined;
+  return writeRefused({ lastIssued: last, knownAnchors, observed: seen, live: liveSeen, secretWasObserved }) ? recorded : undefined;
+}
+
 async function syncSteps(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
@@ -219,11 +247,13 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
   const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
   const freshness = inputFreshness(lastIssued(parent.status), records.tokens(), knownAnchors, secretWasObserved, now);
-  if (freshness.state === 'behind') {
+  // A refused write is no lag: waiting for it would end in a 429 loop or a Secret never written.
+  const refusedWrite = await refusedSecretWrite(parent, observed, records, knownAnchors, secretWasObserved, context, deadline);
+  if (freshness.state === 'behind' && !refusedWrite) {
     return { response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
       decision: 'behind', reason: 'the observed Secret predates the token issued last' };
   }
-  if (freshness.state === 'awaiting') return awaitingSecret(parent, freshness.retryAfterSeconds, now);
+  if (freshness.state === 'awaiting' && !refusedWrite) return awaitingSecret(parent, freshness.retryAfterSeconds, now);
 
   if (!validation.valid) {
     const invalid = failed(reasons.invalidSpec, `the request is invalid: ${validation.problems.join('; ')}`);
@@ -363,6 +393,7 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
     observed: observedRecord,
     returned: record,
     previousFailure: previousFailure(parent.status),
+    writeRefused: refusedWrite === secretName,
     now,
   });
   const status = buildStatus({
@@ -388,8 +419,15 @@ async function syncSteps(request: SyncRequest, context: HookContext, deadline: D
   const resyncAfterSeconds = failing
     ? Math.min(untilRefresh, retryAfterSeconds(failingSince(parent.status, failing.reason), now))
     : untilRefresh;
+  // Metacontroller deletes the children an answer leaves out before it applies the new ones: after
+  // a rename, the Secret under the old name is kept until the new one is seen holding the token,
+  // so a refused write of the new one does not leave the consumer without a working credential.
+  const keptUntilRenamed = observedRecord?.token === record.token ? [] : unchanged(observed.filter((child) => {
+    const held = records.recordOf(child);
+    return child.metadata?.name !== spec.secret.name && held !== undefined && held.expiresAt > now;
+  }));
   return {
-    response: { status, children: [secret], resyncAfterSeconds },
+    response: { status, children: [secret, ...keptUntilRenamed], resyncAfterSeconds },
     decision: decision.action === 'keep' ? 'reused' : 'minted',
     reason: decision.action === 'keep' ? 'token still fresh' : decision.why,
     ...(cleanup.detail ?? revocation.detail ? { detail: cleanup.detail ?? revocation.detail } : {}),

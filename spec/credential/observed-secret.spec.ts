@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { inputFreshness, observedSecretResult, settleWindowMs, type SecretObservation } from '../../server/credential/observed-secret.js';
+import { inputFreshness, observedSecretResult, settleWindowMs, writeRefused, type SecretObservation, type WrittenCheck } from '../../server/credential/observed-secret.js';
 import { reasons } from '../../server/credential/status.js';
 import { tokenRecord } from './fixtures.js';
 
@@ -92,5 +92,51 @@ describe('observedSecretResult (SecretReconciled)', function () {
   it('does not count a wait that was for something else (another failure reason)', function () {
     const result = observedSecretResult(observation({ previousFailure: { reason: reasons.targetClusterUnreachable, since: at(-600_000) } }));
     expect(result.reason).to.equal(reasons.pending);
+  });
+});
+
+describe('writeRefused (Metacontroller writes the status even when writing the Secret failed)', function () {
+  const lastIssued = { issuedAt, tokenId: 'jti-2' };
+  const check = (overrides: Partial<WrittenCheck>): WrittenCheck => ({
+    lastIssued, knownAnchors: new Set(), observed: undefined, live: undefined, secretWasObserved: false, ...overrides,
+  });
+
+  it('is a refusal when neither the observed nor the live Secret holds the token the status records', function () {
+    expect(writeRefused(check({}))).to.equal(true);
+    expect(writeRefused(check({ observed: { token: { issuedAt: at(-60_000), tokenId: 'jti-1' } }, secretWasObserved: true }))).to.equal(true);
+    expect(writeRefused(check({ live: { ours: true } }))).to.equal(true);
+  });
+
+  it('is no refusal when the live Secret holds it (the cache is behind), or the observed one does', function () {
+    expect(writeRefused(check({ live: { token: lastIssued, ours: true } }))).to.equal(false);
+    expect(writeRefused(check({ observed: { token: lastIssued } }))).to.equal(false);
+  });
+
+  it('is no refusal when the Secret of that name is not the request\'s child (not adopted: SecretNotAdopted says so)', function () {
+    expect(writeRefused(check({ live: { ours: false } }))).to.equal(false);
+  });
+
+  it('is no refusal when a Secret seen holding a valid token is gone (deleted, minted again at once)', function () {
+    expect(writeRefused(check({ secretWasObserved: true }))).to.equal(false);
+  });
+});
+
+describe('observedSecretResult after a refused write', function () {
+  const returned = tokenRecord({ token: 'new', issuedAt, expiresAt: at(3_600_000) });
+
+  it('says SecretNotWritten, also during a renewal whose predecessor still works, and says it still works', function () {
+    const base = { secretName: 'default/cred', returned, previousFailure: undefined, writeRefused: true, now: at(1_000) };
+    const none = observedSecretResult({ ...base, observed: undefined });
+    expect(none).to.include({ ok: false, reason: reasons.secretNotWritten });
+    expect(none.message).to.contain('could not write secret default/cred').and.to.contain('holds no token');
+    const previous = tokenRecord({ token: 'old', issuedAt: at(-3_000_000), expiresAt: at(600_000) });
+    const renewal = observedSecretResult({ ...base, observed: previous });
+    expect(renewal).to.include({ ok: false, reason: reasons.secretNotWritten });
+    expect(renewal.message).to.contain(`previous token, valid until ${at(600_000).toISOString()}`);
+  });
+
+  it('is True once the Secret holds the token returned, whatever the last write did', function () {
+    const result = observedSecretResult({ secretName: 'default/cred', returned, observed: returned, previousFailure: undefined, writeRefused: true, now: at(1_000) });
+    expect(result.ok).to.equal(true);
   });
 });

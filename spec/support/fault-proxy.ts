@@ -28,6 +28,8 @@ export interface FaultProxy {
   delayMs: number;
   /** Calls answered with the fault so far. */
   injected: number;
+  /** Every call that reached the proxy, in order: what a webhook did to the target, writes included. */
+  requests: { method: string; path: string }[];
   kubeconfigYaml(): string;
   close(): Promise<void>;
 }
@@ -36,7 +38,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   const dir = await mkdtemp(join(tmpdir(), 'fault-proxy-'));
   const pki = await createControlPlanePki(dir, 'fault-proxy');
   const proxy: FaultProxy = {
-    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, injected: 0,
+    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, injected: 0, requests: [],
     kubeconfigYaml: () => target.adminKubeconfigYaml()
       .replace(target.server, proxy.url)
       .replace(Buffer.from(target.pki.caCertPem).toString('base64'), Buffer.from(pki.caCertPem).toString('base64')),
@@ -53,6 +55,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   });
   function answer(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
+    proxy.requests.push({ method: req.method ?? '', path: req.url ?? '' });
     const fault = proxy.fault;
     if (fault && req.method === fault.method && fault.pathPattern.test(req.url ?? '')) {
       proxy.injected++;

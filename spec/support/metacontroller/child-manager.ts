@@ -116,20 +116,18 @@ export class ChildManager {
     }
   }
 
-  /** ManageChildren(): apply every desired child, delete every observed one not desired. Returns whether anything was written. */
-  async manage(parent: Parent, observed: Child[], desired: Child[]): Promise<boolean> {
+  /**
+   * ManageChildren(): delete every observed child not desired, then apply every desired one.
+   * A failed write is collected and the rest go on ("we don't block recovery on a failed
+   * delete"); the errors come back with whether anything was written.
+   */
+  async manage(parent: Parent, observed: Child[], desired: Child[]): Promise<{ wrote: boolean; errors: Error[] }> {
     const namespace = parent.metadata.namespace;
     let wrote = false;
-    for (const child of desired) {
-      child.metadata.namespace ||= namespace;
-      const current = observed.find((candidate) => candidate.metadata.name === child.metadata.name);
-      if (current && this.updateMethod === 'OnDelete') continue;
-      wrote = (this.strategy === 'server-side-apply'
-        ? await this.serverSideApply(parent, child, current)
-        : await this.dynamicApply(parent, child, current)) || wrote;
-    }
+    const errors: Error[] = [];
     const desiredNames = new Set(desired.map((child) => child.metadata.name));
-    for (const stale of observed.filter((child) => !desiredNames.has(child.metadata.name))) {
+    // deleteChildren() skips a child already being deleted.
+    for (const stale of observed.filter((child) => !desiredNames.has(child.metadata.name) && !child.metadata.deletionTimestamp)) {
       try {
         await this.host.request('DELETE', this.path(namespace, stale.metadata.name!),
           { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: stale.metadata.uid }, propagationPolicy: 'Background' });
@@ -137,10 +135,22 @@ export class ChildManager {
         this.record({ kind: 'deleted', name: stale.metadata.name! });
         wrote = true;
       } catch (error) {
-        if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
+        if (!(error instanceof KubeApiError && error.statusCode === 404)) errors.push(new Error(`can't delete ${this.kind} ${namespace}/${stale.metadata.name}: ${(error as Error).message}`));
       }
     }
-    return wrote;
+    for (const child of desired) {
+      child.metadata.namespace ||= namespace;
+      const current = observed.find((candidate) => candidate.metadata.name === child.metadata.name);
+      if (current && this.updateMethod === 'OnDelete') continue;
+      try {
+        wrote = (this.strategy === 'server-side-apply'
+          ? await this.serverSideApply(parent, child, current)
+          : await this.dynamicApply(parent, child, current)) || wrote;
+      } catch (error) {
+        errors.push(new Error(`can't apply ${this.kind} ${child.metadata.namespace}/${child.metadata.name}: ${(error as Error).message}`));
+      }
+    }
+    return { wrote, errors };
   }
 
   /** ServerSideApply.Apply(): force, field manager "metacontroller"; takes over an object it never observed. */

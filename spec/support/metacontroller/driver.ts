@@ -65,10 +65,27 @@ class ResourceNotServed extends Error {
   override name = 'ResourceNotServed';
 }
 
-/** A sync that ends in an error: Metacontroller records a SyncError event, writes no status, and retries. */
+/**
+ * A sync that ends in an error: Metacontroller records a SyncError event and retries with
+ * backoff. `result`: the hook's answer when the error came after it (writing the children
+ * failed; the answer's status was written all the same).
+ */
 export class SyncError extends Error {
   override name = 'SyncError';
+
+  constructor(message: string, readonly result?: SyncResult) {
+    super(message);
+  }
 }
+
+/** The garbage collector's finalizers (metav1.FinalizerDeleteDependents, FinalizerOrphanDependents). */
+const gcFinalizers = ['foregroundDeletion', 'orphan'];
+
+/** finalizer.Manager.ShouldFinalize(), for a controller with a finalize hook. */
+const shouldFinalize = (parent: Parent, finalizer: string) => {
+  const finalizers = parent.metadata.finalizers ?? [];
+  return !finalizers.some((item) => gcFinalizers.includes(item)) && finalizers.includes(finalizer);
+};
 
 interface ApiResource {
   group: string;
@@ -385,7 +402,11 @@ export class MetacontrollerDriver {
       parent = updated;
       if (!this.controller.spec.parentResource.ignoreStatusChanges) enqueued = true;
     }
-    if (deleting && !finalizers.includes(this.finalizer)) return { enqueued: false };
+    // No early return for a deleting parent without our finalizer: with no parentResource.labelSelector
+    // (doNotMatchLabels() is false) syncParentObject() goes on, and shouldCallFinalizeHook() calls
+    // finalize for as long as another finalizer keeps the parent, also after ours is gone.
+    // updateParentObject() lets every update of a deleting parent through, even under ignoreStatusChanges.
+    const writesEnqueue = deleting || !this.controller.spec.parentResource.ignoreStatusChanges;
 
     const finalizing = deleting && Boolean(this.hooks.finalize);
     const hook = finalizing ? this.hooks.finalize! : this.hooks.sync;
@@ -395,18 +416,33 @@ export class MetacontrollerDriver {
     if (response.resyncAfterSeconds > 0) this.queue.addAfter(`${namespace}/${name}`, response.resyncAfterSeconds * 1_000);
     const result: SyncResult = { hook: finalizing ? 'finalize' : 'sync', response };
 
-    let managesChildren = !deleting || finalizing;
     if (finalizing && response.finalized) {
-      parent = await this.atomicUpdate(parent, (live) => live.metadata.finalizers?.includes(this.finalizer)
-        ? { ...live, metadata: { ...live.metadata, finalizers: live.metadata.finalizers.filter((f) => f !== this.finalizer) } }
-        : undefined) ?? parent;
-      // Without our finalizer the parent no longer "should finalize": the last answer's children are not applied.
-      managesChildren = false;
+      // RemoveFinalizer(): a live GET every time, a write only while ours is still there.
+      let removed = false;
+      const updated = await this.atomicUpdate(parent, (live) => {
+        removed = live.metadata.finalizers?.includes(this.finalizer) ?? false;
+        return removed ? { ...live, metadata: { ...live.metadata, finalizers: live.metadata.finalizers!.filter((f) => f !== this.finalizer) } } : undefined;
+      });
+      parent = updated ?? parent;
+      if (updated && removed && writesEnqueue) enqueued = true;
     }
     const desired = structuredClone(response.children ?? []) as Child[];
     if (this.controller.spec.generateSelector) this.childManager.labelForSelector(parent, desired);
-    if (managesChildren && await this.childManager.manage(parent, observed, desired)) enqueued = true;
-    if (await this.writeStatus(parent, response) && !this.controller.spec.parentResource.ignoreStatusChanges) enqueued = true;
+    // finalizer.ShouldFinalize(): a deleting parent's children are managed only while our finalizer is
+    // on it and no GC finalizer is (foreground or orphan deletion: the garbage collector owns them then).
+    const managesChildren = !deleting || (Boolean(this.hooks.finalize) && shouldFinalize(parent, this.finalizer));
+    let childErrors: Error[] = [];
+    if (managesChildren) {
+      const managed = await this.childManager.manage(parent, observed, desired);
+      if (managed.wrote) enqueued = true;
+      childErrors = managed.errors;
+    }
+    // The status is written even when writing the children failed; the sync then returns the
+    // error (manageErr) and is retried with backoff.
+    if (await this.writeStatus(parent, response) && writesEnqueue) enqueued = true;
+    if (childErrors.length > 0) {
+      throw new SyncError(`can't reconcile children for ${parent.kind} ${namespace}/${name}: ${childErrors.map((error) => error.message).join('; ')}`, result);
+    }
     return { result, enqueued };
   }
 
