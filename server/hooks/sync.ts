@@ -174,13 +174,13 @@ export async function sync(request: SyncRequest, context: HookContext, deadline:
   return { ...outcome, events: [...(outcome.events ?? []), ...readinessChange(request.parent.status, outcome.response.status)] };
 }
 
-/**
- * Whether the request may write `secret`: its own child (a controller reference to it, also
- * before Metacontroller's cache shows it), or a Secret whose editor consented (adoptAnnotation).
- */
+/** Whether `secret` is the child of the request with UID `requestUid` (its controller reference), observed or not yet. */
+const isControlledBy = (secret: SecretObject | undefined, requestUid: string | undefined) =>
+  (secret?.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === requestUid);
+
+/** Whether the request may write `secret`: its own child, or a Secret whose editor consented (adoptAnnotation). */
 function mayWrite(secret: SecretObject, request: ValidSpec['request']): boolean {
-  return secret.metadata?.annotations?.[adoptAnnotation] === request.name
-    || (secret.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === request.uid);
+  return secret.metadata?.annotations?.[adoptAnnotation] === request.name || isControlledBy(secret, request.uid);
 }
 
 /**
@@ -206,7 +206,7 @@ async function refusedSecretWrite(parent: DpuServiceCredentialRequest, observed:
     return undefined;
   }
   const liveRecord = readTokenRecord(live);
-  const ours = (live?.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === parent.metadata?.uid);
+  const ours = isControlledBy(live, parent.metadata?.uid);
   const liveSeen = live ? { ours, ...(liveRecord ? { token: issuedToken(liveRecord) } : {}) } : undefined;
   return writeRefused({ lastIssued: last, knownAnchors, observed: seen, live: liveSeen, secretWasObserved }) ? recorded : undefined;
 }
