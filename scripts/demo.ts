@@ -5,7 +5,7 @@
 // README says (HTTPS with the shipped certificate layout, the hook token), and
 // Metacontroller's part played, from the shipped CompositeController, for the seed's
 // request. Prints the Secret (token redacted) and proves it authenticates to the target
-// cluster. With --keep, everything stays up for the README's curl examples until Ctrl-C.
+// cluster. With --keep, everything stays up for the curl examples of docs/operations.md until Ctrl-C.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     console.log(`export KUBECONFIG=${hostKubeconfig}        # the host cluster (admin)`);
     console.log(`export TARGET_KUBECONFIG=${targetKubeconfig}   # the DPU cluster (admin)`);
     console.log(`export PATH=${host.kubectlPath.replace(/\/kubectl$/, '')}:$PATH   # kubectl`);
-    console.log('then try the curl calls in the README. Ctrl-C stops everything.');
+    console.log('then try the curl calls in docs/operations.md. Ctrl-C stops everything.');
     await new Promise<void>((resolve) => process.once('SIGINT', resolve));
   }
   say('stopping');

@@ -1,4 +1,4 @@
-// Every setting, from the environment, in one place. The README lists them.
+// Every setting, from the environment, in one place. docs/operations.md lists them.
 import { parseDurationMs } from './credential/duration.js';
 import { crdMaxTokenDurationSeconds, defaultPolicy, type Policy } from './credential/policy.js';
 import { logLevels, type LogLevel } from './log.js';

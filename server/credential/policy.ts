@@ -1,4 +1,4 @@
-// The limits an operator sets on what requests may ask for (the README lists the settings).
+// The limits an operator sets on what requests may ask for (docs/operations.md lists the settings).
 export interface Policy {
   /** Namespaces (or prefixes ending in `*`) where no ServiceAccount is made or used, besides kube-*. */
   protectedNamespaces: string[];

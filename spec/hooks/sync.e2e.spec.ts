@@ -781,7 +781,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
     });
   });
 
-  describe("the README's curl examples (examples/hooks/*.json posted as they are)", function () {
+  describe("the curl examples of docs/operations.md (examples/hooks/*.json posted as they are)", function () {
     const post = async (file: string, path: string) => {
       const body = await readFile(new URL(`../../examples/hooks/${file}`, import.meta.url), 'utf8');
       const res = await fetch(`${env.plainUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });

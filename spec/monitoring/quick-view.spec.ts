@@ -1,4 +1,4 @@
-// The README's quick view (deploy/monitoring/quick-view.yaml) run by promtool on what the
+// The quick view of docs/operations.md (deploy/monitoring/quick-view.yaml) run by promtool on what the
 // webhook really exposes: two replicas' Metrics, driven through the calls the hooks make,
 // are scraped every minute, and their /metrics text becomes promtool's input series. So a
 // query over a metric or label the webhook does not export finds nothing and fails here.
@@ -66,7 +66,7 @@ const tokenAnswer = (issuedAtSeconds: number, expiresAtSeconds: number): SyncRes
   resyncAfterSeconds: 60,
 });
 
-describe('deploy/monitoring/quick-view.yaml (the README\'s "Is it healthy" queries)', function () {
+describe('deploy/monitoring/quick-view.yaml (the "Is it healthy" queries of docs/operations.md)', function () {
   let rules: RecordingRule[];
 
   before(async function () {
