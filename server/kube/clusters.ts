@@ -14,6 +14,8 @@ import { ServiceAccountCache } from './service-account-cache.js';
 
 /** Keys of a DPUCluster's kubeconfig Secret, newest DPF first. */
 export const adminKubeconfigKeys = ['super-admin.conf', 'admin.conf'] as const;
+const secretPath = (namespace: string, name: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
 const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
 export interface TargetCluster {
@@ -102,7 +104,7 @@ export class HostCluster {
   }
 
   async readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
-    return this.readOptional(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, deadline);
+    return this.readOptional(secretPath(namespace, name), deadline);
   }
 
   /**
@@ -110,13 +112,7 @@ export class HostCluster {
    * bringing a Secret that is not this webhook's, data and all, into its memory.
    */
   async readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
-    try {
-      return await this.client.request<SecretObject>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
-        undefined, { accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', ...(deadline ? { deadline } : {}) });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    return this.readOptional(secretPath(namespace, name), deadline, 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
   }
 
   async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
@@ -138,9 +134,9 @@ export class HostCluster {
     return review?.status?.allowed === true;
   }
 
-  private async readOptional<T>(path: string, deadline?: Deadline): Promise<T | undefined> {
+  private async readOptional<T>(path: string, deadline?: Deadline, accept?: string): Promise<T | undefined> {
     try {
-      return await this.client.request<T>('GET', path, undefined, deadline ? { deadline } : {});
+      return await this.client.request<T>('GET', path, undefined, { ...(deadline ? { deadline } : {}), ...(accept ? { accept } : {}) });
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
