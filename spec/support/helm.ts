@@ -28,14 +28,14 @@ export function helmPath(): Promise<string> {
  * Runs helm with its own state (config, cache, data) under `home`, so tests neither read nor
  * write the user's helm settings. Rejects with helm's stderr when it fails.
  */
-export async function helm(args: string[], options: { home: string; kubeconfig?: string }): Promise<string> {
+export async function helm(args: string[], options: { home: string; kubeconfig?: string; cwd?: string }): Promise<string> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HELM_CONFIG_HOME: `${options.home}/config`, HELM_CACHE_HOME: `${options.home}/cache`, HELM_DATA_HOME: `${options.home}/data`,
     ...(options.kubeconfig ? { KUBECONFIG: options.kubeconfig } : {}),
   };
   try {
-    const { stdout } = await run(await helmPath(), args, { env, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(await helmPath(), args, { env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (error) {
     const failure = error as { stderr?: string; message: string };
