@@ -229,3 +229,87 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     ]) expect(await status(path), path).to.equal(404);
   });
 });
+
+describe('an install made with kubectl apply -k deploy/ moved to the chart (CHANGELOG, 0.3.0)', function () {
+  this.timeout(120_000);
+  let plane: ControlPlane;
+  let dir: string;
+  let kubeconfig: string;
+  let client: KubeRestClient;
+  let install: WebhookInstall;
+  let webhook: WebhookProcess | undefined;
+  let driver: MetacontrollerDriver | undefined;
+
+  const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
+  const get = <T>(path: string) => client.request<T>('GET', path);
+  const secretData = async (name: string) => (await get<{ data: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${name}`)).data;
+  const installSecrets = async () => ({
+    token: await secretData(`${release}-hook-token`), ca: await secretData(`${release}-ca`), tls: await secretData(`${release}-tls`),
+  });
+  const startDriver = async () => {
+    driver?.close();
+    const path = join(dir, 'compositecontroller.yaml');
+    await writeFile(path, stringify(await get<CompositeController>(controllerPath)));
+    driver = await MetacontrollerDriver.start({
+      host: plane.adminKubeConfig(), controllerPath: path,
+      network: { [`${release}.${namespace}:443`]: { host: '127.0.0.1', port: webhook!.port } },
+    });
+    return driver;
+  };
+  const readRequest = async (name: string) => await plane.adminKubeConfig().makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({ ...parentApi, namespace: 'default', name }) as DpuServiceCredentialRequest;
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    plane = await startControlPlane({ name: 'chart-move' });
+    dir = await mkdtemp(join(tmpdir(), 'chart-move-'));
+    kubeconfig = await plane.writeAdminKubeconfig();
+    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
+    // The kustomize install of docs/install.md, its Secrets made by hand (openssl, a random token).
+    await kubectl(['apply', '-k', 'deploy/']);
+    await kubectl(['apply', '-k', 'metacontroller/']);
+    install = await WebhookInstall.create(plane.adminKubeConfig(), dir, { hookTokenSecretName: `${release}-hook-token` });
+    webhook = await startWebhookProcess(install, kubeconfig, join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
+    await startDriver();
+    await plane.adminKubeConfig().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      ...parentApi, namespace: 'default',
+      body: {
+        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: 'before-move' },
+        spec: { serviceAccount: { name: 'before-move-sa' }, type: 'kubeconfig', secret: { name: 'before-move' } },
+      },
+    });
+    await driver!.reconcile('default', 'before-move');
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    driver?.close();
+    await webhook?.stop();
+    client?.close();
+    await plane?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is adopted by helm install --take-ownership --force-conflicts, keeping the hook token, the certificates, the requests and their Secrets', async function () {
+    expect(condition(await readRequest('before-move'), 'Ready')).to.include({ status: 'True' });
+    const secretsBefore = await installSecrets();
+    const credentialBefore = (await readSecret(plane.adminKubeConfig(), 'before-move'))!.data;
+
+    await helm(['install', release, 'chart/dpu-credential-webhook', '-n', namespace, '--take-ownership', '--force-conflicts', '--set', 'tls.source=external'],
+      { home: join(dir, 'helm'), kubeconfig, cwd: repoRoot });
+
+    const crd = await get<{ metadata: { labels: Record<string, string>; annotations: Record<string, string> } }>(
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com');
+    expect(crd.metadata.annotations).to.include({ 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': release });
+    expect(crd.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'Helm' });
+    // The token the chart read back; the certificates are the installer's (tls.source=external).
+    expect(await installSecrets()).to.deep.equal(secretsBefore);
+    expect((await readSecret(plane.adminKubeConfig(), 'before-move'))!.data).to.deep.equal(credentialBefore);
+    // Metacontroller restarted on the adopted CompositeController: the request stays Ready on the token it has.
+    await startDriver();
+    await driver!.reconcile('default', 'before-move');
+    expect(condition(await readRequest('before-move'), 'Ready')).to.include({ status: 'True' });
+    expect((await readSecret(plane.adminKubeConfig(), 'before-move'))!.data).to.deep.equal(credentialBefore);
+  });
+});
