@@ -208,6 +208,16 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     expect(condition(await readRequest('chart-renewed'), 'Ready')).to.include({ status: 'True' });
   });
 
+  it('keeps a hook-token rotation under way (token and previous, docs/install.md) across helm upgrade', async function () {
+    const tokenPath = `/api/v1/namespaces/${namespace}/secrets/${release}-hook-token`;
+    const { token } = await secretData(`${release}-hook-token`);
+    // Step 1 of the rotation: a new token, the old one kept as previous.
+    const rotated = { token: Buffer.from('r'.repeat(64)).toString('base64'), previous: token! };
+    await client.request('PATCH', tokenPath, { data: rotated }, { contentType: 'application/merge-patch+json' });
+    await helmAt(['upgrade', release, 'chart/dpu-credential-webhook', '-n', namespace, '--reuse-values']);
+    expect(await secretData(`${release}-hook-token`)).to.deep.equal(rotated);
+  });
+
   it('helm uninstall leaves the CRD, the requests, their Secrets and the namespace, and removes everything else', async function () {
     driver?.close();
     driver = undefined;
