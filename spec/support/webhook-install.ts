@@ -4,7 +4,7 @@
 // Secret, and the two Secret volumes the Deployment mounts. Names come from the manifests,
 // so a manifest that drifts from what Metacontroller checks fails the tests.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
@@ -40,6 +40,11 @@ export async function readShippedCertificates(): Promise<ShippedCertificates> {
 
 const base64 = (text: string) => Buffer.from(text).toString('base64');
 
+async function readSecretData(host: KubeConfig, namespace: string, name: string): Promise<Record<string, string>> {
+  const secret = await host.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name });
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+}
+
 export class WebhookInstall {
   /** The hook-token Secret's `token` now: what Metacontroller sends once it has read it. */
   hookToken = '';
@@ -67,6 +72,35 @@ export class WebhookInstall {
     await install.setServingCertificate(pki);
     await install.setHookTokens({ token: randomBytes(32).toString('hex') });
     return install;
+  }
+
+  /**
+   * The install a Helm release made: the CA, serving-certificate and hook-token Secrets read
+   * from the host cluster (as the chart generated them), mounted as the Deployment mounts them.
+   * `syncVolumes()` mounts them again, as the kubelet does after the Secrets changed.
+   */
+  static async fromCluster(host: KubeConfig, dir: string, secrets: { namespace: string; caSecretName: string; servingSecretName: string; hookTokenSecretName: string }): Promise<WebhookInstall> {
+    const caCertPem = (await readSecretData(host, secrets.namespace, secrets.caSecretName))['ca.crt'] ?? '';
+    const notIssuedHere = () => Promise.reject(new Error('the chart\'s CA key stays in the cluster: no certificate is issued by the test'));
+    const pki: ServingPki = { caCertPem, certPem: '', keyPem: '', issue: notIssuedHere, issueLeaf: notIssuedHere };
+    const install = new WebhookInstall(host, { namespace: secrets.namespace, caSecretName: secrets.caSecretName, servingSecretName: secrets.servingSecretName, dnsNames: [] },
+      pki, new SecretVolume(join(dir, 'hook-token')), new SecretVolume(join(dir, 'tls')), secrets.hookTokenSecretName);
+    await install.syncVolumes();
+    return install;
+  }
+
+  /** The volumes hold the Secrets as they are now in the host cluster (the kubelet's sync). */
+  async syncVolumes(): Promise<void> {
+    const { namespace, servingSecretName } = this.certificates;
+    const serving = await readSecretData(this.host, namespace, servingSecretName);
+    const tokens = await readSecretData(this.host, namespace, this.hookTokenSecretName);
+    await this.tlsVolume.write(serving);
+    await this.tokenVolume.write(tokens);
+    this.hookToken = tokens.token ?? '';
+    this.pki.certPem = serving['tls.crt'] ?? '';
+    this.pki.keyPem = serving['tls.key'] ?? '';
+    this.certificates.dnsNames = new X509Certificate(this.pki.certPem).subjectAltName?.split(', ')
+      .filter((name) => name.startsWith('DNS:')).map((name) => name.slice('DNS:'.length)) ?? [];
   }
 
   get tokenFile(): string {

@@ -1,0 +1,325 @@
+// The Helm chart installed, upgraded and uninstalled by a real helm against a real API server,
+// with the README's install block: the webhook, run as the tests run it with the Secrets the
+// chart generated, serves the Metacontroller driver reading the CompositeController the chart
+// installed; an upgrade keeps the hook token and the CA byte for byte; uninstall leaves what
+// docs/install.md says. Pods do not run here (no kubelet): nothing waits for them.
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { repoRoot } from '../../scripts/render-deploy.js';
+import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { helm } from '../support/helm.js';
+import { condition, createObjects } from '../support/kube-helpers.js';
+import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
+import type { CompositeController } from '../support/metacontroller/controller-spec.js';
+import { authenticatesAs, readSecret } from '../support/secrets.js';
+import { controlPlaneStartTimeoutMs, parentApi } from '../support/webhook-env.js';
+import { WebhookInstall } from '../support/webhook-install.js';
+import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
+
+const run = promisify(execFile);
+const namespace = 'dpu-credential-webhook';
+const release = 'dpu-credential-webhook';
+const controllerPath = '/apis/metacontroller.k8s.io/v1alpha1/compositecontrollers/dpuservicecredentialrequest-controller';
+
+/**
+ * Metacontroller's CompositeController kind, which its own install serves before ours: a
+ * stand-in CRD that keeps any spec (the shape of the chart's CompositeController is checked
+ * against Metacontroller's types by readCompositeController).
+ */
+const compositeControllerCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {
+    name: 'compositecontrollers.metacontroller.k8s.io',
+    // *.k8s.io groups need it; Metacontroller's own CRDs say the same.
+    annotations: { 'api-approved.kubernetes.io': 'unapproved, request not yet submitted' },
+  },
+  spec: {
+    group: 'metacontroller.k8s.io', scope: 'Cluster',
+    names: { plural: 'compositecontrollers', singular: 'compositecontroller', kind: 'CompositeController', listKind: 'CompositeControllerList' },
+    versions: [{
+      name: 'v1alpha1', served: true, storage: true, subresources: { status: {} },
+      schema: { openAPIV3Schema: { type: 'object', properties: {
+        spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      } } },
+    }],
+  },
+};
+
+/** The README's install block ("one `helm install` is the whole install"), one command a line, without docker. */
+async function readmeInstallCommands(): Promise<string[][]> {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  const block = blocks.find((text) => text.includes('helm install'));
+  if (!block) throw new Error('README.md has no install block with helm install');
+  return block.replace(/\\\n\s*/g, ' ').split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line !== '' && !line.startsWith('docker '))
+    .map((line) => line.split(/\s+/));
+}
+
+describe('the Helm chart installed, upgraded and uninstalled (README install block)', function () {
+  this.timeout(120_000);
+  let plane: ControlPlane;
+  let dir: string;
+  let kubeconfig: string;
+  let client: KubeRestClient;
+  let install: WebhookInstall;
+  let webhook: WebhookProcess | undefined;
+  let driver: MetacontrollerDriver | undefined;
+  let commands: string[][];
+
+  const helmAt = (args: string[]) => helm(args, { home: join(dir, 'helm'), kubeconfig, cwd: repoRoot });
+  const get = <T>(path: string) => client.request<T>('GET', path);
+  const status = (path: string) => get(path).then(() => 200, (error: unknown) => error instanceof KubeApiError ? error.statusCode : Promise.reject(error));
+  const secretData = async (name: string) => (await get<{ data: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${name}`)).data;
+  const chartSecrets = async () => ({
+    token: await secretData(`${release}-hook-token`), ca: await secretData(`${release}-ca`), tls: await secretData(`${release}-tls`),
+  });
+  const requests = () => plane.adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const createRequest = (name: string) => requests().createNamespacedCustomObject({
+    ...parentApi, namespace: 'default',
+    body: {
+      apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
+      spec: { serviceAccount: { name: `${name}-sa` }, type: 'kubeconfig', secret: { name } },
+    },
+  });
+  const readRequest = async (name: string) =>
+    await requests().getNamespacedCustomObject({ ...parentApi, namespace: 'default', name }) as DpuServiceCredentialRequest;
+
+  /** Metacontroller started (or restarted) on the CompositeController the chart installed. */
+  const startDriver = async () => {
+    driver?.close();
+    const path = join(dir, 'compositecontroller.yaml');
+    await writeFile(path, stringify(await get<CompositeController>(controllerPath)));
+    const service = (await get<CompositeController>(controllerPath)).spec.hooks.sync!.webhook.service!;
+    driver = await MetacontrollerDriver.start({
+      host: plane.adminKubeConfig(), controllerPath: path,
+      network: { [`${service.name}.${service.namespace}:${service.port}`]: { host: '127.0.0.1', port: webhook!.port } },
+    });
+    return driver;
+  };
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    plane = await startControlPlane({ name: 'chart' });
+    dir = await mkdtemp(join(tmpdir(), 'chart-install-'));
+    kubeconfig = await plane.writeAdminKubeconfig();
+    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
+    commands = await readmeInstallCommands();
+    for (const [program, ...args] of commands) {
+      if (program === 'helm') await helmAt(args);
+      else if (program === 'kubectl') await run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
+      else throw new Error(`the README's install block runs ${program}: teach this test to run it`);
+    }
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    driver?.close();
+    await webhook?.stop();
+    client?.close();
+    await plane?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs everything with one helm install: CRD, RBAC, workload, policies, CompositeController and the generated Secrets', async function () {
+    expect(commands.map((command) => command.slice(0, 2).join(' '))).to.include('helm install');
+    const installed = (await helmAt(['list', '-n', namespace, '-o', 'json']));
+    expect((JSON.parse(installed) as { name: string; status: string; chart: string }[]).map(({ name, status, chart }) => ({ name, status, chart })))
+      .to.deep.equal([{ name: release, status: 'deployed', chart: 'dpu-credential-webhook-0.3.0' }]);
+    for (const path of [
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com', controllerPath,
+      `/apis/apps/v1/namespaces/${namespace}/deployments/${release}`, `/api/v1/namespaces/${namespace}/services/${release}`,
+      `/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${release}`, `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies/${release}`,
+      `/api/v1/namespaces/${namespace}/serviceaccounts/${release}`, `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${release}`,
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-webhook-identity',
+    ]) expect(await status(path), path).to.equal(200);
+    const secrets = await chartSecrets();
+    expect(Object.keys(secrets.token)).to.deep.equal(['token']);
+    expect(Object.keys(secrets.ca).sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
+    expect(Object.keys(secrets.tls).sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
+    const labels = (await get<{ metadata: { labels: Record<string, string> } }>(`/api/v1/namespaces/${namespace}`)).metadata.labels;
+    expect(labels).to.include({ 'pod-security.kubernetes.io/enforce': 'restricted' });
+    // The README's example request went in through the chart's CRD and admission policy.
+    expect(await status('/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/default/dpuservicecredentialrequests/dpu-01-credential-request')).to.equal(200);
+  });
+
+  it('serves Metacontroller with the chart\'s hook token and certificate: a request becomes Ready', async function () {
+    const controller = await get<CompositeController>(controllerPath);
+    const endpoint = controller.spec.endpointConfigs![0]!;
+    install = await WebhookInstall.fromCluster(plane.adminKubeConfig(), join(dir, 'mounts'), {
+      namespace, caSecretName: endpoint.caBundle!.secretRef!.name, servingSecretName: `${release}-tls`,
+      hookTokenSecretName: endpoint.authorization!.secretRef.name,
+    });
+    webhook = await startWebhookProcess(install, kubeconfig, join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
+    // Only the chart's token opens the hooks.
+    expect((await install.call(webhook.port, '/customize', { method: 'POST', body: '{}', token: null })).status).to.equal(401);
+    await startDriver();
+    await createRequest('chart-installed');
+    await driver!.reconcile('default', 'chart-installed');
+    expect(condition(await readRequest('chart-installed'), 'Ready')).to.include({ status: 'True' });
+    expect(await authenticatesAs((await readSecret(plane.adminKubeConfig(), 'chart-installed'))!)).to.equal('system:serviceaccount:default:chart-installed-sa');
+  });
+
+  it('helm upgrade keeps the hook token, the CA and a serving certificate with time left, byte for byte', async function () {
+    const before = await chartSecrets();
+    await helmAt(['upgrade', release, 'chart/dpu-credential-webhook', '-n', namespace, '--reuse-values', '--set', 'replicas=3']);
+    const deployment = await get<{ spec: { replicas: number } }>(`/apis/apps/v1/namespaces/${namespace}/deployments/${release}`);
+    expect(deployment.spec.replicas, 'the upgrade was applied').to.equal(3);
+    expect(await chartSecrets()).to.deep.equal(before);
+    // Metacontroller restarted after the upgrade reads the same Secrets, and the webhook still answers it.
+    await startDriver();
+    await createRequest('chart-upgraded');
+    await driver!.reconcile('default', 'chart-upgraded');
+    expect(condition(await readRequest('chart-upgraded'), 'Ready')).to.include({ status: 'True' });
+  });
+
+  it('renews the serving certificate at an upgrade from the same CA: Metacontroller keeps trusting it without a restart', async function () {
+    const before = await chartSecrets();
+    const servedBefore = (await install.call(webhook!.port, '/healthz')).serial;
+    // More days before expiry than the certificate has: this upgrade must renew it.
+    await helmAt(['upgrade', release, 'chart/dpu-credential-webhook', '-n', namespace, '--reuse-values', '--set', 'tls.renewBeforeDays=400']);
+    const after = await chartSecrets();
+    expect(after.tls['tls.crt']).to.not.equal(before.tls['tls.crt']);
+    expect(after.tls['tls.key']).to.not.equal(before.tls['tls.key']);
+    expect(after.ca).to.deep.equal(before.ca);
+    expect(after.token).to.deep.equal(before.token);
+    // The kubelet updates the mounted Secret; the webhook serves the new certificate once it has read it.
+    await install.syncVolumes();
+    let served = servedBefore;
+    for (let attempt = 0; attempt < 200 && served === servedBefore; attempt++) {
+      served = (await install.call(webhook!.port, '/healthz')).serial;
+      if (served === servedBefore) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(served, 'the webhook serves the renewed certificate').to.not.equal(servedBefore);
+    const running = driver!;
+    await createRequest('chart-renewed');
+    await running.reconcile('default', 'chart-renewed');
+    expect(condition(await readRequest('chart-renewed'), 'Ready')).to.include({ status: 'True' });
+  });
+
+  it('keeps a hook-token rotation under way (token and previous, docs/install.md) across helm upgrade', async function () {
+    const tokenPath = `/api/v1/namespaces/${namespace}/secrets/${release}-hook-token`;
+    const { token } = await secretData(`${release}-hook-token`);
+    // Step 1 of the rotation: a new token, the old one kept as previous.
+    const rotated = { token: Buffer.from('r'.repeat(64)).toString('base64'), previous: token! };
+    await client.request('PATCH', tokenPath, { data: rotated }, { contentType: 'application/merge-patch+json' });
+    await helmAt(['upgrade', release, 'chart/dpu-credential-webhook', '-n', namespace, '--reuse-values']);
+    expect(await secretData(`${release}-hook-token`)).to.deep.equal(rotated);
+  });
+
+  it('helm uninstall leaves the CRD, the requests, their Secrets and the namespace, and removes everything else', async function () {
+    driver?.close();
+    driver = undefined;
+    await helmAt(['uninstall', release, '-n', namespace]);
+    expect(await status('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com')).to.equal(200);
+    for (const name of ['chart-installed', 'chart-upgraded', 'chart-renewed']) {
+      const request = await readRequest(name);
+      // Metacontroller's finalizer stays: deleting the request waits for a reinstall (docs/install.md).
+      expect(request.metadata?.finalizers).to.include('metacontroller.io/compositecontroller-dpuservicecredentialrequest-controller');
+      expect(await readSecret(plane.adminKubeConfig(), name), `Secret ${name}`).to.not.equal(undefined);
+    }
+    expect(await status(`/api/v1/namespaces/${namespace}`)).to.equal(200);
+    for (const path of [
+      controllerPath, `/apis/apps/v1/namespaces/${namespace}/deployments/${release}`, `/api/v1/namespaces/${namespace}/services/${release}`,
+      `/api/v1/namespaces/${namespace}/secrets/${release}-hook-token`, `/api/v1/namespaces/${namespace}/secrets/${release}-ca`,
+      `/api/v1/namespaces/${namespace}/secrets/${release}-tls`, `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}`,
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles/dpu-credential-user',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
+    ]) expect(await status(path), path).to.equal(404);
+  });
+});
+
+describe('an install made with kubectl apply -k deploy/ moved to the chart (CHANGELOG, 0.3.0)', function () {
+  this.timeout(120_000);
+  let plane: ControlPlane;
+  let dir: string;
+  let kubeconfig: string;
+  let client: KubeRestClient;
+  let install: WebhookInstall;
+  let webhook: WebhookProcess | undefined;
+  let driver: MetacontrollerDriver | undefined;
+
+  const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
+  const get = <T>(path: string) => client.request<T>('GET', path);
+  const secretData = async (name: string) => (await get<{ data: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${name}`)).data;
+  const installSecrets = async () => ({
+    token: await secretData(`${release}-hook-token`), ca: await secretData(`${release}-ca`), tls: await secretData(`${release}-tls`),
+  });
+  const startDriver = async () => {
+    driver?.close();
+    const path = join(dir, 'compositecontroller.yaml');
+    await writeFile(path, stringify(await get<CompositeController>(controllerPath)));
+    driver = await MetacontrollerDriver.start({
+      host: plane.adminKubeConfig(), controllerPath: path,
+      network: { [`${release}.${namespace}:443`]: { host: '127.0.0.1', port: webhook!.port } },
+    });
+    return driver;
+  };
+  const readRequest = async (name: string) => await plane.adminKubeConfig().makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({ ...parentApi, namespace: 'default', name }) as DpuServiceCredentialRequest;
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    plane = await startControlPlane({ name: 'chart-move' });
+    dir = await mkdtemp(join(tmpdir(), 'chart-move-'));
+    kubeconfig = await plane.writeAdminKubeconfig();
+    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
+    // The kustomize install of docs/install.md, its Secrets made by hand (openssl, a random token).
+    await kubectl(['apply', '-k', 'deploy/']);
+    await kubectl(['apply', '-k', 'metacontroller/']);
+    install = await WebhookInstall.create(plane.adminKubeConfig(), dir, { hookTokenSecretName: `${release}-hook-token` });
+    webhook = await startWebhookProcess(install, kubeconfig, join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
+    await startDriver();
+    await plane.adminKubeConfig().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      ...parentApi, namespace: 'default',
+      body: {
+        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: 'before-move' },
+        spec: { serviceAccount: { name: 'before-move-sa' }, type: 'kubeconfig', secret: { name: 'before-move' } },
+      },
+    });
+    await driver!.reconcile('default', 'before-move');
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    driver?.close();
+    await webhook?.stop();
+    client?.close();
+    await plane?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is adopted by helm install --take-ownership --force-conflicts, keeping the hook token, the certificates, the requests and their Secrets', async function () {
+    expect(condition(await readRequest('before-move'), 'Ready')).to.include({ status: 'True' });
+    const secretsBefore = await installSecrets();
+    const credentialBefore = (await readSecret(plane.adminKubeConfig(), 'before-move'))!.data;
+
+    await helm(['install', release, 'chart/dpu-credential-webhook', '-n', namespace, '--take-ownership', '--force-conflicts', '--set', 'tls.source=external'],
+      { home: join(dir, 'helm'), kubeconfig, cwd: repoRoot });
+
+    const crd = await get<{ metadata: { labels: Record<string, string>; annotations: Record<string, string> } }>(
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com');
+    expect(crd.metadata.annotations).to.include({ 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': release });
+    expect(crd.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'Helm' });
+    // The token the chart read back; the certificates are the installer's (tls.source=external).
+    expect(await installSecrets()).to.deep.equal(secretsBefore);
+    expect((await readSecret(plane.adminKubeConfig(), 'before-move'))!.data).to.deep.equal(credentialBefore);
+    // Metacontroller restarted on the adopted CompositeController: the request stays Ready on the token it has.
+    await startDriver();
+    await driver!.reconcile('default', 'before-move');
+    expect(condition(await readRequest('before-move'), 'Ready')).to.include({ status: 'True' });
+    expect((await readSecret(plane.adminKubeConfig(), 'before-move'))!.data).to.deep.equal(credentialBefore);
+  });
+});

@@ -1,0 +1,176 @@
+// The Helm chart (chart/dpu-credential-webhook) with a real helm: lint, what it renders under
+// its values, names written from the release, and deploy/ rendered from it without drift.
+// Installing, upgrading and uninstalling it: chart-install.e2e.spec.ts.
+import { expect } from 'chai';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { chartDir, renderDeploy, repoRoot } from '../../scripts/render-deploy.js';
+import { helm } from '../support/helm.js';
+import { connectionSettingsFor, webhookUrl, type CompositeController } from '../support/metacontroller/controller-spec.js';
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+  type?: string;
+}
+
+const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString('utf8');
+const dnsNamesOf = (certificate: X509Certificate) =>
+  (certificate.subjectAltName ?? '').split(', ').filter((name) => name.startsWith('DNS:')).map((name) => name.slice(4));
+
+describe('the Helm chart (chart/dpu-credential-webhook)', function () {
+  this.timeout(120_000);
+  let home: string;
+
+  const template = async (values: string[] = [], release = 'dpu-credential-webhook', namespace = 'dpu-credential-webhook'): Promise<Manifest[]> => {
+    const stdout = await helm(['template', release, chartDir, '--namespace', namespace, ...values], { home });
+    return parseAllDocuments(stdout).map((document) => document.toJS() as Manifest | null).filter((object): object is Manifest => object !== null);
+  };
+  const find = (objects: Manifest[], kind: string, name?: string) => {
+    const found = objects.find((object) => object.kind === kind && (name === undefined || object.metadata.name === name));
+    if (!found) throw new Error(`no ${kind} ${name ?? ''} rendered`);
+    return found;
+  };
+  const kinds = (objects: Manifest[]) => objects.map((object) => object.kind).sort();
+
+  before(async function () {
+    home = await mkdtemp(join(tmpdir(), 'chart-helm-'));
+  });
+
+  after(async function () {
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it('passes helm lint --strict with its default values and with the values deploy/ is rendered from', async function () {
+    for (const values of [[], ['--values', join(repoRoot, 'chart/deploy-values.yaml')]]) {
+      const stdout = await helm(['lint', '--strict', chartDir, ...values], { home });
+      expect(stdout).to.include('1 chart(s) linted, 0 chart(s) failed');
+    }
+  });
+
+  it('renders by default the whole install: CRD, RBAC, Deployment, Service, PDB, NetworkPolicy, admission policies, CompositeController and the generated Secrets', async function () {
+    const objects = await template();
+    expect(kinds(objects)).to.deep.equal([
+      'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CompositeController', 'CustomResourceDefinition', 'Deployment',
+      'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'ServiceAccount',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
+    ]);
+    expect(find(objects, 'Deployment').spec.template.spec.containers[0].image).to.equal('dpu-credential-webhook:0.3.0');
+    // helm uninstall must not delete the CRD: every request, and through GC every Secret, would go with it.
+    expect(find(objects, 'CustomResourceDefinition').metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
+    expect(find(objects, 'Deployment').metadata.labels).to.include({
+      'app.kubernetes.io/name': 'dpu-credential-webhook', 'app.kubernetes.io/instance': 'dpu-credential-webhook',
+      'app.kubernetes.io/version': '0.3.0', 'app.kubernetes.io/managed-by': 'Helm',
+    });
+  });
+
+  it('generates a hook token and a CA whose serving certificate names the host Metacontroller calls and the .svc names', async function () {
+    const objects = await template();
+    const token = decode(find(objects, 'Secret', 'dpu-credential-webhook-hook-token').data?.token);
+    expect(token).to.match(/^[A-Za-z0-9]{64}$/);
+    const caSecret = find(objects, 'Secret', 'dpu-credential-webhook-ca');
+    const tlsSecret = find(objects, 'Secret', 'dpu-credential-webhook-tls');
+    const ca = new X509Certificate(decode(caSecret.data?.['ca.crt']));
+    const serving = new X509Certificate(decode(tlsSecret.data?.['tls.crt']));
+    expect(ca.ca).to.equal(true);
+    expect(serving.ca).to.equal(false);
+    expect(serving.verify(ca.publicKey), 'signed by the CA').to.equal(true);
+    expect(decode(tlsSecret.data?.['ca.crt'])).to.equal(decode(caSecret.data?.['ca.crt']));
+    expect(serving.checkPrivateKey(createPrivateKey(decode(tlsSecret.data?.['tls.key'])))).to.equal(true);
+    const host = 'dpu-credential-webhook.dpu-credential-webhook';
+    expect(dnsNamesOf(serving)).to.deep.equal([host, `${host}.svc`, `${host}.svc.cluster.local`]);
+    // Each render without a cluster (helm template) makes new ones; an install keeps them (chart-install.e2e.spec.ts).
+    const again = await template();
+    expect(decode(find(again, 'Secret', 'dpu-credential-webhook-hook-token').data?.token)).to.not.equal(token);
+  });
+
+  it('takes the certificates from cert-manager with tls.source=cert-manager: its Issuers and Certificates instead of generated Secrets', async function () {
+    const objects = await template(['--set', 'tls.source=cert-manager']);
+    expect(objects.filter((object) => object.kind === 'Secret').map((object) => object.metadata.name)).to.deep.equal(['dpu-credential-webhook-hook-token']);
+    expect(objects.filter((object) => object.apiVersion === 'cert-manager.io/v1').map((object) => `${object.kind} ${object.metadata.name}`).sort()).to.deep.equal([
+      'Certificate dpu-credential-webhook', 'Certificate dpu-credential-webhook-ca', 'Issuer dpu-credential-webhook-ca', 'Issuer dpu-credential-webhook-selfsigned',
+    ]);
+    const serving = find(objects, 'Certificate', 'dpu-credential-webhook').spec;
+    const generated = new X509Certificate(decode(find(await template(), 'Secret', 'dpu-credential-webhook-tls').data?.['tls.crt']));
+    expect(serving.dnsNames).to.deep.equal(dnsNamesOf(generated));
+    expect(serving.secretName).to.equal('dpu-credential-webhook-tls');
+    expect(find(objects, 'Certificate', 'dpu-credential-webhook-ca').spec).to.include({ isCA: true, secretName: 'dpu-credential-webhook-ca' });
+    // Neither generated nor from cert-manager: the Secrets are the installer's.
+    expect(kinds(await template(['--set', 'tls.source=external', '--set', 'hookToken.generate=false']))).to.not.include('Secret').and.to.not.include('Certificate');
+  });
+
+  it('adds the ServiceMonitor, the alerts and the quick-view rules only with monitoring.enabled=true', async function () {
+    const monitoring = (objects: Manifest[]) => objects.filter((object) => object.apiVersion === 'monitoring.coreos.com/v1')
+      .map((object) => `${object.kind} ${object.metadata.name}`).sort();
+    expect(monitoring(await template())).to.deep.equal([]);
+    const objects = await template(['--set', 'monitoring.enabled=true']);
+    expect(monitoring(objects)).to.deep.equal([
+      'PrometheusRule dpu-credential-webhook', 'PrometheusRule dpu-credential-webhook-quick-view', 'ServiceMonitor dpu-credential-webhook',
+    ]);
+    // Prometheus' own template syntax reaches the rule as written, not evaluated by helm.
+    const alert = find(objects, 'PrometheusRule', 'dpu-credential-webhook').spec.groups[0].rules[0];
+    expect(alert.annotations.summary).to.include('{{ $labels.namespace }}/{{ $labels.name }}');
+  });
+
+  it('writes every name Metacontroller and the policies rely on from the release, its namespace and where Metacontroller runs', async function () {
+    const namespace = 'dpu-system';
+    const objects = await template([
+      '--set', 'metacontroller.namespace=mc', '--set', 'metacontroller.podLabels.app\\.kubernetes\\.io/name=metacontroller-helm',
+      '--set', 'metacontroller.podLabels.app\\.kubernetes\\.io/instance=mc',
+    ], 'creds', namespace);
+    const fullname = 'creds-dpu-credential-webhook';
+    const service = find(objects, 'Service', fullname);
+    const controller = find(objects, 'CompositeController') as unknown as CompositeController;
+    const secrets = objects.filter((object) => object.kind === 'Secret');
+    const secretNamed = (name: string) => secrets.find((secret) => secret.metadata.name === name && secret.metadata.namespace === namespace);
+    for (const [name, hook] of Object.entries(controller.spec.hooks)) {
+      // The URL and connection settings as Metacontroller builds them.
+      const url = new URL(webhookUrl(hook.webhook));
+      expect(url.hostname, name).to.equal(`${service.metadata.name}.${namespace}`);
+      expect(Number(url.port || 443)).to.equal(service.spec.ports[0].port);
+      const settings = connectionSettingsFor(hook.webhook, controller.spec.endpointConfigs);
+      expect(secretNamed(settings!.caBundle!.secretRef!.name)?.data, `${name} caBundle`).to.have.property('ca.crt');
+      expect(secretNamed(settings!.authorization!.secretRef.name)?.data, `${name} token`).to.have.property('token');
+      const serving = new X509Certificate(decode(secretNamed(`${fullname}-tls`)!.data?.['tls.crt']));
+      expect(serving.checkHost(url.hostname), `${name}: the certificate names ${url.hostname}`).to.equal(url.hostname);
+    }
+    const deployment = find(objects, 'Deployment', fullname);
+    const pod = deployment.spec.template.spec;
+    expect(pod.volumes.map((volume: { secret: { secretName: string } }) => volume.secret.secretName).sort())
+      .to.deep.equal([`${fullname}-hook-token`, `${fullname}-tls`]);
+    expect(pod.serviceAccountName).to.equal(find(objects, 'ServiceAccount').metadata.name);
+    const env = Object.fromEntries(pod.containers[0].env.map((entry: { name: string; value: string }) => [entry.name, entry.value]));
+    expect(env.PROTECTED_NAMESPACES).to.equal(`mc,${namespace}`);
+    const identity = find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-webhook-identity').spec;
+    expect(identity.matchConditions[0].expression).to.equal(`request.userInfo.username == 'system:serviceaccount:${namespace}:${pod.serviceAccountName}'`);
+    expect(identity.variables.find((variable: { name: string }) => variable.name === 'protectedNamespace').expression).to.include(`['mc', '${namespace}']`);
+    expect(JSON.stringify(find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-references').spec.validations[0])).to.include(`['mc', '${namespace}']`);
+    expect((find(objects, 'ClusterRoleBinding') as unknown as { subjects: unknown[] }).subjects).to.deep.equal([{ kind: 'ServiceAccount', name: fullname, namespace }]);
+    expect(find(objects, 'NetworkPolicy').spec.ingress[0].from).to.deep.equal([{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'mc' } },
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'metacontroller-helm', 'app.kubernetes.io/instance': 'mc' } },
+    }]);
+  });
+
+  it('is what deploy/ and metacontroller/compositecontroller.yaml hold (npm run render:deploy writes them)', async function () {
+    const rendered = await renderDeploy();
+    expect([...rendered.keys()]).to.include.members(['deploy/deployment.yaml', 'deploy/crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml',
+      'deploy/cert-manager/certificate.yaml', 'deploy/monitoring/prometheusrule.yaml', 'metacontroller/compositecontroller.yaml']);
+    for (const [path, content] of rendered) {
+      expect(await readFile(join(repoRoot, path), 'utf8'), `${path} differs from the chart: run npm run render:deploy`).to.equal(content);
+    }
+    // And nothing rendered once is left behind after its template went.
+    const deployDir = join(repoRoot, 'deploy');
+    const entries = await readdir(deployDir, { withFileTypes: true, recursive: true });
+    for (const entry of entries.filter((candidate) => candidate.isFile() && candidate.name.endsWith('.yaml'))) {
+      const path = relative(repoRoot, join(entry.parentPath, entry.name));
+      if ((await readFile(join(repoRoot, path), 'utf8')).startsWith('# Rendered from chart/')) expect(rendered.has(path), path).to.equal(true);
+    }
+  });
+});
