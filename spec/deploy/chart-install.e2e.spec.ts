@@ -3,6 +3,7 @@
 // chart generated, serves the Metacontroller driver reading the CompositeController the chart
 // installed; an upgrade keeps the hook token and the CA byte for byte; uninstall leaves what
 // docs/install.md says. Pods do not run here (no kubelet): nothing waits for them.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -55,10 +56,19 @@ const compositeControllerCrd = {
 
 /** The README's install block ("one `helm install` is the whole install"), one command a line, without docker. */
 async function readmeInstallCommands(): Promise<string[][]> {
+  return commandsOf(await readmeBlock('helm install'));
+}
+
+/** The README's block that holds `marker`. */
+async function readmeBlock(marker: string): Promise<string> {
   const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
-  const block = blocks.find((text) => text.includes('helm install'));
-  if (!block) throw new Error('README.md has no install block with helm install');
+  const block = blocks.find((text) => text.includes(marker));
+  if (!block) throw new Error(`README.md has no block with ${marker}`);
+  return block;
+}
+
+function commandsOf(block: string): string[][] {
   return block.replace(/\\\n\s*/g, ' ').split('\n')
     .map((line) => line.replace(/\s+#.*$/, '').trim())
     .filter((line) => line !== '' && !line.startsWith('docker '))
@@ -115,10 +125,22 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
     await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
     commands = await readmeInstallCommands();
+    const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
     for (const [program, ...args] of commands) {
       if (program === 'helm') await helmAt(args);
-      else if (program === 'kubectl') await run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
+      else if (program === 'kubectl') await kubectl(args);
       else throw new Error(`the README's install block runs ${program}: teach this test to run it`);
+    }
+    // The README's first request, applied again while the API server answers what the README says
+    // it answers for a few seconds after the install (the finalizer policy's schema not loaded yet).
+    const [firstRequest] = commandsOf(await readmeBlock('kubectl apply -f examples/'));
+    expect(firstRequest![0]).to.equal('kubectl');
+    for (let attempt = 0; ; attempt++) {
+      const refused = await kubectl(firstRequest!.slice(1)).then(() => undefined, (error: Error) => error);
+      if (!refused) break;
+      expect(refused.message).to.include('There can be a delay between when CustomResourceDefinitions are created and when they are available');
+      if (attempt >= 60) throw refused;
+      await sleep(500);
     }
   });
 
@@ -143,6 +165,8 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       `/api/v1/namespaces/${namespace}/serviceaccounts/${release}`, `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${release}`,
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-webhook-identity',
+      // Kubernetes 1.36 serves MutatingAdmissionPolicy: metacontrollerFinalizer.policy=auto installs it.
+      '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(200);
     const secrets = await chartSecrets();
     expect(Object.keys(secrets.token)).to.deep.equal(['token']);
@@ -236,6 +260,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       `/api/v1/namespaces/${namespace}/secrets/${release}-tls`, `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}`,
       '/apis/rbac.authorization.k8s.io/v1/clusterroles/dpu-credential-user',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
+      '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(404);
   });
 });

@@ -118,6 +118,22 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(alert.annotations.summary).to.include('{{ $labels.namespace }}/{{ $labels.name }}');
   });
 
+  it('adds the MutatingAdmissionPolicy for Metacontroller\'s finalizer where the API server serves it (auto), always with true, never with false', async function () {
+    const policies = (objects: Manifest[]) => objects.filter((object) => object.kind.startsWith('MutatingAdmissionPolicy')).map((object) => object.kind);
+    const served = ['--api-versions', 'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy'];
+    expect(policies(await template())).to.deep.equal([]);
+    expect(policies(await template(served))).to.deep.equal(['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
+    expect(policies(await template(['--set', 'metacontrollerFinalizer.policy=true']))).to.have.length(2);
+    expect(policies(await template([...served, '--set', 'metacontrollerFinalizer.policy=false']))).to.deep.equal([]);
+    // The finalizer it adds is the one Metacontroller derives from the CompositeController's name.
+    const objects = await template(served);
+    const finalizer = `metacontroller.io/compositecontroller-${find(objects, 'CompositeController').metadata.name}`;
+    const policy = find(objects, 'MutatingAdmissionPolicy');
+    expect(policy.spec.mutations[0].applyConfiguration.expression).to.include(`finalizers: ['${finalizer}']`);
+    expect(policy.spec.matchConditions[0].expression).to.include(`'${finalizer}' in object.metadata.finalizers`);
+    expect(policy.spec.matchConstraints.resourceRules[0].operations).to.deep.equal(['CREATE']);
+  });
+
   it('writes every name Metacontroller and the policies rely on from the release, its namespace and where Metacontroller runs', async function () {
     const namespace = 'dpu-system';
     const objects = await template([

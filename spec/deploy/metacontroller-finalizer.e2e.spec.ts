@@ -36,9 +36,14 @@ describe('the Metacontroller finalizer added at create (deploy/admission/metacon
     await createObjects(env.hostConfig(), manifests);
     // The policy takes effect once the API server has loaded it: probe with dry-run creates,
     // which run admission and store nothing.
+    // Until the API server has loaded the request CRD's schema for the policy (it polls every 5 s),
+    // creates are refused with 503 (README, "a first request").
     for (let attempt = 0; ; attempt++) {
-      const probe = await create(`probe-${attempt}`, undefined, 'All');
-      if (probe.metadata?.finalizers?.includes(env.driver.finalizer)) break;
+      const probe = await create(`probe-${attempt}`, undefined, 'All').catch((error: { code?: number }) => {
+        if (error.code === 503) return undefined;
+        throw error;
+      });
+      if (probe?.metadata?.finalizers?.includes(env.driver.finalizer)) break;
       if (attempt > 200) throw new Error('the MutatingAdmissionPolicy did not take effect in 20 s');
       await sleep(100);
     }

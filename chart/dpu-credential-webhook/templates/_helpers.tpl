@@ -65,3 +65,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- range (include "dcw.protectedNamespaces" . | splitList ",") -}}{{- $quoted = append $quoted (printf "'%s'" .) -}}{{- end -}}
 {{- join ", " $quoted -}}
 {{- end -}}
+
+{{/* The CompositeController's name, and the finalizer Metacontroller derives from it. */}}
+{{- define "dcw.controllerName" -}}dpuservicecredentialrequest-controller{{- end -}}
+{{- define "dcw.metacontrollerFinalizer" -}}metacontroller.io/compositecontroller-{{ include "dcw.controllerName" . }}{{- end -}}
