@@ -105,7 +105,7 @@ async function resolveTarget(run: SyncRun, spec: ValidSpec): Promise<TargetAcces
 }
 
 /** The ServiceAccount as ensured: what the token is minted for, and where it is recorded. */
-export interface EnsuredAccount {
+interface EnsuredAccount {
   /** "namespace/name". */
   ref: string;
   /** The ledger entry, recorded before anything is minted for it: a spec that changes again cannot leave it behind. */
@@ -152,7 +152,7 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
 }
 
 /** The token the Secret will hold: the one it holds, or a new one. */
-export interface HeldOrMinted {
+interface HeldOrMinted {
   decision: TokenDecision;
   record: TokenRecord;
   /** The anchors on record, the new token's included. */
@@ -201,7 +201,7 @@ async function mintToken(run: SyncRun, target: TargetAccess, spec: ValidSpec, id
 }
 
 /** What revoking left: the ServiceAccounts and anchors deleted or still on record, and the conditions they set. */
-export interface Revoked {
+interface Revoked {
   cleanup: Cleanup;
   revocation: Revocation;
   serviceAccountResult: ConditionResult;
