@@ -12,20 +12,6 @@ export type SecretType = 'kubeconfig' | 'tokenFile';
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export interface ObjectRef {
-  name: string;
-  namespace?: string;
-}
-
-export interface DpuServiceCredentialRequestSpec {
-  serviceAccount: ObjectRef;
-  duration?: string;
-  targetCluster?: ObjectRef;
-  type: SecretType;
-  secret: ObjectRef;
-  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-}
-
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface Condition {

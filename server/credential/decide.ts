@@ -2,11 +2,25 @@
 import { refreshTime } from './schedule.js';
 import type { TokenIdentity, TokenRecord } from './token-record.js';
 
+/** Why a token is minted: a fixed phrase (it is logged and becomes the outcome's reason). */
+export const mintReasons = {
+  noToken: 'no token yet',
+  serviceAccount: 'the ServiceAccount changed',
+  serviceAccountUid: 'the ServiceAccount was recreated',
+  targetCluster: 'the target cluster changed',
+  targetClusterUid: 'the DPUCluster was recreated',
+  duration: 'the duration changed',
+  rotation: 'a rotation was requested',
+  refresh: 'the token is due for refresh',
+} as const;
+
+export type MintReason = (typeof mintReasons)[keyof typeof mintReasons];
+
 export type TokenDecision =
   /** `rotationAllowedAt`: a forced rotation was asked for sooner than the minimum interval allows; it happens then. */
   | { action: 'keep'; record: TokenRecord; rotationAllowedAt?: Date }
   /** `forced`: caused by a forced rotation (the request's writer), which the minimum interval applies to. */
-  | { action: 'mint'; why: string; forced?: true };
+  | { action: 'mint'; why: MintReason; forced?: true };
 
 /**
  * The changes that a request's writer forces and that leave the current token valid for its
@@ -15,14 +29,7 @@ export type TokenDecision =
  */
 const throttled = new Set<keyof TokenIdentity>(['duration', 'rotation']);
 
-const identityChecks: [keyof TokenIdentity, string][] = [
-  ['serviceAccount', 'the ServiceAccount changed'],
-  ['serviceAccountUid', 'the ServiceAccount was recreated'],
-  ['targetCluster', 'the target cluster changed'],
-  ['targetClusterUid', 'the DPUCluster was recreated'],
-  ['duration', 'the duration changed'],
-  ['rotation', 'a rotation was requested'],
-];
+const identityChecks: (keyof TokenIdentity)[] = ['serviceAccount', 'serviceAccountUid', 'targetCluster', 'targetClusterUid', 'duration', 'rotation'];
 
 /**
  * `rotationAllowedAt`: no forced rotation (a new rotate value, a new duration) before then (the
@@ -31,15 +38,15 @@ const identityChecks: [keyof TokenIdentity, string][] = [
  */
 export function decideToken(existing: TokenRecord | undefined, wanted: TokenIdentity, jitterMs: number, now: Date,
   rotationAllowedAt?: Date): TokenDecision {
-  if (!existing) return { action: 'mint', why: 'no token yet' };
+  if (!existing) return { action: 'mint', why: mintReasons.noToken };
   const refreshAt = refreshTime(existing, jitterMs);
-  for (const [field, why] of identityChecks) {
+  for (const field of identityChecks) {
     if (existing[field] === wanted[field]) continue;
     if (throttled.has(field) && rotationAllowedAt && now < rotationAllowedAt && now < refreshAt) {
       return { action: 'keep', record: existing, rotationAllowedAt };
     }
-    return { action: 'mint', why, ...(throttled.has(field) ? { forced: true as const } : {}) };
+    return { action: 'mint', why: mintReasons[field], ...(throttled.has(field) ? { forced: true as const } : {}) };
   }
-  if (now.getTime() >= refreshAt.getTime()) return { action: 'mint', why: 'the token is due for refresh' };
+  if (now.getTime() >= refreshAt.getTime()) return { action: 'mint', why: mintReasons.refresh };
   return { action: 'keep', record: existing };
 }

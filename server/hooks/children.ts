@@ -1,4 +1,9 @@
+// The Secret children Metacontroller reports: what they hold (each read once per sync),
+// which is current and which its predecessor, and how to return them unchanged.
 import type { SecretObject } from '../api.js';
+import type { IssuedToken } from '../credential/observed-secret.js';
+import { readTokenRecord, type TokenRecord } from '../credential/token-record.js';
+import { bindingOf } from '../kube/tokens.js';
 
 /**
  * Observed children to return as they are, so that Metacontroller keeps them: without
@@ -15,4 +20,65 @@ export function unchanged(observed: SecretObject[]): SecretObject[] {
       ...(data ? { data } : {}),
     };
   });
+}
+
+export type HeldToken = IssuedToken & Pick<TokenRecord, 'expiresAt'>;
+
+export const issuedToken = (record: TokenRecord): HeldToken =>
+  ({ issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...bindingOf(record.token) });
+
+/**
+ * Which observed Secret is which while `spec.secret.name` may be changing: `current` is the
+ * one under the spec's name; `predecessors` are the others that hold a token (the names it
+ * had before); `held` is the one whose token the request holds now: current, else the first
+ * predecessor, else whatever single child there is.
+ */
+export interface SecretLineage {
+  current?: SecretObject;
+  predecessors: SecretObject[];
+  held?: SecretObject;
+}
+
+/**
+ * What the observed children hold, each read once per sync: decoding a Secret's kubeconfig
+ * and its token's claims is most of this hook's own work on the reuse path.
+ */
+export class ObservedSecrets {
+  private readonly records: Map<SecretObject, TokenRecord | undefined>;
+  private readonly issued = new Map<TokenRecord, HeldToken>();
+
+  constructor(readonly all: SecretObject[]) {
+    this.records = new Map(all.map((secret) => [secret, readTokenRecord(secret)]));
+  }
+
+  recordOf(secret: SecretObject | undefined): TokenRecord | undefined {
+    return secret ? this.records.get(secret) : undefined;
+  }
+
+  issuedToken(record: TokenRecord): HeldToken {
+    let issued = this.issued.get(record);
+    if (!issued) this.issued.set(record, issued = issuedToken(record));
+    return issued;
+  }
+
+  /** The token records the observed children hold. */
+  tokenRecords(): TokenRecord[] {
+    return [...this.records.values()].filter((record): record is TokenRecord => record !== undefined);
+  }
+
+  /** The tokens the observed children hold. */
+  tokens(): IssuedToken[] {
+    return this.tokenRecords().map((record) => this.issuedToken(record));
+  }
+
+  named(name: string): SecretObject | undefined {
+    return this.all.find((secret) => secret.metadata?.name === name);
+  }
+
+  /** The one answer to "which Secret is current, which its predecessor"; `currentName` absent: the spec is invalid. */
+  lineage(currentName: string | undefined): SecretLineage {
+    const current = currentName === undefined ? undefined : this.named(currentName);
+    const predecessors = this.all.filter((secret) => secret !== current && this.records.get(secret) !== undefined);
+    return { ...(current ? { current } : {}), predecessors, held: current ?? predecessors[0] ?? this.all[0] };
+  }
 }

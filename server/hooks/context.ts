@@ -4,14 +4,15 @@ import type { ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import { defaultPolicy, type Policy } from '../credential/policy.js';
 import type { NamespacedName, ValidSpec } from '../credential/validate.js';
-import type { TargetCluster, TargetClusters } from '../kube/clusters.js';
 import type { Deadline } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
+import type { ClusterAccess, TargetAccess } from './cluster-access.js';
 
 export interface HookContext {
-  clusters: TargetClusters;
+  clusters: ClusterAccess;
   now: () => Date;
+  /** For app.ts, which logs every hook call. */
   log: Logger;
   /** What requests may ask for; absent: the defaults. */
   policy?: Policy;
@@ -33,7 +34,7 @@ export class TargetClusterGoneError extends Error {
  * related objects; a request made by hand (curl) may lack them, so it is read from
  * the host cluster then.
  */
-export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext, deadline: Deadline): Promise<TargetCluster> {
+export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext, deadline: Deadline): Promise<TargetAccess> {
   if (!spec.targetCluster) return context.clusters.host.target;
   const { namespace, name } = spec.targetCluster;
   const dpuCluster = related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
@@ -52,7 +53,7 @@ export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName 
 }
 
 /** The cluster a recorded ServiceAccount lives in: the host, or a DPUCluster that still has the same UID; undefined when gone. */
-export async function clusterOf(clusters: TargetClusters, previous: ServiceAccountEntry, deadline: Deadline): Promise<TargetCluster | undefined> {
+export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline): Promise<TargetAccess | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
   const dpuCluster = await clusters.host.readDpuCluster(namespace, name, deadline);

@@ -6,14 +6,12 @@ import { retryAfterSeconds } from '../credential/schedule.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
-import { KubeApiError, KubeUnreachableError, type Deadline } from '../kube/rest.js';
-import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
-import { TargetClusterNotReadyError } from '../kube/clusters.js';
-import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
+import type { Deadline } from '../kube/rest.js';
 import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
 import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
 import { unchanged } from './children.js';
-import type { SyncOutcome } from './sync.js';
+import { finalizeFailure } from './error-outcomes.js';
+import { outcomeReasons, type OutcomeReason, type SyncOutcome } from './outcome.js';
 
 /**
  * What to delete: every ServiceAccount the status recorded, and the one the spec names
@@ -46,11 +44,9 @@ export const finalizeGiveUpAfterMs = 10 * 60_000;
 export async function finalize(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const now = context.now();
   const parent = request.parent;
-  const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
   const status = parent.status ?? {};
-  const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
   const deleted: string[] = [];
-  const done = (reason: string, detail?: string): SyncOutcome => ({
+  const done = (reason: OutcomeReason, detail?: string): SyncOutcome => ({
     response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
     decision: 'finalized',
     reason,
@@ -59,31 +55,32 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   });
 
   const accounts = serviceAccountsToDelete(request);
-  if (accounts.length === 0) return done('NoServiceAccount');
+  if (accounts.length === 0) return done(outcomeReasons.noServiceAccount);
   try {
-    for (const account of accounts) {
-      const target = await clusterOf(context.clusters, account, deadline);
-      // undefined: the cluster is gone, and the ServiceAccount with it.
-      if (target && await deleteManagedServiceAccount(target.client.within(deadline), serviceAccountRefOf(account), requestRef, target.serviceAccounts)) {
-        deleted.push(account.serviceAccount);
-      }
-    }
+    await deleteServiceAccounts(accounts, deleted, parent, context, deadline);
     // Called again after finalized: true (another finalizer keeps the request, or a resync): nothing left, nothing written.
-    return done(deleted.length > 0 ? 'ServiceAccountDeleted' : 'NothingLeftToDelete');
+    return done(deleted.length > 0 ? outcomeReasons.serviceAccountDeleted : outcomeReasons.nothingLeftToDelete);
   } catch (error) {
-    const expected = error instanceof KubeUnreachableError || error instanceof KubeApiError
-      || error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;
-    if (!expected) throw error;
-    const detail = error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : (error as Error).message;
-    // Only a cluster that cannot be used at all is given up on; one that is down is waited for.
-    const unusable = error instanceof TargetClusterNotReadyError || error instanceof InvalidKubeconfigError;
-    if (unusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done('GaveUpOnServiceAccount', detail);
+    const { detail, clusterUnusable } = finalizeFailure(error);
+    const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
+    if (clusterUnusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done(outcomeReasons.gaveUpOnServiceAccount, detail);
     const observed = Object.values(request.children?.[secretChildKey] ?? {});
     return {
       response: { status, children: unchanged(observed), resyncAfterSeconds: retryAfterSeconds(deletingSince, now), finalized: false },
       decision: 'error',
-      reason: 'ServiceAccountDeleteFailed',
+      reason: outcomeReasons.serviceAccountDeleteFailed,
       detail,
     };
+  }
+}
+
+/** Deletes each ServiceAccount in its cluster, adding to `deleted` ("namespace/name") as it goes: a failure keeps what was done. */
+async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], parent: SyncRequest['parent'], context: HookContext,
+  deadline: Deadline): Promise<void> {
+  const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
+  for (const account of accounts) {
+    const target = await clusterOf(context.clusters, account, deadline);
+    // undefined: the cluster is gone, and the ServiceAccount with it.
+    if (target && await target.deleteServiceAccount(serviceAccountRefOf(account), requestRef, deadline)) deleted.push(account.serviceAccount);
   }
 }

@@ -7,12 +7,10 @@ import { namespacedName } from '../credential/names.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
 import type { NamespacedName } from '../credential/validate.js';
-import type { TargetCluster } from '../kube/clusters.js';
 import type { Deadline } from '../kube/rest.js';
-import { deleteManagedServiceAccount } from '../kube/service-accounts.js';
-import { deleteAnchor } from '../kube/token-anchors.js';
+import type { TargetAccess } from './cluster-access.js';
 import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
-import { detailOf } from './errors.js';
+import { detailOf } from './error-outcomes.js';
 
 export interface Cleanup {
   ledger: ServiceAccountEntry[];
@@ -29,7 +27,7 @@ export interface Cleanup {
  * was made, and only if its labels name `request`. Done after the new credential exists,
  * so a failure never leaves the request without one.
  */
-export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { current: ServiceAccountEntry; target: TargetCluster } | undefined,
+export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { current: ServiceAccountEntry; target: TargetAccess } | undefined,
   request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Cleanup> {
   const cleanup: Cleanup = { ledger, deleted: [], failed: [] };
   const toDelete = keep ? leftoverServiceAccounts(ledger, keep.current) : ledger;
@@ -40,7 +38,7 @@ export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { cur
       const isCurrent = keep !== undefined && cluster?.id === keep.current.clusterID && entry.serviceAccount === keep.current.serviceAccount;
       // No cluster: it is gone, and the ServiceAccount with it.
       if (cluster && !isCurrent) {
-        if (await deleteManagedServiceAccount(cluster.client.within(deadline), serviceAccountRefOf(entry), request, cluster.serviceAccounts)) {
+        if (await cluster.deleteServiceAccount(serviceAccountRefOf(entry), request, deadline)) {
           cleanup.deleted.push(entry.serviceAccount);
         }
       }
@@ -63,7 +61,7 @@ export interface Revocation {
 }
 
 /** Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for the next sync. */
-export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetCluster | undefined,
+export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetAccess | undefined,
   request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Revocation> {
   const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [] };
   for (const { entry, action } of toDelete) {
@@ -71,7 +69,7 @@ export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: Anch
     try {
       const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
       // No cluster: it is gone, and the token with it.
-      if (cluster) await deleteAnchor(cluster.client.within(deadline), namespace, entry.anchor, request, name);
+      if (cluster) await cluster.deleteAnchor(namespace, entry.anchor, request, name, deadline);
       revocation.anchors = revocation.anchors.filter((known) => known !== entry);
       if (action === 'revoke') revocation.revoked = true;
     } catch (error) {

@@ -1,147 +1,22 @@
-// The host cluster (where requests, DPUClusters and output Secrets live) and the
-// target clusters (where ServiceAccounts and tokens are made), with one cached,
-// connection-reusing client per target.
-import { KubeConfig } from '@kubernetes/client-node';
+// The clusters a sync may reach: the host, and one cached, connection-reusing client per
+// DPUCluster, kept while its admin kubeconfig stays the same.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { DpuClusterObject, SecretObject } from '../api.js';
-import type { ClusterEndpoint } from '../credential/render.js';
+import type { DpuClusterObject } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import { clusterIdOf } from '../credential/service-account-ledger.js';
-import { InvalidKubeconfigError, loadKubeconfig } from './kubeconfig.js';
-import { isNotFound, KubeRestClient, type Deadline } from './rest.js';
-import { ServiceAccountCache } from './service-account-cache.js';
+import { encodedAdminKubeconfig, loadAdminKubeconfig, type EncodedAdminKubeconfig } from './admin-kubeconfig.js';
+import type { HostCluster } from './host-cluster.js';
+import type { Deadline } from './rest.js';
+import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
-/** Keys of a DPUCluster's kubeconfig Secret, newest DPF first. */
-export const adminKubeconfigKeys = ['super-admin.conf', 'admin.conf'] as const;
-const secretPath = (namespace: string, name: string) =>
-  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
-const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
-
-export interface TargetCluster {
-  /** "namespace/name" of the DPUCluster; '' for the host cluster. */
-  ref: string;
-  uid: string;
-  /** Which API server it is (clusterIdOf its endpoint): references differ, servers may not. */
-  id: string;
-  endpoint: ClusterEndpoint;
-  client: KubeRestClient;
-  /** Started on first use: a cluster nobody asks for is not watched. */
-  serviceAccounts?: ServiceAccountCache;
-}
-
-/** The managed-ServiceAccount cache of a target, started on first use. */
-export function serviceAccountCacheOf(target: TargetCluster): ServiceAccountCache {
-  target.serviceAccounts ??= new ServiceAccountCache(target.client);
-  return target.serviceAccounts;
-}
-
-function closeTarget(target: TargetCluster): void {
-  target.serviceAccounts?.close();
-  target.client.close();
-}
+// Where they were before this file was split; main.ts, the tests and the benchmarks import them from here.
+export { HostCluster } from './host-cluster.js';
+export { TargetCluster, type ClusterOptions } from './target-cluster.js';
+export { adminKubeconfigKeys } from './admin-kubeconfig.js';
 
 /** The target cluster cannot be used yet: its DPUCluster or kubeconfig Secret is missing or broken. */
 export class TargetClusterNotReadyError extends Error {
   override name = 'TargetClusterNotReadyError';
-}
-
-export interface ClusterOptions {
-  timeoutMs: number;
-  /** Counts API calls by cluster kind (metrics). */
-  observeApiCall?: (cluster: 'host' | 'target', method: string, statusCode: number) => void;
-  /** Server written to outputs for the host cluster (HOST_CLUSTER_SERVER). */
-  hostClusterServer?: string;
-  /** Milliseconds since the epoch; tests pass a clock they can move. */
-  now?: () => number;
-}
-
-export class HostCluster {
-  private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
-
-  /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order). */
-  static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
-    const config = new KubeConfig();
-    config.loadFromDefault();
-    const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
-    let inCluster: ClusterEndpoint | undefined;
-    // loadFromDefault prefers KUBECONFIG and ~/.kube/config; the service address describes
-    // this cluster only when the in-cluster config is what was loaded.
-    if (host && port && config.getCurrentCluster()?.name === 'inCluster') {
-      try {
-        const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-        inCluster = { clusterName: 'incluster', server, caPem: readFileSync(inClusterCaPath, 'utf8') };
-      } catch {
-        // not in a Pod after all: no service-account CA mounted
-      }
-    }
-    return HostCluster.fromConfig(config, options, inCluster);
-  }
-
-  /**
-   * The endpoint written to host-cluster outputs: HOST_CLUSTER_SERVER, else the in-cluster
-   * service address, else the kubeconfig's server; the in-cluster CA, else the kubeconfig's.
-   */
-  static async fromConfig(config: KubeConfig, options: ClusterOptions, inCluster?: ClusterEndpoint): Promise<HostCluster> {
-    const observe = options.observeApiCall;
-    const client = await KubeRestClient.create(config, {
-      timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe('host', method, code) } : {}),
-    });
-    const cluster = config.getCurrentCluster();
-    const kubeconfigCaPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
-      : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
-    const endpoint: ClusterEndpoint = {
-      clusterName: 'incluster',
-      server: options.hostClusterServer ?? inCluster?.server ?? client.server,
-      caPem: inCluster?.caPem ?? kubeconfigCaPem,
-    };
-    return new HostCluster(client, { ref: '', uid: '', id: clusterIdOf(endpoint), endpoint, client });
-  }
-
-  /** Readiness: the host API server answers (any authenticated identity may read /version). */
-  async checkReachable(): Promise<void> {
-    await this.client.request('GET', '/version');
-  }
-
-  async readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
-    return this.readOptional(secretPath(namespace, name), deadline);
-  }
-
-  /**
-   * A Secret's metadata alone (PartialObjectMetadata): enough to tell whose it is, without
-   * bringing a Secret that is not this webhook's, data and all, into its memory.
-   */
-  async readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
-    return this.readOptional(secretPath(namespace, name), deadline, 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
-  }
-
-  async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
-    return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
-  }
-
-  /** Whether the host cluster's RBAC lets `requester` do `verb` on the resource (a SubjectAccessReview). */
-  async isAllowed(requester: { user: string; groups: string[] }, verb: string,
-    resource: { group: string; resource: string; namespace: string; name?: string }, deadline?: Deadline): Promise<boolean> {
-    const review = await this.client.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-      apiVersion: 'authorization.k8s.io/v1',
-      kind: 'SubjectAccessReview',
-      spec: {
-        user: requester.user,
-        groups: requester.groups,
-        resourceAttributes: { verb, group: resource.group, resource: resource.resource, namespace: resource.namespace, ...(resource.name ? { name: resource.name } : {}) },
-      },
-    }, deadline ? { deadline } : {});
-    return review?.status?.allowed === true;
-  }
-
-  private async readOptional<T>(path: string, deadline?: Deadline, accept?: string): Promise<T | undefined> {
-    try {
-      return await this.client.request<T>('GET', path, undefined, { ...(deadline ? { deadline } : {}), ...(accept ? { accept } : {}) });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
 }
 
 interface CachedTarget {
@@ -154,6 +29,28 @@ interface CachedTarget {
   /** A sync is reading the Secret again: the others keep using this target meanwhile. */
   rechecking?: boolean;
 }
+
+/** What a DPUCluster says about where its admin kubeconfig is. */
+interface KubeconfigSource {
+  ref: string;
+  uid: string;
+  namespace: string;
+  secretName: string;
+  /** The DPUCluster's UID and Secret name: a recreated DPUCluster or a new Secret is another source. */
+  key: string;
+}
+
+function kubeconfigSourceOf(dpuCluster: DpuClusterObject): KubeconfigSource {
+  const namespace = dpuCluster.metadata?.namespace ?? '';
+  const ref = namespacedName(namespace, dpuCluster.metadata?.name ?? '');
+  const secretName = dpuCluster.spec?.kubeconfig;
+  if (!secretName) throw new TargetClusterNotReadyError(`DPUCluster ${ref} has no spec.kubeconfig yet`);
+  const uid = dpuCluster.metadata?.uid ?? '';
+  return { ref, uid, namespace, secretName, key: `${uid}/${secretName}` };
+}
+
+const fingerprintOf = (source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig) =>
+  createHash('sha256').update(source.key).update('\0').update(kubeconfig.encoded).digest('hex');
 
 /**
  * A target no sync has used for this long is closed (client and watch). Every request is
@@ -192,87 +89,70 @@ export class TargetClusters {
   }
 
   /**
-   * The target behind a DPUCluster: its admin kubeconfig Secret is read on each call,
-   * and a client is made only when that kubeconfig changed.
+   * The target behind a DPUCluster. Its admin kubeconfig Secret is read again once
+   * kubeconfigRecheckMs has passed, and a client is made only when that kubeconfig changed.
    */
   async forDpuCluster(dpuCluster: DpuClusterObject, deadline?: Deadline): Promise<TargetCluster> {
-    const namespace = dpuCluster.metadata?.namespace ?? '';
-    const ref = namespacedName(namespace, dpuCluster.metadata?.name ?? '');
-    const secretName = dpuCluster.spec?.kubeconfig;
-    if (!secretName) throw new TargetClusterNotReadyError(`DPUCluster ${ref} has no spec.kubeconfig yet`);
-    const uid = dpuCluster.metadata?.uid ?? '';
-    const source = `${uid}/${secretName}`;
-    const cached = this.cache.get(ref);
-    const known = cached?.source === source ? cached : undefined;
+    const source = kubeconfigSourceOf(dpuCluster);
+    const cached = this.cache.get(source.ref);
+    const known = cached?.source === source.key ? cached : undefined;
     // One sync reads the Secret again when it is due; the syncs arriving meanwhile (a resync
     // storm brings hundreds) keep the client read a moment ago rather than each reading it too.
-    if (known && (this.now() - known.readAtMs < kubeconfigRecheckMs || known.rechecking)) {
-      known.usedAtMs = this.now();
-      return known.target;
-    }
+    if (known && (this.now() - known.readAtMs < kubeconfigRecheckMs || known.rechecking)) return this.used(known, false);
+    const kubeconfig = await this.readKubeconfig(source, known, deadline);
+    const fingerprint = fingerprintOf(source, kubeconfig);
+    if (cached?.fingerprint === fingerprint) return this.used(cached, true);
+    return this.keep(source, fingerprint, await this.connect(source, kubeconfig));
+  }
 
+  private used(cached: CachedTarget, reread: boolean): TargetCluster {
+    cached.usedAtMs = this.now();
+    if (reread) cached.readAtMs = cached.usedAtMs;
+    return cached.target;
+  }
+
+  /** The admin kubeconfig as the Secret holds it now; `known` is marked as being rechecked meanwhile. */
+  private async readKubeconfig(source: KubeconfigSource, known: CachedTarget | undefined, deadline?: Deadline): Promise<EncodedAdminKubeconfig> {
     if (known) known.rechecking = true;
     let secret;
     try {
-      secret = await this.host.readSecret(namespace, secretName, deadline);
+      secret = await this.host.readSecret(source.namespace, source.secretName, deadline);
     } finally {
       if (known) known.rechecking = false;
     }
-    if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} does not exist`);
-    const key = adminKubeconfigKeys.find((candidate) => secret.data?.[candidate]);
-    if (!key) {
-      throw new InvalidKubeconfigError(`the kubeconfig Secret ${namespace}/${secretName} of DPUCluster ${ref} has neither ` +
-        `${adminKubeconfigKeys.join(' nor ')}`);
-    }
-    const encoded = secret.data![key]!;
-    const fingerprint = createHash('sha256').update(source).update('\0').update(encoded).digest('hex');
-    if (cached?.fingerprint === fingerprint) {
-      cached.readAtMs = cached.usedAtMs = this.now();
-      return cached.target;
-    }
+    const secretRef = namespacedName(source.namespace, source.secretName);
+    if (!secret) throw new TargetClusterNotReadyError(`the kubeconfig Secret ${secretRef} of DPUCluster ${source.ref} does not exist`);
+    return encodedAdminKubeconfig(secret, secretRef, source.ref);
+  }
 
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
-      throw new InvalidKubeconfigError(`the ${key} of Secret ${namespace}/${secretName} is not base64`);
-    }
-    let loaded;
-    try {
-      loaded = loadKubeconfig(Buffer.from(encoded, 'base64').toString('utf8'));
-    } catch (error) {
-      if (error instanceof InvalidKubeconfigError) {
-        throw new InvalidKubeconfigError(`the ${key} of Secret ${namespace}/${secretName}: ${error.message}`);
-      }
-      throw error;
-    }
-    const observe = this.options.observeApiCall;
-    const target: TargetCluster = {
-      ref, uid, id: clusterIdOf(loaded.endpoint), endpoint: loaded.endpoint,
-      client: await KubeRestClient.create(loaded.config, {
-        timeoutMs: this.options.timeoutMs, ...(observe ? { observe: (method, code) => observe('target', method, code) } : {}),
-      }),
-    };
-    // Concurrent syncs may have built a client for the same kubeconfig meanwhile: keep one.
-    const current = this.cache.get(ref);
+  private async connect(source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig): Promise<TargetCluster> {
+    const loaded = loadAdminKubeconfig(kubeconfig, namespacedName(source.namespace, source.secretName));
+    const client = await createClusterClient(loaded.config, this.options, 'target');
+    return new TargetCluster(source.ref, source.uid, clusterIdOf(loaded.endpoint), loaded.endpoint, client);
+  }
+
+  /** Caches `target`, unless a concurrent sync cached a client for the same kubeconfig meanwhile: then that one is kept. */
+  private keep(source: KubeconfigSource, fingerprint: string, target: TargetCluster): TargetCluster {
+    const current = this.cache.get(source.ref);
     if (current?.fingerprint === fingerprint) {
-      closeTarget(target);
-      current.readAtMs = current.usedAtMs = this.now();
-      return current.target;
+      target.close();
+      return this.used(current, true);
     }
-    if (current) closeTarget(current.target);
-    this.cache.set(ref, { fingerprint, target, source, readAtMs: this.now(), usedAtMs: this.now() });
+    current?.target.close();
+    this.cache.set(source.ref, { fingerprint, target, source: source.key, readAtMs: this.now(), usedAtMs: this.now() });
     return target;
   }
 
-  /** Forgets a DPUCluster's client (it was deleted). */
+  /** Closes and drops a DPUCluster's client: the DPUCluster was deleted, or its credentials were refused. */
   forget(ref: string): void {
-    const cached = this.cache.get(ref);
-    if (cached) closeTarget(cached.target);
+    this.cache.get(ref)?.target.close();
     this.cache.delete(ref);
   }
 
   close(): void {
     clearInterval(this.sweeper);
-    for (const { target } of this.cache.values()) closeTarget(target);
+    for (const { target } of this.cache.values()) target.close();
     this.cache.clear();
-    closeTarget(this.host.target);
+    this.host.target.close();
   }
 }

@@ -87,6 +87,25 @@ function authHeaders(options: RequestOptions): Record<string, string> {
   return headers;
 }
 
+/** A finished call's answer: the parsed body of a 2xx, else the KubeApiError its Status describes. */
+function parseAnswer<T>(method: string, path: string, statusCode: number, text: string, retryAfter: string | string[] | undefined): T {
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (statusCode >= 200 && statusCode < 300) {
+    if (text && parsed === undefined) throw new KubeApiError(statusCode, 'InvalidResponse', `${method} ${path}: the answer is not JSON`);
+    return parsed as T;
+  }
+  const status = (parsed ?? {}) as ApiStatus;
+  const retryAfterHeader = Number(retryAfter);
+  const retryAfterSeconds = status.details?.retryAfterSeconds ?? (Number.isFinite(retryAfterHeader) ? retryAfterHeader : undefined);
+  const detail = status.message ?? (text.trim().split('\n')[0]?.slice(0, 200) || 'no body');
+  throw new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`, `${method} ${path}: ${detail}`, retryAfterSeconds);
+}
+
 export class KubeRestClient {
   readonly server: string;
   private readonly agent: Agent | PlainAgent;
@@ -154,10 +173,21 @@ export class KubeRestClient {
             const line = pending.slice(0, newline).trim();
             pending = pending.slice(newline + 1);
             if (!line) continue;
+            let event: unknown;
             try {
-              onEvent(JSON.parse(line));
+              event = JSON.parse(line);
+            } catch {
+              // A line that is not JSON: the stream is broken; the caller lists again.
+              req.destroy(new Error('a watch event is not JSON'));
+              return;
+            }
+            try {
+              onEvent(event);
             } catch (error) {
-              req.destroy(error as Error);
+              // A bug in the handler is not the server's fault: it is passed on as it is, not as
+              // "unreachable", which the caller would retry forever.
+              reject(error);
+              req.destroy();
               return;
             }
           }
@@ -193,54 +223,41 @@ export class KubeRestClient {
     }
 
     const observe = this.options.observe;
-    const call = new Promise<T>((resolve, reject) => {
+    const call = new Promise<{ value: T; statusCode: number }>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
-      const req = send(`${this.server}${path}`, { method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
+      const req = send(`${this.server}${path}`, { method, headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
+        res.on('error', (error) => {
+          clearTimeout(timer);
+          reject(new KubeUnreachableError(this.server, error.message));
+        });
         res.on('end', () => {
-          clearTimeout(deadline);
-          const text = Buffer.concat(chunks).toString('utf8');
+          clearTimeout(timer);
           const statusCode = res.statusCode ?? 0;
-          let parsed: unknown;
           try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
+            resolve({ value: parseAnswer<T>(method, path, statusCode, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after']), statusCode });
+          } catch (error) {
+            reject(error);
           }
-          if (statusCode >= 200 && statusCode < 300) {
-            if (text && parsed === undefined) {
-              reject(new KubeApiError(statusCode, 'InvalidResponse', `${method} ${path}: the answer is not JSON`));
-            } else {
-              resolve(parsed as T);
-            }
-            return;
-          }
-          const status = (parsed ?? {}) as ApiStatus;
-          const retryAfterHeader = Number(res.headers['retry-after']);
-          const retryAfterSeconds = status.details?.retryAfterSeconds ?? (Number.isFinite(retryAfterHeader) ? retryAfterHeader : undefined);
-          const detail = status.message ?? (text.trim().split('\n')[0]?.slice(0, 200) || 'no body');
-          reject(new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`, `${method} ${path}: ${detail}`, retryAfterSeconds));
         });
       });
-      // The socket timeout only fires on idle sockets; this bounds the whole call.
-      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)));
+      // One timer bounds the whole call, connecting, waiting and reading included (a socket
+      // timeout would fire only on a socket that stays idle).
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
       req.on('error', (error) => {
-        clearTimeout(deadline);
+        clearTimeout(timer);
         reject(new KubeUnreachableError(this.server, error.message));
       });
       req.end(payload);
     });
-    if (!observe) return call;
     return call.then(
-      (value) => {
-        observe(method, 200);
+      ({ value, statusCode }) => {
+        observe?.(method, statusCode);
         return value;
       },
       (error: unknown) => {
-        observe(method, error instanceof KubeApiError ? error.statusCode : 0);
+        observe?.(method, error instanceof KubeApiError ? error.statusCode : 0);
         throw error;
       },
     );

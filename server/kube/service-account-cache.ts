@@ -5,7 +5,7 @@
 // completes, or after the watch breaks, lookups answer "unknown" and callers ask the API.
 import { setTimeout as delay } from 'node:timers/promises';
 import { managedByLabel, managedByValue } from '../credential/names.js';
-import { KubeApiError, type KubeRestClient } from './rest.js';
+import { KubeApiError, KubeUnreachableError, type KubeRestClient } from './rest.js';
 
 export interface CachedServiceAccount {
   metadata?: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -34,6 +34,8 @@ export class ServiceAccountCache {
   private readonly accounts = new Map<string, CachedServiceAccount>();
   private synced = false;
   private readonly stopping = new AbortController();
+  /** The bug that stopped the watch loop, if one did. */
+  stoppedBy: Error | undefined;
 
   constructor(private readonly client: KubeRestClient) {
     void this.run();
@@ -84,6 +86,12 @@ export class ServiceAccountCache {
       } catch (error) {
         this.synced = false;
         if (this.stopping.signal.aborted) return;
+        // Neither the server's answer nor the network: a bug here, which a retry would only repeat.
+        // The cache stays "unknown" (callers ask the API), and the error is kept for a reader.
+        if (!(error instanceof KubeApiError || error instanceof KubeUnreachableError)) {
+          this.stoppedBy = error as Error;
+          return;
+        }
         // 410 Gone: the version is too old; anything else: the cluster is away. Both: list again.
         await sleep(error instanceof KubeApiError && error.statusCode === 410 ? 0 : retryDelaysMs[Math.min(failures++, retryDelaysMs.length - 1)]!, this.stopping.signal);
       }

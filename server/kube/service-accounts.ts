@@ -1,11 +1,25 @@
 // ServiceAccounts in a target cluster: made with the managed labels, and never used
 // or deleted unless those labels name the request asking.
-import { CredentialError } from '../credential/errors.js';
 import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
-import { reasons } from '../credential/status.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 import type { ServiceAccountCache } from './service-account-cache.js';
+
+/** The ServiceAccount's namespace does not exist in the target cluster (it is never created). */
+export class NamespaceMissingError extends Error {
+  override name = 'NamespaceMissingError';
+  constructor(readonly account: NamespacedName, readonly request: NamespacedName) {
+    super(`namespace ${account.namespace} does not exist`);
+  }
+}
+
+/** A ServiceAccount of that name exists and was not made for the request asking. */
+export class ServiceAccountInUseError extends Error {
+  override name = 'ServiceAccountInUseError';
+  constructor(readonly account: NamespacedName) {
+    super(`service account ${account.namespace}/${account.name} is not managed for this request`);
+  }
+}
 
 interface ServiceAccountObject {
   metadata?: { uid?: string; labels?: Record<string, string> };
@@ -56,8 +70,7 @@ export async function ensureServiceAccount(
       created = true;
     } catch (error) {
       if (isNotFound(error)) {
-        throw new CredentialError(reasons.namespaceNotFound,
-          `namespace ${account.namespace} does not exist in the target cluster; create it there (it is never created for you)`);
+        throw new NamespaceMissingError(account, request);
       }
       // Made by someone else meanwhile, or not managed (the cache does not see those): read it from etcd once.
       if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) {
@@ -67,8 +80,7 @@ export async function ensureServiceAccount(
     }
   }
   if (!isManagedBy(existing, request)) {
-    throw new CredentialError(reasons.serviceAccountConflict,
-      `service account ${account.namespace}/${account.name} is already in use (it was not created for this request); choose another name`);
+    throw new ServiceAccountInUseError(account);
   }
   return { uid: existing.metadata?.uid ?? '', created };
 }

@@ -53,19 +53,10 @@ export function serviceAccountUidOf(token: string): string | undefined {
 }
 
 /**
- * The token's ID (its `jti` claim; Kubernetes 1.29+), which the target cluster's audit log
- * records as the credential ID. Not a secret: it names the token without granting anything.
+ * What a token says about itself, from one parse: its ID (the `jti` claim, Kubernetes 1.29+,
+ * which the target's audit log records as the credential ID; it names the token without
+ * granting anything) and the anchor Secret it is bound to (its `kubernetes.io.secret` claim).
  */
-export function tokenIdOf(token: string): string | undefined {
-  return bindingOf(token).tokenId;
-}
-
-/** The name of the Secret a token is bound to (its `kubernetes.io.secret` claim), if any. */
-export function boundSecretOf(token: string): string | undefined {
-  return bindingOf(token).anchor;
-}
-
-/** tokenIdOf and boundSecretOf from one parse of the token: the reuse path asks for both. */
 export function bindingOf(token: string): { tokenId?: string; anchor?: string } {
   const claims = claimsOf(token);
   const jti = claims?.jti;

@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs } from '../../server/kube/rest.js';
+import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, type ApiCallObserver } from '../../server/kube/rest.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -18,14 +18,14 @@ async function serve(handler: Handler): Promise<{ server: Server; url: string }>
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-function clientFor(url: string, timeoutMs = 2_000): Promise<KubeRestClient> {
+function clientFor(url: string, timeoutMs = 2_000, observe?: ApiCallObserver): Promise<KubeRestClient> {
   const config = new KubeConfig();
   config.loadFromOptions({
     // client-node accepts a plain-http server only with skipTLSVerify.
     clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c',
   });
-  return KubeRestClient.create(config, { timeoutMs });
+  return KubeRestClient.create(config, { timeoutMs, ...(observe ? { observe } : {}) });
 }
 
 describe('KubeRestClient', function () {
@@ -115,5 +115,31 @@ describe('KubeRestClient', function () {
     const error = await client.request('GET', '/x').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
     expect((error as Error).message).to.contain('cannot reach http://127.0.0.1:1');
+  });
+
+  it('counts each call under the status the server answered: 201 is not 200, an error its own code, no answer 0', async function () {
+    ({ server } = await serve((req, _body, res) => {
+      res.writeHead(req.method === 'POST' ? 201 : req.url === '/missing' ? 404 : 200, { 'Content-Type': 'application/json' });
+      res.end('{}');
+    }));
+    const seen: [string, number][] = [];
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 2_000, (method, code) => seen.push([method, code]));
+    await client.request('POST', '/api/v1/namespaces/default/serviceaccounts', {});
+    await client.request('GET', '/version');
+    await client.request('GET', '/missing').catch(() => undefined);
+    await client.request('GET', '/late', undefined, { deadline: new Deadline(Date.now()) }).catch(() => undefined);
+    expect(seen).to.deep.equal([['POST', 201], ['GET', 200], ['GET', 404], ['GET', 0]]);
+  });
+
+  it('passes on a watch handler\'s own error as it is, not as "unreachable" (which would be retried forever)', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"type":"ADDED","object":{}}\n');
+    }));
+    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const bug = new TypeError('the handler has a bug');
+    const error = await client.watch('/api/v1/serviceaccounts?watch=true', () => { throw bug; }, 2_000, new AbortController().signal)
+      .catch((e: unknown) => e);
+    expect(error).to.equal(bug);
   });
 });

@@ -1,0 +1,47 @@
+// What the hooks need from the clusters, and nothing more: the host cluster's reads and
+// grant checks, and per target cluster the few calls a sync makes. kube/clusters.ts
+// implements it on real API servers; the phase tests (spec/hooks/) implement it in memory,
+// so every failure branch of a phase can be driven without an API server.
+import type { DpuClusterObject, SecretObject } from '../api.js';
+import type { ClusterEndpoint } from '../credential/render.js';
+import type { NamespacedName } from '../credential/validate.js';
+import type { Deadline } from '../kube/rest.js';
+import type { Anchor } from '../kube/token-anchors.js';
+import type { MintedToken } from '../kube/tokens.js';
+
+/** One target cluster: where the ServiceAccounts, anchors and tokens of a request are made. */
+export interface TargetAccess {
+  /** "namespace/name" of the DPUCluster; '' for the host cluster. */
+  readonly ref: string;
+  readonly uid: string;
+  /** Which API server it is: references differ, servers may not. */
+  readonly id: string;
+  readonly endpoint: ClusterEndpoint;
+  /** Gets or creates the request's ServiceAccount (managed labels checked); its UID, and whether it was made now. */
+  ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }>;
+  /** Deletes the ServiceAccount if it was made for `request`; true when this call deleted it. */
+  deleteServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<boolean>;
+  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor>;
+  /** Deletes an anchor this request made for that ServiceAccount; gone already is fine. */
+  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline): Promise<void>;
+  requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor, deadline: Deadline): Promise<MintedToken>;
+}
+
+/** The host cluster: requests, DPUClusters, output Secrets and the grants live there. */
+export interface HostAccess {
+  /** The host cluster as a target (requests without targetCluster). */
+  readonly target: TargetAccess;
+  readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined>;
+  readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined>;
+  readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined>;
+  isAllowed(requester: { user: string; groups: string[] }, verb: string,
+    resource: { group: string; resource: string; namespace: string; name?: string }, deadline?: Deadline): Promise<boolean>;
+}
+
+export interface ClusterAccess {
+  readonly host: HostAccess;
+  /** The target behind a DPUCluster (its client cached by its admin kubeconfig). */
+  forDpuCluster(dpuCluster: DpuClusterObject, deadline?: Deadline): Promise<TargetAccess>;
+  /** Drops what is cached for a DPUCluster ("namespace/name"): gone, or its credentials refused. */
+  forget(ref: string): void;
+}

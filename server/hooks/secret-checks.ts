@@ -1,0 +1,118 @@
+// The two checks on the output Secret before anything is minted: that the input is not
+// older than this webhook's last answer (Metacontroller's caches lag; observed-secret.ts
+// decides), and that the Secret the spec names is this request's to write.
+import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject } from '../api.js';
+import { adoptAnnotation, namespacedName } from '../credential/names.js';
+import { inputFreshness, showsLastIssued, writeRefused, type IssuedToken } from '../credential/observed-secret.js';
+import { buildStatus, conditionTypes, failed, reasons, succeeded } from '../credential/status.js';
+import { dateOf, readTokenRecord } from '../credential/token-record.js';
+import { anchorsOf } from '../credential/token-anchors.js';
+import type { ValidSpec } from '../credential/validate.js';
+import { issuedToken } from './children.js';
+import { end, outcomeReasons, waitingFor, type Ended, type SyncOutcome } from './outcome.js';
+import { failedCall, keepSecret, type SyncRun } from './sync-run.js';
+
+/** The input is current enough to act on; `refusedWrite`: the Secret ("namespace/name") whose last write Metacontroller could not make. */
+export interface Freshness {
+  refusedWrite?: string;
+}
+
+/** The token this webhook issued last, as the status recorded it. */
+function lastIssued(status: DpuServiceCredentialRequestStatus | undefined): IssuedToken | undefined {
+  const issuedAt = dateOf(status?.issuedAt);
+  return issuedAt ? { issuedAt, ...(status?.tokenID ? { tokenId: status.tokenID } : {}) } : undefined;
+}
+
+/** Nothing after this may act on children older than this webhook's last answer (see observed-secret.ts). */
+export async function checkInputFreshness(run: SyncRun): Promise<Freshness | Ended> {
+  const { parent, now } = run;
+  const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
+  const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
+  const freshness = inputFreshness(lastIssued(parent.status), run.observed.tokens(), knownAnchors, secretWasObserved, now);
+  // A refused write is no lag: waiting for it would end in a 429 loop or a Secret never written.
+  const refusedWrite = await refusedSecretWrite(run, knownAnchors, secretWasObserved);
+  if (refusedWrite) return { refusedWrite };
+  if (freshness.state === 'behind') {
+    return end({ response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
+      decision: 'behind', reason: outcomeReasons.behind });
+  }
+  if (freshness.state === 'awaiting') return end(awaitingSecret(parent, freshness.retryAfterSeconds, now));
+  return {};
+}
+
+/**
+ * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
+ * without minting again and without children (there is no observed child to delete).
+ */
+function awaitingSecret(parent: DpuServiceCredentialRequest, retryAfter: number, now: Date): SyncOutcome {
+  const previous = parent.status ?? {};
+  const issuedAt = dateOf(previous.issuedAt);
+  const expiresAt = dateOf(previous.expirationTimestamp);
+  const serviceAccount = previous.conditions?.find((c) => c.type === conditionTypes.serviceAccount);
+  const status = buildStatus({
+    previous,
+    generation: parent.metadata?.generation ?? 0,
+    serviceAccount: serviceAccount?.status === 'True' ? succeeded(serviceAccount.message) : waitingFor('the ServiceAccount'),
+    secret: failed(reasons.pending, `waiting for Metacontroller to write secret ${previous.secret ?? ''} with the token issued at ${previous.issuedAt ?? ''}`),
+    ...(previous.secret ? { secretName: previous.secret } : {}),
+    ...(issuedAt && expiresAt ? { token: { issuedAt, expiresAt, ...(previous.tokenID ? { tokenId: previous.tokenID } : {}) } } : {}),
+    now,
+  });
+  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
+}
+
+/** Whether `secret` is the child of the request with UID `requestUid` (its controller reference), observed or not yet. */
+const isControlledBy = (secret: SecretObject | undefined, requestUid: string | undefined) =>
+  (secret?.metadata?.ownerReferences ?? []).some((owner) => isRecord(owner) && owner.controller === true && owner.uid === requestUid);
+
+/**
+ * The Secret ("namespace/name") the status records whose last write Metacontroller could not
+ * make (see writeRefused), if any. It is read live only when its observed child does not show
+ * the token issued last: after a mint, before the cache has it, or after a refused write.
+ */
+async function refusedSecretWrite(run: SyncRun, knownAnchors: ReadonlySet<string>, secretWasObserved: boolean): Promise<string | undefined> {
+  const { parent, observed } = run;
+  const last = lastIssued(parent.status);
+  const recorded = parent.status?.secret;
+  if (!last || !recorded) return undefined;
+  const [namespace = '', name = ''] = recorded.split('/');
+  const child = observed.named(name);
+  const childRecord = observed.recordOf(child);
+  const seen = child ? (childRecord ? { token: observed.issuedToken(childRecord) } : {}) : undefined;
+  if (seen?.token && showsLastIssued(seen.token, last, knownAnchors)) return undefined;
+  let live: SecretObject | undefined;
+  try {
+    live = await run.context.clusters.host.readSecret(namespace, name, run.deadline);
+  } catch {
+    // Not knowing is not a refusal: the cache-lag rules decide as they did before.
+    return undefined;
+  }
+  const liveRecord = readTokenRecord(live);
+  const liveSeen = live ? { ours: isControlledBy(live, parent.metadata?.uid), ...(liveRecord ? { token: issuedToken(liveRecord) } : {}) } : undefined;
+  return writeRefused({ lastIssued: last, knownAnchors, observed: seen, live: liveSeen, secretWasObserved }) ? recorded : undefined;
+}
+
+/** Whether the request may write `secret`: its own child, or a Secret whose editor consented (adoptAnnotation). */
+function mayWrite(secret: SecretObject, request: ValidSpec['request']): boolean {
+  return secret.metadata?.annotations?.[adoptAnnotation] === request.name || isControlledBy(secret, request.uid);
+}
+
+/**
+ * Metacontroller applies children by force under server-side apply: a Secret of that name
+ * that is not this request's own would be taken over. Its children are observed; one just
+ * written may not be yet, so what is not observed is read live. Undefined: it may be written.
+ */
+export async function checkSecretOwnership(run: SyncRun, spec: ValidSpec): Promise<Ended | undefined> {
+  if (run.observed.named(spec.secret.name)) return undefined;
+  let existing: SecretObject | undefined;
+  try {
+    existing = await run.context.clusters.host.readSecretMetadata(spec.secret.namespace, spec.secret.name, run.deadline);
+  } catch (error) {
+    return keepSecret(run, failedCall(run, error, 'secretOwnership'));
+  }
+  if (!existing || mayWrite(existing, spec.request)) return undefined;
+  const taken = failed(reasons.secretNotOwned, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} exists and is not `
+    + `this request's: nothing in it is changed. Choose another spec.secret.name, delete that Secret, or let this request take it over: `
+    + `kubectl -n ${spec.secret.namespace} annotate secret ${spec.secret.name} ${adoptAnnotation}=${spec.request.name}`);
+  return keepSecret(run, { serviceAccount: taken, secret: taken, decision: 'error' });
+}

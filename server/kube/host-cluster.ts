@@ -1,0 +1,99 @@
+// The host cluster: where requests, DPUClusters, output Secrets and grants live. The
+// webhook reaches it with its own credentials; it is also the target of requests without
+// targetCluster.
+import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import type { DpuClusterObject, SecretObject } from '../api.js';
+import type { ClusterEndpoint } from '../credential/render.js';
+import { clusterIdOf } from '../credential/service-account-ledger.js';
+import { isNotFound, type Deadline, type KubeRestClient } from './rest.js';
+import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
+
+const secretPath = (namespace: string, name: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
+
+export class HostCluster {
+  private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
+
+  /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order). */
+  static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
+    const config = new KubeConfig();
+    config.loadFromDefault();
+    const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
+    let inCluster: ClusterEndpoint | undefined;
+    // loadFromDefault prefers KUBECONFIG and ~/.kube/config; the service address describes
+    // this cluster only when the in-cluster config is what was loaded.
+    if (host && port && config.getCurrentCluster()?.name === 'inCluster') {
+      try {
+        const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+        inCluster = { clusterName: 'incluster', server, caPem: readFileSync(inClusterCaPath, 'utf8') };
+      } catch {
+        // not in a Pod after all: no service-account CA mounted
+      }
+    }
+    return HostCluster.fromConfig(config, options, inCluster);
+  }
+
+  /**
+   * The endpoint written to host-cluster outputs: HOST_CLUSTER_SERVER, else the in-cluster
+   * service address, else the kubeconfig's server; the in-cluster CA, else the kubeconfig's.
+   */
+  static async fromConfig(config: KubeConfig, options: ClusterOptions, inCluster?: ClusterEndpoint): Promise<HostCluster> {
+    const client = await createClusterClient(config, options, 'host');
+    const cluster = config.getCurrentCluster();
+    const kubeconfigCaPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
+      : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
+    const endpoint: ClusterEndpoint = {
+      clusterName: 'incluster',
+      server: options.hostClusterServer ?? inCluster?.server ?? client.server,
+      caPem: inCluster?.caPem ?? kubeconfigCaPem,
+    };
+    return new HostCluster(client, new TargetCluster('', '', clusterIdOf(endpoint), endpoint, client));
+  }
+
+  /** Readiness: the host API server answers (any authenticated identity may read /version). */
+  async checkReachable(): Promise<void> {
+    await this.client.request('GET', '/version');
+  }
+
+  async readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
+    return this.readOptional(secretPath(namespace, name), deadline);
+  }
+
+  /**
+   * A Secret's metadata alone (PartialObjectMetadata): enough to tell whose it is, without
+   * bringing a Secret that is not this webhook's, data and all, into its memory.
+   */
+  async readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined> {
+    return this.readOptional(secretPath(namespace, name), deadline, 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
+  }
+
+  async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
+    return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
+  }
+
+  /** Whether the host cluster's RBAC lets `requester` do `verb` on the resource (a SubjectAccessReview). */
+  async isAllowed(requester: { user: string; groups: string[] }, verb: string,
+    resource: { group: string; resource: string; namespace: string; name?: string }, deadline?: Deadline): Promise<boolean> {
+    const review = await this.client.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: requester.user,
+        groups: requester.groups,
+        resourceAttributes: { verb, group: resource.group, resource: resource.resource, namespace: resource.namespace, ...(resource.name ? { name: resource.name } : {}) },
+      },
+    }, deadline ? { deadline } : {});
+    return review?.status?.allowed === true;
+  }
+
+  private async readOptional<T>(path: string, deadline?: Deadline, accept?: string): Promise<T | undefined> {
+    try {
+      return await this.client.request<T>('GET', path, undefined, { ...(deadline ? { deadline } : {}), ...(accept ? { accept } : {}) });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}

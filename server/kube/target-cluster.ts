@@ -1,0 +1,71 @@
+// One cluster the webhook makes ServiceAccounts, anchors and tokens in (a DPUCluster's, or
+// the host itself): its endpoint, its client, and its ServiceAccount cache, which only this
+// object starts and closes.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterEndpoint } from '../credential/render.js';
+import type { NamespacedName } from '../credential/validate.js';
+import { KubeRestClient, type Deadline } from './rest.js';
+import { ServiceAccountCache } from './service-account-cache.js';
+import { deleteManagedServiceAccount, ensureServiceAccount } from './service-accounts.js';
+import { createAnchor, deleteAnchor, type Anchor } from './token-anchors.js';
+import { requestToken, type MintedToken } from './tokens.js';
+
+export interface ClusterOptions {
+  timeoutMs: number;
+  /** Counts API calls by cluster kind (metrics). */
+  observeApiCall?: (cluster: 'host' | 'target', method: string, statusCode: number) => void;
+  /** Server written to outputs for the host cluster (HOST_CLUSTER_SERVER). */
+  hostClusterServer?: string;
+  /** Milliseconds since the epoch; tests pass a clock they can move. */
+  now?: () => number;
+}
+
+/** A pooled client whose calls are counted under `kind`. */
+export function createClusterClient(config: KubeConfig, options: ClusterOptions, kind: 'host' | 'target'): Promise<KubeRestClient> {
+  const observe = options.observeApiCall;
+  return KubeRestClient.create(config, {
+    timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe(kind, method, code) } : {}),
+  });
+}
+
+export class TargetCluster {
+  /** Started by the first ensureServiceAccount: a cluster nobody makes ServiceAccounts in is not watched. */
+  private serviceAccountCache: ServiceAccountCache | undefined;
+
+  constructor(
+    /** "namespace/name" of the DPUCluster; '' for the host cluster. */
+    readonly ref: string,
+    readonly uid: string,
+    /** Which API server it is (clusterIdOf its endpoint): references differ, servers may not. */
+    readonly id: string,
+    readonly endpoint: ClusterEndpoint,
+    readonly client: KubeRestClient,
+  ) {}
+
+  ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }> {
+    this.serviceAccountCache ??= new ServiceAccountCache(this.client);
+    return ensureServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
+  }
+
+  /** A cache not started yet has nothing to forget: it lists afresh when it starts. */
+  deleteServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<boolean> {
+    return deleteManagedServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
+  }
+
+  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor> {
+    return createAnchor(this.client.within(deadline), serviceAccount, request);
+  }
+
+  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline): Promise<void> {
+    return deleteAnchor(this.client.within(deadline), namespace, name, request, serviceAccountName);
+  }
+
+  requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor, deadline: Deadline): Promise<MintedToken> {
+    return requestToken(this.client.within(deadline), account.namespace, account.name, expirationSeconds, anchor);
+  }
+
+  close(): void {
+    this.serviceAccountCache?.close();
+    this.client.close();
+  }
+}

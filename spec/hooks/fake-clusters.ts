@@ -1,0 +1,158 @@
+// An in-memory ClusterAccess for the phase tests: ServiceAccounts, anchors and tokens kept
+// in maps, every call recorded, and any call made to fail with the error a test names.
+// It answers what the hooks ask through server/hooks/cluster-access.ts, nothing more: what
+// a real API server does (labels, preconditions, watch caches) is tested end to end.
+import type { DpuClusterObject, SecretObject } from '../../server/api.js';
+import type { ClusterEndpoint } from '../../server/credential/render.js';
+import type { NamespacedName } from '../../server/credential/validate.js';
+import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
+import type { Anchor } from '../../server/kube/token-anchors.js';
+import type { MintedToken } from '../../server/kube/tokens.js';
+
+type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'deleteAnchor' | 'requestToken';
+type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'isAllowed' | 'forDpuCluster';
+
+/** A JWT-shaped token with the claims the hooks read (no signature: nothing verifies it here). */
+export function fakeToken(claims: { jti: string; serviceAccountUid: string; anchor: string }): string {
+  const payload = { jti: claims.jti, 'kubernetes.io': { serviceaccount: { uid: claims.serviceAccountUid }, secret: { name: claims.anchor } } };
+  return `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
+}
+
+export class FakeTarget implements TargetAccess {
+  readonly endpoint: ClusterEndpoint;
+  /** "namespace/name" → UID and the request ("namespace/name") it was made for. */
+  readonly serviceAccounts = new Map<string, { uid: string; madeFor: string }>();
+  /** "namespace/name" of the anchors that exist. */
+  readonly anchors = new Set<string>();
+  readonly calls: TargetCall[] = [];
+  /** The error each call throws until cleared. */
+  readonly failing = new Map<TargetCall, Error>();
+  /** Overrides the UID a minted token names (a ServiceAccount replaced meanwhile). */
+  mintedForUid: string | undefined;
+  private counter = 0;
+
+  constructor(readonly ref: string, readonly uid: string, readonly id: string, private readonly now: () => Date) {
+    this.endpoint = { clusterName: ref ? ref.replace('/', '-') : 'incluster', server: `https://${id}.example:6443`, caPem: 'CA' };
+  }
+
+  private call(name: TargetCall): void {
+    this.calls.push(name);
+    const error = this.failing.get(name);
+    if (error) throw error;
+  }
+
+  async ensureServiceAccount(account: NamespacedName, request: NamespacedName): Promise<{ uid: string; created: boolean }> {
+    this.call('ensureServiceAccount');
+    const key = `${account.namespace}/${account.name}`;
+    const existing = this.serviceAccounts.get(key);
+    if (existing) return { uid: existing.uid, created: false };
+    const uid = `sa-uid-${account.name}`;
+    this.serviceAccounts.set(key, { uid, madeFor: `${request.namespace}/${request.name}` });
+    return { uid, created: true };
+  }
+
+  async deleteServiceAccount(account: NamespacedName, request: NamespacedName): Promise<boolean> {
+    this.call('deleteServiceAccount');
+    const key = `${account.namespace}/${account.name}`;
+    if (this.serviceAccounts.get(key)?.madeFor !== `${request.namespace}/${request.name}`) return false;
+    return this.serviceAccounts.delete(key);
+  }
+
+  async createAnchor(serviceAccount: NamespacedName & { uid: string }): Promise<Anchor> {
+    this.call('createAnchor');
+    const name = `${serviceAccount.name}-token-${++this.counter}`;
+    this.anchors.add(`${serviceAccount.namespace}/${name}`);
+    return { name, uid: `anchor-uid-${this.counter}` };
+  }
+
+  async deleteAnchor(namespace: string, name: string): Promise<void> {
+    this.call('deleteAnchor');
+    this.anchors.delete(`${namespace}/${name}`);
+  }
+
+  async requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor): Promise<MintedToken> {
+    this.call('requestToken');
+    const seconds = expirationSeconds ?? 3600;
+    const serviceAccountUid = this.mintedForUid ?? this.serviceAccounts.get(`${account.namespace}/${account.name}`)?.uid ?? '';
+    return {
+      token: fakeToken({ jti: `jti-${++this.counter}`, serviceAccountUid, anchor: anchor.name }),
+      expiresAt: new Date(this.now().getTime() + seconds * 1_000),
+      expirationSeconds: seconds,
+    };
+  }
+}
+
+export class FakeHost implements HostAccess {
+  readonly target: FakeTarget;
+  /** Secrets of the host cluster, by "namespace/name" (the output Secrets a test puts there). */
+  readonly secrets = new Map<string, SecretObject>();
+  readonly dpuClusters = new Map<string, DpuClusterObject>();
+  /** Grants refused: "resource/namespace/name" (name '' for a whole namespace). */
+  readonly refused = new Set<string>();
+  readonly calls: HostCall[] = [];
+  readonly failing = new Map<HostCall, Error>();
+
+  constructor(now: () => Date) {
+    this.target = new FakeTarget('', '', 'host', now);
+  }
+
+  call(name: HostCall): void {
+    this.calls.push(name);
+    const error = this.failing.get(name);
+    if (error) throw error;
+  }
+
+  async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    this.call('readSecret');
+    return this.secrets.get(`${namespace}/${name}`);
+  }
+
+  async readSecretMetadata(namespace: string, name: string): Promise<SecretObject | undefined> {
+    this.call('readSecretMetadata');
+    const secret = this.secrets.get(`${namespace}/${name}`);
+    return secret ? { metadata: secret.metadata ?? {} } : undefined;
+  }
+
+  async readDpuCluster(namespace: string, name: string): Promise<DpuClusterObject | undefined> {
+    this.call('readDpuCluster');
+    return this.dpuClusters.get(`${namespace}/${name}`);
+  }
+
+  async isAllowed(_requester: unknown, _verb: string, resource: { resource: string; namespace: string; name?: string }): Promise<boolean> {
+    this.call('isAllowed');
+    return !this.refused.has(`${resource.resource}/${resource.namespace}/${resource.name ?? ''}`);
+  }
+}
+
+export class FakeClusters implements ClusterAccess {
+  readonly host: FakeHost;
+  /** The target of each DPUCluster ("namespace/name"), made on first use. */
+  readonly targets = new Map<string, FakeTarget>();
+  readonly forgotten: string[] = [];
+
+  constructor(private readonly now: () => Date) {
+    this.host = new FakeHost(now);
+  }
+
+  /** Adds a DPUCluster to the host and returns its target. */
+  addDpuCluster(namespace: string, name: string, uid = `${name}-uid`): FakeTarget {
+    const ref = `${namespace}/${name}`;
+    this.host.dpuClusters.set(ref, { apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', kind: 'DPUCluster',
+      metadata: { namespace, name, uid }, spec: { kubeconfig: `${name}-admin-kubeconfig` } });
+    const target = new FakeTarget(ref, uid, `cluster-${name}`, this.now);
+    this.targets.set(ref, target);
+    return target;
+  }
+
+  async forDpuCluster(dpuCluster: DpuClusterObject): Promise<TargetAccess> {
+    this.host.call('forDpuCluster');
+    const ref = `${dpuCluster.metadata?.namespace}/${dpuCluster.metadata?.name}`;
+    const target = this.targets.get(ref);
+    if (!target) throw new Error(`the test made no target for ${ref}`);
+    return target;
+  }
+
+  forget(ref: string): void {
+    this.forgotten.push(ref);
+  }
+}

@@ -1,0 +1,382 @@
+// Each phase of the sync and finalize hooks, and each way it fails, against the in-memory
+// clusters of fake-clusters.ts: no API server, no network. What the API servers themselves
+// do is tested end to end (sync.e2e.spec.ts and the others).
+import { expect } from 'chai';
+import { reasons } from '../../server/credential/status.js';
+import { TargetClusterNotReadyError } from '../../server/kube/clusters.js';
+import { InvalidKubeconfigError } from '../../server/kube/kubeconfig.js';
+import { KubeApiError, KubeUnreachableError } from '../../server/kube/rest.js';
+import { NamespaceMissingError, ServiceAccountInUseError } from '../../server/kube/service-accounts.js';
+import { finalizeGiveUpAfterMs } from '../../server/hooks/finalize.js';
+import { outcomeReasons } from '../../server/hooks/outcome.js';
+import { requestNamespace, World } from './world.js';
+
+const unreachable = () => new KubeUnreachableError('https://api.example:6443', 'connect ECONNREFUSED');
+const apiError = (statusCode: number, retryAfterSeconds?: number) =>
+  new KubeApiError(statusCode, `HTTP${statusCode}`, `POST /api/v1/...: refused`, retryAfterSeconds);
+
+/** A request on a DPUCluster in its own namespace, and the target of that cluster. */
+function onDpuCluster() {
+  const world = new World({ targetCluster: { name: 'dpu-cplane' } });
+  const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
+  return { world, target };
+}
+
+/** The children of an answer that kept what Metacontroller reported. */
+const childNames = (outcome: { response: { children?: { metadata?: { name?: string } }[] } }) =>
+  (outcome.response.children ?? []).map((child) => child.metadata?.name);
+
+describe('sync phases (in-memory clusters)', function () {
+  describe('the happy path', function () {
+    it('mints, and once the Secret is seen, reuses the token without a call to the target', async function () {
+      const { world, target } = onDpuCluster();
+      const minted = await world.sync();
+      expect(minted.decision).to.equal('minted');
+      expect(target.calls).to.deep.equal(['ensureServiceAccount', 'createAnchor', 'requestToken']);
+      world.apply(minted);
+      const seen = await world.sync();
+      expect(seen.decision).to.equal('reused');
+      expect(world.condition(seen, 'Ready')).to.include({ status: 'True', reason: reasons.success });
+      expect(target.calls.filter((call) => call !== 'ensureServiceAccount')).to.have.length(2);
+    });
+  });
+
+  describe('grants', function () {
+    it('keeps the Secret and waits when the grant check cannot reach the host (HostClusterUnreachable)', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      // A DPUCluster in another namespace needs a grant: the check asks the host.
+      world.clusters.addDpuCluster('provider', 'shared');
+      world.setSpec({ targetCluster: { name: 'shared', namespace: 'provider' } });
+      world.clusters.host.failing.set('isAllowed', unreachable());
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.hostClusterUnreachable });
+      expect(world.condition(outcome, 'SecretReconciled')).to.include({ reason: reasons.pending, message: 'waiting for the grant check' });
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(target.calls).to.not.include('deleteAnchor');
+    });
+
+    it('refuses a reference without a grant, drops the Secret and takes back what was issued (ReferenceNotPermitted)', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.clusters.host.refused.add('dpuclusters/provider/shared');
+      world.clusters.addDpuCluster('provider', 'shared');
+      world.setSpec({ targetCluster: { name: 'shared', namespace: 'provider' } });
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.referenceNotPermitted });
+      expect(outcome.response.children).to.deep.equal([]);
+      expect(target.anchors.size).to.equal(0);
+      expect(target.serviceAccounts.size).to.equal(0);
+    });
+  });
+
+  describe('validate', function () {
+    it('answers an invalid spec with InvalidSpec, keeps the Secret and calls no target', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const callsBefore = target.calls.length;
+      world.setSpec({ type: 'yaml' });
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'invalid', reason: reasons.invalidSpec });
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(outcome.response.status?.secret).to.equal(`${requestNamespace}/cred`);
+      expect(target.calls.length).to.equal(callsBefore);
+    });
+
+    it('refuses a duration above the policy with DurationNotPermitted and mints nothing', async function () {
+      const { world, target } = onDpuCluster();
+      world.setSpec({ duration: '1000h' });
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'invalid', reason: reasons.durationNotPermitted });
+      expect(target.calls).to.deep.equal([]);
+    });
+
+    it('leaves a Secret of that name that is not the request\'s alone (SecretNotOwned)', async function () {
+      const { world, target } = onDpuCluster();
+      world.clusters.host.secrets.set(`${requestNamespace}/cred`, { metadata: { name: 'cred', namespace: requestNamespace } });
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.secretNotOwned });
+      expect(outcome.response.children).to.deep.equal([]);
+      expect(target.calls).to.deep.equal([]);
+    });
+
+    it('waits when the Secret\'s owner cannot be read (HostClusterUnreachable on SecretReconciled)', async function () {
+      const { world, target } = onDpuCluster();
+      world.clusters.host.failing.set('readSecretMetadata', apiError(500));
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.pending });
+      expect(world.condition(outcome, 'SecretReconciled')).to.include({ reason: reasons.hostClusterUnreachable });
+      expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.equal('waiting for the host cluster');
+      expect(target.calls).to.deep.equal([]);
+    });
+  });
+
+  describe('freshness', function () {
+    it('answers "behind" (HTTP 429) to children older than the token issued last', async function () {
+      const { world } = onDpuCluster();
+      await world.settle();
+      const old = new Map(world.children);
+      world.setSpec({ duration: '2h' });
+      world.apply(await world.sync());
+      world.children = old;
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'behind', reason: outcomeReasons.behind });
+    });
+  });
+
+  describe('target', function () {
+    it('drops the Secret of a DPUCluster that is gone and forgets its client (TargetClusterNotFound)', async function () {
+      const { world } = onDpuCluster();
+      await world.settle();
+      world.clusters.host.dpuClusters.clear();
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.targetClusterNotFound });
+      expect(outcome.response.children).to.deep.equal([]);
+      expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
+    });
+
+    it('keeps the Secret of the old cluster when the new targetCluster does not exist (a typo)', async function () {
+      const { world } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ targetCluster: { name: 'dpu-cplnae' } });
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.targetClusterNotFound);
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(world.condition(outcome, 'Ready')?.message).to.include(`the Secret for ${requestNamespace}/dpu-cplane is kept`);
+    });
+
+    for (const [kind, error, reason] of [
+      ['no kubeconfig yet', new TargetClusterNotReadyError('DPUCluster tenant/dpu-cplane has no spec.kubeconfig yet'), reasons.targetClusterNotReady],
+      ['a broken kubeconfig', new InvalidKubeconfigError('the super-admin.conf of Secret tenant/x is not base64'), reasons.invalidTargetKubeconfig],
+      ['the host unreachable while its kubeconfig Secret is read', unreachable(), reasons.hostClusterUnreachable],
+    ] as const) {
+      it(`keeps the Secret and reports ${reason} for ${kind}`, async function () {
+        const { world } = onDpuCluster();
+        await world.settle();
+        world.clusters.host.failing.set('forDpuCluster', error);
+        const outcome = await world.sync();
+        expect(outcome).to.include({ decision: 'error', reason });
+        expect(world.condition(outcome, 'SecretReconciled')?.message).to.equal('waiting for the target cluster');
+        expect(childNames(outcome)).to.deep.equal(['cred']);
+      });
+    }
+  });
+
+  describe('service account', function () {
+    it('reports NamespaceNotFound, saying what an omitted namespace means here and in DPF', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('ensureServiceAccount', new NamespaceMissingError({ namespace: requestNamespace, name: 'sa' }, { namespace: requestNamespace, name: 'req' }));
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.namespaceNotFound });
+      const message = world.condition(outcome, 'ServiceAccountReconciled')?.message ?? '';
+      expect(message).to.include(`namespace ${requestNamespace} does not exist in the target cluster`);
+      expect(message).to.include('"default"').and.to.include('docs/migrating.md');
+    });
+
+    it('says nothing of omitted namespaces when the spec named another namespace', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('ensureServiceAccount', new NamespaceMissingError({ namespace: 'other', name: 'sa' }, { namespace: requestNamespace, name: 'req' }));
+      const outcome = await world.sync();
+      expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.not.include('default');
+    });
+
+    it('never uses a ServiceAccount made for someone else (ServiceAccountConflict)', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('ensureServiceAccount', new ServiceAccountInUseError({ namespace: requestNamespace, name: 'sa' }));
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.serviceAccountConflict);
+      expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.include('is already in use');
+      expect(target.calls).to.deep.equal(['ensureServiceAccount']);
+    });
+
+    it('keeps the Secret when the ServiceAccount create is refused (ServiceAccountReconcileFailed), honouring Retry-After', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ serviceAccount: { name: 'sa-2' } });
+      target.failing.set('ensureServiceAccount', apiError(403, 120));
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.serviceAccountReconcileFailed });
+      expect(outcome.response.resyncAfterSeconds).to.be.at.least(120);
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(world.clusters.forgotten).to.deep.equal([]);
+    });
+
+    it('forgets the target\'s credentials when it answers 401', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('ensureServiceAccount', apiError(401));
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.serviceAccountReconcileFailed);
+      expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
+    });
+
+    it('keeps the Secret when the target is unreachable (TargetClusterUnreachable)', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      target.failing.set('ensureServiceAccount', unreachable());
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.targetClusterUnreachable);
+      expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.include('the current Secret is kept');
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+    });
+  });
+
+  describe('token (keep or mint)', function () {
+    it('reports TokenRequestFailed when the anchor cannot be made, and records no anchor', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('createAnchor', apiError(500));
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
+      expect(world.condition(outcome, 'ServiceAccountReconciled')).to.include({ status: 'True' });
+      expect(outcome.response.status?.tokenAnchors).to.equal(undefined);
+      expect(outcome.response.status?.serviceAccounts?.map((entry) => entry.serviceAccount)).to.deep.equal([`${requestNamespace}/sa`]);
+    });
+
+    it('records the anchor of a failed mint as expired, so a later sync deletes it', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('requestToken', apiError(500));
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.tokenRequestFailed);
+      const anchors = outcome.response.status?.tokenAnchors ?? [];
+      expect(anchors).to.have.length(1);
+      expect(anchors[0]?.expiresAt).to.equal(world.now().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+      world.apply(outcome);
+      target.failing.delete('requestToken');
+      world.advance(1_000);
+      await world.sync();
+      expect(target.calls).to.include('deleteAnchor');
+    });
+
+    it('forgets the target\'s credentials when the mint answers 401', async function () {
+      const { world, target } = onDpuCluster();
+      target.failing.set('requestToken', apiError(401));
+      await world.sync();
+      expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
+    });
+
+    it('reports TargetClusterUnreachable when the mint cannot reach the target, keeping the Secret', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ duration: '2h' });
+      target.failing.set('requestToken', unreachable());
+      const outcome = await world.sync();
+      expect(world.condition(outcome, 'SecretReconciled')).to.include({ reason: reasons.targetClusterUnreachable });
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+    });
+
+    it('throws away a token minted for another ServiceAccount of that name (ServiceAccountConflict)', async function () {
+      const { world, target } = onDpuCluster();
+      target.mintedForUid = 'someone-elses-uid';
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.serviceAccountConflict);
+      expect(world.condition(outcome, 'SecretReconciled')?.message).to.include('was replaced while its token was minted');
+      expect(outcome.response.children).to.deep.equal([]);
+    });
+  });
+
+  describe('revoke', function () {
+    it('reports TokenRevocationFailed while the anchor of a rotated-away token cannot be deleted', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': '1' } } };
+      target.failing.set('deleteAnchor', apiError(500));
+      const outcome = await world.settle();
+      expect(outcome.reason).to.equal(outcomeReasons.tokenStillFresh);
+      expect(world.condition(outcome, 'ServiceAccountReconciled')).to.include({ status: 'False', reason: reasons.tokenRevocationFailed });
+      expect(target.anchors.size).to.equal(2);
+      target.failing.delete('deleteAnchor');
+      const retried = await world.sync();
+      expect(world.condition(retried, 'Ready')).to.include({ status: 'True' });
+      expect(target.anchors.size).to.equal(1);
+    });
+
+    it('reports ServiceAccountCleanupFailed while the previous ServiceAccount cannot be deleted', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ serviceAccount: { name: 'sa-2' } });
+      target.failing.set('deleteServiceAccount', unreachable());
+      const outcome = await world.sync();
+      expect(outcome.decision).to.equal('minted');
+      expect(world.condition(outcome, 'ServiceAccountReconciled')).to.include({ reason: reasons.serviceAccountCleanupFailed });
+      expect(outcome.response.status?.serviceAccounts?.map((entry) => entry.serviceAccount)).to.have.members([`${requestNamespace}/sa`, `${requestNamespace}/sa-2`]);
+    });
+  });
+
+  describe('render', function () {
+    it('keeps the Secret under the old name until the new one is seen holding the token (secret.name changed)', async function () {
+      const { world } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ secret: { name: 'cred-2' } });
+      const renamed = await world.sync();
+      expect(renamed.decision).to.equal('reused');
+      expect(childNames(renamed)).to.deep.equal(['cred-2', 'cred']);
+      world.apply(renamed);
+      const seen = await world.sync();
+      expect(childNames(seen)).to.deep.equal(['cred-2']);
+    });
+
+    it('reports a failure during a rename against the Secret under the spec\'s name', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.setSpec({ secret: { name: 'cred-2' } });
+      world.apply(await world.sync());
+      target.failing.set('ensureServiceAccount', unreachable());
+      // Metacontroller lists the old Secret first: the status still names the new one.
+      world.children = new Map([...world.children].reverse());
+      const outcome = await world.sync();
+      expect(outcome.reason).to.equal(reasons.targetClusterUnreachable);
+      expect(outcome.response.status?.secret).to.equal(`${requestNamespace}/cred-2`);
+    });
+  });
+});
+
+describe('finalize phases (in-memory clusters)', function () {
+  it('deletes the ServiceAccount and says so (ServiceAccountDeleted)', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    const outcome = await world.finalize();
+    expect(outcome).to.include({ decision: 'finalized', reason: outcomeReasons.serviceAccountDeleted });
+    expect(outcome.response.finalized).to.equal(true);
+    expect(target.serviceAccounts.size).to.equal(0);
+    expect(outcome.events?.map((event) => event.reason)).to.deep.equal(['ServiceAccountDeleted']);
+  });
+
+  it('has nothing to do for a request that never made a ServiceAccount (NoServiceAccount)', async function () {
+    const world = new World({ type: 'yaml' });
+    const outcome = await world.finalize();
+    expect(outcome).to.include({ decision: 'finalized', reason: outcomeReasons.noServiceAccount });
+  });
+
+  it('waits for a target that is down (ServiceAccountDeleteFailed), keeping the children', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    target.failing.set('deleteServiceAccount', unreachable());
+    const outcome = await world.finalize();
+    expect(outcome).to.include({ decision: 'error', reason: outcomeReasons.serviceAccountDeleteFailed });
+    expect(outcome.response.finalized).to.equal(false);
+    expect(childNames(outcome)).to.deep.equal(['cred']);
+  });
+
+  it('gives up on a cluster that cannot be used once finalizeGiveUpAfterMs has passed (GaveUpOnServiceAccount)', async function () {
+    const { world } = onDpuCluster();
+    await world.settle();
+    world.parent = { ...world.parent, metadata: { ...world.parent.metadata, deletionTimestamp: world.now().toISOString() } };
+    world.clusters.host.failing.set('forDpuCluster', new TargetClusterNotReadyError('no kubeconfig'));
+    expect((await world.finalize()).reason).to.equal(outcomeReasons.serviceAccountDeleteFailed);
+    world.advance(finalizeGiveUpAfterMs + 1);
+    const outcome = await world.finalize();
+    expect(outcome).to.include({ decision: 'finalized', reason: outcomeReasons.gaveUpOnServiceAccount });
+  });
+
+  it('lets a bug propagate (HTTP 500) rather than answer it as a retry', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    target.failing.set('deleteServiceAccount', new TypeError('a bug'));
+    let thrown: unknown;
+    try {
+      await world.finalize();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).to.be.instanceOf(TypeError);
+  });
+});
