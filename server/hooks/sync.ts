@@ -338,11 +338,18 @@ function identityOf(spec: ValidSpec, target: TargetAccess): StatusInput['identit
   };
 }
 
-/** Whatever comes first: the refresh, the end of a replaced token's grace, a rotation held back; sooner while failing. */
+/**
+ * Whatever comes first: the refresh, the end of a replaced token's grace, a rotation held back;
+ * sooner while failing. Not sooner while the Secret this answer writes is Pending: its own event
+ * brings the next sync (a refused write fails Metacontroller's sync, which it retries with
+ * backoff), and a requeue, which Metacontroller cannot withdraw, would only add a sync and a
+ * status read per new request (docs/performance.md, "Calls per new request").
+ */
 function resyncAfter(run: SyncRun, { spec, token, revoked }: Synced, secret: ConditionResult, rotationAllowedAt: Date | undefined): number {
   const wakeUps = [refreshTime(token.record, jitterMsFor(spec.request.uid)), nextGraceEnd(revoked.revocation.anchors, run.policy.renewalGraceMs, run.now),
     rotationAllowedAt].filter((when): when is Date => when !== undefined);
   const untilRefresh = Math.min(...wakeUps.map((when) => secondsUntil(when, run.now)));
   const failing = [revoked.serviceAccountResult, secret].find((result) => !result.ok);
-  return failing ? Math.min(untilRefresh, retryAfterSeconds(failingSince(run.parent.status, failing.reason), run.now)) : untilRefresh;
+  if (!failing || (failing === secret && secret.reason === reasons.pending)) return untilRefresh;
+  return Math.min(untilRefresh, retryAfterSeconds(failingSince(run.parent.status, failing.reason), run.now));
 }

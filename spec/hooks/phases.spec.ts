@@ -39,6 +39,17 @@ describe('sync phases (in-memory clusters)', function () {
       expect(world.condition(seen, 'Ready')).to.include({ status: 'True', reason: reasons.success });
       expect(target.calls.filter((call) => call !== 'ensureServiceAccount')).to.have.length(2);
     });
+
+    it('asks for no early resync while the Secret it writes is Pending: that Secret\'s event brings the next sync', async function () {
+      const { world } = onDpuCluster();
+      const minted = await world.sync();
+      expect(world.condition(minted, 'SecretReconciled')).to.include({ status: 'False', reason: reasons.pending });
+      world.apply(minted);
+      const seen = await world.sync();
+      // Both wait for the refresh (80% of the lifetime), far beyond any retry backoff (at most 300 s).
+      expect(minted.response.resyncAfterSeconds).to.be.greaterThan(300);
+      expect(minted.response.resyncAfterSeconds).to.be.within(seen.response.resyncAfterSeconds - 1, seen.response.resyncAfterSeconds + 1);
+    });
   });
 
   describe('grants', function () {
