@@ -3,9 +3,10 @@
 // moves. What matters to the webhook:
 // - Add() of a key already queued does nothing: events for one parent merge into one sync.
 // - AddAfter(): a key waits once; a second AddAfter keeps the earlier time (delaying_queue.go
-//   insert), and a sync in the meantime does not cancel it. So the 5 s requeue of a Pending
-//   answer still fires after the Ready sync that a new Secret triggered, while that Ready
-//   answer's own, later resyncAfterSeconds is dropped; the extra sync schedules it again.
+//   insert), and a sync in the meantime does not cancel it. So a failing answer's 5 s requeue
+//   still fires after a Ready sync that came sooner, while that Ready answer's own, later
+//   resyncAfterSeconds is dropped; the extra sync schedules it again. (This is why a Pending
+//   answer asks for no requeue: its Secret's event brings the next sync anyway.)
 // - AddRateLimited(): per-key exponential backoff from 5 ms to 1000 s; Forget() after a
 //   success resets it (DefaultTypedControllerRateLimiter's overall 10 qps bucket is not modelled).
 
