@@ -61,6 +61,12 @@ export class WorkQueue {
     return key;
   }
 
+  /** How many keys are ready (or their wait over by `at`). */
+  readyCount(at = this.now()): number {
+    this.promote(at);
+    return this.ready.size;
+  }
+
   /** The waiting loop: keys whose time has come join the ready ones (merging with a key already there). */
   private promote(at: number): void {
     for (const [key, readyAt] of [...this.waiting].sort(([, a], [, b]) => a - b)) {
