@@ -66,10 +66,11 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
     const naming = await readyRequests('fa', bumped, 3);
     await readyRequests('fb', other, 2);
     await env.driver.runDue(); // whatever the setup left ready
-    const syncsBefore = hookCalls(env.driver, 'sync');
+    const [syncsBefore, enqueuesBefore] = [hookCalls(env.driver, 'sync'), env.driver.relatedEnqueues];
 
     const patched = await bumpStatus(bumped, 'Ready');
     await env.driver.relatedObserved(patched);
+    expect(env.driver.relatedEnqueues - enqueuesBefore).to.equal(3);
     expect((await env.driver.runDue()).sort()).to.deep.equal([...naming].sort());
     expect(hookCalls(env.driver, 'sync') - syncsBefore).to.equal(3);
     // The sync's input carries the DPUCluster as the event brought it.

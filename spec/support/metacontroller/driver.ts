@@ -101,6 +101,12 @@ interface ApiResource {
  */
 export const customizeCacheTtlMs = 20 * 60_000;
 
+interface RelatedInformer {
+  resource: ApiResource;
+  cache: Informer;
+  events: WatchedInformer;
+}
+
 /** More passes than this for one parent with nothing new from outside: the answers do not settle. */
 const maxPassesPerReconcile = 8;
 
@@ -149,7 +155,9 @@ export class MetacontrollerDriver {
    * Per related resource: the informer syncs read (`cache`) and the one whose events enqueue
    * parents (`events`: the same one under 'watch'; under 'list', a watch kept only for its events).
    */
-  private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: Informer; events: WatchedInformer }>();
+  private readonly relatedInformers = new Map<string, RelatedInformer>();
+  /** The informers being made: concurrent first syncs share one (getOrCreateRelatedInformer's GetOrCreate). */
+  private readonly relatedInformersMade = new Map<string, Promise<RelatedInformer>>();
   /** The customize hook's answers per parent UID and generation, each kept 20 minutes from when it was answered. */
   private readonly customizeCache = new Map<string, { rules: RelatedRule[]; expiresAt: number }>();
   /** The related informers' event handler: one event at a time, in order, as client-go delivers them to a handler. */
@@ -557,23 +565,30 @@ export class MetacontrollerDriver {
    * resource, with the event handler (onRelatedAdd, onRelatedUpdate, onRelatedDelete) that
    * enqueues parents.
    */
-  private async relatedInformer(rule: RelatedRule) {
+  private async relatedInformer(rule: RelatedRule): Promise<RelatedInformer> {
     const key = `${rule.apiVersion}/${rule.resource}`;
-    let informer = this.relatedInformers.get(key);
-    if (!informer) {
-      const resource = await this.discover(rule.apiVersion, rule.resource);
-      // Metacontroller shares one informer per resource.
-      const shared = resource.resource === this.childResource.resource && resource.group === this.childResource.group ? this.secrets : undefined;
-      const cache = shared ?? this.informerFor(resource);
-      const events: WatchedInformer = cache instanceof WatchedInformer && !shared ? cache : new WatchedInformer(this.host, allNamespacesPathOf(resource), selectorLabel);
-      informer = { resource, cache, events };
-      this.relatedInformers.set(key, informer);
-      events.onChange = (_type, current, previous) => {
-        // onRelatedUpdate() asks for the parents interested in the old state or the new one.
-        const objects = previous ? [previous, current] : [current];
-        this.relatedHandling = this.relatedHandling.then(() => this.notifyRelatedParents(key, resource, objects)).catch(() => undefined);
-      };
+    let made = this.relatedInformersMade.get(key);
+    if (!made) {
+      made = this.makeRelatedInformer(key, rule);
+      this.relatedInformersMade.set(key, made);
+      made.catch(() => this.relatedInformersMade.delete(key));
     }
+    return await made;
+  }
+
+  private async makeRelatedInformer(key: string, rule: RelatedRule): Promise<RelatedInformer> {
+    const resource = await this.discover(rule.apiVersion, rule.resource);
+    // Metacontroller shares one informer per resource.
+    const shared = resource.resource === this.childResource.resource && resource.group === this.childResource.group ? this.secrets : undefined;
+    const cache = shared ?? this.informerFor(resource);
+    const events: WatchedInformer = cache instanceof WatchedInformer && !shared ? cache : new WatchedInformer(this.host, allNamespacesPathOf(resource), selectorLabel);
+    const informer = { resource, cache, events };
+    this.relatedInformers.set(key, informer);
+    events.onChange = (_type, current, previous) => {
+      // onRelatedUpdate() asks for the parents interested in the old state or the new one.
+      const objects = previous ? [previous, current] : [current];
+      this.relatedHandling = this.relatedHandling.then(() => this.notifyRelatedParents(key, resource, objects)).catch(() => undefined);
+    };
     return informer;
   }
 
