@@ -9,8 +9,8 @@ import type { KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { condition } from '../support/kube-helpers.js';
-import { customizeCacheTtlMs, type MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { customizeCacheTtlMs, MetacontrollerDriver } from '../support/metacontroller/driver.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
 
 describe('related DPUClusters enqueue the requests that name them; customize answers expire after 20 minutes (real API servers)', function () {
   let env: WebhookEnv;
@@ -81,6 +81,23 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
     // A second bump: the same again (nothing is remembered between events).
     await env.driver.relatedObserved(await bumpStatus(bumped, 'NotReady'));
     expect((await env.driver.runDue()).sort()).to.deep.equal([...naming].sort());
+  });
+
+  it('makes one related informer when the first syncs run at once, so one update enqueues each request once', async function () {
+    this.timeout(60_000);
+    const cluster = fresh('fan-race');
+    await registerDpuCluster(env.hostConfig(), env.target, { name: cluster });
+    const naming = await readyRequests('fr', cluster, 3);
+    // A driver of its own: its first syncs make the DPUCluster informer, concurrently.
+    const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), now: () => env.clock.now().getTime() });
+    try {
+      await Promise.all(naming.map((key) => driver.reconcile('default', key.split('/')[1]!)));
+      const enqueuesBefore = driver.relatedEnqueues;
+      await driver.relatedObserved(await bumpStatus(cluster, 'Ready'));
+      expect(driver.relatedEnqueues - enqueuesBefore).to.equal(naming.length);
+    } finally {
+      driver.close();
+    }
   });
 
   it('re-syncs every request naming a DPUCluster when it is deleted, and they then say it is gone', async function () {
