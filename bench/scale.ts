@@ -1,8 +1,8 @@
 // The scale mode of the benchmark (`npm run bench:scale`: about 30 minutes after the bench): the
 // webhook path through the manifest-driven driver beside a yardstick that makes the same API
 // writes directly, at 1,000 and 10,000 requests; a resync storm; the renewal wave; and
-// Metacontroller's client settings (as it ships, recommended, high). Measures only: nothing
-// here is asserted beyond "every request ends with a working Secret".
+// Metacontroller's client settings (as it ships, recommended, high); and one DPUCluster update
+// (fanout.ts). Measures only: nothing here is asserted beyond "every request ends with a working Secret".
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
 import type { DpuServiceCredentialRequestStatus } from '../server/api.js';
@@ -13,6 +13,7 @@ import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metac
 import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
+import { fanoutPhase, fanoutSizes } from './fanout.js';
 import { measureInChild } from './service-account-cache-memory.js';
 import { cpuMs, metricSum, rssMb } from './setup.js';
 
@@ -107,13 +108,13 @@ export class Scale {
   webhookApiCalls = (text?: string) => this.metric('dpu_credential_kube_requests_total', text);
 
   /** Parents made before any clock starts: both paths begin from requests that exist. */
-  async createRequests(prefix: string, count: number, duration: string): Promise<string[]> {
+  async createRequests(prefix: string, count: number, duration: string, targetCluster = 'dpu-cplane-tenant1'): Promise<string[]> {
     const host = await this.hostApi;
     const all = names(prefix, count);
     await pool(all, 32, async (name) => {
       await host.request('POST', requestsPath, {
         apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
-        spec: { serviceAccount: { name: `${name}-sa` }, duration, targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
+        spec: { serviceAccount: { name: `${name}-sa` }, duration, targetCluster: { name: targetCluster }, type: 'kubeconfig', secret: { name } },
       });
     });
     return all;
@@ -188,8 +189,9 @@ export class Scale {
     }
   }
 
-  driver(settings: ClientGoLimits): Promise<MetacontrollerDriver> {
-    return MetacontrollerDriver.start({ host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch' });
+  /** `now`: the driver's clock (default Date.now); the fan-out phase moves it past the customize cache's expiry. */
+  driver(settings: ClientGoLimits, now?: () => number): Promise<MetacontrollerDriver> {
+    return MetacontrollerDriver.start({ host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch', ...(now ? { now } : {}) });
   }
 
   /**
@@ -338,7 +340,14 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const shippedDriver = await scale.driver(shippedSettings);
   const shipped = await scale.webhookPath(shippedDriver, await scale.createRequests('shipped', shippedRequests, '1h'), shippedSettings.workers);
   shippedDriver.close();
+
+  const fanout: Awaited<ReturnType<typeof fanoutPhase>>[] = [];
+  for (const size of fanoutSizes(process.env.SCALE_FANOUT_SIZES)) {
+    log(`scale: one DPUCluster update, ${size} requests on it`);
+    fanout.push(await fanoutPhase(context, scale, size));
+  }
   scale.close();
+  const fanoutAt = (size: number) => fanout.find((run) => run.requests === size);
 
   const { syncs: _small, ...web1kFigures } = web1k;
   const { syncs: _large, ...web10kFigures } = web10k;
@@ -350,7 +359,7 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
     yardstick: { [small]: raw1k, [large]: raw10k, workers: highSettings.workers },
     webhookHigh: { [small]: web1kFigures, [large]: web10kFigures },
     rss10kMb, heap10kMb, serviceAccountCache,
-    storm, stormStress, recommended: { requests: small, ...recommendedFigures }, wave,
+    storm, stormStress, recommended: { requests: small, ...recommendedFigures }, wave, fanout,
     shipped: { requests: shippedRequests, ...shippedFigures, projected10kSeconds: shipped.seconds * (large / shippedRequests) },
     headline: {
       rawRatio1k: web1k.seconds / raw1k.seconds,
@@ -364,6 +373,13 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
       stormMaxLoopDelayMs: storm.maxEventLoopDelayMs,
       seconds1kRecommended: recommended.seconds * (1_000 / small),
       idleRssMb,
+      // One DPUCluster status update: Metacontroller API calls + hook calls per 1,000 requests on it (customize cached).
+      ...(fanout[0] ? { fanoutCallsPer1kOnUpdate: fanout[0].fresh.callsPer1k, fanoutCallsPer1kOnUpdateExpired: fanout[0].expired.callsPer1k } : {}),
+      ...(fanoutAt(10_000) ? {
+        fanout10kSecondsUntilQuiet: fanoutAt(10_000)!.fresh.secondsUntilQuiet,
+        fanout10kWebhookCpuMs: fanoutAt(10_000)!.fresh.webhookCpuMs,
+        fanout10kMetacontrollerApiCalls: fanoutAt(10_000)!.fresh.metacontrollerApiCalls,
+      } : {}),
     },
   };
 }

@@ -95,6 +95,18 @@ interface ApiResource {
   namespaced: boolean;
 }
 
+/**
+ * How long a customize answer is kept (customize/manager.go newResponseCache: a zcache with a
+ * default expiration of 20 minutes from Set; Get does not extend it).
+ */
+export const customizeCacheTtlMs = 20 * 60_000;
+
+interface RelatedInformer {
+  resource: ApiResource;
+  cache: Informer;
+  events: WatchedInformer;
+}
+
 /** More passes than this for one parent with nothing new from outside: the answers do not settle. */
 const maxPassesPerReconcile = 8;
 
@@ -139,9 +151,19 @@ export class MetacontrollerDriver {
   readonly secrets: Informer<Child>;
   /** The informer of the parent resource: a sync reads its parent here, so it can lag too. */
   readonly parents: Informer<Parent>;
-  private readonly relatedInformers = new Map<string, { resource: ApiResource; cache: Informer }>();
-  /** The customize hook's answers per parent UID and generation (Metacontroller keeps them 20 minutes). */
-  private readonly customizeCache = new Map<string, RelatedRule[]>();
+  /**
+   * Per related resource: the informer syncs read (`cache`) and the one whose events enqueue
+   * parents (`events`: the same one under 'watch'; under 'list', a watch kept only for its events).
+   */
+  private readonly relatedInformers = new Map<string, RelatedInformer>();
+  /** The informers being made: concurrent first syncs share one (getOrCreateRelatedInformer's GetOrCreate). */
+  private readonly relatedInformersMade = new Map<string, Promise<RelatedInformer>>();
+  /** The customize hook's answers per parent UID and generation, each kept 20 minutes from when it was answered. */
+  private readonly customizeCache = new Map<string, { rules: RelatedRule[]; expiresAt: number }>();
+  /** The related informers' event handler: one event at a time, in order, as client-go delivers them to a handler. */
+  private relatedHandling: Promise<void> = Promise.resolve();
+  /** Parents enqueued by related objects' events (each enqueue counted, merged or not). */
+  relatedEnqueues = 0;
 
   private constructor(
     readonly controller: CompositeController,
@@ -273,7 +295,7 @@ export class MetacontrollerDriver {
   }
 
   close(): void {
-    for (const informer of [this.parents, this.secrets, ...[...this.relatedInformers.values()].map(({ cache }) => cache)]) {
+    for (const informer of [this.parents, this.secrets, ...[...this.relatedInformers.values()].flatMap(({ cache, events }) => [cache, events])]) {
       if (informer instanceof WatchedInformer) informer.close();
     }
     for (const hook of Object.values(this.hooks)) hook?.close();
@@ -335,6 +357,7 @@ export class MetacontrollerDriver {
    */
   async runDue(): Promise<string[]> {
     const at = this.now();
+    await this.relatedIdle();
     await this.periodicResync(at);
     const synced: string[] = [];
     for (let key = this.queue.next(at); key !== undefined; key = this.queue.next(at)) {
@@ -504,24 +527,11 @@ export class MetacontrollerDriver {
    */
   private async relatedObjects(parent: Parent): Promise<Record<string, Record<string, unknown>>> {
     if (!this.hooks.customize) return {};
-    const cacheKey = `${parent.metadata.uid}/${parent.metadata.generation}`;
-    let rules = this.customizeCache.get(cacheKey);
-    if (!rules) {
-      rules = (await this.hooks.customize.call({ controller: this.controller, parent }) as { relatedResources?: RelatedRule[] | null }).relatedResources ?? [];
-      this.customizeCache.set(cacheKey, rules);
-    }
+    const rules = await this.customizeRules(parent);
     const related: Record<string, Record<string, unknown>> = {};
     for (const rule of rules) {
       const selection = selectionOf(rule);
-      const key = `${rule.apiVersion}/${rule.resource}`;
-      let informer = this.relatedInformers.get(key);
-      if (!informer) {
-        const resource = await this.discover(rule.apiVersion, rule.resource);
-        // Metacontroller shares one informer per resource.
-        const shared = resource.resource === this.childResource.resource && resource.group === this.childResource.group ? this.secrets : undefined;
-        informer = { resource, cache: shared ?? this.informerFor(resource) };
-        this.relatedInformers.set(key, informer);
-      }
+      const informer = await this.relatedInformer(rule);
       const group = (related[groupKey(informer.resource)] ??= {});
       const { namespace, names, matches } = selection;
       // By name within a namespace: the same objects as listing it, at the cost of a read per name.
@@ -533,6 +543,119 @@ export class MetacontrollerDriver {
       }
     }
     return related;
+  }
+
+  /**
+   * getCustomizeHookResponse(): the cached answer for the parent's UID and generation while it
+   * is not older than 20 minutes (on the driver's clock), else the hook is called and its
+   * answer kept another 20 minutes. Both syncs and related objects' events ask here.
+   */
+  private async customizeRules(parent: Parent): Promise<RelatedRule[]> {
+    const cacheKey = `${parent.metadata.uid}/${parent.metadata.generation}`;
+    const cached = this.customizeCache.get(cacheKey);
+    // zcache's Get: an item is expired once now is after its expiration.
+    if (cached && this.now() <= cached.expiresAt) return cached.rules;
+    const rules = (await this.hooks.customize!.call({ controller: this.controller, parent }) as { relatedResources?: RelatedRule[] | null }).relatedResources ?? [];
+    this.customizeCache.set(cacheKey, { rules, expiresAt: this.now() + customizeCacheTtlMs });
+    return rules;
+  }
+
+  /**
+   * getOrCreateRelatedInformer(): made at the first sync whose customize answer names the
+   * resource, with the event handler (onRelatedAdd, onRelatedUpdate, onRelatedDelete) that
+   * enqueues parents.
+   */
+  private async relatedInformer(rule: RelatedRule): Promise<RelatedInformer> {
+    const key = `${rule.apiVersion}/${rule.resource}`;
+    let made = this.relatedInformersMade.get(key);
+    if (!made) {
+      made = this.makeRelatedInformer(key, rule);
+      this.relatedInformersMade.set(key, made);
+      made.catch(() => this.relatedInformersMade.delete(key));
+    }
+    return await made;
+  }
+
+  private async makeRelatedInformer(key: string, rule: RelatedRule): Promise<RelatedInformer> {
+    const resource = await this.discover(rule.apiVersion, rule.resource);
+    // Metacontroller shares one informer per resource.
+    const shared = resource.resource === this.childResource.resource && resource.group === this.childResource.group ? this.secrets : undefined;
+    const cache = shared ?? this.informerFor(resource);
+    const events: WatchedInformer = cache instanceof WatchedInformer && !shared ? cache : new WatchedInformer(this.host, allNamespacesPathOf(resource), selectorLabel);
+    const informer = { resource, cache, events };
+    this.relatedInformers.set(key, informer);
+    events.onChange = (_type, current, previous) => {
+      // onRelatedUpdate() asks for the parents interested in the old state or the new one.
+      const objects = previous ? [previous, current] : [current];
+      this.relatedHandling = this.relatedHandling.then(() => this.notifyRelatedParents(key, resource, objects)).catch(() => undefined);
+    };
+    return informer;
+  }
+
+  /**
+   * notifyRelatedParents() and findRelatedParents(): every parent the parent informer holds
+   * is asked for its customize answer (from the cache, or the hook when the answer expired:
+   * so after 20 minutes one event calls customize for every parent, each answer then cached
+   * again), and enqueued when one of its rules matches one of the objects (matchesRelatedRule,
+   * v2 hooks). A parent whose customize call fails is skipped.
+   */
+  private async notifyRelatedParents(key: string, resource: ApiResource, objects: KubeObject[]): Promise<void> {
+    for (const parent of await this.parents.list('')) {
+      let rules: RelatedRule[];
+      try {
+        rules = await this.customizeRules(parent);
+      } catch {
+        continue;
+      }
+      if (rules.some((rule) => objects.some((object) => matchesRelatedRule(rule, key, resource, object)))) {
+        this.relatedEnqueues++;
+        this.queue.add(`${parent.metadata.namespace}/${parent.metadata.name}`);
+      }
+    }
+  }
+
+  /** Every related event that has arrived has been handled (its parents are in the queue). */
+  async relatedIdle(): Promise<void> {
+    for (let handling = this.relatedHandling; ; handling = this.relatedHandling) {
+      await handling;
+      if (handling === this.relatedHandling) return;
+    }
+  }
+
+  /**
+   * For tests: waits until the related informer of `object`'s kind has brought it at this
+   * resourceVersion or later (or, with `gone`, its deletion), and its parents are enqueued.
+   */
+  async relatedObserved(object: KubeObject, options: { gone?: boolean } = {}): Promise<void> {
+    const found = [...this.relatedInformers.values()].find(({ resource }) => resource.kind === object.kind);
+    if (!found) throw new Error(`no related informer for ${object.kind}: no customize answer named one yet`);
+    const { namespace = '', name = '', resourceVersion = '0' } = object.metadata ?? {};
+    await found.events.until((informer) => {
+      const seen = informer.peek(namespace, name);
+      return options.gone ? seen === undefined : seen !== undefined && BigInt(seen.metadata?.resourceVersion ?? '0') >= BigInt(resourceVersion);
+    });
+    await this.relatedIdle();
+  }
+
+  /**
+   * The benchmark's workers: `workers` syncs at a time of every parent ready by `at` (and those
+   * the syncs enqueue again), until the queue holds none and no related event is pending.
+   * Returns how many syncs ran.
+   */
+  async drain(workers: number, at = this.now()): Promise<number> {
+    let synced = 0;
+    do {
+      await this.relatedIdle();
+      await Promise.all(Array.from({ length: workers }, async () => {
+        for (let key = this.queue.next(at); key !== undefined; key = this.queue.next(at)) {
+          synced++;
+          const [namespace, name] = key.split('/') as [string, string];
+          await this.syncParent(namespace, name).catch(() => undefined);
+        }
+      }));
+      await this.relatedIdle();
+    } while (this.queue.readyCount(at) > 0);
+    return synced;
   }
 
   /**
@@ -553,6 +676,25 @@ export class MetacontrollerDriver {
     }
     return true;
   }
+}
+
+/**
+ * matchesRelatedRule() for v2 hooks: the object is of the rule's resource, and within what
+ * the rule selects (its labels, the rule's namespace when it names one, its names when it
+ * lists some). An invalid rule matches nothing (the error is only logged).
+ */
+function matchesRelatedRule(rule: RelatedRule, key: string, resource: ApiResource, object: KubeObject): boolean {
+  if (`${rule.apiVersion}/${rule.resource}` !== key || object.apiVersion !== rule.apiVersion || object.kind !== resource.kind) return false;
+  let selection: ReturnType<typeof selectionOf>;
+  try {
+    selection = selectionOf(rule);
+  } catch {
+    return false;
+  }
+  const { namespace = '', name = '', labels = {} } = object.metadata ?? {};
+  if (resource.namespaced && selection.namespace && namespace !== selection.namespace) return false;
+  if (selection.names && !selection.names.includes(name)) return false;
+  return selection.matches(labels);
 }
 
 /** Metacontroller never starts a controller whose parent CRD lacks the status subresource. */

@@ -86,8 +86,18 @@ export class WatchedInformer<T extends KubeObject = KubeObject> implements Infor
   /** resourceVersions of the driver's writes the watch has not brought yet. */
   private readonly expected = new Map<string, bigint>();
   private waiters: (() => void)[] = [];
+  /** Tests waiting for an object to reach a state: checked after every event. */
+  private watchers: { check: () => boolean; wake: () => void }[] = [];
   private readonly stopping = new AbortController();
   private readonly ready: Promise<string>;
+  /** The first list is done: from now on every change goes to the handler. */
+  private listed = false;
+  /**
+   * The event handler (client-go ResourceEventHandlerFuncs): called after the first list for
+   * each add, update (`previous` set) and delete, as they arrive. The first list's objects are
+   * not handed to it (see MODEL.md).
+   */
+  onChange?: (type: 'ADDED' | 'MODIFIED' | 'DELETED', current: T, previous: T | undefined) => void;
 
   /** `path`: the collection over all namespaces. */
   constructor(private readonly host: KubeRestClient, private readonly path: string, private readonly indexLabel: string) {
@@ -122,6 +132,24 @@ export class WatchedInformer<T extends KubeObject = KubeObject> implements Infor
     if ((this.expected.get(key) ?? 0n) < version) this.expected.set(key, version);
   }
 
+  /** Resolves once `check` holds for what the watch has brought (a test's wait for an event, no timing). */
+  async until(check: (informer: this) => boolean, timeoutMs = 30_000): Promise<void> {
+    await this.ready;
+    if (check(this)) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.path}: the awaited event did not come in ${timeoutMs} ms`)), timeoutMs);
+      this.watchers.push({ check: () => check(this), wake: () => {
+        clearTimeout(timer);
+        resolve();
+      } });
+    });
+  }
+
+  /** The object as the watch last brought it (no wait for the first list). */
+  peek(namespace: string, name: string): T | undefined {
+    return this.objects.get(`${namespace}/${name}`);
+  }
+
   /** Resolves when every expected write has arrived through the watch. */
   async settled(timeoutMs = 30_000): Promise<void> {
     await this.ready;
@@ -144,6 +172,16 @@ export class WatchedInformer<T extends KubeObject = KubeObject> implements Infor
     const previous = this.objects.get(key);
     const previousValue = previous?.metadata?.labels?.[this.indexLabel];
     if (previousValue !== undefined) this.byLabel.get(previousValue)?.delete(key);
+    if (this.listed && this.onChange) {
+      if (type === 'DELETED') {
+        if (previous) this.onChange('DELETED', previous, undefined);
+      } else if (!previous) {
+        this.onChange('ADDED', object, undefined);
+      } else if (previous.metadata?.resourceVersion !== object.metadata?.resourceVersion) {
+        // onRelatedUpdate(): an update that keeps the resourceVersion (a resync) is no change.
+        this.onChange('MODIFIED', object, previous);
+      }
+    }
     if (type === 'DELETED') {
       this.objects.delete(key);
     } else {
@@ -162,20 +200,35 @@ export class WatchedInformer<T extends KubeObject = KubeObject> implements Infor
       this.waiters = [];
       for (const wake of waiters) wake();
     }
+    if (this.watchers.length > 0) {
+      const due = this.watchers.filter((watcher) => watcher.check());
+      this.watchers = this.watchers.filter((watcher) => !due.includes(watcher));
+      for (const watcher of due) watcher.wake();
+    }
   }
 
+  /**
+   * The first list, and a relist after 410 Gone (the Reflector's Replace): what changed
+   * meanwhile reaches the handler as adds, updates and deletes.
+   */
   private async listAll(): Promise<string> {
-    this.objects.clear();
-    this.byLabel.clear();
+    const seen = new Set<string>();
     let next: string | undefined;
     let resourceVersion = '';
     do {
       const page = await this.host.request<{ items?: T[]; metadata?: { continue?: string; resourceVersion?: string } }>('GET',
         `${this.path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
-      for (const object of page.items ?? []) this.apply('ADDED', object);
+      for (const object of page.items ?? []) {
+        seen.add(`${object.metadata?.namespace}/${object.metadata?.name}`);
+        this.apply('ADDED', object);
+      }
       next = page.metadata?.continue;
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     } while (next);
+    for (const [key, object] of [...this.objects]) {
+      if (!seen.has(key)) this.apply('DELETED', object);
+    }
+    this.listed = true;
     return resourceVersion;
   }
 

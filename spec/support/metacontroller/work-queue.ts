@@ -19,6 +19,8 @@ export class WorkQueue {
   /** Keys waiting, with the time they become ready. */
   private readonly waiting = new Map<string, number>();
   private readonly failures = new Map<string, number>();
+  /** The earliest time in `waiting` (Infinity when none waits). */
+  private earliestWait = Infinity;
 
   constructor(private readonly now: () => number) {}
 
@@ -30,7 +32,10 @@ export class WorkQueue {
     if (delayMs <= 0) return this.add(key);
     const readyAt = this.now() + delayMs;
     const existing = this.waiting.get(key);
-    if (existing === undefined || readyAt < existing) this.waiting.set(key, readyAt);
+    if (existing === undefined || readyAt < existing) {
+      this.waiting.set(key, readyAt);
+      this.earliestWait = Math.min(this.earliestWait, readyAt);
+    }
   }
 
   addRateLimited(key: string): void {
@@ -62,12 +67,25 @@ export class WorkQueue {
     return key;
   }
 
-  /** The waiting loop: keys whose time has come join the ready ones (merging with a key already there). */
+  /** How many keys are ready (or their wait over by `at`). */
+  readyCount(at = this.now()): number {
+    this.promote(at);
+    return this.ready.size;
+  }
+
+  /**
+   * The waiting loop: keys whose time has come join the ready ones (merging with a key already
+   * there), earliest first. Nothing is sorted while the earliest wait is not over, so taking keys
+   * stays cheap with thousands waiting (client-go keeps them in a heap).
+   */
   private promote(at: number): void {
+    if (at < this.earliestWait) return;
     for (const [key, readyAt] of [...this.waiting].sort(([, a], [, b]) => a - b)) {
       if (readyAt > at) break;
       this.waiting.delete(key);
       this.ready.add(key);
     }
+    this.earliestWait = Infinity;
+    for (const readyAt of this.waiting.values()) this.earliestWait = Math.min(this.earliestWait, readyAt);
   }
 }

@@ -1,0 +1,123 @@
+// What one DPUCluster update costs (issue 18 point 3, issue 20 point 3): N requests name one
+// DPUCluster (a cluster of their own, so the bench's other requests stay out of it), all Ready
+// and quiet; then the DPUCluster's status changes, as DPF's DPUCluster controller changes it (a
+// first change warms the driver's customize cache for the parents it never synced; the next is
+// measured). Metacontroller (the driver) enqueues every request naming it and syncs each; measured:
+// Metacontroller's API calls, hook calls, the webhook's own API calls and CPU, the bench
+// process's CPU (the driver: Metacontroller's stand-in), and the time until quiet (every
+// enqueued request synced, the queue empty). Twice: with the customize answers fresh, and
+// with the driver's clock moved past their 20-minute expiry (each parent's customize is then
+// called again, inside the event handler, for every parent of the controller).
+//   npm run bench:scale runs it at SCALE_FANOUT_SIZES (default 1000) after the rest.
+//   Alone: npx tsx bench/fanout.ts         FANOUT_SIZES=1000,10000 (default 1000)
+import { pathToFileURL } from 'node:url';
+import type { KubeObject } from '../server/api.js';
+import { KubeRestClient } from '../server/kube/rest.js';
+import { stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { dpuClusterApi, registerDpuCluster } from '../spec/support/dpucluster.js';
+import { customizeCacheTtlMs, type MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
+import { serviceNetwork } from '../spec/support/webhook-env.js';
+import { highSettings, Scale, type ScaleContext } from './scale.js';
+import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
+
+const namespace = 'default';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;
+
+const hookCounts = (driver: MetacontrollerDriver) => {
+  const counts: Record<string, number> = {};
+  for (const call of driver.calls) counts[call.hook] = (counts[call.hook] ?? 0) + 1;
+  return counts;
+};
+
+/** One status change of the DPUCluster, until quiet. */
+async function oneUpdate(context: ScaleContext, scale: Scale, host: KubeRestClient, driver: MetacontrollerDriver, cluster: string, requests: number, phase: string) {
+  const hooksBefore = hookCounts(driver);
+  const [apiBefore, verbsBefore, enqueuesBefore] = [driver.api.total, { ...driver.api.calls }, driver.relatedEnqueues];
+  const webhookApiBefore = await scale.webhookApiCalls();
+  const [webhookCpuBefore, benchCpuBefore] = [await cpuMs(context.webhook.pid), process.cpuUsage()];
+  const started = performance.now();
+  const patched = await host.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/${namespace}/dpuclusters/${cluster}/status`, {
+    status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: `bench ${phase}`, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
+  }, { contentType: 'application/merge-patch+json' });
+  await driver.relatedObserved(patched);
+  const secondsToEnqueued = (performance.now() - started) / 1_000;
+  const syncs = await driver.drain(highSettings.workers);
+  const secondsUntilQuiet = (performance.now() - started) / 1_000;
+  const benchCpu = process.cpuUsage(benchCpuBefore);
+  const webhookCpuMs = await cpuMs(context.webhook.pid) - webhookCpuBefore;
+  const hooksAfter = hookCounts(driver);
+  const hookCalls: Record<string, number> = Object.fromEntries(Object.entries(hooksAfter)
+    .map(([hook, count]) => [hook, count - (hooksBefore[hook] ?? 0)] as const).filter(([, count]) => count > 0));
+  const hookTotal = Object.values(hookCalls).reduce((sum, count) => sum + count, 0);
+  const metacontrollerApiCalls = driver.api.total - apiBefore;
+  return {
+    requests, syncs, enqueued: driver.relatedEnqueues - enqueuesBefore,
+    metacontrollerApiCalls,
+    metacontrollerApiCallsByVerb: Object.fromEntries(Object.entries(driver.api.calls).map(([verb, count]) => [verb, count - (verbsBefore[verb] ?? 0)]).filter(([, count]) => count)),
+    hookCalls,
+    webhookApiCalls: await scale.webhookApiCalls() - webhookApiBefore,
+    webhookCpuMs: round(webhookCpuMs, 0),
+    webhookCpuMsPerSync: syncs ? round(webhookCpuMs / syncs) : 0,
+    driverCpuMs: round((benchCpu.user + benchCpu.system) / 1_000, 0),
+    secondsToEnqueued: round(secondsToEnqueued),
+    secondsUntilQuiet: round(secondsUntilQuiet),
+    /** Metacontroller API calls + hook calls per 1,000 requests on the cluster, for this one update. */
+    callsPer1k: round(((metacontrollerApiCalls + hookTotal) / requests) * 1_000, 0),
+  };
+}
+
+/**
+ * `requests` requests on a DPUCluster of their own, made Ready through a driver of their own
+ * (QPS 500, burst 1000, 16 workers: the bench's high setting), then one update with the
+ * customize answers fresh and one with them expired.
+ */
+export async function fanoutPhase(context: ScaleContext, scale: Scale, requests: number) {
+  const cluster = `fanout-${requests}-${Date.now().toString(36)}`;
+  await registerDpuCluster(context.hostConfig, context.target, { name: cluster });
+  let offsetMs = 0;
+  const driver = await scale.driver(highSettings, () => Date.now() + offsetMs);
+  const host = await KubeRestClient.create(context.hostConfig, { timeoutMs: 60_000 });
+  try {
+    const setupStarted = performance.now();
+    const names = await scale.createRequests(`fan${requests}`, requests, '1h', cluster);
+    await scale.webhookPath(driver, names, highSettings.workers);
+    // The Pending answers' 5 s requeues, then whatever they enqueue: quiet before the update.
+    await sleep(6_000);
+    await driver.drain(highSettings.workers);
+    const setupSeconds = (performance.now() - setupStarted) / 1_000;
+    context.log(`fanout: ${requests} requests on ${cluster} Ready and quiet in ${setupSeconds.toFixed(0)} s; one status update`);
+    // A first update: this driver has synced only these requests, so its handler asks customize for every
+    // other parent the host holds (Metacontroller, which syncs them all, has their answers already).
+    const warmUp = await oneUpdate(context, scale, host, driver, cluster, requests, 'Creating');
+    context.log(`fanout: ${requests}, warm-up (customize asked for the parents this driver never synced): ${JSON.stringify(warmUp)}`);
+    const fresh = await oneUpdate(context, scale, host, driver, cluster, requests, 'NotReady');
+    context.log(`fanout: ${requests}, customize cached: ${JSON.stringify(fresh)}`);
+    offsetMs = customizeCacheTtlMs + 1_000;
+    const expired = await oneUpdate(context, scale, host, driver, cluster, requests, 'Ready');
+    context.log(`fanout: ${requests}, customize expired: ${JSON.stringify(expired)}`);
+    return { requests, cluster, setupSeconds: round(setupSeconds, 1), settings: highSettings, warmUp, fresh, expired };
+  } finally {
+    host.close();
+    driver.close();
+  }
+}
+
+export const fanoutSizes = (text: string | undefined) => (text ?? '1000').split(',').map(Number).filter((size) => size > 0);
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const started = performance.now();
+  await buildWebhook();
+  const env = await startBenchEnvironment();
+  const webhook = await env.startWebhook();
+  const context: ScaleContext = { ...env, webhook, network: await serviceNetwork(webhook.port), log };
+  const scale = new Scale(context);
+  const results = [];
+  for (const size of fanoutSizes(process.env.FANOUT_SIZES)) results.push(await fanoutPhase(context, scale, size));
+  scale.close();
+  await webhook.stop();
+  await stopAllControlPlanes();
+  log(`fanout: done in ${((performance.now() - started) / 1_000).toFixed(0)} s`);
+  console.log(JSON.stringify({ fanout: results, fanoutCallsPer1kOnUpdate: results[0]?.fresh.callsPer1k }));
+  process.exit(0);
+}
