@@ -1,7 +1,7 @@
 // The scale mode of the benchmark (`npm run bench:scale`: about 30 minutes after the bench): the
 // webhook path through the manifest-driven driver beside a yardstick that makes the same API
 // writes directly, at 1,000 and 10,000 requests; a resync storm; the renewal wave; and
-// Metacontroller's client settings (as it ships, recommended, high); and one DPUCluster update
+// Metacontroller's client settings (as it ships, recommended, high, DPF's budget); and one DPUCluster update
 // (fanout.ts). Measures only: nothing here is asserted beyond "every request ends with a working Secret".
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
@@ -10,6 +10,7 @@ import { KubeRestClient } from '../server/kube/rest.js';
 import type { ControlPlane } from '../spec/support/control-plane.js';
 import { metacontrollerDefaults, type ClientGoLimits } from '../spec/support/metacontroller/client-go.js';
 import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metacontroller/driver.js';
+import { installFinalizerPolicy } from '../spec/support/finalizer-policy.js';
 import { authenticatesAs } from '../spec/support/secrets.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
@@ -35,6 +36,8 @@ interface MetacontrollerSettings extends ClientGoLimits {
 const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
 export const highSettings: MetacontrollerSettings = { qps: 500, burst: 1000, workers: 16 };
 const shippedSettings: MetacontrollerSettings = { ...metacontrollerDefaults };
+/** The budget DPF's own controller was measured at (controller-runtime's defaults): the side-by-side comparison. */
+const dpfBudgetSettings: MetacontrollerSettings = { qps: 20, burst: 30, workers: 5 };
 
 const large = Number(process.env.SCALE_REQUESTS ?? 10_000);
 const small = Number(process.env.SCALE_SMALL_REQUESTS ?? 1_000);
@@ -305,6 +308,8 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   log(`scale: yardstick, ${small} requests`);
   const raw1k = await scale.rawPath(await scale.createRequests('raw-s', small, '1h'), highSettings.workers);
   const highDriver = await scale.driver(highSettings);
+  // As the chart installs it on Kubernetes 1.36: Metacontroller's finalizer added at create.
+  await installFinalizerPolicy(context.hostConfig, highDriver.finalizer);
   log(`scale: webhook path, ${small} requests (QPS ${highSettings.qps}, burst ${highSettings.burst}, ${highSettings.workers} workers)`);
   const web1k = await scale.webhookPath(highDriver, await scale.createRequests('web-s', small, '1h'), highSettings.workers);
   log(`scale: ${small}: yardstick ${raw1k.seconds.toFixed(1)} s (CPU ${raw1k.cpuMsPerRequest.total} ms/request), webhook ${web1k.seconds.toFixed(1)} s (CPU ${web1k.cpuMsPerRequest.total} ms/request)`);
@@ -341,6 +346,12 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const shipped = await scale.webhookPath(shippedDriver, await scale.createRequests('shipped', shippedRequests, '1h'), shippedSettings.workers);
   shippedDriver.close();
 
+  log(`scale: DPF's budget, ${small} requests (QPS ${dpfBudgetSettings.qps}, burst ${dpfBudgetSettings.burst}, ${dpfBudgetSettings.workers} workers)`);
+  const dpfBudgetDriver = await scale.driver(dpfBudgetSettings);
+  const dpfBudget = await scale.webhookPath(dpfBudgetDriver, await scale.createRequests('dpf-budget', small, '1h'), dpfBudgetSettings.workers);
+  dpfBudgetDriver.close();
+  log(`scale: DPF's budget: ${dpfBudget.seconds.toFixed(1)} s, ${dpfBudget.metacontrollerApiCallsPerRequest.toFixed(2)} Metacontroller calls per new request`);
+
   const fanout: Awaited<ReturnType<typeof fanoutPhase>>[] = [];
   for (const size of fanoutSizes(process.env.SCALE_FANOUT_SIZES)) {
     log(`scale: one DPUCluster update, ${size} requests on it`);
@@ -353,13 +364,15 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
   const { syncs: _large, ...web10kFigures } = web10k;
   const { syncs: _rec, ...recommendedFigures } = recommended;
   const { syncs: _shipped, ...shippedFigures } = shipped;
+  const { syncs: _dpfBudget, ...dpfBudgetFigures } = dpfBudget;
   return {
-    settings: { high: highSettings, recommended: recommendedSettings, shipped: shippedSettings },
+    settings: { high: highSettings, recommended: recommendedSettings, shipped: shippedSettings, dpfBudget: dpfBudgetSettings },
     idleRssMb,
     yardstick: { [small]: raw1k, [large]: raw10k, workers: highSettings.workers },
     webhookHigh: { [small]: web1kFigures, [large]: web10kFigures },
     rss10kMb, heap10kMb, serviceAccountCache,
     storm, stormStress, recommended: { requests: small, ...recommendedFigures }, wave, fanout,
+    dpfBudget: { requests: small, ...dpfBudgetFigures },
     shipped: { requests: shippedRequests, ...shippedFigures, projected10kSeconds: shipped.seconds * (large / shippedRequests) },
     headline: {
       rawRatio1k: web1k.seconds / raw1k.seconds,
@@ -372,6 +385,9 @@ export async function runScale(context: ScaleContext, idleRssMb: number) {
       stormApiCalls: storm.apiCalls,
       stormMaxLoopDelayMs: storm.maxEventLoopDelayMs,
       seconds1kRecommended: recommended.seconds * (1_000 / small),
+      // A new request's Metacontroller API calls in the driver's count (finalizer policy installed).
+      mcCallsPerNewRequest: dpfBudget.metacontrollerApiCallsPerRequest,
+      seconds1kAtQps20: dpfBudget.seconds * (1_000 / small),
       idleRssMb,
       // One DPUCluster status update: Metacontroller API calls + hook calls per 1,000 requests on it (customize cached).
       ...(fanout[0] ? { fanoutCallsPer1kOnUpdate: fanout[0].fresh.callsPer1k, fanoutCallsPer1kOnUpdateExpired: fanout[0].expired.callsPer1k } : {}),

@@ -5,13 +5,10 @@
 // runs the finalize hook and completes.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { createObjects, readManifests } from '../support/kube-helpers.js';
+import { finalizerPolicyPath, installFinalizerPolicy } from '../support/finalizer-policy.js';
+import { readManifests } from '../support/kube-helpers.js';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
-
-const policyPath = fileURLToPath(new URL('../../deploy/admission/metacontroller-finalizer.yaml', import.meta.url));
 
 describe('the Metacontroller finalizer added at create (deploy/admission/metacontroller-finalizer.yaml, real API servers)', function () {
   let env: WebhookEnv;
@@ -23,30 +20,17 @@ describe('the Metacontroller finalizer added at create (deploy/admission/metacon
   });
   const objects = () => env.hostConfig().makeApiClient(CustomObjectsApi);
   const read = async (name: string) => await objects().getNamespacedCustomObject({ ...parentApi, namespace: 'default', name }) as DpuServiceCredentialRequest;
-  const create = async (name: string, finalizers?: string[], dryRun?: 'All') => await objects().createNamespacedCustomObject({
-    ...parentApi, namespace: 'default', ...(dryRun ? { dryRun } : {}),
+  const create = async (name: string, finalizers?: string[]) => await objects().createNamespacedCustomObject({
+    ...parentApi, namespace: 'default',
     body: { apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name, ...(finalizers ? { finalizers } : {}) }, spec: spec(name) },
   }) as DpuServiceCredentialRequest;
 
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     env = await WebhookEnv.start();
-    const manifests = await readManifests(policyPath);
+    const manifests = await readManifests(finalizerPolicyPath);
     expect(manifests.map((object) => object.kind)).to.deep.equal(['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
-    await createObjects(env.hostConfig(), manifests);
-    // The policy takes effect once the API server has loaded it: probe with dry-run creates,
-    // which run admission and store nothing.
-    // Until the API server has loaded the request CRD's schema for the policy (it polls every 5 s),
-    // creates are refused with 503 (README, "a first request").
-    for (let attempt = 0; ; attempt++) {
-      const probe = await create(`probe-${attempt}`, undefined, 'All').catch((error: { code?: number }) => {
-        if (error.code === 503) return undefined;
-        throw error;
-      });
-      if (probe?.metadata?.finalizers?.includes(env.driver.finalizer)) break;
-      if (attempt > 200) throw new Error('the MutatingAdmissionPolicy did not take effect in 20 s');
-      await sleep(100);
-    }
+    await installFinalizerPolicy(env.hostConfig(), env.driver.finalizer);
   });
 
   after(async function () {
