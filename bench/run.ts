@@ -8,14 +8,13 @@ import { join } from 'node:path';
 import type { SyncRequest, SyncResponse } from '../server/metacontroller.js';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { authenticatesAs, readSecret, tokenIn } from '../spec/support/secrets.js';
 import { serviceNetwork } from '../spec/support/webhook-env.js';
 import type { WebhookInstall } from '../spec/support/webhook-install.js';
 import type { WebhookProcess } from '../spec/support/webhook-process.js';
 import {
   buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';
-import { runScale } from './scale.js';
+import { runScale, Scale } from './scale.js';
 
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 const mintSamples = 40;
@@ -74,7 +73,6 @@ async function main(): Promise<void> {
   log(`idle RSS ${idleRssMb.toFixed(1)} MB, ${idleAfterMs / 1_000} s after start`);
   const network = await serviceNetwork(webhookPort);
   const driver = await MetacontrollerDriver.start({ host: hostConfig, network });
-  const createRequest = env.createRequest;
 
   // 1. Reuse path: the sync Metacontroller sends when nothing changed.
   const reuseBody = await reuseRequestBody(env, driver);
@@ -116,33 +114,16 @@ async function main(): Promise<void> {
   }
   log(`mint: webhook median ${median(mintMs).toFixed(1)} ms, direct client-node median ${median(directMs).toFixed(1)} ms`);
 
-  // 3. Scale: many requests in one target cluster, reconciled by the driver with parallel workers.
-  log(`scale: creating ${scaleRequests} requests`);
-  for (let start = 0; start < scaleRequests; start += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, scaleRequests - start) }, (_, i) =>
-      createRequest(`scale-${start + i}`, `scale-${start + i}-sa`)));
-  }
-  const scaleCallsBefore = await apiCallCount(webhook);
-  const scaleStarted = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: scaleWorkers }, async () => {
-    while (next < scaleRequests) {
-      const index = next++;
-      await driver.reconcile('default', `scale-${index}`);
-    }
-  }));
-  const scaleSeconds = (performance.now() - scaleStarted) / 1_000;
-  const scaleCallsPerRequest = (await apiCallCount(webhook) - scaleCallsBefore) / scaleRequests;
-  let withToken = 0;
-  for (let index = 0; index < scaleRequests; index++) {
-    const secret = await readSecret(hostConfig, `scale-${index}`);
-    if (secret && tokenIn(secret)) withToken++;
-  }
-  for (let index = 0; index < scaleRequests; index += Math.ceil(scaleRequests / 10)) {
-    const who = await authenticatesAs((await readSecret(hostConfig, `scale-${index}`))!);
-    if (who !== `system:serviceaccount:default:scale-${index}-sa`) throw new Error(`scale-${index} authenticates as ${who}`);
-  }
-  if (withToken !== scaleRequests) throw new Error(`only ${withToken} of ${scaleRequests} Secrets hold a token`);
+  // 3. Scale: many requests in one target cluster, reconciled by the driver (no client limits) with
+  // parallel workers: the scale mode's webhook path, at the bench's size.
+  const scaleContext = { host: env.host, target, hostConfig, install, webhook, network, log };
+  const scaleBench = new Scale(scaleContext);
+  const scaleDriver = await MetacontrollerDriver.start({ host: hostConfig, network, informers: 'watch' });
+  const scaleRun = await scaleBench.webhookPath(scaleDriver, await scaleBench.createRequests('scale', scaleRequests, '1h'), scaleWorkers);
+  scaleDriver.close();
+  scaleBench.close();
+  const scaleSeconds = scaleRun.seconds;
+  const scaleCallsPerRequest = scaleRun.webhookApiCallsPerRequest;
   log(`scale: ${scaleRequests} valid Secrets in ${scaleSeconds.toFixed(1)} s, ${scaleCallsPerRequest.toFixed(2)} API calls per request`);
 
   // 4. Memory: RSS before and after many reuse-path syncs.
@@ -156,7 +137,7 @@ async function main(): Promise<void> {
   driver.close();
   await baseline.stop();
   const scale = withScale
-    ? await runScale({ host: env.host, target, hostConfig, install, webhook, network, log }, idleRssMb)
+    ? await runScale(scaleContext, idleRssMb)
     : undefined;
   await webhook.stop();
   await stopAllControlPlanes();
