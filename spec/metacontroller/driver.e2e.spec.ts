@@ -7,10 +7,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HookTokens } from '../../server/http/bearer-auth.js';
-import { createApp } from '../../server/app.js';
 import { silentLogger } from '../../server/log.js';
-import { startServer } from '../../server/server.js';
+import { createWebhook } from '../../server/webhook.js';
 import { apiErrorCode, condition } from '../support/kube-helpers.js';
 import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
 import { readSecret, tokenIn } from '../support/secrets.js';
@@ -80,11 +78,14 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     const { SecretVolume } = await import('../support/secret-volume.js');
     const volume = new SecretVolume(dir);
     await volume.write({ 'tls.crt': certificate.certPem, 'tls.key': certificate.keyPem });
-    const tokens = new HookTokens(env.install.tokenFile, 50);
-    const wrongNames = await startServer(createApp({ clusters: env.clusters, now: env.clock.now, log: silentLogger },
-      { maxBodyBytes: 1024 * 1024, metrics: env.metrics, hookTokens: tokens, hostClusterReachable: async () => undefined }),
-    { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log: silentLogger,
-      tls: { certFile: volume.path('tls.crt'), keyFile: volume.path('tls.key'), pollIntervalMs: 1_000 } });
+    // A second webhook over the same clusters, serving that certificate.
+    const wrongNames = await createWebhook({
+      config: {
+        port: 0, remoteTimeoutMs: 3_000, maxBodyBytes: 1024 * 1024, filePollIntervalMs: 50, shutdownTimeoutMs: 1_000,
+        hookBearerTokenFile: env.install.tokenFile, tlsCertFile: volume.path('tls.crt'), tlsKeyFile: volume.path('tls.key'),
+      },
+      clusters: env.clusters, metrics: env.metrics, now: env.clock.now, log: silentLogger, listenHost: '127.0.0.1',
+    });
     const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(wrongNames.port) });
     try {
       const name = fresh();
@@ -96,7 +97,6 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     } finally {
       driver.close();
       await wrongNames.stop();
-      tokens.close();
     }
   });
 
