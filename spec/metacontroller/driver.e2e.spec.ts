@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../server/log.js';
 import { createWebhook } from '../../server/webhook.js';
+import { eventually } from '../support/eventually.js';
+import { signal } from '../support/signal.js';
 import { apiErrorCode, condition } from '../support/kube-helpers.js';
 import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
 import { readSecret, tokenIn } from '../support/secrets.js';
@@ -111,32 +113,36 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     const failures: string[] = [];
     let calls = 0;
     let running = true;
-    let paused: Promise<void> | undefined;
+    /** Asked for by the test; the loop acknowledges it between two calls, then waits until resumed. */
+    let pause: { acknowledge: () => void; resumed: Promise<void> } | undefined;
     const loop = (async () => {
       while (running) {
-        await paused;
+        if (pause) {
+          pause.acknowledge();
+          await pause.resumed;
+        }
         try {
           await env.driver.syncOnce('default', name);
           calls += 1;
         } catch (error) {
           failures.push((error as Error).message);
         }
-        await sleep(20);
+        await sleep(20); // Metacontroller's pace, not a synchronisation
       }
     })();
     const restartMetacontroller = async () => {
-      let resume!: () => void;
-      paused = new Promise((resolve) => {
-        resume = resolve;
-      });
-      await sleep(100); // the call in flight finishes
+      const acknowledged = signal();
+      const resumed = signal();
+      pause = { acknowledge: acknowledged.resolve, resumed: resumed.promise };
+      await acknowledged.promise; // the call in flight has finished, and no other starts
       await env.restartMetacontroller();
-      resume();
+      pause = undefined;
+      resumed.resolve();
     };
     const callsAfter = async (step: () => Promise<void>) => {
       const before = calls;
       await step();
-      while (calls < before + 5) await sleep(20);
+      await eventually(() => calls >= before + 5 || failures.length > 0, 'five more calls', { timeoutMs: 20_000, intervalMs: 20 });
     };
 
     const newToken = randomBytes(32).toString('hex');
@@ -148,12 +154,9 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     expect(failures).to.deep.equal([]);
 
     const body = JSON.stringify({ parent: { metadata: { name, namespace: 'default' } } });
-    let status = 0;
-    for (let attempt = 0; attempt < 100 && status !== 401; attempt++) {
-      status = (await env.install.call(env.securePort, '/customize', { method: 'POST', body, token: oldToken })).status;
-      if (status !== 401) await sleep(50);
-    }
-    expect(status).to.equal(401);
+    const oldTokenStatus = async () => (await env.install.call(env.securePort, '/customize', { method: 'POST', body, token: oldToken })).status;
+    await eventually(async () => await oldTokenStatus() === 401, 'the old token gets 401', { timeoutMs: 5_000 });
+    expect(await oldTokenStatus()).to.equal(401);
     expect((await env.install.call(env.securePort, '/customize', { method: 'POST', body })).status).to.equal(200);
   });
 
