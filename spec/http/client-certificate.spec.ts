@@ -12,6 +12,7 @@ import { silentLogger } from '../../server/log.js';
 import { createWebhook, type Webhook } from '../../server/webhook.js';
 import { createClientPki, createServingPki } from '../support/pki.js';
 import { closedHostKubeConfig, unreachableHostConfig } from '../support/unreachable-host-app.js';
+import { eventually } from '../support/eventually.js';
 
 const serverAuthOid = '1.3.6.1.5.5.7.3.1';
 const anyExtendedKeyUsageOid = '2.5.29.37.0';
@@ -144,12 +145,8 @@ describe('hook authentication by client certificate (real TLS handshakes)', func
 
   it('follows a replaced CA file without a restart', async function () {
     await writeFile(join(dir, 'client-ca.crt'), stranger.caCertPem);
-    let status = 0;
-    for (let attempt = 0; attempt < 100 && status !== 200; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      status = await statusOf('/customize', stranger);
-    }
-    expect(status).to.equal(200);
+    await eventually(async () => await statusOf('/customize', stranger) === 200, 'the new CA is read', { timeoutMs: 2_000, intervalMs: 20 });
+    expect(await statusOf('/customize', stranger)).to.equal(200);
     expect(await statusOf('/customize', metacontroller)).to.equal(401);
   });
 });
