@@ -5,11 +5,11 @@
 // runs the finalize hook and completes.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 const policyPath = fileURLToPath(new URL('../../deploy/admission/metacontroller-finalizer.yaml', import.meta.url));
 
@@ -38,15 +38,16 @@ describe('the Metacontroller finalizer added at create (deploy/admission/metacon
     // which run admission and store nothing.
     // Until the API server has loaded the request CRD's schema for the policy (it polls every 5 s),
     // creates are refused with 503 (README, "a first request").
-    for (let attempt = 0; ; attempt++) {
-      const probe = await create(`probe-${attempt}`, undefined, 'All').catch((error: { code?: number }) => {
-        if (error.code === 503) return undefined;
-        throw error;
+    let probes = 0;
+    const unexpected: unknown[] = [];
+    await eventually(async () => {
+      const probe = await create(`probe-${probes++}`, undefined, 'All').catch((error: { code?: number }) => {
+        if (error.code !== 503) unexpected.push(error);
+        return undefined;
       });
-      if (probe?.metadata?.finalizers?.includes(env.driver.finalizer)) break;
-      if (attempt > 200) throw new Error('the MutatingAdmissionPolicy did not take effect in 20 s');
-      await sleep(100);
-    }
+      return unexpected.length > 0 || probe?.metadata?.finalizers?.includes(env.driver.finalizer);
+    }, 'the MutatingAdmissionPolicy adds the finalizer', { timeoutMs: 20_000, intervalMs: 100 });
+    if (unexpected.length) throw unexpected[0];
   });
 
   after(async function () {
