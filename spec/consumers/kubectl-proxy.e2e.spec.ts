@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { bindingOf } from '../../server/kube/tokens.js';
 import { freePort } from '../support/net.js';
@@ -15,6 +14,7 @@ import { startProcess, type ManagedProcess } from '../support/processes.js';
 import { identityAfterAuthCache, readSecret, tokenIn } from '../support/secrets.js';
 import { SecretVolume } from '../support/secret-volume.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 const run = promisify(execFile);
 
@@ -51,10 +51,9 @@ describe('a consumer that never restarts (kubectl proxy over a mounted kubeconfi
   /** client-go re-reads a tokenFile about every minute: waits up to 90 s for the proxy to present `token`. */
   const untilProxyPresents = async (token: string): Promise<ProxyAnswer> => {
     let answer = await throughProxy();
-    for (let waited = 0; answer.credential !== credentialOf(token) && waited < 90_000; waited += 1_000) {
-      await sleep(1_000);
-      answer = await throughProxy();
-    }
+    // Past the wait, the last answer: the caller's assertion says what it was.
+    await eventually(async () => (answer = await throughProxy()).credential === credentialOf(token), 'the proxy presents the token',
+      { timeoutMs: 90_000, intervalMs: 1_000 }).catch(() => undefined);
     return answer;
   };
   const serviceAccount = `system:serviceaccount:default:${name}-sa`;
@@ -74,10 +73,7 @@ describe('a consumer that never restarts (kubectl proxy over a mounted kubeconfi
     proxyUrl = `http://127.0.0.1:${port}`;
     proxy = await startProcess(env.target.kubectlPath, ['proxy', `--kubeconfig=${mounted.path('kubeconfig')}`, `--port=${port}`, '--address=127.0.0.1'],
       join(dir, 'proxy.log'));
-    for (let attempt = 0; attempt < 100; attempt++) {
-      if (await throughProxy().then(() => true, () => false)) break;
-      await sleep(100);
-    }
+    await eventually(() => throughProxy().then(() => true), 'kubectl proxy answers', { intervalMs: 100 });
   });
 
   after(async function () {

@@ -3,7 +3,6 @@
 // chart generated, serves the Metacontroller driver reading the CompositeController the chart
 // installed; an upgrade keeps the hook token and the CA byte for byte; uninstall leaves what
 // docs/install.md says. Pods do not run here (no kubelet): nothing waits for them.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -24,6 +23,7 @@ import { authenticatesAs, readSecret } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, parentApi } from '../support/webhook-env.js';
 import { WebhookInstall } from '../support/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
+import { eventually } from '../support/eventually.js';
 
 const run = promisify(execFile);
 const namespace = 'dpu-credential-webhook';
@@ -135,13 +135,11 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     // it answers for a few seconds after the install (the finalizer policy's schema not loaded yet).
     const [firstRequest] = commandsOf(await readmeBlock('kubectl apply -f examples/'));
     expect(firstRequest![0]).to.equal('kubectl');
-    for (let attempt = 0; ; attempt++) {
+    await eventually(async () => {
       const refused = await kubectl(firstRequest!.slice(1)).then(() => undefined, (error: Error) => error);
-      if (!refused) break;
-      expect(refused.message).to.include('There can be a delay between when CustomResourceDefinitions are created and when they are available');
-      if (attempt >= 60) throw refused;
-      await sleep(500);
-    }
+      if (refused) expect(refused.message).to.include('There can be a delay between when CustomResourceDefinitions are created and when they are available');
+      return !refused;
+    }, 'the README\'s first request is applied', { timeoutMs: 30_000, intervalMs: 500 });
   });
 
   after(async function () {
@@ -220,11 +218,10 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     expect(after.token).to.deep.equal(before.token);
     // The kubelet updates the mounted Secret; the webhook serves the new certificate once it has read it.
     await install.syncVolumes();
-    let served = servedBefore;
-    for (let attempt = 0; attempt < 200 && served === servedBefore; attempt++) {
-      served = (await install.call(webhook!.port, '/healthz')).serial;
-      if (served === servedBefore) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const served = await eventually(async () => {
+      const serial = (await install.call(webhook!.port, '/healthz')).serial;
+      return serial !== servedBefore && serial;
+    }, 'the webhook serves the renewed certificate', { intervalMs: 50 });
     expect(served, 'the webhook serves the renewed certificate').to.not.equal(servedBefore);
     const running = driver!;
     await createRequest('chart-renewed');

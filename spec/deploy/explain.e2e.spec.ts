@@ -12,9 +12,9 @@ import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Schema {
   description?: string;
@@ -89,15 +89,7 @@ describe('kubectl explain dpuservicecredentialrequest', function () {
     // A cache of its own: kubectl must read this API server's OpenAPI, not a stale copy.
     cacheDir = await mkdtemp(join(tmpdir(), 'kubectl-cache-'));
     // The API server publishes a CRD's OpenAPI a moment after it is Established.
-    for (const deadline = Date.now() + 30_000; ;) {
-      try {
-        await explain('');
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(200);
-      }
-    }
+    await eventually(() => explain('').then(() => true), 'kubectl explain finds the CRD', { timeoutMs: 30_000, intervalMs: 200 });
   });
 
   after(async function () {

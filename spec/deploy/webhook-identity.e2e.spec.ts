@@ -6,7 +6,6 @@
 // host cluster with the admin's kubeconfig, so this policy never matches it there.
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { managedLabels } from '../../server/credential/names.js';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../../server/kube/service-accounts.js';
@@ -15,6 +14,7 @@ import { requestToken } from '../../server/kube/tokens.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 const policyName = 'dpu-credential-webhook-identity';
@@ -79,15 +79,17 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     await createObjects(adminConfig, await readManifests(deploy('admission/webhook-identity.yaml')));
     // In force once the API server has loaded it: until then the webhook's RBAC lets an
     // Opaque Secret through (removed again).
-    for (let attempt = 0; ; attempt++) {
-      const probe = `probe-${attempt}`;
+    let probes = 0;
+    const unexpected: Error[] = [];
+    await eventually(async () => {
+      const probe = `probe-${probes++}`;
       const refusal = await refusalOf(webhook.request('POST', secretsPath(tenant), secret(probe, 'Opaque', {})));
-      if (refusal?.statusCode === 403) break;
-      if (refusal) throw refusal;
+      if (refusal && refusal.statusCode !== 403) unexpected.push(refusal);
+      if (refusal) return true;
       await admin.request('DELETE', `${secretsPath(tenant)}/${probe}`);
-      if (attempt > 100) throw new Error('the ValidatingAdmissionPolicy did not take effect in 10 s');
-      await sleep(100);
-    }
+      return false;
+    }, 'the ValidatingAdmissionPolicy refuses an Opaque Secret', { intervalMs: 100 });
+    if (unexpected[0]) throw unexpected[0];
   });
 
   after(async function () {

@@ -2,12 +2,12 @@
 // counts DPUServiceCredentialRequests per namespace and refuses the one past the limit.
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 const examplePath = fileURLToPath(new URL('../../examples/resourcequota.yaml', import.meta.url));
 const countedResource = 'count/dpuservicecredentialrequests.svc.dpu.nvidia.com';
@@ -71,14 +71,18 @@ describe('examples/resourcequota.yaml: a quota on DPUServiceCredentialRequests p
 
     // The admission plugin reads quotas from an informer: the first request may come before
     // it has the status. Counted (used 1) means the quota is in force.
-    for (let attempt = 0; ; attempt++) {
+    const unexpected: Error[] = [];
+    await eventually(async () => {
       const refused = await create('request-1');
-      if (!refused && (await used()) === '1') break;
-      if (refused && !(refused.statusCode === 403 && refused.message.includes('status unknown for quota'))) throw refused;
+      if (!refused && (await used()) === '1') return true;
+      if (refused && !(refused.statusCode === 403 && refused.message.includes('status unknown for quota'))) {
+        unexpected.push(refused);
+        return true;
+      }
       if (!refused) await client.request('DELETE', `${requestsPath(namespace)}/request-1`);
-      if (attempt > 100) throw new Error('the quota did not take effect in 10 s');
-      await sleep(100);
-    }
+      return false;
+    }, 'the quota is in force', { intervalMs: 100 });
+    if (unexpected[0]) throw unexpected[0];
     for (let i = 2; i <= limit; i++) expect(await create(`request-${i}`), `request-${i}`).to.equal(undefined);
 
     const refused = await create(`request-${limit + 1}`);

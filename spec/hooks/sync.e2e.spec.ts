@@ -12,6 +12,7 @@ import { jitterMsFor } from '../../server/credential/schedule.js';
 import { bindingOf, serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
+import { eventually } from '../support/eventually.js';
 import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
 import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
@@ -312,12 +313,11 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       const oldUid = await serviceAccountUid(n.serviceAccount);
       await targetCore().deleteNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount });
       // The webhook learns of the deletion through its watch; the sync after that recreates it.
-      let newUid = oldUid;
-      for (let attempt = 0; attempt < 50 && newUid === oldUid; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+      const newUid = await eventually(async () => {
         await env.driver.reconcile('default', n.request);
-        newUid = await serviceAccountUid(n.serviceAccount).catch(() => oldUid);
-      }
+        const uid = await serviceAccountUid(n.serviceAccount);
+        return uid !== oldUid && uid;
+      }, 'a sync has recreated the ServiceAccount', { timeoutMs: 5_000 });
       expect(newUid).to.not.equal(oldUid);
       const output = await secret(n.secret);
       expect(output.metadata?.annotations?.['svc.dpu.nvidia.com/service-account-uid']).to.equal(newUid);
@@ -501,21 +501,18 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
         .listNamespacedCustomObject({ group: 'events.k8s.io', version: 'v1', namespace: 'default', plural: 'events' }) as { items: EventObject[] };
       return list.items.filter((event) => event.regarding.name === name);
     };
-    const eventually = async (name: string, reason: string): Promise<EventObject[]> => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const events = await eventsOf(name);
-        if (events.some((event) => event.reason === reason)) return events;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      return eventsOf(name);
-    };
+    /** The request's Events, once one with this reason is among them (Events are written after the hook answers). */
+    const eventsOnceRecorded = (name: string, reason: string): Promise<EventObject[]> => eventually(async () => {
+      const events = await eventsOf(name);
+      return events.some((event) => event.reason === reason) && events;
+    }, `an Event ${reason} is recorded on ${name}`, { timeoutMs: 5_000, intervalMs: 100 });
 
     it('records the ServiceAccount made and the token issued, a failure once, and the recovery; never a token', async function () {
       this.timeout(60_000);
       const n = names();
       await env.createRequest(n.request, spec(n));
       await env.driver.reconcile('default', n.request);
-      const issued = await eventually(n.request, 'TokenIssued');
+      const issued = await eventsOnceRecorded(n.request, 'TokenIssued');
       expect(issued.map((event) => event.reason)).to.include.members(['ServiceAccountCreated', 'TokenIssued']);
       expect(issued.find((event) => event.reason === 'TokenIssued')?.note).to.contain(`service account default/${n.serviceAccount}`);
 
@@ -530,7 +527,7 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
         await env.target.startApiServer();
       }
       await env.driver.reconcile('default', n.request);
-      const all = await eventually(n.request, 'Ready');
+      const all = await eventsOnceRecorded(n.request, 'Ready');
       expect(all.filter((event) => event.type === 'Warning').map((event) => event.reason)).to.deep.equal(['TargetClusterUnreachable']);
       expect(all.map((event) => event.reason)).to.include.members(['Ready', 'TokensRevoked']);
       const token = tokenIn(await secret(n.secret));

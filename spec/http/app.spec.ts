@@ -9,6 +9,7 @@ import { createMetricsApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { Metrics } from '../../server/metrics.js';
 import { unreachableHostApp } from '../support/unreachable-host-app.js';
+import { eventually } from '../support/eventually.js';
 
 const maxBodyBytes = 64 * 1024;
 
@@ -181,12 +182,9 @@ describe('HTTP layer with hook authentication', function () {
     await writeFile(join(dir, 'token'), 'second-token-longer\n');
     // No wait: a token not known yet makes the files be read again before it is refused.
     await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
-    let status = 200;
-    for (let attempt = 0; attempt < 100 && status === 200; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      status = (await request(app).post('/customize').set('Authorization', 'Bearer first-token').send(body)).status;
-    }
-    expect(status).to.equal(401);
+    const status = async () => (await request(app).post('/customize').set('Authorization', 'Bearer first-token').send(body)).status;
+    await eventually(async () => await status() !== 200, 'the next poll has dropped first-token', { timeoutMs: 2_000, intervalMs: 20 });
+    expect(await status()).to.equal(401);
     await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
   });
 
@@ -197,12 +195,9 @@ describe('HTTP layer with hook authentication', function () {
     await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body).expect(200);
     await request(app).post('/customize').set('Authorization', 'Bearer third-token').send(body).expect(200);
     await rm(join(dir, 'previous'));
-    let status = 200;
-    for (let attempt = 0; attempt < 100 && status === 200; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      status = (await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body)).status;
-    }
-    expect(status).to.equal(401);
+    const status = async () => (await request(app).post('/customize').set('Authorization', 'Bearer second-token-longer').send(body)).status;
+    await eventually(async () => await status() !== 200, 'the next poll has dropped second-token-longer', { timeoutMs: 2_000, intervalMs: 20 });
+    expect(await status()).to.equal(401);
     await request(app).post('/customize').set('Authorization', 'Bearer third-token').send(body).expect(200);
   });
 

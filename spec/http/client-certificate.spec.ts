@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { defaultClientSubject } from '../../server/config.js';
 import { clientAuthOid, judgeClientCertificate } from '../../server/http/client-certificate.js';
 import { silentLogger } from '../../server/log.js';
-import { startServer, type RunningServer } from '../../server/server.js';
+import { createWebhook, type Webhook } from '../../server/webhook.js';
 import { createClientPki, createServingPki } from '../support/pki.js';
-import { unreachableHostApp } from '../support/unreachable-host-app.js';
+import { closedHostKubeConfig, unreachableHostConfig } from '../support/unreachable-host-app.js';
+import { eventually } from '../support/eventually.js';
 
 const serverAuthOid = '1.3.6.1.5.5.7.3.1';
 const anyExtendedKeyUsageOid = '2.5.29.37.0';
@@ -45,7 +46,7 @@ type Client = { certPem: string; keyPem: string } | undefined;
 
 describe('hook authentication by client certificate (real TLS handshakes)', function () {
   let dir: string;
-  let server: RunningServer;
+  let server: Webhook;
   let serverCaPem: string;
   let serving: Client;
   let metacontroller: Client;
@@ -93,10 +94,13 @@ describe('hook authentication by client certificate (real TLS handshakes)', func
     await writeFile(join(dir, 'tls.crt'), pki.certPem);
     await writeFile(join(dir, 'tls.key'), pki.keyPem);
     await writeFile(join(dir, 'client-ca.crt'), pki.caCertPem);
-    const app = await unreachableHostApp({ maxBodyBytes: 1024 * 1024, clientCertificateSubject: defaultClientSubject });
-    server = await startServer(app, {
-      port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log: silentLogger,
-      tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), clientCaFile: join(dir, 'client-ca.crt'), pollIntervalMs: 20 },
+    // TLS_CLIENT_CA_FILE and TLS_CLIENT_SUBJECT as the process reads them; the host cluster is a closed port.
+    server = await createWebhook({
+      config: {
+        ...unreachableHostConfig,
+        tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), tlsClientCaFile: join(dir, 'client-ca.crt'), tlsClientSubject: defaultClientSubject,
+      },
+      hostKubeConfig: closedHostKubeConfig(), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
     });
   });
 
@@ -141,12 +145,8 @@ describe('hook authentication by client certificate (real TLS handshakes)', func
 
   it('follows a replaced CA file without a restart', async function () {
     await writeFile(join(dir, 'client-ca.crt'), stranger.caCertPem);
-    let status = 0;
-    for (let attempt = 0; attempt < 100 && status !== 200; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      status = await statusOf('/customize', stranger);
-    }
-    expect(status).to.equal(200);
+    await eventually(async () => await statusOf('/customize', stranger) === 200, 'the new CA is read', { timeoutMs: 2_000, intervalMs: 20 });
+    expect(await statusOf('/customize', stranger)).to.equal(200);
     expect(await statusOf('/customize', metacontroller)).to.equal(401);
   });
 });

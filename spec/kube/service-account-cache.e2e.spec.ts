@@ -7,15 +7,8 @@ import { managedLabels } from '../../server/credential/names.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { ServiceAccountCache } from '../../server/kube/service-account-cache.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { eventually } from '../support/eventually.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  for (const started = Date.now(); Date.now() - started < timeoutMs;) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`not within ${timeoutMs} ms: ${what}`);
-}
 
 describe('ServiceAccountCache (real API server)', function () {
   let plane: ControlPlane;
@@ -37,7 +30,19 @@ describe('ServiceAccountCache (real API server)', function () {
     await plane?.stop();
   });
 
-  it('answers "unknown" until its first list, then holds what existed before it started', async function () {
+  it('answers "unknown" (undefined) until its first list, then holds what existed before it started and "absent" (null) for the rest', async function () {
+    // A cache just made has not listed yet: the list needs the network, and has not been answered.
+    const fresh = new ServiceAccountCache(client);
+    try {
+      expect(fresh.isSynced).to.equal(false);
+      expect(fresh.lookup('default', 'before-start')).to.equal(undefined);
+      expect(fresh.lookup('default', 'never-made')).to.equal(undefined);
+      await eventually(() => fresh.isSynced, 'its first list is in');
+      expect(fresh.lookup('default', 'before-start')?.metadata?.labels).to.deep.equal(managedLabels('default', 'r0'));
+      expect(fresh.lookup('default', 'never-made')).to.equal(null);
+    } finally {
+      fresh.close();
+    }
     await eventually(() => cache.isSynced, 'synced');
     expect(cache.lookup('default', 'before-start')?.metadata?.labels).to.deep.equal(managedLabels('default', 'r0'));
   });
@@ -57,6 +62,6 @@ describe('ServiceAccountCache (real API server)', function () {
     await eventually(() => !cache.isSynced, 'unsynced while the API server is down');
     await plane.startApiServer();
     const created = await core().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'after-restart', labels: managedLabels('default', 'r2') } } });
-    await eventually(() => cache.lookup('default', 'after-restart')?.metadata?.uid === created.metadata?.uid, 'resynced', 30_000);
+    await eventually(() => cache.lookup('default', 'after-restart')?.metadata?.uid === created.metadata?.uid, 'resynced', { timeoutMs: 30_000 });
   });
 });

@@ -8,7 +8,6 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { registerDpuCluster } from '../support/dpucluster.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
@@ -17,6 +16,7 @@ import { ChildManager, type Child, type ChildEvent, type Parent } from '../suppo
 import { SyncError } from '../support/metacontroller/driver.js';
 import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { eventually } from '../support/eventually.js';
 
 /** Secrets with this label are refused at create and update. */
 const refuseLabel = 'test.example/refuse';
@@ -45,10 +45,8 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
 
   /** The API server loads a policy binding asynchronously: poll until it takes effect (or is gone). */
   const untilRefusing = async (wanted: boolean) => {
-    for (let attempt = 0; (await refusesSecret({ [refuseLabel]: 'yes' })) !== wanted; attempt++) {
-      if (attempt > 200) throw new Error(`the admission policy did not ${wanted ? 'take effect' : 'go away'} in 20 s`);
-      await sleep(100);
-    }
+    await eventually(async () => await refusesSecret({ [refuseLabel]: 'yes' }) === wanted,
+      `the admission policy has ${wanted ? 'taken effect' : 'gone away'}`, { timeoutMs: 20_000, intervalMs: 100 });
   };
 
   const block = async () => {

@@ -11,6 +11,7 @@ import { condition } from '../support/kube-helpers.js';
 import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
 import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
 import { controlPlaneStartTimeoutMs, hookTokenSecretName, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
+import { signal } from '../support/signal.js';
 
 describe('the driver keeps Metacontroller\'s time: delayed requeues, the periodic resync, a late Secret (real API servers)', function () {
   let env: WebhookEnv;
@@ -115,14 +116,18 @@ describe('the driver keeps Metacontroller\'s time: delayed requeues, the periodi
     const controllerPath = join(dir, 'compositecontroller.yaml');
     await writeFile(controllerPath, (await readFile(shippedControllerPath, 'utf8')).replace(`name: ${shippedName},`, `name: ${lateName},`));
     const buildErrors: string[] = [];
+    const retried = signal();
     const starting = MetacontrollerDriver.start({
       host: env.hostConfig(), network: await serviceNetwork(env.securePort), controllerPath, now,
-      onBuildError: (error) => buildErrors.push(error.message),
+      onBuildError: (error) => {
+        buildErrors.push(error.message);
+        if (buildErrors.length >= 2) retried.resolve();
+      },
     });
     let driver: MetacontrollerDriver | undefined;
     try {
-      // Poll until the build has failed, and been retried, for want of the Secret.
-      for (let attempt = 0; attempt < 500 && buildErrors.length < 2; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The build has failed, and been retried, for want of the Secret.
+      await retried.promise;
       expect(buildErrors.length).to.be.at.least(2);
       expect(buildErrors[0]).to.contain(lateName);
       const namespace = env.install.certificates.namespace;

@@ -7,10 +7,10 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HookTokens } from '../../server/http/bearer-auth.js';
-import { createApp } from '../../server/app.js';
 import { silentLogger } from '../../server/log.js';
-import { startServer } from '../../server/server.js';
+import { createWebhook } from '../../server/webhook.js';
+import { eventually } from '../support/eventually.js';
+import { signal } from '../support/signal.js';
 import { apiErrorCode, condition } from '../support/kube-helpers.js';
 import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
 import { readSecret, tokenIn } from '../support/secrets.js';
@@ -80,11 +80,14 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     const { SecretVolume } = await import('../support/secret-volume.js');
     const volume = new SecretVolume(dir);
     await volume.write({ 'tls.crt': certificate.certPem, 'tls.key': certificate.keyPem });
-    const tokens = new HookTokens(env.install.tokenFile, 50);
-    const wrongNames = await startServer(createApp({ clusters: env.clusters, now: env.clock.now, log: silentLogger },
-      { maxBodyBytes: 1024 * 1024, metrics: env.metrics, hookTokens: tokens, hostClusterReachable: async () => undefined }),
-    { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log: silentLogger,
-      tls: { certFile: volume.path('tls.crt'), keyFile: volume.path('tls.key'), pollIntervalMs: 1_000 } });
+    // A second webhook over the same clusters, serving that certificate.
+    const wrongNames = await createWebhook({
+      config: {
+        port: 0, remoteTimeoutMs: 3_000, maxBodyBytes: 1024 * 1024, filePollIntervalMs: 50, shutdownTimeoutMs: 1_000,
+        hookBearerTokenFile: env.install.tokenFile, tlsCertFile: volume.path('tls.crt'), tlsKeyFile: volume.path('tls.key'),
+      },
+      clusters: env.clusters, metrics: env.metrics, now: env.clock.now, log: silentLogger, listenHost: '127.0.0.1',
+    });
     const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(wrongNames.port) });
     try {
       const name = fresh();
@@ -96,7 +99,6 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     } finally {
       driver.close();
       await wrongNames.stop();
-      tokens.close();
     }
   });
 
@@ -111,32 +113,36 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     const failures: string[] = [];
     let calls = 0;
     let running = true;
-    let paused: Promise<void> | undefined;
+    /** Asked for by the test; the loop acknowledges it between two calls, then waits until resumed. */
+    let pause: { acknowledge: () => void; resumed: Promise<void> } | undefined;
     const loop = (async () => {
       while (running) {
-        await paused;
+        if (pause) {
+          pause.acknowledge();
+          await pause.resumed;
+        }
         try {
           await env.driver.syncOnce('default', name);
           calls += 1;
         } catch (error) {
           failures.push((error as Error).message);
         }
-        await sleep(20);
+        await sleep(20); // Metacontroller's pace, not a synchronisation
       }
     })();
     const restartMetacontroller = async () => {
-      let resume!: () => void;
-      paused = new Promise((resolve) => {
-        resume = resolve;
-      });
-      await sleep(100); // the call in flight finishes
+      const acknowledged = signal();
+      const resumed = signal();
+      pause = { acknowledge: acknowledged.resolve, resumed: resumed.promise };
+      await acknowledged.promise; // the call in flight has finished, and no other starts
       await env.restartMetacontroller();
-      resume();
+      pause = undefined;
+      resumed.resolve();
     };
     const callsAfter = async (step: () => Promise<void>) => {
       const before = calls;
       await step();
-      while (calls < before + 5) await sleep(20);
+      await eventually(() => calls >= before + 5 || failures.length > 0, 'five more calls', { timeoutMs: 20_000, intervalMs: 20 });
     };
 
     const newToken = randomBytes(32).toString('hex');
@@ -148,12 +154,9 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     expect(failures).to.deep.equal([]);
 
     const body = JSON.stringify({ parent: { metadata: { name, namespace: 'default' } } });
-    let status = 0;
-    for (let attempt = 0; attempt < 100 && status !== 401; attempt++) {
-      status = (await env.install.call(env.securePort, '/customize', { method: 'POST', body, token: oldToken })).status;
-      if (status !== 401) await sleep(50);
-    }
-    expect(status).to.equal(401);
+    const oldTokenStatus = async () => (await env.install.call(env.securePort, '/customize', { method: 'POST', body, token: oldToken })).status;
+    await eventually(async () => await oldTokenStatus() === 401, 'the old token gets 401', { timeoutMs: 5_000 });
+    expect(await oldTokenStatus()).to.equal(401);
     expect((await env.install.call(env.securePort, '/customize', { method: 'POST', body })).status).to.equal(200);
   });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/net.js';
 import { startProcess } from '../support/processes.js';
+import { eventually } from '../support/eventually.js';
 
 const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 const closedHostKubeconfig = `apiVersion: v1
@@ -55,12 +56,9 @@ describe('the webhook process without TLS and hook authentication', function () 
     const webhook = await startProcess(process.execPath, ['--import', 'tsx', mainPath], logPath,
       { ...baseEnv(), KUBECONFIG: kubeconfig, PORT: String(port), METRICS_PORT: String(await freePort()), ALLOW_INSECURE_HOOKS: 'true' });
     try {
-      let status = 0;
-      for (let attempt = 0; attempt < 200 && status !== 200; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        status = await fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.status, () => 0);
-      }
-      expect(status).to.equal(200);
+      const healthz = () => fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.status, () => 0);
+      await eventually(async () => await healthz() === 200, 'the webhook answers /healthz', { timeoutMs: 20_000, intervalMs: 100 });
+      expect(await healthz()).to.equal(200);
       const warning = (await readFile(logPath, 'utf8')).split('\n').find((line) => line.includes('INSECURE'));
       expect(warning, 'a warning line at start').to.be.a('string');
       expect(JSON.parse(warning!)).to.include({ level: 'warn' });

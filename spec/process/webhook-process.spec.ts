@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
+import { eventually } from '../support/eventually.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
-import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
+import { authenticatesAs, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../support/webhook-env.js';
 import { WebhookInstall } from '../support/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
@@ -24,7 +25,7 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
   let install: WebhookInstall;
   let webhook: WebhookProcess;
   let driver: MetacontrollerDriver;
-  let proxy: SlowProxy | undefined;
+  let proxy: FaultProxy | undefined;
   const mintedTokens: string[] = [];
   const call = (path: string, options: { method?: string; body?: string; token?: string | null } = {}) => install.call(webhook.port, path, options);
 
@@ -108,10 +109,7 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
     this.timeout(30_000);
     const before = (await call('/healthz')).serial;
     await install.setServingCertificate(await install.pki.issue('renewed', install.certificates.dnsNames));
-    for (let attempt = 0; (await call('/healthz')).serial === before; attempt++) {
-      if (attempt > 100) expect.fail('the renewed certificate was not served within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await eventually(async () => (await call('/healthz')).serial !== before, 'the renewed certificate is served', { intervalMs: 100 });
     // The driver read caBundle (the CA's ca.crt) at its start: the renewal needs nothing from it.
     await driver.reconcile('default', 'process-kubeconfig');
     expect(driver.calls.at(-1)).to.include({ hook: 'sync', statusCode: 200 });
@@ -119,27 +117,34 @@ describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', func
 
   it('finishes a hook in flight on SIGTERM, refuses new connections, and exits 0', async function () {
     this.timeout(60_000);
-    proxy = await startSlowProxy(target.apiServerPort, 1_500);
+    proxy = await startFaultProxy(target);
     const hostConfig = host.adminKubeConfig();
-    const slowKubeconfig = target.adminKubeconfigYaml().replace(target.server, proxy.url);
-    await registerDpuCluster(hostConfig, target, { name: 'slow-cluster', kubeconfigYaml: slowKubeconfig });
+    await registerDpuCluster(hostConfig, target, { name: 'held-cluster', kubeconfigYaml: proxy.kubeconfigYaml() });
     await hostConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       ...parentApi, namespace: 'default',
       body: {
         apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: 'in-flight' },
-        spec: { serviceAccount: { name: 'in-flight-sa' }, targetCluster: { name: 'slow-cluster' }, type: 'kubeconfig', secret: { name: 'in-flight' } },
+        spec: { serviceAccount: { name: 'in-flight-sa' }, targetCluster: { name: 'held-cluster' }, type: 'kubeconfig', secret: { name: 'in-flight' } },
       },
     });
-    const inFlight = driver.syncOnce('default', 'in-flight');
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // The hook is in flight while its TokenRequest is held at the proxy.
+    const minting = proxy.arrival('POST', /\/token$/, { hold: true });
+    let answered = false;
+    const inFlight = driver.syncOnce('default', 'in-flight').finally(() => {
+      answered = true;
+    });
+    const mint = await minting;
     process.kill(webhook.pid, 'SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const afterSigterm = await call('/healthz').then(() => 'answered', (error: NodeJS.ErrnoException) => error.code);
-    expect(afterSigterm).to.equal('ECONNREFUSED');
+    const afterSigterm = () => call('/healthz').then(() => 'answered', (error: NodeJS.ErrnoException) => error.code);
+    await eventually(async () => await afterSigterm() === 'ECONNREFUSED', 'the webhook refuses new connections after SIGTERM');
+    expect(await afterSigterm()).to.equal('ECONNREFUSED');
+    expect(answered, 'the hook answered before its TokenRequest did').to.equal(false);
+    mint.release();
 
     const { response } = await inFlight;
     expect(response.children).to.have.length(1);
-    expect(await authenticatesAs((await readSecret(hostConfig, 'in-flight'))!)).to.equal('system:serviceaccount:default:in-flight-sa');
+    // On the target itself: the proxy in the Secret's kubeconfig calls as its admin.
+    expect(await identityOn(target, tokenIn((await readSecret(hostConfig, 'in-flight'))!))).to.equal('system:serviceaccount:default:in-flight-sa');
     expect(await webhook.exited).to.equal(0);
   });
 });

@@ -1,7 +1,8 @@
 // An HTTPS reverse proxy in front of a real API server that can answer chosen calls with
 // an error instead of forwarding them: a 500 or a 429 from the TokenRequest API. Everything
-// else reaches the real API server, as its admin. The proxy has its own CA; a kubeconfig
-// pointing at it trusts that CA.
+// else reaches the real API server, as its admin. It says when a chosen call arrives, and can
+// hold it there until the test lets it go on: a test then acts while that call is in flight.
+// The proxy has its own CA; a kubeconfig pointing at it trusts that CA.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,14 @@ export interface Fault {
   retryAfterSeconds?: number;
 }
 
+/** A call that reached the proxy. */
+export interface Arrival {
+  method: string;
+  path: string;
+  /** A held call goes on: answered with the fault or forwarded, as any other. Does nothing for a call not held. */
+  release(): void;
+}
+
 export interface FaultProxy {
   url: string;
   caPem: string;
@@ -30,21 +39,56 @@ export interface FaultProxy {
   injected: number;
   /** Every call that reached the proxy, in order: what a webhook did to the target, writes included. */
   requests: { method: string; path: string }[];
+  /**
+   * Resolves when the next call with this method and a path matching the pattern reaches the
+   * proxy (calls before this one are not counted). `hold`: that call waits at the proxy, its
+   * caller still waiting for an answer, until the arrival's release().
+   */
+  arrival(method: string, pathPattern: RegExp, options?: { hold?: boolean }): Promise<Arrival>;
   kubeconfigYaml(): string;
   close(): Promise<void>;
+}
+
+interface ArrivalWaiter {
+  method: string;
+  pathPattern: RegExp;
+  hold: boolean;
+  arrived(arrival: Arrival): void;
 }
 
 export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'fault-proxy-'));
   const pki = await createControlPlanePki(dir, 'fault-proxy');
+  const waiters: ArrivalWaiter[] = [];
   const proxy: FaultProxy = {
     url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, injected: 0, requests: [],
+    arrival: (method, pathPattern, options = {}) => new Promise((arrived) => {
+      waiters.push({ method, pathPattern, hold: options.hold ?? false, arrived });
+    }),
     kubeconfigYaml: () => target.adminKubeconfigYaml()
       .replace(target.server, proxy.url)
       .replace(Buffer.from(target.pki.caCertPem).toString('base64'), Buffer.from(pki.caCertPem).toString('base64')),
     close: async () => undefined,
   };
   const server: Server = createServer({ cert: readFileSync(pki.servingCertPath), key: readFileSync(pki.servingKeyPath) }, (req, res) => {
+    const method = req.method ?? '';
+    const path = req.url ?? '';
+    const waiter = waiters.findIndex((candidate) => candidate.method === method && candidate.pathPattern.test(path));
+    const [arrivalWaiter] = waiter === -1 ? [] : waiters.splice(waiter, 1);
+    if (arrivalWaiter?.hold) {
+      req.pause();
+      let released = false;
+      arrivalWaiter.arrived({ method, path, release: () => {
+        if (released) return;
+        released = true;
+        proceed(req, res);
+      } });
+      return;
+    }
+    arrivalWaiter?.arrived({ method, path, release: () => undefined });
+    proceed(req, res);
+  });
+  function proceed(req: IncomingMessage, res: ServerResponse): void {
     if (proxy.delayMs > 0 && !/[?&]watch=/.test(req.url ?? '')) {
       const delayMs = proxy.delayMs;
       req.pause();
@@ -52,7 +96,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
     } else {
       answer(req, res);
     }
-  });
+  }
   function answer(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
     proxy.requests.push({ method: req.method ?? '', path: req.url ?? '' });
@@ -78,10 +122,8 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
-    upstream.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
+    // The API server is gone: its connection drops, and so does the caller's, as without the proxy.
+    upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,9 +1,9 @@
 // deploy/admission/metacontroller-finalizer.yaml installed on a test API server, as the chart
 // installs it where the API server serves MutatingAdmissionPolicy (Kubernetes 1.36 here).
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import { eventually } from './eventually.js';
 import { createObjects, readManifests } from './kube-helpers.js';
 import { parentApi } from './webhook-env.js';
 
@@ -17,19 +17,15 @@ export const finalizerPolicyPath = fileURLToPath(new URL('../../deploy/admission
 export async function installFinalizerPolicy(host: KubeConfig, finalizer: string, namespace = 'default'): Promise<void> {
   await createObjects(host, await readManifests(finalizerPolicyPath));
   const objects = host.makeApiClient(CustomObjectsApi);
-  for (let attempt = 0; ; attempt++) {
+  let probes = 0;
+  await eventually(async () => {
     const probe = await objects.createNamespacedCustomObject({
       ...parentApi, namespace, dryRun: 'All',
       body: {
-        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: `finalizer-policy-probe-${attempt}` },
+        apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: `finalizer-policy-probe-${probes++}` },
         spec: { serviceAccount: { name: 'probe' }, type: 'kubeconfig', secret: { name: 'probe' } },
       },
-    }).catch((error: { code?: number }) => {
-      if (error.code === 503) return undefined;
-      throw error;
-    }) as DpuServiceCredentialRequest | undefined;
-    if (probe?.metadata?.finalizers?.includes(finalizer)) return;
-    if (attempt > 300) throw new Error('the MutatingAdmissionPolicy did not take effect in 30 s');
-    await sleep(100);
-  }
+    }) as DpuServiceCredentialRequest;
+    return probe.metadata?.finalizers?.includes(finalizer);
+  }, 'the MutatingAdmissionPolicy adds the finalizer (503 until the API server has the CRD\'s schema for it)', { timeoutMs: 30_000, intervalMs: 100 });
 }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
+import { eventually } from './eventually.js';
 
 export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
   const config = new KubeConfig();
@@ -44,8 +45,6 @@ export async function readManifests(path: string): Promise<KubernetesObject[]> {
     .filter((object): object is KubernetesObject => object !== null);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 interface ApiResourceList {
   resources: { name: string; kind: string; namespaced: boolean }[];
 }
@@ -74,12 +73,10 @@ export async function createObjects(config: KubeConfig, objects: KubernetesObjec
 }
 
 async function waitEstablished(client: KubeRestClient, name: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  await eventually(async () => {
     const crd = await client.request<V1CustomResourceDefinition>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
-    await sleep(50);
-  }
-  throw new Error(`CRD ${name} not established`);
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+  }, `CRD ${name} is Established`, { timeoutMs: 15_000 });
 }
 
 /** A request's condition of this type, as `kubectl get` shows it. */

@@ -1,6 +1,7 @@
 // Loopback helpers shared by the tests, the demo and the benchmark.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { eventually } from './eventually.js';
 
 const linuxEphemeralRange = '/proc/sys/net/ipv4/ip_local_port_range';
 
@@ -53,13 +54,5 @@ export async function freePort(): Promise<number> {
 
 /** Resolves once GET url/healthz answers 200 (plain HTTP). */
 export async function waitForHealthz(url: string, pollMs = 20, timeoutMs = 30_000): Promise<void> {
-  for (let waited = 0; waited < timeoutMs; waited += pollMs) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-  throw new Error(`${url}/healthz did not answer within ${timeoutMs} ms`);
+  await eventually(async () => (await fetch(`${url}/healthz`)).ok, `${url}/healthz answers 200`, { timeoutMs, intervalMs: pollMs });
 }

@@ -4,6 +4,7 @@ import { readTokenRecord } from '../../server/credential/token-record.js';
 import type { SecretObject } from '../../server/api.js';
 import type { ControlPlane } from './control-plane.js';
 import { tokenKubeConfig, whoAmI } from './kube-helpers.js';
+import { eventually } from './eventually.js';
 
 export const decode = (secret: V1Secret, key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
 
@@ -46,10 +47,9 @@ export const identityOn = (plane: ControlPlane, token: string): Promise<string |
  * authentication for 10 s, so it may pass until then (waits up to 15 s).
  */
 export async function identityAfterAuthCache(plane: ControlPlane, token: string): Promise<string | number | undefined> {
-  let answer = await identityOn(plane, token);
-  for (let waited = 0; answer !== 401 && waited < 15_000; waited += 500) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    answer = await identityOn(plane, token);
-  }
+  let answer: string | number | undefined;
+  // Past the wait, the last answer: the caller's assertion says what it was.
+  await eventually(async () => (answer = await identityOn(plane, token)) === 401, 'the token is refused', { timeoutMs: 15_000, intervalMs: 500 })
+    .catch(() => undefined);
   return answer;
 }

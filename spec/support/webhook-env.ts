@@ -13,15 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
-import type { Policy } from '../../server/credential/policy.js';
-import type { HookContext } from '../../server/hooks/context.js';
-import { createApp, createMetricsApp } from '../../server/app.js';
-import { HookTokens } from '../../server/http/bearer-auth.js';
-import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
-import { EventRecorder } from '../../server/kube/events.js';
+import { defaultPolicy, type Policy } from '../../server/credential/policy.js';
+import type { TargetClusters } from '../../server/kube/clusters.js';
 import { createLogger, silentLogger, type Logger } from '../../server/log.js';
-import { Metrics } from '../../server/metrics.js';
-import { startServer, type RunningServer } from '../../server/server.js';
+import type { Metrics } from '../../server/metrics.js';
+import { createWebhook, type Webhook } from '../../server/webhook.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster, type DpuClusterRef } from './dpucluster.js';
 import { createObjects, readManifests } from './kube-helpers.js';
@@ -70,25 +66,28 @@ export async function hookTokenSecretName(): Promise<string> {
 export class WebhookEnv {
   private constructor(
     readonly clock: TestClock,
-    readonly metrics: Metrics,
     readonly host: ControlPlane,
     readonly target: ControlPlane,
     readonly dpuCluster: DpuClusterRef,
-    readonly clusters: TargetClusters,
     readonly install: WebhookInstall,
-    private readonly hookTokens: HookTokens,
-    private readonly secure: RunningServer,
+    /** The webhook as main.ts wires it, HTTPS with the hook token, on loopback. */
+    readonly webhook: Webhook,
     private readonly plain: Server,
-    private readonly metricsServer: RunningServer,
     public driver: MetacontrollerDriver,
     private readonly dir: string,
-    private readonly context: HookContext,
   ) {}
+
+  get clusters(): TargetClusters {
+    return this.webhook.clusters;
+  }
+
+  get metrics(): Metrics {
+    return this.webhook.metrics;
+  }
 
   /** The webhook restarted with other request limits (MAX_TOKEN_DURATION, …); undefined: the defaults. */
   usePolicy(policy: Policy | undefined): void {
-    if (policy) this.context.policy = policy;
-    else delete this.context.policy;
+    this.webhook.context.policy = policy ?? defaultPolicy;
   }
 
   static async start(options: WebhookEnvOptions = {}): Promise<WebhookEnv> {
@@ -101,38 +100,33 @@ export class WebhookEnv {
     await installDpuClusterCrd(hostConfig);
     const dpuCluster = await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
 
-    const metrics = new Metrics();
-    const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000, observeApiCall: metrics.observeApiCall };
-    const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
     const clock = new TestClock();
     const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
-    const context: HookContext = { clusters, now: clock.now, log };
-    const appOptions = { maxBodyBytes: 1024 * 1024, metrics, hostClusterReachable: () => clusters.host.checkReachable() };
-
     const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
     const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
-    const hookTokens = new HookTokens(install.tokenFile, 50);
-    const events = new EventRecorder(clusters.host.client, log);
-    const secure = await startServer(createApp(context, { ...appOptions, hookTokens, events }), {
-      port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log,
-      tls: { certFile: install.tlsVolume.path('tls.crt'), keyFile: install.tlsVolume.path('tls.key'), pollIntervalMs: 50 },
+    const webhook = await createWebhook({
+      config: {
+        port: 0, metricsPort: 0, remoteTimeoutMs: options.remoteTimeoutMs ?? 3_000, maxBodyBytes: 1024 * 1024,
+        filePollIntervalMs: 50, shutdownTimeoutMs: 1_000, policy: defaultPolicy,
+        hookBearerTokenFile: install.tokenFile, tlsCertFile: install.tlsVolume.path('tls.crt'), tlsKeyFile: install.tlsVolume.path('tls.key'),
+      },
+      hostKubeConfig: hostConfig, now: clock.now, log, listenHost: '127.0.0.1',
     });
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
-      const listening = createApp(context, appOptions).listen(0, '127.0.0.1', () => resolve(listening));
+      const listening = webhook.insecureApp().listen(0, '127.0.0.1', () => resolve(listening));
     });
-    const metricsServer = await startServer(createMetricsApp(metrics), { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 1_000, log });
     // One clock for the webhook and Metacontroller's timers: moving it makes requeues and the periodic resync due.
     const driver = await MetacontrollerDriver.start({
-      host: hostConfig, network: await serviceNetwork(secure.port), now: () => clock.now().getTime(),
+      host: hostConfig, network: await serviceNetwork(webhook.port), now: () => clock.now().getTime(),
     });
-    return new WebhookEnv(clock, metrics, host, target, dpuCluster, clusters, install, hookTokens, secure, plain, metricsServer, driver, dir, context);
+    return new WebhookEnv(clock, host, target, dpuCluster, install, webhook, plain, driver, dir);
   }
 
   /** The secure listener's loopback port (what the Service forwards to). */
   get securePort(): number {
-    return this.secure.port;
+    return this.webhook.port;
   }
 
   /** Plain HTTP, without the hook token: for the curl examples and the load test only. */
@@ -142,7 +136,7 @@ export class WebhookEnv {
 
   /** /metrics, on its own plain-HTTP port as METRICS_PORT serves it. */
   get metricsUrl(): string {
-    return `http://127.0.0.1:${this.metricsServer.port}/metrics`;
+    return `http://127.0.0.1:${this.webhook.metricsPort}/metrics`;
   }
 
   /**
@@ -198,14 +192,12 @@ export class WebhookEnv {
 
   async stop(): Promise<void> {
     this.driver.close();
-    this.secure.server.closeAllConnections();
-    await Promise.all([this.secure.stop(), this.metricsServer.stop()]);
+    // The plain listener shares the webhook's clusters: it closes first.
     await new Promise<void>((resolve) => {
       this.plain.close(() => resolve());
       this.plain.closeAllConnections();
     });
-    this.hookTokens.close();
-    this.clusters.close();
+    await this.webhook.stop({ abortInFlight: true });
     await Promise.all([this.host.stop(), this.target.stop()]);
     await rm(this.dir, { recursive: true, force: true });
   }

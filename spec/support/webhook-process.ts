@@ -2,6 +2,7 @@
 // deploy/deployment.yaml configures it (HTTPS from the mounted serving Secret, the hook
 // token from the mounted hook-token Secret), against a host cluster's kubeconfig.
 import { fileURLToPath } from 'node:url';
+import { eventually } from './eventually.js';
 import { freePort } from './net.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import type { WebhookInstall } from './webhook-install.js';
@@ -38,14 +39,12 @@ export async function startWebhookProcess(install: WebhookInstall, hostKubeconfi
     TLS_KEY_FILE: install.tlsVolume.path('tls.key'),
     ...env,
   });
-  for (let attempt = 0; ; attempt++) {
-    const answer = await install.call(port, '/healthz').catch(() => undefined);
-    if (answer?.status === 200) break;
-    if (attempt > 300) {
-      await webhook.stop();
-      throw new Error(`the webhook did not answer /healthz within 30 s; see ${logPath}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await eventually(async () => (await install.call(port, '/healthz')).status === 200, `the webhook answers /healthz (its log: ${logPath})`,
+      { timeoutMs: 30_000, intervalMs: 100 });
+  } catch (error) {
+    await webhook.stop();
+    throw error;
   }
   return { ...webhook, port, metricsPort, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }

@@ -4,11 +4,11 @@
 // shipped ValidatingAdmissionPolicy.
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequestStatus } from '../../server/api.js';
 import { bindingOf } from '../../server/kube/tokens.js';
 import { bindClusterRole, grantTargetNamespaces } from '../support/grants.js';
+import { eventually } from '../support/eventually.js';
 import { apiErrorCode, condition, createObjects, readManifests } from '../support/kube-helpers.js';
 import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
@@ -252,14 +252,13 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
       this.timeout(60_000);
       await createObjects(env.hostConfig(), await readManifests(deploy('admission/references.yaml')));
       // The policy takes effect once the API server has loaded it.
-      for (let attempt = 0; ; attempt++) {
-        const probe = `vap-probe-${attempt}`;
+      let probes = 0;
+      await eventually(async () => {
+        const probe = `vap-probe-${probes++}`;
         const code = await env.createRequest(probe, crossNamespaceSpec(probe), { namespace: tenant }).then(() => 0, (error: { code?: number }) => error.code ?? -1);
-        if (code !== 0) break;
-        await env.deleteRequest(probe, tenant);
-        if (attempt > 100) throw new Error('the ValidatingAdmissionPolicy did not take effect in 10 s');
-        await sleep(100);
-      }
+        if (code === 0) await env.deleteRequest(probe, tenant);
+        return code !== 0;
+      }, 'the ValidatingAdmissionPolicy refuses a request', { intervalMs: 100 });
     });
 
     it('refuses a request that references another namespace\'s DPUCluster without a grant, naming the grant', async function () {
