@@ -19,9 +19,9 @@ import { customizeCacheTtlMs, type MetacontrollerDriver } from '../spec/support/
 import { serviceNetwork } from '../spec/support/webhook-env.js';
 import { highSettings, Scale, type ScaleContext } from './scale.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const namespace = 'default';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;
 
 const hookCounts = (driver: MetacontrollerDriver) => {

@@ -17,6 +17,7 @@ import type { WebhookProcess } from '../spec/support/webhook-process.js';
 import { fanoutPhase, fanoutSizes } from './fanout.js';
 import { measureInChild } from './service-account-cache-memory.js';
 import { cpuMs, metricSum, rssMb } from './setup.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ScaleContext {
   host: ControlPlane;
@@ -51,7 +52,6 @@ const namespace = 'default';
 const requestsPath = `/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/${namespace}/dpuservicecredentialrequests`;
 
 const names = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `work` on every item with `workers` at a time, as a controller's worker pool does. */
 async function pool<T>(items: T[], workers: number, work: (item: T) => Promise<void>): Promise<void> {

@@ -4,12 +4,13 @@
 //   npx tsx bench/sync-loop.ts     SYNC_LOOP_CALLS (20000); SYNC_LOOP_CONCURRENCY (1);
 //   SYNC_LOOP_PROFILE=<file.cpuprofile> to profile the loop
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Session } from 'node:inspector/promises';
 import { hookDeadline } from '../server/hooks/deadline.js';
 import { sync } from '../server/hooks/sync.js';
-import { HostCluster, TargetClusters } from '../server/kube/clusters.js';
 import { silentLogger } from '../server/log.js';
 import type { SyncRequest } from '../server/metacontroller.js';
+import { wireWebhook } from '../server/webhook.js';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { buildWebhook, log, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
 
@@ -21,12 +22,15 @@ const concurrency = Number(process.env.SYNC_LOOP_CONCURRENCY ?? 1);
 async function main(): Promise<void> {
   await buildWebhook();
   const env = await startBenchEnvironment();
-  const { webhook, body } = await webhookWithReuseBody(env);
-  await webhook.stop();
+  const { webhook: webhookProcess, body } = await webhookWithReuseBody(env);
+  await webhookProcess.stop();
 
-  const clusterOptions = { timeoutMs: 10_000 };
-  const clusters = new TargetClusters(await HostCluster.fromConfig(env.hostConfig, clusterOptions), clusterOptions);
-  const context = { clusters, now: () => new Date(), log: silentLogger };
+  // The webhook's own wiring, without a socket: only its hook context is used.
+  const webhook = await wireWebhook({
+    config: { port: 0, remoteTimeoutMs: 10_000, maxBodyBytes: 4 * 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 0 },
+    log: silentLogger, hostKubeConfig: env.hostConfig, recordEvents: false,
+  });
+  const { context } = webhook;
   const once = async () => {
     const request = JSON.parse(body) as SyncRequest;
     return sync(request, context, hookDeadline(request.controller, 'sync', Date.now()));
@@ -34,7 +38,7 @@ async function main(): Promise<void> {
   // The first syncs fill the target's ServiceAccount cache (list + watch).
   for (let attempt = 0; (await once()).decision !== 'reused'; attempt++) {
     if (attempt > 100) throw new Error('the loop never reached the reuse path');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   for (let call = 0; call < calls / 4; call++) await once();
 
@@ -64,7 +68,7 @@ async function main(): Promise<void> {
   }
   console.log(`${calls} reuse-path syncs in-process, ${concurrency} at a time: ${wallUs.toFixed(1)} µs each (CPU ${((cpu.user + cpu.system) / calls).toFixed(1)} µs), `
     + `of which JSON.parse of the ${body.length} B body ${parseUs.toFixed(1)} µs`);
-  clusters.close();
+  webhook.close();
   await stopAllControlPlanes();
 }
 
