@@ -741,6 +741,9 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       const objects = env.hostConfig().makeApiClient(CustomObjectsApi);
       await objects.deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster.name });
       await hostCore().deleteNamespacedSecret({ namespace: 'default', name: cluster.kubeconfigSecretName });
+      // The webhook reads DPUClusters from its own watch: the next sync after it has seen the deletion says so
+      // (without this wait, the periodic resync after it would: spec/metacontroller/dpucluster-watch.e2e.spec.ts).
+      await env.clusters.host.dpuClusters!.until((cache) => cache.lookup('default', cluster.name) === null);
       await env.driver.reconcile('default', n.request);
       expect(await readSecret(env.hostConfig(), n.secret)).to.equal(undefined);
       const ready = condition(await parent(n.request), 'Ready');

@@ -121,8 +121,9 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
     await env.driver.runDue();
 
     await objects().deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster });
-    // The webhook reads DPUClusters from a watch of its own (its syncs started it): it must have seen the deletion too.
-    await env.clusters.host.dpuClusters!.until((cache) => cache.lookup('default', cluster) === null);
+    // A sync whose related objects lack the DPUCluster asks the webhook's own watch next, then the API: if a
+    // sync has started that watch, it must have seen the deletion too (related objects alone start none).
+    await env.clusters.host.dpuClusters?.until((cache) => cache.lookup('default', cluster) === null);
     await env.driver.relatedObserved({ apiVersion: `${dpuClusterApi.group}/${dpuClusterApi.version}`, kind: 'DPUCluster', metadata: { namespace: ref.namespace, name: cluster } }, { gone: true });
     // Each is synced twice: the answer drops the Secret minted for the cluster, and that delete enqueues it again.
     expect([...new Set(await env.driver.runDue())].sort()).to.deep.equal([...naming].sort());
