@@ -193,8 +193,12 @@ export class Scale {
   }
 
   /** `now`: the driver's clock (default Date.now); the fan-out phase moves it past the customize cache's expiry. */
-  driver(settings: ClientGoLimits, now?: () => number): Promise<MetacontrollerDriver> {
-    return MetacontrollerDriver.start({ host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch', ...(now ? { now } : {}) });
+  /** `controllerPath`: another CompositeController than the shipped one (fanout.ts compares the 0.3.x one, with customize). */
+  driver(settings: ClientGoLimits, now?: () => number, controllerPath?: string): Promise<MetacontrollerDriver> {
+    return MetacontrollerDriver.start({
+      host: this.context.hostConfig, network: this.context.network, clientGo: settings, informers: 'watch', ...(now ? { now } : {}),
+      ...(controllerPath ? { controllerPath } : {}),
+    });
   }
 
   /**

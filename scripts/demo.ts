@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   say(`applying ${seedPath.slice(root.length)} (the seed's example, unchanged)`);
   await createObjects(hostConfig, await readManifests(seedPath));
 
-  say('playing Metacontroller from metacontroller/compositecontroller.yaml: customize, sync, apply the Secret, write the status');
+  say('playing Metacontroller from metacontroller/compositecontroller.yaml: sync, apply the Secret, write the status');
   const driver = await MetacontrollerDriver.start({ host: hostConfig, network: await serviceNetwork(webhook.port) });
   const { response } = await driver.reconcile('default', 'dpu-01-credential-request');
   const request = await driver.readParent('default', 'dpu-01-credential-request');

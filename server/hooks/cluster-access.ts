@@ -33,7 +33,13 @@ export interface HostAccess {
   readonly target: TargetAccess;
   readSecret(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined>;
   readSecretMetadata(namespace: string, name: string, deadline?: Deadline): Promise<SecretObject | undefined>;
+  /** A live GET: undefined only on 404, the one answer that says a DPUCluster is gone. */
   readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined>;
+  /**
+   * The DPUCluster from the webhook's own watch, without an API call; undefined when the watch
+   * cannot tell (not synced, down, or not holding it yet): then readDpuCluster decides.
+   */
+  cachedDpuCluster(namespace: string, name: string): DpuClusterObject | undefined;
   isAllowed(requester: { user: string; groups: string[] }, verb: string,
     resource: { group: string; resource: string; namespace: string; name?: string }, deadline?: Deadline): Promise<boolean>;
 }

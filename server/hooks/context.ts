@@ -1,13 +1,13 @@
 // What the hooks share: the clusters, the clock, the log, and finding the cluster a
 // request (or an earlier version of it) points at.
-import type { ServiceAccountEntry } from '../api.js';
+import type { DpuClusterObject, ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
 import { defaultPolicy, type Policy } from '../credential/policy.js';
 import type { NamespacedName, ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
-import type { ClusterAccess, TargetAccess } from './cluster-access.js';
+import type { ClusterAccess, HostAccess, TargetAccess } from './cluster-access.js';
 
 export interface HookContext {
   clusters: ClusterAccess;
@@ -30,15 +30,23 @@ export class TargetClusterGoneError extends Error {
 }
 
 /**
- * The target cluster of a valid spec. The DPUCluster comes from the hook request's
- * related objects; a request made by hand (curl) may lack them, so it is read from
- * the host cluster then.
+ * A DPUCluster as a sync sees it, cheapest first: the hook request's related objects (sent
+ * only by a CompositeController of 0.3.x or earlier, whose customize hook named it: during a
+ * rollout), else the webhook's own DPUCluster watch, else a GET, which catches one made a
+ * moment ago that the watch has not brought yet. Undefined only when the GET says 404.
  */
+export async function findDpuCluster(host: HostAccess, namespace: string, name: string, related: SyncRequest['related'],
+  deadline: Deadline): Promise<DpuClusterObject | undefined> {
+  return related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
+    ?? host.cachedDpuCluster(namespace, name)
+    ?? await host.readDpuCluster(namespace, name, deadline);
+}
+
+/** The target cluster of a valid spec: the host, or the DPUCluster it names (findDpuCluster). */
 export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext, deadline: Deadline): Promise<TargetAccess> {
   if (!spec.targetCluster) return context.clusters.host.target;
   const { namespace, name } = spec.targetCluster;
-  const dpuCluster = related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
-    ?? await context.clusters.host.readDpuCluster(namespace, name, deadline);
+  const dpuCluster = await findDpuCluster(context.clusters.host, namespace, name, related, deadline);
   if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) {
     context.clusters.forget(namespacedName(namespace, name));
     throw new TargetClusterGoneError(namespacedName(namespace, name));
@@ -53,10 +61,11 @@ export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName 
 }
 
 /** The cluster a recorded ServiceAccount lives in: the host, or a DPUCluster that still has the same UID; undefined when gone. */
-export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline): Promise<TargetAccess | undefined> {
+export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline,
+  related?: SyncRequest['related']): Promise<TargetAccess | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
-  const dpuCluster = await clusters.host.readDpuCluster(namespace, name, deadline);
+  const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related, deadline);
   // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
   // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
   if (!dpuCluster || (previous.targetClusterUID && dpuCluster.metadata?.uid !== previous.targetClusterUID)) {

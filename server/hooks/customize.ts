@@ -1,22 +1,10 @@
-// The customize hook: ask Metacontroller for the request's DPUCluster, so that the
-// sync hook receives it and a DPUCluster change (deleted, recreated) re-syncs the request.
-import { isRecord } from '../api.js';
+// The customize hook, kept for one release: the shipped CompositeController no longer has
+// one (the webhook watches DPUClusters itself: docs/performance.md, "One DPUCluster update").
+// A CompositeController of 0.3.x or earlier, still applied during an upgrade, calls it: the
+// answer names nothing, so Metacontroller stops re-syncing every request on a DPUCluster at
+// each of its status updates even before the new CompositeController is applied.
 import type { CustomizeRequest, CustomizeResponse } from '../metacontroller.js';
 
-
-export function customize(request: CustomizeRequest): CustomizeResponse {
-  const spec = request.parent.spec;
-  const targetCluster = isRecord(spec) && isRecord(spec.targetCluster) ? spec.targetCluster : undefined;
-  if (!targetCluster || typeof targetCluster.name !== 'string' || targetCluster.name === '') return { relatedResources: [] };
-  const namespace = typeof targetCluster.namespace === 'string' && targetCluster.namespace
-    ? targetCluster.namespace
-    : request.parent.metadata?.namespace ?? '';
-  return {
-    relatedResources: [{
-      apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1',
-      resource: 'dpuclusters',
-      namespace,
-      names: [targetCluster.name],
-    }],
-  };
+export function customize(_request: CustomizeRequest): CustomizeResponse {
+  return { relatedResources: [] };
 }

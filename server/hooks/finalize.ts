@@ -8,6 +8,7 @@ import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';
 import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
+import type { HostAccess } from './cluster-access.js';
 import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
 import { unchanged } from './children.js';
 import { finalizeFailure } from './error-outcomes.js';
@@ -18,16 +19,21 @@ import { outcomeReasons, type OutcomeReason, type SyncOutcome } from './outcome.
  * (made by a sync whose answer Metacontroller never wrote). Each is deleted only if its
  * labels say it was made for this request.
  */
-function serviceAccountsToDelete(request: SyncRequest): ServiceAccountEntry[] {
+function serviceAccountsToDelete(request: SyncRequest, host: HostAccess): ServiceAccountEntry[] {
   const accounts = recordedServiceAccounts(request.parent.status);
   const validation = validateRequest(request.parent);
   if (validation.valid) {
     const { serviceAccount, targetCluster } = validation.spec;
-    const related = targetCluster ? request.related?.[dpuClusterRelatedKey]?.[objectKey(targetCluster.namespace, targetCluster.name)] : undefined;
+    // The UID of the cluster it was made in, when known without a call (related, or the watch);
+    // without it, clusterOf takes the DPUCluster of that name at its word.
+    const known = targetCluster
+      ? request.related?.[dpuClusterRelatedKey]?.[objectKey(targetCluster.namespace, targetCluster.name)]
+        ?? host.cachedDpuCluster(targetCluster.namespace, targetCluster.name)
+      : undefined;
     const fromSpec: ServiceAccountEntry = {
       serviceAccount: namespacedName(serviceAccount.namespace, serviceAccount.name),
       ...(targetCluster ? { targetCluster: namespacedName(targetCluster.namespace, targetCluster.name) } : {}),
-      ...(related?.metadata?.uid ? { targetClusterUID: related.metadata.uid } : {}),
+      ...(known?.metadata?.uid ? { targetClusterUID: known.metadata.uid } : {}),
     };
     if (!accounts.some((known) => sameServiceAccount(known, fromSpec))) accounts.push(fromSpec);
   }
@@ -54,10 +60,10 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
     events: deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
   });
 
-  const accounts = serviceAccountsToDelete(request);
+  const accounts = serviceAccountsToDelete(request, context.clusters.host);
   if (accounts.length === 0) return done(outcomeReasons.noServiceAccount);
   try {
-    await deleteServiceAccounts(accounts, deleted, parent, context, deadline);
+    await deleteServiceAccounts(accounts, deleted, request, context, deadline);
     // Called again after finalized: true (another finalizer keeps the request, or a resync): nothing left, nothing written.
     return done(deleted.length > 0 ? outcomeReasons.serviceAccountDeleted : outcomeReasons.nothingLeftToDelete);
   } catch (error) {
@@ -75,11 +81,11 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
 }
 
 /** Deletes each ServiceAccount in its cluster, adding to `deleted` ("namespace/name") as it goes: a failure keeps what was done. */
-async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], parent: SyncRequest['parent'], context: HookContext,
+async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], request: SyncRequest, context: HookContext,
   deadline: Deadline): Promise<void> {
-  const requestRef = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
+  const requestRef = { namespace: request.parent.metadata?.namespace ?? '', name: request.parent.metadata?.name ?? '' };
   for (const account of accounts) {
-    const target = await clusterOf(context.clusters, account, deadline);
+    const target = await clusterOf(context.clusters, account, deadline, request.related);
     // undefined: the cluster is gone, and the ServiceAccount with it.
     if (target && await target.deleteServiceAccount(serviceAccountRefOf(account), requestRef, deadline)) deleted.push(account.serviceAccount);
   }

@@ -153,6 +153,6 @@ export class TargetClusters {
     clearInterval(this.sweeper);
     for (const { target } of this.cache.values()) target.close();
     this.cache.clear();
-    this.host.target.close();
+    this.host.close();
   }
 }

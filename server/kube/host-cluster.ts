@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import { clusterIdOf } from '../credential/service-account-ledger.js';
+import { DpuClusterCache } from './dpucluster-cache.js';
 import { isNotFound, type Deadline, type KubeRestClient } from './rest.js';
 import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
@@ -14,6 +15,9 @@ const secretPath = (namespace: string, name: string) =>
 const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
 export class HostCluster {
+  /** Started by the first cachedDpuCluster: a webhook that serves only host-cluster requests watches no DPUClusters. */
+  private dpuClusterCache: DpuClusterCache | undefined;
+
   private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
 
   /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order). */
@@ -71,6 +75,27 @@ export class HostCluster {
 
   async readDpuCluster(namespace: string, name: string, deadline?: Deadline): Promise<DpuClusterObject | undefined> {
     return this.readOptional(`/apis/provisioning.dpu.nvidia.com/v1alpha1/namespaces/${encodeURIComponent(namespace)}/dpuclusters/${encodeURIComponent(name)}`, deadline);
+  }
+
+  /**
+   * The DPUCluster as the webhook's own watch holds it (no API call); undefined when the watch
+   * cannot tell: not synced yet, down, or it holds none by that name (made a moment ago, or
+   * gone). The caller then reads it with readDpuCluster, whose 404 alone means gone.
+   */
+  cachedDpuCluster(namespace: string, name: string): DpuClusterObject | undefined {
+    this.dpuClusterCache ??= new DpuClusterCache(this.client);
+    return this.dpuClusterCache.lookup(namespace, name) ?? undefined;
+  }
+
+  /** The DPUCluster watch, once a sync has started it (tests wait on it). */
+  get dpuClusters(): DpuClusterCache | undefined {
+    return this.dpuClusterCache;
+  }
+
+  /** Stops the DPUCluster watch and closes the client (shared with `target`). */
+  close(): void {
+    this.dpuClusterCache?.close();
+    this.target.close();
   }
 
   /** Whether the host cluster's RBAC lets `requester` do `verb` on the resource (a SubjectAccessReview). */

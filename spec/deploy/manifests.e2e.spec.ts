@@ -204,7 +204,8 @@ describe('deploy/ and metacontroller/ manifests', function () {
       endpointConfigs: { host: string; caBundle: { secretRef: Record<string, string> }; authorization: Record<string, string> }[];
     };
     expect(spec.childResources).to.deep.equal([{ apiVersion: 'v1', resource: 'secrets', updateStrategy: { method: 'InPlace' } }]);
-    expect(Object.keys(spec.hooks).sort()).to.deep.equal(['customize', 'finalize', 'sync']);
+    // No customize: the webhook watches DPUClusters itself (related resources would fan every DPUCluster update out).
+    expect(Object.keys(spec.hooks).sort()).to.deep.equal(['finalize', 'sync']);
     const service = rendered.find((object) => object.kind === 'Service') as unknown as { metadata: Manifest['metadata']; spec: { ports: { port: number }[] } };
     for (const [name, hook] of Object.entries(spec.hooks)) {
       expect(hook.version).to.equal('v2');
@@ -218,6 +219,17 @@ describe('deploy/ and metacontroller/ manifests', function () {
     expect(endpoint!.host).to.equal(`${service.metadata.name}.${service.metadata.namespace}:${service.spec.ports[0]!.port}`);
     expect(endpoint!.authorization).to.deep.include({ type: 'Bearer' });
     expect(endpoint!.caBundle.secretRef).to.include({ key: 'ca.crt' });
+  });
+
+  it('lets the webhook list and watch DPUClusters (its cache), and still only get, create and delete Secrets', function () {
+    const binding = rendered.find((object) => object.kind === 'ClusterRoleBinding') as unknown as { roleRef: { name: string } };
+    const role = rendered.find((object) => object.kind === 'ClusterRole' && object.metadata?.name === binding.roleRef.name) as unknown as {
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    };
+    const verbsOn = (group: string, resource: string) =>
+      role.rules.filter((rule) => rule.apiGroups.includes(group) && rule.resources.includes(resource)).flatMap((rule) => rule.verbs).sort();
+    expect(verbsOn('provisioning.dpu.nvidia.com', 'dpuclusters')).to.deep.equal(['get', 'list', 'watch']);
+    expect(verbsOn('', 'secrets')).to.deep.equal(['create', 'delete', 'get']);
   });
 
   it('alerts only on metrics the webhook exports', async function () {

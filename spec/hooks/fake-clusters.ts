@@ -10,7 +10,7 @@ import type { Anchor } from '../../server/kube/token-anchors.js';
 import type { MintedToken } from '../../server/kube/tokens.js';
 
 type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'deleteAnchor' | 'requestToken';
-type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'isAllowed' | 'forDpuCluster';
+type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'cachedDpuCluster' | 'isAllowed' | 'forDpuCluster';
 
 /** A JWT-shaped token with the claims the hooks read (no signature: nothing verifies it here). */
 export function fakeToken(claims: { jti: string; serviceAccountUid: string; anchor: string }): string {
@@ -86,7 +86,10 @@ export class FakeHost implements HostAccess {
   readonly target: FakeTarget;
   /** Secrets of the host cluster, by "namespace/name" (the output Secrets a test puts there). */
   readonly secrets = new Map<string, SecretObject>();
+  /** The DPUClusters the host's API server holds (what readDpuCluster answers). */
   readonly dpuClusters = new Map<string, DpuClusterObject>();
+  /** What the webhook's DPUCluster watch holds (cachedDpuCluster): it may lag dpuClusters, as a watch does. */
+  readonly watchedDpuClusters = new Map<string, DpuClusterObject>();
   /** Grants refused: "resource/namespace/name" (name '' for a whole namespace). */
   readonly refused = new Set<string>();
   readonly calls: HostCall[] = [];
@@ -118,6 +121,11 @@ export class FakeHost implements HostAccess {
     return this.dpuClusters.get(`${namespace}/${name}`);
   }
 
+  cachedDpuCluster(namespace: string, name: string): DpuClusterObject | undefined {
+    this.call('cachedDpuCluster');
+    return this.watchedDpuClusters.get(`${namespace}/${name}`);
+  }
+
   async isAllowed(_requester: unknown, _verb: string, resource: { resource: string; namespace: string; name?: string }): Promise<boolean> {
     this.call('isAllowed');
     return !this.refused.has(`${resource.resource}/${resource.namespace}/${resource.name ?? ''}`);
@@ -134,14 +142,22 @@ export class FakeClusters implements ClusterAccess {
     this.host = new FakeHost(now);
   }
 
-  /** Adds a DPUCluster to the host and returns its target. */
-  addDpuCluster(namespace: string, name: string, uid = `${name}-uid`): FakeTarget {
+  /** Adds a DPUCluster to the host (and, unless `watched` is false, to what the watch holds) and returns its target. */
+  addDpuCluster(namespace: string, name: string, uid = `${name}-uid`, options: { watched?: boolean } = {}): FakeTarget {
     const ref = `${namespace}/${name}`;
-    this.host.dpuClusters.set(ref, { apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', kind: 'DPUCluster',
-      metadata: { namespace, name, uid }, spec: { kubeconfig: `${name}-admin-kubeconfig` } });
+    const dpuCluster: DpuClusterObject = { apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', kind: 'DPUCluster',
+      metadata: { namespace, name, uid }, spec: { kubeconfig: `${name}-admin-kubeconfig` } };
+    this.host.dpuClusters.set(ref, dpuCluster);
+    if (options.watched !== false) this.host.watchedDpuClusters.set(ref, dpuCluster);
     const target = new FakeTarget(ref, uid, `cluster-${name}`, this.now);
     this.targets.set(ref, target);
     return target;
+  }
+
+  /** Deletes a DPUCluster from the host and, once the watch has seen it, from the watch's cache. */
+  removeDpuCluster(namespace: string, name: string): void {
+    this.host.dpuClusters.delete(`${namespace}/${name}`);
+    this.host.watchedDpuClusters.delete(`${namespace}/${name}`);
   }
 
   async forDpuCluster(dpuCluster: DpuClusterObject): Promise<TargetAccess> {

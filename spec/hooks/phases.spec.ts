@@ -139,11 +139,58 @@ describe('sync phases (in-memory clusters)', function () {
     it('drops the Secret of a DPUCluster that is gone and forgets its client (TargetClusterNotFound)', async function () {
       const { world } = onDpuCluster();
       await world.settle();
-      world.clusters.host.dpuClusters.clear();
+      world.clusters.removeDpuCluster(requestNamespace, 'dpu-cplane');
       const outcome = await world.sync();
       expect(outcome).to.include({ decision: 'error', reason: reasons.targetClusterNotFound });
       expect(outcome.response.children).to.deep.equal([]);
       expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
+    });
+
+    /** The host calls a sync made to find its DPUCluster. */
+    const lookups = (world: World) => world.clusters.host.calls.filter((call) => call === 'cachedDpuCluster' || call === 'readDpuCluster');
+
+    it('takes the DPUCluster from the watch when it holds it: no API call', async function () {
+      const { world } = onDpuCluster();
+      const outcome = await world.sync();
+      expect(outcome.decision).to.equal('minted');
+      expect(lookups(world)).to.deep.equal(['cachedDpuCluster']);
+    });
+
+    it('takes the DPUCluster from the related objects when an older CompositeController sends them, before the watch', async function () {
+      const { world } = onDpuCluster();
+      world.related = true;
+      world.clusters.host.watchedDpuClusters.clear();
+      const outcome = await world.sync();
+      expect(outcome.decision).to.equal('minted');
+      expect(lookups(world)).to.deep.equal([]);
+    });
+
+    it('reads a DPUCluster the watch does not hold yet (made a moment ago) with a GET, and uses it', async function () {
+      const world = new World({ targetCluster: { name: 'dpu-new' } });
+      const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-new', 'dpu-new-uid', { watched: false });
+      const outcome = await world.sync();
+      expect(outcome.decision).to.equal('minted');
+      expect(lookups(world)).to.deep.equal(['cachedDpuCluster', 'readDpuCluster']);
+      expect(target.calls).to.include('requestToken');
+    });
+
+    it('says TargetClusterNotFound only when the GET after a cache miss finds nothing (404)', async function () {
+      const world = new World({ targetCluster: { name: 'dpu-none' } });
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.targetClusterNotFound });
+      expect(lookups(world)).to.deep.equal(['cachedDpuCluster', 'readDpuCluster']);
+    });
+
+    it('takes a DPUCluster the watch holds with a deletionTimestamp as gone, without a GET', async function () {
+      const { world } = onDpuCluster();
+      await world.settle();
+      const key = `${requestNamespace}/dpu-cplane`;
+      const cached = world.clusters.host.watchedDpuClusters.get(key)!;
+      world.clusters.host.watchedDpuClusters.set(key, { ...cached, metadata: { ...cached.metadata, deletionTimestamp: world.now().toISOString() } });
+      world.clusters.host.calls.length = 0;
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.targetClusterNotFound });
+      expect(lookups(world)).to.deep.equal(['cachedDpuCluster']);
     });
 
     it('keeps the Secret of the old cluster when the new targetCluster does not exist (a typo)', async function () {
@@ -349,6 +396,24 @@ describe('finalize phases (in-memory clusters)', function () {
     expect(outcome.response.finalized).to.equal(true);
     expect(target.serviceAccounts.size).to.equal(0);
     expect(outcome.events?.map((event) => event.reason)).to.deep.equal(['ServiceAccountDeleted']);
+  });
+
+  it('finds the ServiceAccount\'s cluster through the watch, else a GET, and takes a 404 as the ServiceAccount gone with it', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    world.clusters.host.watchedDpuClusters.clear();
+    world.clusters.host.calls.length = 0;
+    const viaGet = await world.finalize();
+    expect(viaGet.reason).to.equal(outcomeReasons.serviceAccountDeleted);
+    expect(world.clusters.host.calls).to.include('readDpuCluster');
+    expect(target.serviceAccounts.size).to.equal(0);
+
+    const gone = onDpuCluster();
+    await gone.world.settle();
+    gone.world.clusters.removeDpuCluster(requestNamespace, 'dpu-cplane');
+    const outcome = await gone.world.finalize();
+    expect(outcome).to.include({ decision: 'finalized', reason: outcomeReasons.nothingLeftToDelete });
+    expect(gone.target.calls).to.not.include('deleteServiceAccount');
   });
 
   it('has nothing to do for a request that never made a ServiceAccount (NoServiceAccount)', async function () {

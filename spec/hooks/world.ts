@@ -24,8 +24,11 @@ export class World {
   parent: DpuServiceCredentialRequest;
   /** The Secret children Metacontroller reports, by name. */
   children = new Map<string, SecretObject>();
-  /** The DPUClusters the request's related objects carry (Metacontroller's customize hook asked for them). */
-  related = true;
+  /**
+   * Whether the request's related objects carry the DPUClusters: only a CompositeController of
+   * 0.3.x or earlier asked for them (customize); the shipped one has no customize hook.
+   */
+  related = false;
 
   constructor(spec: Record<string, unknown> = {}) {
     this.parent = {

@@ -2,7 +2,9 @@
 // servers: every change of a DPUCluster (its status included) enqueues every request whose
 // customize answer names it, and no other; a deleted DPUCluster does too; a customize answer
 // is kept 20 minutes, after which the next sync, or the next related event (for every
-// parent at once), calls customize again.
+// parent at once), calls customize again. The shipped CompositeController has no customize
+// hook any more: these run the driver on the controller of 0.3.x, whose customize named each
+// request's DPUCluster (support/metacontroller/related-controller.ts).
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { KubeObject } from '../../server/api.js';
@@ -10,10 +12,12 @@ import { KubeRestClient } from '../../server/kube/rest.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { condition } from '../support/kube-helpers.js';
 import { customizeCacheTtlMs, MetacontrollerDriver } from '../support/metacontroller/driver.js';
+import { startRelatedController, type RelatedController } from '../support/metacontroller/related-controller.js';
 import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
 
 describe('related DPUClusters enqueue the requests that name them; customize answers expire after 20 minutes (real API servers)', function () {
   let env: WebhookEnv;
+  let related: RelatedController;
   let counter = 0;
   const fresh = (prefix: string) => `${prefix}-${++counter}`;
   const spec = (name: string, cluster: string) => ({
@@ -47,6 +51,14 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     env = await WebhookEnv.start();
+    related = await startRelatedController();
+    // The environment's driver follows the shipped controller: this one, the 0.3.x controller (env.stop() closes it).
+    env.driver.close();
+    env.driver = await startDriver();
+  });
+
+  const startDriver = async () => MetacontrollerDriver.start({
+    host: env.hostConfig(), network: await serviceNetwork(env.securePort), now: () => env.clock.now().getTime(), controllerPath: related.controllerPath,
   });
 
   afterEach(function () {
@@ -56,6 +68,7 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
   after(async function () {
     this.timeout(60_000);
     await env?.stop();
+    await related?.close();
   });
 
   it('re-syncs every request naming a DPUCluster when its status changes, and no request naming another', async function () {
@@ -89,7 +102,7 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
     await registerDpuCluster(env.hostConfig(), env.target, { name: cluster });
     const naming = await readyRequests('fr', cluster, 3);
     // A driver of its own: its first syncs make the DPUCluster informer, concurrently.
-    const driver = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort), now: () => env.clock.now().getTime() });
+    const driver = await startDriver();
     try {
       await Promise.all(naming.map((key) => driver.reconcile('default', key.split('/')[1]!)));
       const enqueuesBefore = driver.relatedEnqueues;
@@ -108,6 +121,9 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
     await env.driver.runDue();
 
     await objects().deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster });
+    // A sync whose related objects lack the DPUCluster asks the webhook's own watch next, then the API: if a
+    // sync has started that watch, it must have seen the deletion too (related objects alone start none).
+    await env.clusters.host.dpuClusters?.until((cache) => cache.lookup('default', cluster) === null);
     await env.driver.relatedObserved({ apiVersion: `${dpuClusterApi.group}/${dpuClusterApi.version}`, kind: 'DPUCluster', metadata: { namespace: ref.namespace, name: cluster } }, { gone: true });
     // Each is synced twice: the answer drops the Secret minted for the cluster, and that delete enqueues it again.
     expect([...new Set(await env.driver.runDue())].sort()).to.deep.equal([...naming].sort());
