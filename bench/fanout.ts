@@ -19,6 +19,7 @@ import { customizeCacheTtlMs, type MetacontrollerDriver } from '../spec/support/
 import { serviceNetwork } from '../spec/support/webhook-env.js';
 import { highSettings, Scale, type ScaleContext } from './scale.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
+import { connectionOf } from '../spec/support/connection.js';
 
 const namespace = 'default';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,7 +78,7 @@ export async function fanoutPhase(context: ScaleContext, scale: Scale, requests:
   await registerDpuCluster(context.hostConfig, context.target, { name: cluster });
   let offsetMs = 0;
   const driver = await scale.driver(highSettings, () => Date.now() + offsetMs);
-  const host = await KubeRestClient.create(context.hostConfig, { timeoutMs: 60_000 });
+  const host = await KubeRestClient.create(connectionOf(context.hostConfig), { timeoutMs: 60_000 });
   try {
     const setupStarted = performance.now();
     const names = await scale.createRequests(`fan${requests}`, requests, '1h', cluster);

@@ -12,6 +12,7 @@ import { silentLogger } from '../server/log.js';
 import type { SyncRequest } from '../server/metacontroller.js';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { buildWebhook, log, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
+import { connectionOf } from '../spec/support/connection.js';
 
 const calls = Number(process.env.SYNC_LOOP_CALLS ?? 20_000);
 const profilePath = process.env.SYNC_LOOP_PROFILE;
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   await webhook.stop();
 
   const clusterOptions = { timeoutMs: 10_000 };
-  const clusters = new TargetClusters(await HostCluster.fromConfig(env.hostConfig, clusterOptions), clusterOptions);
+  const clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(env.hostConfig), clusterOptions), clusterOptions);
   const context = { clusters, now: () => new Date(), log: silentLogger };
   const once = async () => {
     const request = JSON.parse(body) as SyncRequest;

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, type ApiCallObserver } from '../../server/kube/rest.js';
+import { connectionOf } from '../support/connection.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -25,7 +26,7 @@ function clientFor(url: string, timeoutMs = 2_000, observe?: ApiCallObserver): P
     clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c',
   });
-  return KubeRestClient.create(config, { timeoutMs, ...(observe ? { observe } : {}) });
+  return KubeRestClient.create(connectionOf(config), { timeoutMs, ...(observe ? { observe } : {}) });
 }
 
 describe('KubeRestClient', function () {
@@ -62,6 +63,20 @@ describe('KubeRestClient', function () {
     client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     await client.request('GET', '/version');
     expect(authorization).to.equal('Bearer test-token');
+  });
+
+  it('asks the connection for its token on every call, so a rotated token is used at once', async function () {
+    const seen: (string | undefined)[] = [];
+    ({ server } = await serve((req, _body, res) => {
+      seen.push(req.headers.authorization);
+      res.end('{}');
+    }));
+    let token = 'before';
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bearerToken: () => token }, { timeoutMs: 2_000 });
+    await client.request('GET', '/version');
+    token = 'after';
+    await client.request('GET', '/version');
+    expect(seen).to.deep.equal(['Bearer before', 'Bearer after']);
   });
 
   it('maps an error Status to KubeApiError with its reason and Retry-After', async function () {

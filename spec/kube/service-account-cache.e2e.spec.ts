@@ -8,6 +8,7 @@ import { KubeRestClient } from '../../server/kube/rest.js';
 import { ServiceAccountCache } from '../../server/kube/service-account-cache.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   for (const started = Date.now(); Date.now() - started < timeoutMs;) {
@@ -27,7 +28,7 @@ describe('ServiceAccountCache (real API server)', function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'cache' });
     await core().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'before-start', labels: managedLabels('default', 'r0') } } });
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 2_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
     cache = new ServiceAccountCache(client);
   });
 

@@ -6,6 +6,7 @@ import { HostCluster, TargetClusters } from '../../server/kube/clusters.js';
 import { silentLogger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
 import type { HookTokens } from '../../server/http/bearer-auth.js';
+import { connectionOf } from './connection.js';
 
 export async function unreachableHostApp(options: { maxBodyBytes: number; hookTokens?: HookTokens; clientCertificateSubject?: string; now?: () => Date; metrics?: Metrics }) {
   const config = new KubeConfig();
@@ -16,7 +17,7 @@ export async function unreachableHostApp(options: { maxBodyBytes: number; hookTo
     currentContext: 'closed',
   });
   const clusterOptions = { timeoutMs: 300 };
-  const clusters = new TargetClusters(await HostCluster.fromConfig(config, clusterOptions), clusterOptions);
+  const clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(config), clusterOptions), clusterOptions);
   return createApp({ clusters, now: options.now ?? (() => new Date()), log: silentLogger }, {
     maxBodyBytes: options.maxBodyBytes,
     metrics: options.metrics ?? new Metrics(),

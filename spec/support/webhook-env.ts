@@ -28,6 +28,7 @@ import { createObjects, readManifests } from './kube-helpers.js';
 import { MetacontrollerDriver } from './metacontroller/driver.js';
 import { readCompositeController } from './metacontroller/controller-spec.js';
 import { WebhookInstall } from './webhook-install.js';
+import { connectionOf } from './connection.js';
 
 export const parentApi = { group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests' } as const;
 
@@ -103,7 +104,7 @@ export class WebhookEnv {
 
     const metrics = new Metrics();
     const clusterOptions = { timeoutMs: options.remoteTimeoutMs ?? 3_000, observeApiCall: metrics.observeApiCall };
-    const clusters = new TargetClusters(await HostCluster.fromConfig(hostConfig, clusterOptions), clusterOptions);
+    const clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(hostConfig), clusterOptions), clusterOptions);
     const clock = new TestClock();
     const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
     const context: HookContext = { clusters, now: clock.now, log };
