@@ -2,7 +2,7 @@
 // through the driver at the high settings (bench/scale.ts's webhook path), then VmRSS, VmHWM and the
 // heap read. For this build and every build in RSS_LOAD_ENTRIES (other main.js, comma-separated),
 // each in fresh control planes, so no build starts with another's ServiceAccounts and Secrets.
-// A shorter stand-in for bench:scale's 10,000-request RSS.
+// A shorter stand-in for bench:scale's 10,000-request RSS. RSS_LOAD_THIS=false: the other builds only.
 //   RSS_LOAD_ENTRIES=/path/to/other/dist/server/main.js npx tsx bench/rss-load.ts
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { serviceNetwork } from '../spec/support/webhook-env.js';
@@ -11,7 +11,7 @@ import { buildWebhook, log, rssMb, startBenchEnvironment } from './setup.js';
 
 const requests = Number(process.env.RSS_LOAD_REQUESTS ?? 2_000);
 /** undefined: this build. */
-const entries = [undefined, ...(process.env.RSS_LOAD_ENTRIES ?? '').split(',').filter(Boolean)];
+const entries = [...(process.env.RSS_LOAD_THIS === 'false' ? [] : [undefined]), ...(process.env.RSS_LOAD_ENTRIES ?? '').split(',').filter(Boolean)];
 
 await buildWebhook();
 console.log(`| build | requests | seconds | VmRSS MB | VmHWM MB | heap used MB |`);
