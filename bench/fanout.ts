@@ -27,6 +27,7 @@ import { serviceNetwork } from '../spec/support/webhook-env.js';
 import { highSettings, Scale, type ScaleContext } from './scale.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectionOf } from '../spec/support/connection.js';
 
 const namespace = 'default';
 const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;
@@ -85,7 +86,7 @@ export async function fanoutPhase(context: ScaleContext, scale: Scale, requests:
   await registerDpuCluster(context.hostConfig, context.target, { name: cluster });
   let offsetMs = 0;
   const driver = await scale.driver(highSettings, () => Date.now() + offsetMs, controllerPath);
-  const host = await KubeRestClient.create(context.hostConfig, { timeoutMs: 60_000 });
+  const host = await KubeRestClient.create(connectionOf(context.hostConfig), { timeoutMs: 60_000 });
   try {
     const setupStarted = performance.now();
     const names = await scale.createRequests(`fan${controllerPath ? 'rel' : ''}${requests}`, requests, '1h', cluster);

@@ -5,7 +5,8 @@
 //   npx tsx bench/idle-rss.ts <file.heapsnapshot>  summarise an existing snapshot
 // IDLE_FLAG_SETS: flag sets separated by '|' ('' is the default; e.g. "|--max-semi-space-size=1");
 // IDLE_RUNS (3) starts per flag set, the median reported; IDLE_AT_MS ("3000"): when VmRSS is read,
-// in ms after /healthz answered, comma-separated (V8 gives memory back some time after start-up).
+// in ms after /healthz answered, comma-separated (V8 gives memory back some time after start-up);
+// IDLE_ENTRIES: other builds' main.js to measure besides this one, comma-separated (side by side).
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { buildWebhook, median, rssMb, startBenchEnvironment } from './setup.js';
 const flagSets = (process.env.IDLE_FLAG_SETS ?? '').split('|').map((set) => set.split(' ').filter(Boolean));
 const runs = Number(process.env.IDLE_RUNS ?? 3);
 const atMs = (process.env.IDLE_AT_MS ?? '3000').split(',').map(Number);
+/** undefined: this build. */
+const entries = [undefined, ...(process.env.IDLE_ENTRIES ?? '').split(',').filter(Boolean)];
 
 /**
  * Loaded into the webhook before its own code: on SIGUSR2 it writes V8's heap statistics and a
@@ -160,23 +163,23 @@ async function measure(): Promise<void> {
   const preload = `--import=data:text/javascript,${encodeURIComponent(snapshotOnSignal)}`;
   console.log(`| node flags | ${atMs.map((ms) => `VmRSS MB ${ms / 1000} s after start (median; runs)`).join(' | ')} |`);
   console.log(`|---|${atMs.map(() => '---|').join('')}`);
-  for (const flags of flagSets) {
+  for (const entry of entries) for (const flags of flagSets) {
     const rss = atMs.map((): number[] => []);
     for (let run = 0; run < runs; run++) {
-      const webhook = await env.startWebhook([...flags, preload]);
+      const webhook = await env.startWebhook([...flags, preload], entry);
       const started = Date.now();
       for (const [index, ms] of atMs.entries()) {
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
         rss[index]!.push(await rssMb(webhook.pid, 'VmRSS'));
       }
-      if (flags === flagSets[0] && run === runs - 1) {
+      if (entry === undefined && flags === flagSets[0] && run === runs - 1) {
         process.kill(webhook.pid, 'SIGUSR2');
         await waitFor(join(snapshotDir, 'done'), 60_000);
       }
       await webhook.stop();
     }
     const cells = rss.map((values) => `${median(values).toFixed(1)} (${values.map((value) => value.toFixed(1)).join(', ')})`);
-    console.log(`| ${flags.join(' ') || '(none)'} | ${cells.join(' | ')} |`);
+    console.log(`| ${entry ? `${entry} ` : ''}${flags.join(' ') || '(none)'} | ${cells.join(' | ')} |`);
   }
   await stopAllControlPlanes();
 

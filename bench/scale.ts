@@ -18,6 +18,7 @@ import { fanoutPhase, fanoutSizes } from './fanout.js';
 import { measureInChild } from './service-account-cache-memory.js';
 import { cpuMs, metricSum, rssMb } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectionOf } from '../spec/support/connection.js';
 
 export interface ScaleContext {
   host: ControlPlane;
@@ -95,8 +96,8 @@ export class Scale {
   private readonly targetApi: Promise<KubeRestClient>;
 
   constructor(private readonly context: ScaleContext) {
-    this.hostApi = KubeRestClient.create(context.hostConfig, { timeoutMs: 60_000, maxSockets: 64 });
-    this.targetApi = KubeRestClient.create(context.target.adminKubeConfig(), { timeoutMs: 60_000, maxSockets: 64 });
+    this.hostApi = KubeRestClient.create(connectionOf(context.hostConfig), { timeoutMs: 60_000, maxSockets: 64 });
+    this.targetApi = KubeRestClient.create(connectionOf(context.target.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 64 });
   }
 
   /** One scrape; note that a scrape also resets the event-loop delay histogram behind nodejs_eventloop_lag_*. */

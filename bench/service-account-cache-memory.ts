@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { managedLabels } from '../server/credential/names.js';
 import { KubeRestClient } from '../server/kube/rest.js';
 import { ServiceAccountCache } from '../server/kube/service-account-cache.js';
+import { connectionOf } from '../spec/support/connection.js';
 
 export interface CacheMemory {
   entries: number;
@@ -26,7 +27,7 @@ export async function measureInChild(kubeconfigPath: string): Promise<CacheMemor
 async function measure(kubeconfigPath: string): Promise<CacheMemory> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfigPath);
-  const client = await KubeRestClient.create(config, { timeoutMs: 60_000 });
+  const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 60_000 });
   const settle = () => {
     for (let round = 0; round < 3; round++) global.gc!();
     return process.memoryUsage().heapUsed;
@@ -47,7 +48,7 @@ async function standalone(): Promise<void> {
   const count = Number(process.env.SA_CACHE_ENTRIES ?? 10_000);
   const plane = await startControlPlane({ name: 'sa-cache' });
   try {
-    const client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 60_000, maxSockets: 32 });
+    const client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 32 });
     let next = 0;
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (next < count) {

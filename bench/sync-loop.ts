@@ -13,6 +13,7 @@ import type { SyncRequest } from '../server/metacontroller.js';
 import { wireWebhook } from '../server/webhook.js';
 import { stopAllControlPlanes } from '../spec/support/control-plane.js';
 import { buildWebhook, log, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
+import { connectionOf } from '../spec/support/connection.js';
 
 const calls = Number(process.env.SYNC_LOOP_CALLS ?? 20_000);
 const profilePath = process.env.SYNC_LOOP_PROFILE;
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   // The webhook's own wiring, without a socket: only its hook context is used.
   const webhook = await wireWebhook({
     config: { port: 0, remoteTimeoutMs: 10_000, maxBodyBytes: 4 * 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 0 },
-    log: silentLogger, hostKubeConfig: env.hostConfig, recordEvents: false,
+    log: silentLogger, hostConnection: connectionOf(env.hostConfig), recordEvents: false,
   });
   const { context } = webhook;
   const once = async () => {

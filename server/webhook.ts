@@ -1,12 +1,12 @@
 // The webhook wired from its dependencies: the clusters, the metrics, the hook context, the
 // hook app and its HTTP(S) server, the metrics app and its server, Events and hook tokens.
 // main.ts gives it the process's configuration, clock and log; the tests give it their own.
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Express } from 'express';
 import { createApp, createMetricsApp, type AppOptions } from './app.js';
 import type { Config } from './config.js';
 import type { HookContext } from './hooks/context.js';
 import { HookTokens } from './http/bearer-auth.js';
+import type { ClusterConnection } from './kube/connection.js';
 import { HostCluster, TargetClusters, type ClusterOptions } from './kube/clusters.js';
 import { EventRecorder } from './kube/events.js';
 import type { Logger } from './log.js';
@@ -23,8 +23,8 @@ export interface WebhookDeps {
   log: Logger;
   /** The hooks' clock; default: the system clock. */
   now?: () => Date;
-  /** The host cluster's kubeconfig; absent: KUBECONFIG, ~/.kube/config or the in-cluster config. */
-  hostKubeConfig?: KubeConfig;
+  /** How to reach the host cluster; absent: KUBECONFIG, ~/.kube/config or the in-cluster config. */
+  hostConnection?: ClusterConnection;
   /** Another webhook's clusters, shared (and left open by stop()); absent: its own, from the host kubeconfig. */
   clusters?: TargetClusters;
   /** Absent: a registry of its own. */
@@ -77,7 +77,7 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
     ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
   };
   const clusters = deps.clusters ?? new TargetClusters(
-    await (deps.hostKubeConfig ? HostCluster.fromConfig(deps.hostKubeConfig, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
+    await (deps.hostConnection ? HostCluster.fromConfig(deps.hostConnection, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
     clusterOptions);
   const ownTokens = !deps.hookTokens && config.hookBearerTokenFile ? new HookTokens(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
   const hookTokens = deps.hookTokens ?? ownTokens;

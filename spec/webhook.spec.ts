@@ -11,9 +11,10 @@ import { defaultPolicy } from '../server/credential/policy.js';
 import { silentLogger } from '../server/log.js';
 import { createWebhook, type WebhookDeps } from '../server/webhook.js';
 import { closedHostKubeConfig, unreachableHostConfig } from './support/unreachable-host-app.js';
+import { connectionOf } from './support/connection.js';
 
 const deps = (config: Partial<WebhookDeps['config']> = {}): WebhookDeps => ({
-  config: { ...unreachableHostConfig, ...config }, hostKubeConfig: closedHostKubeConfig(), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
+  config: { ...unreachableHostConfig, ...config }, hostConnection: connectionOf(closedHostKubeConfig()), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
 });
 /** The status of one call on a connection of its own, or the error code of the connection. */
 const statusOf = (port: number, path: string, options: { method?: string; body?: string; headers?: Record<string, string> } = {}) =>

@@ -127,7 +127,7 @@ export class TargetClusters {
 
   private async connect(source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig): Promise<TargetCluster> {
     const loaded = loadAdminKubeconfig(kubeconfig, namespacedName(source.namespace, source.secretName));
-    const client = await createClusterClient(loaded.config, this.options, 'target');
+    const client = await createClusterClient(loaded.connection, this.options, 'target');
     return new TargetCluster(source.ref, source.uid, clusterIdOf(loaded.endpoint), loaded.endpoint, client);
   }
 

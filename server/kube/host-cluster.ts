@@ -1,18 +1,16 @@
 // The host cluster: where requests, DPUClusters, output Secrets and grants live. The
 // webhook reaches it with its own credentials; it is also the target of requests without
 // targetCluster.
-import { KubeConfig } from '@kubernetes/client-node';
-import { readFileSync } from 'node:fs';
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import { clusterIdOf } from '../credential/service-account-ledger.js';
 import { DpuClusterCache } from './dpucluster-cache.js';
+import { loadHostConnection, type ClusterConnection } from './connection.js';
 import { isNotFound, type Deadline, type KubeRestClient } from './rest.js';
 import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
 const secretPath = (namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
-const inClusterCaPath = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
 export class HostCluster {
   /** Started by the first cachedDpuCluster: a webhook that serves only host-cluster requests watches no DPUClusters. */
@@ -20,38 +18,22 @@ export class HostCluster {
 
   private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
 
-  /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order). */
+  /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order: connection.ts). */
   static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
-    const config = new KubeConfig();
-    config.loadFromDefault();
-    const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
-    let inCluster: ClusterEndpoint | undefined;
-    // loadFromDefault prefers KUBECONFIG and ~/.kube/config; the service address describes
-    // this cluster only when the in-cluster config is what was loaded.
-    if (host && port && config.getCurrentCluster()?.name === 'inCluster') {
-      try {
-        const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-        inCluster = { clusterName: 'incluster', server, caPem: readFileSync(inClusterCaPath, 'utf8') };
-      } catch {
-        // not in a Pod after all: no service-account CA mounted
-      }
-    }
-    return HostCluster.fromConfig(config, options, inCluster);
+    return HostCluster.fromConfig(loadHostConnection().connection, options);
   }
 
   /**
-   * The endpoint written to host-cluster outputs: HOST_CLUSTER_SERVER, else the in-cluster
-   * service address, else the kubeconfig's server; the in-cluster CA, else the kubeconfig's.
+   * The endpoint written to host-cluster outputs: HOST_CLUSTER_SERVER, else the connection's
+   * server (in a Pod, the kubernetes Service's address); the connection's CA (in a Pod, the
+   * mounted ca.crt).
    */
-  static async fromConfig(config: KubeConfig, options: ClusterOptions, inCluster?: ClusterEndpoint): Promise<HostCluster> {
-    const client = await createClusterClient(config, options, 'host');
-    const cluster = config.getCurrentCluster();
-    const kubeconfigCaPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
-      : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
+  static async fromConfig(connection: ClusterConnection, options: ClusterOptions): Promise<HostCluster> {
+    const client = await createClusterClient(connection, options, 'host');
     const endpoint: ClusterEndpoint = {
       clusterName: 'incluster',
-      server: options.hostClusterServer ?? inCluster?.server ?? client.server,
-      caPem: inCluster?.caPem ?? kubeconfigCaPem,
+      server: options.hostClusterServer ?? client.server,
+      caPem: connection.caPem ?? '',
     };
     return new HostCluster(client, new TargetCluster('', '', clusterIdOf(endpoint), endpoint, client));
   }

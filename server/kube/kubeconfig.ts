@@ -1,22 +1,22 @@
 // Reads a DPUCluster's admin kubeconfig (from a Secret in the host cluster) into the
-// endpoint written to outputs and a KubeConfig to call the cluster with.
+// endpoint written to outputs and the connection to call the cluster with.
 //
 // The text is untrusted: whoever can write that Secret controls it. Only inline data is
 // accepted. A kubeconfig may otherwise make its reader run a command (exec, auth-provider
 // cmd-path), read local files (token-file, certificate paths: the webhook's own
 // ServiceAccount token among them) or skip TLS verification, and so hand the webhook's
 // credentials to another server.
-import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { ClusterConnection } from './connection.js';
 
 export class InvalidKubeconfigError extends Error {
   override name = 'InvalidKubeconfigError';
 }
 
 export interface LoadedKubeconfig {
-  config: KubeConfig;
+  connection: ClusterConnection;
   endpoint: ClusterEndpoint;
 }
 
@@ -77,6 +77,14 @@ function decodeInline(value: unknown, what: string): string {
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
+/**
+ * The current context's cluster and user (the only ones, when there is no current context):
+ * shared with the host kubeconfig's loader (connection.ts), which applies its own rules to them.
+ */
+export function currentEntries(document: Record<string, unknown>): { clusterName: string; cluster: Entry; userName: string; user: Entry } {
+  return pick(named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context']);
+}
+
 export function loadKubeconfig(text: string): LoadedKubeconfig {
   let document: unknown;
   try {
@@ -85,9 +93,7 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
     throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
-  const { clusterName, cluster, userName, user } = pick(
-    named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context'],
-  );
+  const { clusterName, cluster, user } = currentEntries(document);
 
   for (const field of refusedClusterFields) {
     if (cluster[field] !== undefined && cluster[field] !== false) {
@@ -109,19 +115,15 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
   if (!token && !hasCertificate) throw new InvalidKubeconfigError('the user has neither a token nor client-certificate-data');
   const tlsServerName = typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : undefined;
 
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: clusterName, server, caData: Buffer.from(caPem).toString('base64'), skipTLSVerify: false, ...(tlsServerName ? { tlsServerName } : {}) }],
-    users: [{
-      name: userName,
-      ...(token ? { token } : {}),
-      ...(hasCertificate ? {
-        certData: Buffer.from(decodeInline(user['client-certificate-data'], 'client-certificate-data')).toString('base64'),
-        keyData: Buffer.from(decodeInline(user['client-key-data'], 'client-key-data')).toString('base64'),
-      } : {}),
-    }],
-    contexts: [{ name: 'target', cluster: clusterName, user: userName }],
-    currentContext: 'target',
-  });
-  return { config, endpoint: { clusterName, server, caPem: caPem.endsWith('\n') ? caPem : `${caPem}\n` } };
+  const connection: ClusterConnection = {
+    server,
+    caPem,
+    ...(tlsServerName ? { tlsServerName } : {}),
+    ...(hasCertificate ? {
+      clientCertPem: decodeInline(user['client-certificate-data'], 'client-certificate-data'),
+      clientKeyPem: decodeInline(user['client-key-data'], 'client-key-data'),
+    } : {}),
+    ...(token ? { bearerToken: () => token } : {}),
+  };
+  return { connection, endpoint: { clusterName, server, caPem: caPem.endsWith('\n') ? caPem : `${caPem}\n` } };
 }

@@ -1,10 +1,10 @@
 // A minimal Kubernetes REST client: one keep-alive connection pool per cluster and a
-// hard timeout on every call. @kubernetes/client-node loads and authenticates the
-// kubeconfig; its generated API clients are not used because they open a new TLS
-// connection for every request and have no per-call timeout.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent, request, type RequestOptions } from 'node:https';
+// hard timeout on every call, authenticated with a ClusterConnection (connection.ts).
+// @kubernetes/client-node is not used: its generated API clients open a new TLS connection
+// for every request and have no per-call timeout, and loading it costs about 40 MB.
+import { Agent, request } from 'node:https';
 import { request as plainRequest, Agent as PlainAgent } from 'node:http';
+import type { ClusterConnection } from './connection.js';
 
 /** The API server answered with an error status. */
 export class KubeApiError extends Error {
@@ -78,15 +78,6 @@ interface ApiStatus {
   details?: { retryAfterSeconds?: number };
 }
 
-function authHeaders(options: RequestOptions): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [key, value] of Object.entries(options.headers ?? {})) {
-    if (typeof value === 'string') headers[key] = value;
-  }
-  if (options.auth) headers.Authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-  return headers;
-}
-
 /** A finished call's answer: the parsed body of a 2xx, else the KubeApiError its Status describes. */
 function parseAnswer<T>(method: string, path: string, statusCode: number, text: string, retryAfter: string | string[] | undefined): T {
   let parsed: unknown;
@@ -111,30 +102,21 @@ export class KubeRestClient {
   private readonly agent: Agent | PlainAgent;
   private readonly isHttps: boolean;
 
-  /** Authorization headers, when the kubeconfig's user has fixed credentials (inline token or certificate). */
-  private readonly fixedHeaders: Record<string, string> | undefined;
-
-  private constructor(private readonly config: KubeConfig, tls: RequestOptions, private readonly options: KubeRestClientOptions) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/+$/, '');
+  private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
+    this.server = connection.server.replace(/\/+$/, '');
     this.isHttps = this.server.startsWith('https:');
     const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
     this.agent = this.isHttps
       ? new Agent({
-        ...pool, ca: tls.ca, cert: tls.cert, key: tls.key, pfx: tls.pfx, passphrase: tls.passphrase,
-        servername: tls.servername, ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+        ...pool, ca: connection.caPem, cert: connection.clientCertPem, key: connection.clientKeyPem, servername: connection.tlsServerName,
+        ...(connection.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
       })
       : new PlainAgent(pool);
-    const user = config.getCurrentUser();
-    // Token files (in-cluster), exec plugins and auth providers rotate: those are asked per call.
-    this.fixedHeaders = user?.authProvider || user?.exec ? undefined : authHeaders(tls);
   }
 
-  static async create(config: KubeConfig, options: KubeRestClientOptions): Promise<KubeRestClient> {
-    const tls: RequestOptions = {};
-    await config.applyToHTTPSOptions(tls);
-    return new KubeRestClient(config, tls, options);
+  /** Async for the callers that awaited client-node's authentication; nothing is awaited any more. */
+  static async create(connection: ClusterConnection, options: KubeRestClientOptions): Promise<KubeRestClient> {
+    return new KubeRestClient(connection, options);
   }
 
   /** Closes pooled connections; the client must not be used afterwards. */
@@ -142,11 +124,10 @@ export class KubeRestClient {
     this.agent.destroy();
   }
 
-  private async authHeaders(): Promise<Record<string, string>> {
-    if (this.fixedHeaders) return this.fixedHeaders;
-    const options: RequestOptions = {};
-    await this.config.applyToHTTPSOptions(options);
-    return authHeaders(options);
+  /** Asked per call: a token read from a file rotates (connection.ts re-reads it). */
+  private authHeaders(): Record<string, string> {
+    const token = this.connection.bearerToken?.();
+    return token ? { Authorization: `Bearer ${token}` } : {};
   }
 
   /**
@@ -155,7 +136,7 @@ export class KubeRestClient {
    * (rejects). Watches have no overall deadline: they are meant to last.
    */
   async watch(path: string, onEvent: (event: unknown) => void, idleTimeoutMs: number, signal: AbortSignal): Promise<void> {
-    const headers = { Accept: 'application/json', ...(await this.authHeaders()) };
+    const headers = { Accept: 'application/json', ...this.authHeaders() };
     return new Promise<void>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
       const req = send(`${this.server}${path}`, { method: 'GET', headers, agent: this.agent, timeout: idleTimeoutMs, signal }, (res) => {
@@ -213,7 +194,7 @@ export class KubeRestClient {
       throw new KubeUnreachableError(this.server, `${method} ${path} not started: the hook has ${Math.max(0, Math.round(remainingMs))} ms left`);
     }
     const timeoutMs = Math.min(this.options.timeoutMs, remainingMs);
-    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...(await this.authHeaders()) };
+    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...this.authHeaders() };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';

@@ -1,8 +1,8 @@
 // One cluster the webhook makes ServiceAccounts, anchors and tokens in (a DPUCluster's, or
 // the host itself): its endpoint, its client, and its ServiceAccount cache, which only this
 // object starts and closes.
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { ClusterConnection } from './connection.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { KubeRestClient, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
@@ -21,9 +21,9 @@ export interface ClusterOptions {
 }
 
 /** A pooled client whose calls are counted under `kind`. */
-export function createClusterClient(config: KubeConfig, options: ClusterOptions, kind: 'host' | 'target'): Promise<KubeRestClient> {
+export function createClusterClient(connection: ClusterConnection, options: ClusterOptions, kind: 'host' | 'target'): Promise<KubeRestClient> {
   const observe = options.observeApiCall;
-  return KubeRestClient.create(config, {
+  return KubeRestClient.create(connection, {
     timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe(kind, method, code) } : {}),
   });
 }

@@ -24,6 +24,7 @@ import { controlPlaneStartTimeoutMs, parentApi } from '../support/webhook-env.js
 import { WebhookInstall } from '../support/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
 import { eventually } from '../support/eventually.js';
+import { connectionOf } from '../support/connection.js';
 
 const run = promisify(execFile);
 const namespace = 'dpu-credential-webhook';
@@ -122,7 +123,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     plane = await startControlPlane({ name: 'chart' });
     dir = await mkdtemp(join(tmpdir(), 'chart-install-'));
     kubeconfig = await plane.writeAdminKubeconfig();
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
     commands = await readmeInstallCommands();
     const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
@@ -296,7 +297,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     plane = await startControlPlane({ name: 'chart-move' });
     dir = await mkdtemp(join(tmpdir(), 'chart-move-'));
     kubeconfig = await plane.writeAdminKubeconfig();
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
     // The kustomize install of docs/install.md, its Secrets made by hand (openssl, a random token).
     await kubectl(['apply', '-k', 'deploy/']);

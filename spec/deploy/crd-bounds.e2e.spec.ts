@@ -8,6 +8,7 @@ import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 const requestsPath = '/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/default/dpuservicecredentialrequests';
 const crdPath = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com';
@@ -62,7 +63,7 @@ describe('the CRD bounds one request: lifetime and Secret size (real API server)
     plane = await startControlPlane({ name: 'crd-bounds' });
     // A rule whose estimated cost is over the API server's budget fails here, with 422.
     await createObjects(plane.adminKubeConfig(), await readManifests(requestCrdPath));
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   });
 
   after(async function () {

@@ -13,6 +13,7 @@ import { startControlPlane, type ControlPlane } from '../support/control-plane.j
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
 import { eventually } from '../support/eventually.js';
+import { connectionOf } from '../support/connection.js';
 
 const run = promisify(execFile);
 
@@ -141,7 +142,7 @@ describe('kubectl explain dpuservicecredentialrequest', function () {
     });
 
     before(async function () {
-      client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 10_000 });
+      client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
       await client.request('POST', '/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/default/dpuservicecredentialrequests', {
         apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest',
         metadata: { name: 'conditions-by-type', namespace: 'default' },

@@ -15,6 +15,7 @@ import { envtestAssetsDir } from '../support/assets.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { createObjects } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -109,7 +110,7 @@ describe('deploy/ and metacontroller/ manifests', function () {
     const config = plane.adminKubeConfig();
     // Namespaced objects can be dry-run only into a namespace that exists.
     await createObjects(config, rendered.filter((object) => object.kind === 'Namespace'));
-    const client = await KubeRestClient.create(config, { timeoutMs: 10_000 });
+    const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
     try {
       for (const object of rendered.filter((candidate) => candidate.kind !== 'Namespace')) {
         const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;

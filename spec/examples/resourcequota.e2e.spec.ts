@@ -8,6 +8,7 @@ import { startControlPlane, type ControlPlane } from '../support/control-plane.j
 import { createObjects, readManifests } from '../support/kube-helpers.js';
 import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
 import { eventually } from '../support/eventually.js';
+import { connectionOf } from '../support/connection.js';
 
 const examplePath = fileURLToPath(new URL('../../examples/resourcequota.yaml', import.meta.url));
 const countedResource = 'count/dpuservicecredentialrequests.svc.dpu.nvidia.com';
@@ -44,7 +45,7 @@ describe('examples/resourcequota.yaml: a quota on DPUServiceCredentialRequests p
     plane = await startControlPlane({ name: 'quota' });
     const admin = plane.adminKubeConfig();
     await createObjects(admin, await readManifests(requestCrdPath));
-    client = await KubeRestClient.create(admin, { timeoutMs: 10_000 });
+    client = await KubeRestClient.create(connectionOf(admin), { timeoutMs: 10_000 });
     await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
 
     const [example] = await readManifests(examplePath) as ResourceQuota[];

@@ -12,6 +12,7 @@ import { silentLogger } from '../../server/log.js';
 import { createWebhook, type Webhook } from '../../server/webhook.js';
 import { createClientPki, createServingPki } from '../support/pki.js';
 import { closedHostKubeConfig, unreachableHostConfig } from '../support/unreachable-host-app.js';
+import { connectionOf } from '../support/connection.js';
 import { eventually } from '../support/eventually.js';
 
 const serverAuthOid = '1.3.6.1.5.5.7.3.1';
@@ -100,7 +101,7 @@ describe('hook authentication by client certificate (real TLS handshakes)', func
         ...unreachableHostConfig,
         tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), tlsClientCaFile: join(dir, 'client-ca.crt'), tlsClientSubject: defaultClientSubject,
       },
-      hostKubeConfig: closedHostKubeConfig(), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
+      hostConnection: connectionOf(closedHostKubeConfig()), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
     });
   });
 

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import type { DpuClusterObject } from '../../server/api.js';
 import { DpuClusterCache } from '../../server/kube/dpucluster-cache.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
+import { connectionOf } from '../support/connection.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { dpuClusterApi, installDpuClusterCrd } from '../support/dpucluster.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
@@ -28,7 +29,7 @@ describe('DpuClusterCache (real API server)', function () {
     plane = await startControlPlane({ name: 'dpucluster-cache' });
     await installDpuClusterCrd(plane.adminKubeConfig());
     await create('before-start');
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 2_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
   });
 
   after(async function () {

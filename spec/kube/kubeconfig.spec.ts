@@ -28,14 +28,15 @@ const problem = (text: string) => {
 
 describe('loadKubeconfig (a DPUCluster admin kubeconfig)', function () {
   it('reads a kubeadm admin.conf: cluster name, server and CA for outputs, client certificate for calls', function () {
-    const { endpoint, config } = loadKubeconfig(kubeconfig());
+    const { endpoint, connection } = loadKubeconfig(kubeconfig());
     expect(endpoint).to.deep.equal({ clusterName: 'kubernetes', server: 'https://10.0.0.1:6443', caPem });
-    expect(config.getCurrentUser()).to.include({ certData: b64('cert'), keyData: b64('key') });
-    expect(config.getCurrentCluster()).to.include({ skipTLSVerify: false });
+    expect(connection).to.deep.equal({ server: 'https://10.0.0.1:6443', caPem, clientCertPem: 'cert', clientKeyPem: 'key' });
   });
 
   it('accepts a bearer-token user, an IPv6 server and a server without a port', function () {
-    expect(problem(kubeconfig({ user: { 'client-certificate-data': undefined, 'client-key-data': undefined, token: 't' } }))).to.equal('accepted');
+    const { connection } = loadKubeconfig(kubeconfig({ user: { 'client-certificate-data': undefined, 'client-key-data': undefined, token: 't' } }));
+    expect(connection.bearerToken?.()).to.equal('t');
+    expect(connection).not.to.have.any.keys('clientCertPem', 'clientKeyPem', 'insecureSkipTlsVerify');
     expect(loadKubeconfig(kubeconfig({ cluster: { server: 'https://[fd00::1]:6443' } })).endpoint.server).to.equal('https://[fd00::1]:6443');
     expect(loadKubeconfig(kubeconfig({ cluster: { server: 'https://api.example.com' } })).endpoint.server).to.equal('https://api.example.com');
   });

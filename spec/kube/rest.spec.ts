@@ -2,9 +2,16 @@
 // that records what arrives byte for byte.
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import type { TLSSocket } from 'node:tls';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, type ApiCallObserver } from '../../server/kube/rest.js';
+import { connectionOf } from '../support/connection.js';
+import { createServingPki } from '../support/pki.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -25,7 +32,7 @@ function clientFor(url: string, timeoutMs = 2_000, observe?: ApiCallObserver): P
     clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c',
   });
-  return KubeRestClient.create(config, { timeoutMs, ...(observe ? { observe } : {}) });
+  return KubeRestClient.create(connectionOf(config), { timeoutMs, ...(observe ? { observe } : {}) });
 }
 
 describe('KubeRestClient', function () {
@@ -62,6 +69,48 @@ describe('KubeRestClient', function () {
     client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     await client.request('GET', '/version');
     expect(authorization).to.equal('Bearer test-token');
+  });
+
+  it('asks the connection for its token on every call, so a rotated token is used at once', async function () {
+    const seen: (string | undefined)[] = [];
+    ({ server } = await serve((req, _body, res) => {
+      seen.push(req.headers.authorization);
+      res.end('{}');
+    }));
+    let token = 'before';
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bearerToken: () => token }, { timeoutMs: 2_000 });
+    await client.request('GET', '/version');
+    token = 'after';
+    await client.request('GET', '/version');
+    expect(seen).to.deep.equal(['Bearer before', 'Bearer after']);
+  });
+
+  it('checks the server\'s certificate against the CA and tls-server-name, and presents the client certificate', async function () {
+    const dir = await mkdtemp(join(tmpdir(), 'rest-tls-'));
+    try {
+      // A certificate for "kubernetes" only, served on 127.0.0.1: valid only under tls-server-name.
+      const pki = await createServingPki(dir, ['kubernetes']);
+      const clientCertificate = await pki.issueLeaf('webhook', { commonName: 'webhook', extendedKeyUsage: 'clientAuth' });
+      let presented: string | undefined;
+      const tls = createTlsServer({ cert: pki.certPem, key: pki.keyPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+        presented = String((req.socket as TLSSocket).getPeerCertificate().subject?.CN);
+        res.end('{}');
+      });
+      server = tls;
+      await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+      const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+      const connection = { server: url, caPem: pki.caCertPem, clientCertPem: clientCertificate.certPem, clientKeyPem: clientCertificate.keyPem };
+      const withoutName = await KubeRestClient.create(connection, { timeoutMs: 5_000 });
+      const refused = await withoutName.request('GET', '/version').catch((e: unknown) => e);
+      withoutName.close();
+      expect(refused).to.be.instanceOf(KubeUnreachableError);
+      expect((refused as KubeUnreachableError).detail).to.contain('IP: 127.0.0.1 is not in the cert\'s list');
+      client = await KubeRestClient.create({ ...connection, tlsServerName: 'kubernetes' }, { timeoutMs: 5_000 });
+      expect(await client.request('GET', '/version')).to.deep.equal({});
+      expect(presented).to.equal('webhook');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('maps an error Status to KubeApiError with its reason and Retry-After', async function () {

@@ -9,6 +9,7 @@ import { ServiceAccountCache } from '../../server/kube/service-account-cache.js'
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventually } from '../support/eventually.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 describe('ServiceAccountCache (real API server)', function () {
   let plane: ControlPlane;
@@ -20,7 +21,7 @@ describe('ServiceAccountCache (real API server)', function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'cache' });
     await core().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'before-start', labels: managedLabels('default', 'r0') } } });
-    client = await KubeRestClient.create(plane.adminKubeConfig(), { timeoutMs: 2_000 });
+    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
     cache = new ServiceAccountCache(client);
   });
 

@@ -6,6 +6,7 @@ import { HostCluster, kubeconfigRecheckMs, TargetClusters } from '../../server/k
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
 import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 describe('TargetClusters (real API servers)', function () {
   let host: ControlPlane;
@@ -25,7 +26,7 @@ describe('TargetClusters (real API servers)', function () {
       timeoutMs: 5_000, now: () => nowMs,
       observeApiCall: (cluster: 'host' | 'target', method: string) => { if (cluster === 'host') hostCalls.push(method); },
     };
-    clusters = new TargetClusters(await HostCluster.fromConfig(host.adminKubeConfig(), options), options);
+    clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(host.adminKubeConfig()), options), options);
   });
 
   after(async function () {

@@ -17,6 +17,7 @@ import { SyncError } from '../support/metacontroller/driver.js';
 import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
 import { eventually } from '../support/eventually.js';
+import { connectionOf } from '../support/connection.js';
 
 /** Secrets with this label are refused at create and update. */
 const refuseLabel = 'test.example/refuse';
@@ -65,7 +66,7 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     env = await WebhookEnv.start();
-    host = await KubeRestClient.create(env.hostConfig(), { timeoutMs: 10_000 });
+    host = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     await host.request('POST', `${admissionPath}/validatingadmissionpolicies`, {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy',
       metadata: { name: policyName },

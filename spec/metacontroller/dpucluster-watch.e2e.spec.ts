@@ -8,6 +8,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
+import { connectionOf } from '../support/connection.js';
 import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
 import { condition } from '../support/kube-helpers.js';
 import type { MetacontrollerDriver } from '../support/metacontroller/driver.js';
@@ -34,7 +35,7 @@ describe('DPUClusters from the webhook\'s own watch: no fan-out, the periodic re
   };
   /** What DPF's DPUCluster controller does at each reconcile: a status update (here the phase and a condition). */
   const bumpStatus = async (cluster: string, phase: string): Promise<KubeObject> => {
-    const client = await KubeRestClient.create(env.hostConfig(), { timeoutMs: 10_000 });
+    const client = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     try {
       return await client.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/default/dpuclusters/${cluster}/status`, {
         status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: phase, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },

@@ -14,6 +14,7 @@ import { condition } from '../support/kube-helpers.js';
 import { customizeCacheTtlMs, MetacontrollerDriver } from '../support/metacontroller/driver.js';
 import { startRelatedController, type RelatedController } from '../support/metacontroller/related-controller.js';
 import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
+import { connectionOf } from '../support/connection.js';
 
 describe('related DPUClusters enqueue the requests that name them; customize answers expire after 20 minutes (real API servers)', function () {
   let env: WebhookEnv;
@@ -28,7 +29,7 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
   const objects = () => env.hostConfig().makeApiClient(CustomObjectsApi);
   /** What DPF's DPUCluster controller does at each reconcile: a status update (here the phase and a condition). */
   const bumpStatus = async (cluster: string, phase: string): Promise<KubeObject> => {
-    const client = await KubeRestClient.create(env.hostConfig(), { timeoutMs: 10_000 });
+    const client = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     try {
       return await client.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/default/dpuclusters/${cluster}/status`, {
         status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: phase, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },

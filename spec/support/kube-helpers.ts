@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { eventually } from './eventually.js';
+import { connectionOf } from './connection.js';
 
 export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
   const config = new KubeConfig();
@@ -55,7 +56,7 @@ interface ApiResourceList {
  * x-kubernetes-validations from CRDs). CRDs are awaited until Established.
  */
 export async function createObjects(config: KubeConfig, objects: KubernetesObject[]): Promise<void> {
-  const client = await KubeRestClient.create(config, { timeoutMs: 10_000 });
+  const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
   try {
     for (const object of objects) {
       const apiVersion = object.apiVersion ?? '';

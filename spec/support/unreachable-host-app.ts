@@ -5,6 +5,7 @@ import type { HookTokens } from '../../server/http/bearer-auth.js';
 import { silentLogger } from '../../server/log.js';
 import type { Metrics } from '../../server/metrics.js';
 import { wireWebhook, type WebhookConfig } from '../../server/webhook.js';
+import { connectionOf } from './connection.js';
 
 /** A kubeconfig whose server is a closed port on loopback. */
 export function closedHostKubeConfig(): KubeConfig {
@@ -27,7 +28,7 @@ export async function unreachableHostApp(options: { maxBodyBytes: number; hookTo
       ...unreachableHostConfig, maxBodyBytes: options.maxBodyBytes,
       ...(options.clientCertificateSubject !== undefined ? { tlsClientSubject: options.clientCertificateSubject } : {}),
     },
-    hostKubeConfig: closedHostKubeConfig(), log: silentLogger, recordEvents: false,
+    hostConnection: connectionOf(closedHostKubeConfig()), log: silentLogger, recordEvents: false,
     ...(options.now ? { now: options.now } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.hookTokens ? { hookTokens: options.hookTokens } : {}),

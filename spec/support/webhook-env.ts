@@ -24,6 +24,7 @@ import { createObjects, readManifests } from './kube-helpers.js';
 import { MetacontrollerDriver } from './metacontroller/driver.js';
 import { readCompositeController } from './metacontroller/controller-spec.js';
 import { WebhookInstall } from './webhook-install.js';
+import { connectionOf } from './connection.js';
 
 export const parentApi = { group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests' } as const;
 
@@ -110,7 +111,7 @@ export class WebhookEnv {
         filePollIntervalMs: 50, shutdownTimeoutMs: 1_000, policy: defaultPolicy,
         hookBearerTokenFile: install.tokenFile, tlsCertFile: install.tlsVolume.path('tls.crt'), tlsKeyFile: install.tlsVolume.path('tls.key'),
       },
-      hostKubeConfig: hostConfig, now: clock.now, log, listenHost: '127.0.0.1',
+      hostConnection: connectionOf(hostConfig), now: clock.now, log, listenHost: '127.0.0.1',
     });
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.

@@ -17,6 +17,7 @@ import { HookClient, SecretValueMissing, TooManyRequestsError, type ClusterNetwo
 import { InformerCache, WatchedInformer, type Informer } from './informer-cache.js';
 import { selectionOf, type RelatedRule } from './related.js';
 import { WorkQueue } from './work-queue.js';
+import { connectionOf } from '../connection.js';
 
 export { HookError, TooManyRequestsError, type ClusterNetwork } from './hook-client.js';
 export type { ApplyStrategy } from './child-manager.js';
@@ -229,7 +230,7 @@ export class MetacontrollerDriver {
    */
   static async start(options: DriverOptions): Promise<MetacontrollerDriver> {
     const controller = await readCompositeController(options.controllerPath ?? shippedControllerPath);
-    const host = await KubeRestClient.create(options.host, { timeoutMs: 10_000 });
+    const host = await KubeRestClient.create(connectionOf(options.host), { timeoutMs: 10_000 });
     const giveUpAt = Date.now() + (options.buildTimeoutMs ?? 30_000);
     for (let failures = 0; ; failures++) {
       try {

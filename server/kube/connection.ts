@@ -1,0 +1,211 @@
+// How the webhook reaches an API server: address, TLS material and bearer token, read from
+// the host's kubeconfig or in-cluster configuration here, and from a DPUCluster's admin
+// kubeconfig in kubeconfig.ts. It replaces @kubernetes/client-node's KubeConfig, of which
+// the webhook used only this part: that package's index loads the whole generated API
+// (about 40 MB of the idle process), and the webhook calls the API with its own client.
+import { readFileSync, statSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { homedir } from 'node:os';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { isRecord } from '../api.js';
+import { InvalidKubeconfigError, currentEntries } from './kubeconfig.js';
+
+/** One API server and the credentials to call it with. Holds keys and tokens: never log it. */
+export interface ClusterConnection {
+  /** https://host[:port] (http:// only from a trusted kubeconfig), without a trailing slash. */
+  server: string;
+  /** The CA that signed the server's certificate; absent: the system's CAs. */
+  caPem?: string;
+  /** The name the server's certificate is checked against, when it is not the server's host. */
+  tlsServerName?: string;
+  clientCertPem?: string;
+  clientKeyPem?: string;
+  /** Only a trusted (host) kubeconfig can ask for it. */
+  insecureSkipTlsVerify?: boolean;
+  /** The bearer token for the next call, if the user has one; called per call, so it may rotate. */
+  bearerToken?: () => string;
+}
+
+/** Where the host connection came from: the in-cluster one describes the Pod's own cluster. */
+export interface HostConnection {
+  connection: ClusterConnection;
+  inCluster: boolean;
+}
+
+export const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** client-go re-reads a token file at most once a minute (cachingTokenSource); so does client-node. */
+export const tokenFileMaxAgeMs = 60_000;
+
+/**
+ * A token read from `path` and read again once it is older than `maxAgeMs`: a projected
+ * ServiceAccount token is rotated by the kubelet in place. The first read must succeed (a
+ * missing token is a configuration error at start-up); a later failed read keeps the last
+ * token, as client-go does: the kubelet replaces the file by renaming, and a token that has
+ * really gone stale is refused by the server, which says so.
+ */
+export function fileToken(path: string, options: { now?: () => number; maxAgeMs?: number } = {}): () => string {
+  const now = options.now ?? Date.now;
+  const maxAgeMs = options.maxAgeMs ?? tokenFileMaxAgeMs;
+  const read = () => readFileSync(path, 'utf8').trim();
+  let token = read();
+  let readAtMs = now();
+  return () => {
+    if (now() - readAtMs >= maxAgeMs) {
+      try {
+        token = read();
+      } catch {
+        // keep the last token (see above)
+      }
+      readAtMs = now();
+    }
+    return token;
+  };
+}
+
+export interface HostEnvironment {
+  env?: NodeJS.ProcessEnv;
+  /** The home directory (~/.kube/config); the process's otherwise. */
+  home?: string;
+  /** Where the Pod's ServiceAccount token and CA are mounted. */
+  serviceAccountDir?: string;
+  now?: () => number;
+}
+
+const isFile = (path: string) => {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The host cluster's connection, found in client-node's loadFromDefault order: the first
+ * file of KUBECONFIG (a list is not merged: its other files are ignored), else
+ * ~/.kube/config, else the in-cluster configuration. Unlike client-node, it does not fall
+ * back to http://localhost:8080 when there is none of them: it fails.
+ */
+export function loadHostConnection(environment: HostEnvironment = {}): HostConnection {
+  const env = environment.env ?? process.env;
+  const now = environment.now ?? Date.now;
+  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  if (listed.length > 0) return { connection: loadKubeconfigFile(listed[0]!, now), inCluster: false };
+  const home = environment.home ?? (env.HOME || homedir());
+  const homeConfig = join(home, '.kube', 'config');
+  if (home && isFile(homeConfig)) return { connection: loadKubeconfigFile(homeConfig, now), inCluster: false };
+  const accountDir = environment.serviceAccountDir ?? serviceAccountDir;
+  if (isFile(join(accountDir, 'token'))) return { connection: loadInCluster(env, accountDir, now), inCluster: true };
+  throw new InvalidKubeconfigError('no host cluster configuration: KUBECONFIG is not set, there is no ~/.kube/config and no ServiceAccount token is mounted');
+}
+
+/** The Pod's own cluster: the kubernetes Service's address, the mounted CA and the mounted (rotating) token. */
+export function loadInCluster(env: NodeJS.ProcessEnv, accountDir: string = serviceAccountDir, now: () => number = Date.now): ClusterConnection {
+  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = env;
+  if (!host || !port) throw new InvalidKubeconfigError('a ServiceAccount token is mounted but KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set');
+  return {
+    // Always https (client-node uses http for ports 80, 8080 and 8001): the token is not sent in the clear.
+    server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
+    caPem: readFileSync(join(accountDir, 'ca.crt'), 'utf8'),
+    bearerToken: fileToken(join(accountDir, 'token'), { now }),
+  };
+}
+
+const refusedHostUserFields: [string, string][] = [
+  ['exec', 'exec credential plugins are not supported: use a token, a token-file or a client certificate'],
+  ['auth-provider', 'auth providers are not supported: use a token, a token-file or a client certificate'],
+  ['username', 'basic authentication is not supported (Kubernetes removed it in 1.19)'],
+  ['password', 'basic authentication is not supported (Kubernetes removed it in 1.19)'],
+];
+
+/**
+ * A kubeconfig file the operator gave the webhook for the host cluster. It is trusted, so
+ * unlike a DPUCluster's it may name files (relative paths are relative to its folder, as
+ * for kubectl); what the webhook cannot honour is refused rather than ignored.
+ */
+export function loadKubeconfigFile(path: string, now: () => number = Date.now): ClusterConnection {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new InvalidKubeconfigError(`cannot read the kubeconfig ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return hostConnectionOf(text, dirname(resolve(path)), now);
+  } catch (error) {
+    if (error instanceof InvalidKubeconfigError) throw new InvalidKubeconfigError(`the kubeconfig ${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+function hostConnectionOf(text: string, folder: string, now: () => number): ClusterConnection {
+  let document: unknown;
+  try {
+    document = parse(text);
+  } catch (error) {
+    throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
+  const { cluster, user } = currentEntries(document);
+  for (const [field, why] of refusedHostUserFields) {
+    if (user[field] !== undefined) throw new InvalidKubeconfigError(`the user uses ${field}: ${why}`);
+  }
+  if (cluster['proxy-url'] !== undefined) throw new InvalidKubeconfigError('the cluster uses proxy-url: proxies are not supported');
+
+  const server = typeof cluster.server === 'string' ? cluster.server : '';
+  let url: URL | undefined;
+  try {
+    url = new URL(server);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.hostname) {
+    throw new InvalidKubeconfigError('the cluster\'s server is not an http(s) URL');
+  }
+  const file = (value: unknown, what: string): string => {
+    if (typeof value !== 'string' || value === '') throw new InvalidKubeconfigError(`${what} is not a path`);
+    const at = isAbsolute(value) ? value : join(folder, value);
+    try {
+      return readFileSync(at, 'utf8');
+    } catch (error) {
+      throw new InvalidKubeconfigError(`cannot read ${what} ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  const inline = (value: unknown, what: string): string => {
+    if (typeof value !== 'string') throw new InvalidKubeconfigError(`${what} is not base64`);
+    return Buffer.from(value, 'base64').toString('utf8');
+  };
+  /** The -data field's content, else the file the path field names, else undefined. */
+  const material = (entry: Record<string, unknown>, field: string): string | undefined =>
+    entry[`${field}-data`] !== undefined ? inline(entry[`${field}-data`], `${field}-data`)
+      : entry[field] !== undefined ? file(entry[field], field) : undefined;
+
+  const caPem = material(cluster, 'certificate-authority');
+  const clientCertPem = material(user, 'client-certificate');
+  const clientKeyPem = material(user, 'client-key');
+  if ((clientCertPem === undefined) !== (clientKeyPem === undefined)) throw new InvalidKubeconfigError('the user has a client certificate without its key, or a key without its certificate');
+  const tokenFile = user['token-file'] ?? user.tokenFile;
+  let bearerToken: (() => string) | undefined;
+  if (typeof user.token === 'string' && user.token !== '') {
+    const token = user.token;
+    bearerToken = () => token;
+  } else if (tokenFile !== undefined) {
+    if (typeof tokenFile !== 'string' || tokenFile === '') throw new InvalidKubeconfigError('token-file is not a path');
+    const at = isAbsolute(tokenFile) ? tokenFile : join(folder, tokenFile);
+    try {
+      bearerToken = fileToken(at, { now });
+    } catch (error) {
+      throw new InvalidKubeconfigError(`cannot read token-file ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  const tlsServerName = typeof cluster['tls-server-name'] === 'string' && cluster['tls-server-name'] ? cluster['tls-server-name'] : undefined;
+  return {
+    server: server.replace(/\/+$/, ''),
+    ...(caPem !== undefined ? { caPem } : {}),
+    ...(tlsServerName ? { tlsServerName } : {}),
+    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+    ...(cluster['insecure-skip-tls-verify'] === true ? { insecureSkipTlsVerify: true } : {}),
+    ...(bearerToken ? { bearerToken } : {}),
+  };
+}
