@@ -9,23 +9,10 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { isRecord } from '../api.js';
+import type { ClusterConnection } from './cluster-connection.js';
 import { InvalidKubeconfigError, currentEntries } from './kubeconfig.js';
 
-/** One API server and the credentials to call it with. Holds keys and tokens: never log it. */
-export interface ClusterConnection {
-  /** https://host[:port] (http:// only from a trusted kubeconfig), without a trailing slash. */
-  server: string;
-  /** The CA that signed the server's certificate; absent: the system's CAs. */
-  caPem?: string;
-  /** The name the server's certificate is checked against, when it is not the server's host. */
-  tlsServerName?: string;
-  clientCertPem?: string;
-  clientKeyPem?: string;
-  /** Only a trusted (host) kubeconfig can ask for it. */
-  insecureSkipTlsVerify?: boolean;
-  /** The bearer token for the next call, if the user has one; called per call, so it may rotate. */
-  bearerToken?: () => string;
-}
+export type { ClusterConnection } from './cluster-connection.js';
 
 /** Where the host connection came from: the in-cluster one describes the Pod's own cluster. */
 export interface HostConnection {

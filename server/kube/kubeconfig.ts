@@ -9,7 +9,7 @@
 import { parse } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
-import type { ClusterConnection } from './connection.js';
+import type { ClusterConnection } from './cluster-connection.js';
 
 export class InvalidKubeconfigError extends Error {
   override name = 'InvalidKubeconfigError';

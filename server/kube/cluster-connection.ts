@@ -1,0 +1,18 @@
+// The shape every way of reaching an API server comes down to (connection.ts for the host,
+// kubeconfig.ts for a DPUCluster's admin kubeconfig); its own module, so neither imports the other for it.
+
+/** One API server and the credentials to call it with. Holds keys and tokens: never log it. */
+export interface ClusterConnection {
+  /** https://host[:port] (http:// only from a trusted kubeconfig), without a trailing slash. */
+  server: string;
+  /** The CA that signed the server's certificate; absent: the system's CAs. */
+  caPem?: string;
+  /** The name the server's certificate is checked against, when it is not the server's host. */
+  tlsServerName?: string;
+  clientCertPem?: string;
+  clientKeyPem?: string;
+  /** Only a trusted (host) kubeconfig can ask for it. */
+  insecureSkipTlsVerify?: boolean;
+  /** The bearer token for the next call, if the user has one; called per call, so it may rotate. */
+  bearerToken?: () => string;
+}
