@@ -5,8 +5,8 @@
 // shared cores it includes waiting for a core).
 //   npx tsx bench/api-server-calls.ts        about 12 minutes; API_CALLS_SMALL (1000), API_CALLS_LARGE (10000)
 import { request } from 'node:https';
-import { stopAllControlPlanes, type ControlPlane } from '../spec/support/control-plane.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
+import { stopAllControlPlanes, type ControlPlane } from '../harness/control-plane.js';
+import { serviceNetwork } from '../harness/webhook-env.js';
 import { highSettings, Scale } from './scale.js';
 import { buildWebhook, log, startBenchEnvironment } from './setup.js';
 

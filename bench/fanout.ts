@@ -9,7 +9,7 @@
 // With the shipped CompositeController (no customize hook: the webhook watches DPUClusters
 // itself) Metacontroller follows no DPUCluster, and an update costs nothing: 0 calls. With
 // FANOUT_COMPARE_RELATED=1 the same is measured again on the CompositeController of 0.3.x,
-// whose customize hook named each request's DPUCluster (spec/support/metacontroller/
+// whose customize hook named each request's DPUCluster (harness/metacontroller/
 // related-controller.ts): every request naming it is enqueued and synced (a first change warms
 // the driver's customize cache for the parents it never synced; the next is measured), and
 // once the answers expired each parent's customize is called again, inside the event handler,
@@ -19,15 +19,15 @@
 import { pathToFileURL } from 'node:url';
 import type { KubeObject } from '../server/api.js';
 import { KubeRestClient } from '../server/kube/rest.js';
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { dpuClusterApi, registerDpuCluster } from '../spec/support/dpucluster.js';
-import { customizeCacheTtlMs, type MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { startRelatedController } from '../spec/support/metacontroller/related-controller.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
+import { dpuClusterApi, registerDpuCluster } from '../harness/dpucluster.js';
+import { customizeCacheTtlMs, type MetacontrollerDriver } from '../harness/metacontroller/driver.js';
+import { startRelatedController } from '../harness/metacontroller/related-controller.js';
+import { serviceNetwork } from '../harness/webhook-env.js';
 import { highSettings, Scale, type ScaleContext } from './scale.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectionOf } from '../spec/support/connection.js';
+import { connectionOf } from '../harness/connection.js';
 
 const namespace = 'default';
 const round = (value: number, places = 2) => Math.round(value * 10 ** places) / 10 ** places;

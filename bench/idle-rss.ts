@@ -10,7 +10,7 @@
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
 import { buildWebhook, median, rssMb, startBenchEnvironment } from './setup.js';
 
 const flagSets = (process.env.IDLE_FLAG_SETS ?? '').split('|').map((set) => set.split(' ').filter(Boolean));

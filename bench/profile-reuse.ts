@@ -11,7 +11,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
 import { buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
 
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 3);

@@ -4,8 +4,8 @@
 // each in fresh control planes, so no build starts with another's ServiceAccounts and Secrets.
 // A shorter stand-in for bench:scale's 10,000-request RSS. RSS_LOAD_THIS=false: the other builds only.
 //   RSS_LOAD_ENTRIES=/path/to/other/dist/server/main.js npx tsx bench/rss-load.ts
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
+import { serviceNetwork } from '../harness/webhook-env.js';
 import { highSettings, Scale } from './scale.js';
 import { buildWebhook, log, rssMb, startBenchEnvironment } from './setup.js';
 

@@ -6,11 +6,11 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { SyncRequest, SyncResponse } from '../server/metacontroller.js';
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
-import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
-import { serviceNetwork } from '../spec/support/webhook-env.js';
-import type { WebhookInstall } from '../spec/support/webhook-install.js';
-import type { WebhookProcess } from '../spec/support/webhook-process.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
+import { MetacontrollerDriver } from '../harness/metacontroller/driver.js';
+import { serviceNetwork } from '../harness/webhook-env.js';
+import type { WebhookInstall } from '../harness/webhook-install.js';
+import type { WebhookProcess } from '../harness/webhook-process.js';
 import {
   buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';

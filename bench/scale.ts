@@ -7,18 +7,18 @@ import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
 import type { DpuServiceCredentialRequestStatus } from '../server/api.js';
 import { KubeRestClient } from '../server/kube/rest.js';
-import type { ControlPlane } from '../spec/support/control-plane.js';
-import { metacontrollerDefaults, type ClientGoLimits } from '../spec/support/metacontroller/client-go.js';
-import { MetacontrollerDriver, type ClusterNetwork } from '../spec/support/metacontroller/driver.js';
-import { installFinalizerPolicy } from '../spec/support/finalizer-policy.js';
-import { authenticatesAs } from '../spec/support/secrets.js';
-import type { WebhookInstall } from '../spec/support/webhook-install.js';
-import type { WebhookProcess } from '../spec/support/webhook-process.js';
+import type { ControlPlane } from '../harness/control-plane.js';
+import { metacontrollerDefaults, type ClientGoLimits } from '../harness/metacontroller/client-go.js';
+import { MetacontrollerDriver, type ClusterNetwork } from '../harness/metacontroller/driver.js';
+import { installFinalizerPolicy } from '../harness/finalizer-policy.js';
+import { authenticatesAs } from '../harness/secrets.js';
+import type { WebhookInstall } from '../harness/webhook-install.js';
+import type { WebhookProcess } from '../harness/webhook-process.js';
 import { fanoutPhase, fanoutSizes } from './fanout.js';
 import { measureInChild } from './service-account-cache-memory.js';
 import { cpuMs, metricSum, rssMb } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectionOf } from '../spec/support/connection.js';
+import { connectionOf } from '../harness/connection.js';
 
 export interface ScaleContext {
   host: ControlPlane;

@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { managedLabels } from '../server/credential/names.js';
 import { KubeRestClient } from '../server/kube/rest.js';
 import { ServiceAccountCache } from '../server/kube/service-account-cache.js';
-import { connectionOf } from '../spec/support/connection.js';
+import { connectionOf } from '../harness/connection.js';
 
 export interface CacheMemory {
   entries: number;
@@ -44,7 +44,7 @@ async function measure(kubeconfigPath: string): Promise<CacheMemory> {
 }
 
 async function standalone(): Promise<void> {
-  const { startControlPlane, stopAllControlPlanes } = await import('../spec/support/control-plane.js');
+  const { startControlPlane, stopAllControlPlanes } = await import('../harness/control-plane.js');
   const count = Number(process.env.SA_CACHE_ENTRIES ?? 10_000);
   const plane = await startControlPlane({ name: 'sa-cache' });
   try {

@@ -11,9 +11,9 @@ import { sync } from '../server/hooks/sync.js';
 import { silentLogger } from '../server/log.js';
 import type { SyncRequest } from '../server/metacontroller.js';
 import { wireWebhook } from '../server/webhook.js';
-import { stopAllControlPlanes } from '../spec/support/control-plane.js';
+import { stopAllControlPlanes } from '../harness/control-plane.js';
 import { buildWebhook, log, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
-import { connectionOf } from '../spec/support/connection.js';
+import { connectionOf } from '../harness/connection.js';
 
 const calls = Number(process.env.SYNC_LOOP_CALLS ?? 20_000);
 const profilePath = process.env.SYNC_LOOP_PROFILE;

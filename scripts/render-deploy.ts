@@ -9,7 +9,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { helm } from '../spec/support/helm.js';
+import { helm } from '../harness/helm.js';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const chartDir = join(repoRoot, 'chart/dpu-credential-webhook');

@@ -10,8 +10,8 @@ import request from 'supertest';
 import { defaultPolicy } from '../server/credential/policy.js';
 import { silentLogger } from '../server/log.js';
 import { createWebhook, type WebhookDeps } from '../server/webhook.js';
-import { closedHostKubeConfig, unreachableHostConfig } from './support/unreachable-host-app.js';
-import { connectionOf } from './support/connection.js';
+import { closedHostKubeConfig, unreachableHostConfig } from '../harness/unreachable-host-app.js';
+import { connectionOf } from '../harness/connection.js';
 
 const deps = (config: Partial<WebhookDeps['config']> = {}): WebhookDeps => ({
   config: { ...unreachableHostConfig, ...config }, hostConnection: connectionOf(closedHostKubeConfig()), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bindingOf } from '../../server/kube/tokens.js';
-import { freePort } from '../support/net.js';
-import { startProcess, type ManagedProcess } from '../support/processes.js';
-import { identityAfterAuthCache, readSecret, tokenIn } from '../support/secrets.js';
-import { SecretVolume } from '../support/secret-volume.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
-import { eventually } from '../support/eventually.js';
+import { freePort } from '../../harness/net.js';
+import { startProcess, type ManagedProcess } from '../../harness/processes.js';
+import { identityAfterAuthCache, readSecret, tokenIn } from '../../harness/secrets.js';
+import { SecretVolume } from '../../harness/secret-volume.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
+import { eventually } from '../../harness/eventually.js';
 
 const run = promisify(execFile);
 

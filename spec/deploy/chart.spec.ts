@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { chartDir, renderDeploy, repoRoot } from '../../scripts/render-deploy.js';
-import { helm } from '../support/helm.js';
-import { connectionSettingsFor, webhookUrl, type CompositeController } from '../support/metacontroller/controller-spec.js';
+import { helm } from '../../harness/helm.js';
+import { connectionSettingsFor, webhookUrl, type CompositeController } from '../../harness/metacontroller/controller-spec.js';
 
 interface Manifest {
   apiVersion: string;

@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import { parse } from 'yaml';
 import { readFile } from 'node:fs/promises';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { createObjects, readManifests } from '../support/kube-helpers.js';
-import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
-import { connectionOf } from '../support/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { createObjects, readManifests } from '../../harness/kube-helpers.js';
+import { controlPlaneStartTimeoutMs, requestCrdPath } from '../../harness/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
 
 const requestsPath = '/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/default/dpuservicecredentialrequests';
 const crdPath = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com';

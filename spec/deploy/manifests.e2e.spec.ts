@@ -11,11 +11,11 @@ import { parse, parseAllDocuments } from 'yaml';
 import { defaultClientSubject, loadConfig } from '../../server/config.js';
 import { Metrics } from '../../server/metrics.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { envtestAssetsDir } from '../support/assets.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { createObjects } from '../support/kube-helpers.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
-import { connectionOf } from '../support/connection.js';
+import { envtestAssetsDir } from '../../harness/assets.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { createObjects } from '../../harness/kube-helpers.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);

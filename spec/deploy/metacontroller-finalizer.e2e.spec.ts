@@ -5,10 +5,10 @@
 // runs the finalize hook and completes.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { finalizerPolicyPath, installFinalizerPolicy } from '../support/finalizer-policy.js';
-import { readManifests } from '../support/kube-helpers.js';
+import { finalizerPolicyPath, installFinalizerPolicy } from '../../harness/finalizer-policy.js';
+import { readManifests } from '../../harness/kube-helpers.js';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
-import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
+import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../../harness/webhook-env.js';
 
 describe('the Metacontroller finalizer added at create (deploy/admission/metacontroller-finalizer.yaml, real API servers)', function () {
   let env: WebhookEnv;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { envtestAssetsDir } from '../support/assets.js';
+import { envtestAssetsDir } from '../../harness/assets.js';
 
 const run = promisify(execFile);
 const installDir = fileURLToPath(new URL('../../install/metacontroller/', import.meta.url));

@@ -11,11 +11,11 @@ import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from '../../server/kube/service-accounts.js';
 import { anchorLabel, anchorSecretType, createAnchor, deleteAnchor } from '../../server/kube/token-anchors.js';
 import { requestToken } from '../../server/kube/tokens.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
-import { eventually } from '../support/eventually.js';
-import { connectionOf } from '../support/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
+import { eventually } from '../../harness/eventually.js';
+import { connectionOf } from '../../harness/connection.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 const policyName = 'dpu-credential-webhook-identity';

@@ -4,11 +4,11 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { createObjects, readManifests } from '../support/kube-helpers.js';
-import { controlPlaneStartTimeoutMs, requestCrdPath } from '../support/webhook-env.js';
-import { eventually } from '../support/eventually.js';
-import { connectionOf } from '../support/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { createObjects, readManifests } from '../../harness/kube-helpers.js';
+import { controlPlaneStartTimeoutMs, requestCrdPath } from '../../harness/webhook-env.js';
+import { eventually } from '../../harness/eventually.js';
+import { connectionOf } from '../../harness/connection.js';
 
 const examplePath = fileURLToPath(new URL('../../examples/resourcequota.yaml', import.meta.url));
 const countedResource = 'count/dpuservicecredentialrequests.svc.dpu.nvidia.com';

@@ -4,9 +4,9 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ControlPlane, startControlPlane } from '../support/control-plane.js';
-import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
-import { apiErrorCode, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
+import { ControlPlane, startControlPlane } from '../../harness/control-plane.js';
+import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
+import { apiErrorCode, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
 
 // The first run may build the binaries; later starts take seconds.
 const controlPlaneStartTimeoutMs = 20 * 60_000;

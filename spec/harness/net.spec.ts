@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { freePort } from '../support/net.js';
+import { freePort } from '../../harness/net.js';
 
 const ephemeralFirst = (() => {
   try {

@@ -11,15 +11,15 @@ import { defaultPolicy } from '../../server/credential/policy.js';
 import { jitterMsFor } from '../../server/credential/schedule.js';
 import { bindingOf, serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
-import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
-import { eventually } from '../support/eventually.js';
-import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
-import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { grantTargetNamespaces } from '../support/grants.js';
-import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
-import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
+import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
+import { eventually } from '../../harness/eventually.js';
+import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
+import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
+import { startFaultProxy } from '../../harness/fault-proxy.js';
+import { grantTargetNamespaces } from '../../harness/grants.js';
+import { shippedControllerPath } from '../../harness/metacontroller/controller-spec.js';
+import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
 
 const seedPath = new URL('../../examples/dpuservice-credential-request.yaml', import.meta.url);
 

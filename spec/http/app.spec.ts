@@ -8,8 +8,8 @@ import request from 'supertest';
 import { createMetricsApp } from '../../server/app.js';
 import { HookTokens } from '../../server/http/bearer-auth.js';
 import { Metrics } from '../../server/metrics.js';
-import { unreachableHostApp } from '../support/unreachable-host-app.js';
-import { eventually } from '../support/eventually.js';
+import { unreachableHostApp } from '../../harness/unreachable-host-app.js';
+import { eventually } from '../../harness/eventually.js';
 
 const maxBodyBytes = 64 * 1024;
 

@@ -10,10 +10,10 @@ import { defaultClientSubject } from '../../server/config.js';
 import { clientAuthOid, judgeClientCertificate } from '../../server/http/client-certificate.js';
 import { silentLogger } from '../../server/log.js';
 import { createWebhook, type Webhook } from '../../server/webhook.js';
-import { createClientPki, createServingPki } from '../support/pki.js';
-import { closedHostKubeConfig, unreachableHostConfig } from '../support/unreachable-host-app.js';
-import { connectionOf } from '../support/connection.js';
-import { eventually } from '../support/eventually.js';
+import { createClientPki, createServingPki } from '../../harness/pki.js';
+import { closedHostKubeConfig, unreachableHostConfig } from '../../harness/unreachable-host-app.js';
+import { connectionOf } from '../../harness/connection.js';
+import { eventually } from '../../harness/eventually.js';
 
 const serverAuthOid = '1.3.6.1.5.5.7.3.1';
 const anyExtendedKeyUsageOid = '2.5.29.37.0';

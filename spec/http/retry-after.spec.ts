@@ -1,7 +1,7 @@
 // Our 429s must say their wait in a form Metacontroller reads: whole seconds.
 import { expect } from 'chai';
 import { retryAfterHeader } from '../../server/http/retry-after.js';
-import { retryAfterSecondsAsGo } from '../support/metacontroller/retry-after.js';
+import { retryAfterSecondsAsGo } from '../../harness/metacontroller/retry-after.js';
 
 describe('the Retry-After of our 429 answers', function () {
   it('is whole seconds, at least 1, so that Metacontroller waits instead of retrying at once without backoff', function () {

@@ -6,10 +6,10 @@ import { expect } from 'chai';
 import type { DpuClusterObject } from '../../server/api.js';
 import { DpuClusterCache } from '../../server/kube/dpucluster-cache.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { connectionOf } from '../support/connection.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { dpuClusterApi, installDpuClusterCrd } from '../support/dpucluster.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { dpuClusterApi, installDpuClusterCrd } from '../../harness/dpucluster.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
 
 describe('DpuClusterCache (real API server)', function () {
   let plane: ControlPlane;

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadHostConnection, tokenFileMaxAgeMs } from '../../server/kube/connection.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { connectionOf } from '../support/connection.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { connectionOf } from '../../harness/connection.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
 
 describe('the in-cluster connection (real API server)', function () {
   let plane: ControlPlane;

@@ -10,8 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, type ApiCallObserver } from '../../server/kube/rest.js';
-import { connectionOf } from '../support/connection.js';
-import { createServingPki } from '../support/pki.js';
+import { connectionOf } from '../../harness/connection.js';
+import { createServingPki } from '../../harness/pki.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 

@@ -6,10 +6,10 @@ import { expect } from 'chai';
 import { managedLabels } from '../../server/credential/names.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { ServiceAccountCache } from '../../server/kube/service-account-cache.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { eventually } from '../support/eventually.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
-import { connectionOf } from '../support/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { eventually } from '../../harness/eventually.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
 
 describe('ServiceAccountCache (real API server)', function () {
   let plane: ControlPlane;

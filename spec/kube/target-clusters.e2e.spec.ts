@@ -3,10 +3,10 @@
 import { expect } from 'chai';
 import type { DpuClusterObject } from '../../server/api.js';
 import { HostCluster, kubeconfigRecheckMs, TargetClusters } from '../../server/kube/clusters.js';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
-import { controlPlaneStartTimeoutMs } from '../support/webhook-env.js';
-import { connectionOf } from '../support/connection.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
+import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
 
 describe('TargetClusters (real API servers)', function () {
   let host: ControlPlane;

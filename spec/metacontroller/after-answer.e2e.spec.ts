@@ -9,15 +9,15 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { registerDpuCluster } from '../support/dpucluster.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { apiErrorCode, condition } from '../support/kube-helpers.js';
-import { ChildManager, type Child, type ChildEvent, type Parent } from '../support/metacontroller/child-manager.js';
-import { SyncError } from '../support/metacontroller/driver.js';
-import { authenticatesAs, readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
-import { eventually } from '../support/eventually.js';
-import { connectionOf } from '../support/connection.js';
+import { registerDpuCluster } from '../../harness/dpucluster.js';
+import { startFaultProxy } from '../../harness/fault-proxy.js';
+import { apiErrorCode, condition } from '../../harness/kube-helpers.js';
+import { ChildManager, type Child, type ChildEvent, type Parent } from '../../harness/metacontroller/child-manager.js';
+import { SyncError } from '../../harness/metacontroller/driver.js';
+import { authenticatesAs, readSecret, tokenIn } from '../../harness/secrets.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
+import { eventually } from '../../harness/eventually.js';
+import { connectionOf } from '../../harness/connection.js';
 
 /** Secrets with this label are refused at create and update. */
 const refuseLabel = 'test.example/refuse';

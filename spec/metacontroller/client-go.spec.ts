@@ -1,6 +1,6 @@
 // The driver's stand-in for client-go's rate limiter: a token bucket that starts full.
 import { expect } from 'chai';
-import { TokenBucket } from '../support/metacontroller/client-go.js';
+import { TokenBucket } from '../../harness/metacontroller/client-go.js';
 
 describe('the driver: client-go token bucket', () => {
   it('lets a burst through at once, then spaces calls 1/qps apart', () => {

@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import {
   connectionSettingsFor, readCompositeController, timeoutMsOf, unknownFields, webhookUrl, type EndpointConfig,
-} from '../support/metacontroller/controller-spec.js';
-import { readShippedCertificates } from '../support/webhook-install.js';
+} from '../../harness/metacontroller/controller-spec.js';
+import { readShippedCertificates } from '../../harness/webhook-install.js';
 
 const service = { name: 'hook', namespace: 'ns', port: 443, protocol: 'https' };
 const ca = (name: string) => ({ caBundle: { secretRef: { name, namespace: 'ns' } } });

@@ -8,11 +8,11 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { connectionOf } from '../support/connection.js';
-import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
-import { condition } from '../support/kube-helpers.js';
-import type { MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
+import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
+import { condition } from '../../harness/kube-helpers.js';
+import type { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
 
 describe('DPUClusters from the webhook\'s own watch: no fan-out, the periodic resync for deletion and recreation (real API servers)', function () {
   let env: WebhookEnv;

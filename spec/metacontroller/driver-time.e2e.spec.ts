@@ -7,11 +7,11 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { condition } from '../support/kube-helpers.js';
-import { shippedControllerPath } from '../support/metacontroller/controller-spec.js';
-import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { controlPlaneStartTimeoutMs, hookTokenSecretName, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
-import { signal } from '../support/signal.js';
+import { condition } from '../../harness/kube-helpers.js';
+import { shippedControllerPath } from '../../harness/metacontroller/controller-spec.js';
+import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { controlPlaneStartTimeoutMs, hookTokenSecretName, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
+import { signal } from '../../harness/signal.js';
 
 describe('the driver keeps Metacontroller\'s time: delayed requeues, the periodic resync, a late Secret (real API servers)', function () {
   let env: WebhookEnv;

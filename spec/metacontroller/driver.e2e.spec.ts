@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../server/log.js';
 import { createWebhook } from '../../server/webhook.js';
-import { eventually } from '../support/eventually.js';
-import { signal } from '../support/signal.js';
-import { apiErrorCode, condition } from '../support/kube-helpers.js';
-import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../support/metacontroller/driver.js';
-import { readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
+import { eventually } from '../../harness/eventually.js';
+import { signal } from '../../harness/signal.js';
+import { apiErrorCode, condition } from '../../harness/kube-helpers.js';
+import { HookError, MetacontrollerDriver, TooManyRequestsError } from '../../harness/metacontroller/driver.js';
+import { readSecret, tokenIn } from '../../harness/secrets.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
 
 
 describe('the driver plays Metacontroller v4.17 from the shipped CompositeController (real API servers)', function () {
@@ -77,7 +77,7 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     expect(svcOnly).to.have.length.greaterThan(0);
     const certificate = await env.install.pki.issue('svc-only', svcOnly);
     const dir = env.install.tlsVolume.dir.replace(/tls$/, 'svc-only');
-    const { SecretVolume } = await import('../support/secret-volume.js');
+    const { SecretVolume } = await import('../../harness/secret-volume.js');
     const volume = new SecretVolume(dir);
     await volume.write({ 'tls.crt': certificate.certPem, 'tls.key': certificate.keyPem });
     // A second webhook over the same clusters, serving that certificate.

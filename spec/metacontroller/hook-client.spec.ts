@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeRestClient } from '../../server/kube/rest.js';
-import type { Hook } from '../support/metacontroller/controller-spec.js';
-import { HookClient, HookError, TooManyRequestsError } from '../support/metacontroller/hook-client.js';
-import { answerProblems } from '../support/metacontroller/hook-response.js';
-import { createServingPki } from '../support/pki.js';
+import type { Hook } from '../../harness/metacontroller/controller-spec.js';
+import { HookClient, HookError, TooManyRequestsError } from '../../harness/metacontroller/hook-client.js';
+import { answerProblems } from '../../harness/metacontroller/hook-response.js';
+import { createServingPki } from '../../harness/pki.js';
 
 /** Hooks here carry an inline CA or none: the host cluster, where Secrets live, is never read. */
 const noHostCluster = {} as KubeRestClient;

@@ -9,12 +9,12 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { dpuClusterApi, registerDpuCluster } from '../support/dpucluster.js';
-import { condition } from '../support/kube-helpers.js';
-import { customizeCacheTtlMs, MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { startRelatedController, type RelatedController } from '../support/metacontroller/related-controller.js';
-import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../support/webhook-env.js';
-import { connectionOf } from '../support/connection.js';
+import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
+import { condition } from '../../harness/kube-helpers.js';
+import { customizeCacheTtlMs, MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { startRelatedController, type RelatedController } from '../../harness/metacontroller/related-controller.js';
+import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
+import { connectionOf } from '../../harness/connection.js';
 
 describe('related DPUClusters enqueue the requests that name them; customize answers expire after 20 minutes (real API servers)', function () {
   let env: WebhookEnv;

@@ -1,7 +1,7 @@
 // Which objects a customize rule selects in the driver, as Metacontroller v4.17.2's
 // customize manager selects them (determineSelectionType, GetRelatedObjects, v2 hooks).
 import { expect } from 'chai';
-import { selectionOf, selectorMatcher } from '../support/metacontroller/related.js';
+import { selectionOf, selectorMatcher } from '../../harness/metacontroller/related.js';
 
 const rule = { apiVersion: 'provisioning.dpu.nvidia.com/v1alpha1', resource: 'dpuclusters' };
 

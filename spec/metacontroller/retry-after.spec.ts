@@ -1,7 +1,7 @@
 // The driver reads a 429's Retry-After exactly as Metacontroller does (pkg/hooks/webhook.go
 // Call: time.Parse(time.RFC1123), else strconv.Atoi, else 0 = retry at once, no backoff).
 import { expect } from 'chai';
-import { retryAfterSecondsAsGo } from '../support/metacontroller/retry-after.js';
+import { retryAfterSecondsAsGo } from '../../harness/metacontroller/retry-after.js';
 
 /**
  * Produced by running Metacontroller v4.17.2's parsing lines under Go 1.26 (time.Parse,

@@ -1,7 +1,7 @@
 // The driver's work queue against client-go's (util/workqueue delaying_queue.go insert,
 // queue.go Add, default_rate_limiters.go), on a clock the test moves.
 import { expect } from 'chai';
-import { WorkQueue } from '../support/metacontroller/work-queue.js';
+import { WorkQueue } from '../../harness/metacontroller/work-queue.js';
 
 describe('the driver: the controller\'s work queue', function () {
   let now: number;

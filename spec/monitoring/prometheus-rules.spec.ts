@@ -1,7 +1,7 @@
 // The alert rules' own tests (deploy/monitoring/test/) run by promtool. Locally without
 // promtool they are skipped; in CI, where .ci/run installs it, a missing promtool fails.
 import { expect } from 'chai';
-import { requirePromtool, run } from '../support/promtool.js';
+import { requirePromtool, run } from '../../harness/promtool.js';
 
 describe('deploy/monitoring/prometheusrule.yaml', function () {
   it('passes its promtool unit tests (renewed and deleted requests do not fire; a failing renewal does)', async function () {

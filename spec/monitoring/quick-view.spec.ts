@@ -3,7 +3,7 @@
 // are scraped every minute, and their /metrics text becomes promtool's input series. So a
 // query over a metric or label the webhook does not export finds nothing and fails here.
 import { expect } from 'chai';
-import { requirePromtool, run } from '../support/promtool.js';
+import { requirePromtool, run } from '../../harness/promtool.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -7,9 +7,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../support/net.js';
-import { startProcess } from '../support/processes.js';
-import { eventually } from '../support/eventually.js';
+import { freePort } from '../../harness/net.js';
+import { startProcess } from '../../harness/processes.js';
+import { eventually } from '../../harness/eventually.js';
 
 const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 const closedHostKubeconfig = `apiVersion: v1

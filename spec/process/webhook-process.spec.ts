@@ -7,16 +7,16 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { installDpuClusterCrd, registerDpuCluster } from '../support/dpucluster.js';
-import { eventually } from '../support/eventually.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { createObjects, readManifests } from '../support/kube-helpers.js';
-import { MetacontrollerDriver } from '../support/metacontroller/driver.js';
-import { authenticatesAs, identityOn, readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../support/webhook-env.js';
-import { WebhookInstall } from '../support/webhook-install.js';
-import { startWebhookProcess, type WebhookProcess } from '../support/webhook-process.js';
+import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import { installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
+import { eventually } from '../../harness/eventually.js';
+import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js';
+import { createObjects, readManifests } from '../../harness/kube-helpers.js';
+import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { authenticatesAs, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
+import { controlPlaneStartTimeoutMs, hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../../harness/webhook-env.js';
+import { WebhookInstall } from '../../harness/webhook-install.js';
+import { startWebhookProcess, type WebhookProcess } from '../../harness/webhook-process.js';
 
 describe('the webhook process (HTTPS, bearer token, debug logs, shutdown)', function () {
   let host: ControlPlane;

@@ -4,12 +4,12 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { Condition } from '../../server/api.js';
-import { registerDpuCluster } from '../support/dpucluster.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { condition, tokenKubeConfig, whoAmI } from '../support/kube-helpers.js';
-import { readSecret, tokenIn } from '../support/secrets.js';
-import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { registerDpuCluster } from '../../harness/dpucluster.js';
+import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js';
+import { condition, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
+import { readSecret, tokenIn } from '../../harness/secrets.js';
+import { startSlowProxy, type SlowProxy } from '../../harness/slow-proxy.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
 
 const remoteTimeoutMs = 1_000;
 

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { isRecord } from '../../server/api.js';
 import { tokenAnnotations } from '../../server/credential/names.js';
-import { unreachableHostApp } from '../support/unreachable-host-app.js';
+import { unreachableHostApp } from '../../harness/unreachable-host-app.js';
 
 const maxBodyBytes = 256 * 1024;
 

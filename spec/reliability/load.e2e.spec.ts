@@ -2,7 +2,7 @@
 // behind it. No errors, and the heap after the run is where it was before.
 import autocannon from 'autocannon';
 import { expect } from 'chai';
-import { controlPlaneStartTimeoutMs, WebhookEnv } from '../support/webhook-env.js';
+import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
 
 const callers = 50;
 const loadSeconds = Number(process.env.LOAD_TEST_SECONDS ?? 60);

@@ -7,11 +7,11 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequestStatus } from '../../server/api.js';
 import { bindingOf } from '../../server/kube/tokens.js';
-import { bindClusterRole, grantTargetNamespaces } from '../support/grants.js';
-import { eventually } from '../support/eventually.js';
-import { apiErrorCode, condition, createObjects, readManifests } from '../support/kube-helpers.js';
-import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../support/secrets.js';
-import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../support/webhook-env.js';
+import { bindClusterRole, grantTargetNamespaces } from '../../harness/grants.js';
+import { eventually } from '../../harness/eventually.js';
+import { apiErrorCode, condition, createObjects, readManifests } from '../../harness/kube-helpers.js';
+import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
+import { controlPlaneStartTimeoutMs, parentApi, WebhookEnv } from '../../harness/webhook-env.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 

@@ -1,10 +1,10 @@
 // The webhook's app with a host cluster that is a closed port: every remote call fails at
 // once, so tests of the HTTP layer and of hostile input need no control plane.
 import { KubeConfig } from '@kubernetes/client-node';
-import type { HookTokens } from '../../server/http/bearer-auth.js';
-import { silentLogger } from '../../server/log.js';
-import type { Metrics } from '../../server/metrics.js';
-import { wireWebhook, type WebhookConfig } from '../../server/webhook.js';
+import type { HookTokens } from '../server/http/bearer-auth.js';
+import { silentLogger } from '../server/log.js';
+import type { Metrics } from '../server/metrics.js';
+import { wireWebhook, type WebhookConfig } from '../server/webhook.js';
 import { connectionOf } from './connection.js';
 
 /** A kubeconfig whose server is a closed port on loopback. */

@@ -2,9 +2,9 @@
 // and the selector check, pkg/controller/common/manage_children.go): claim by selector and
 // controller reference, refuse desired children that would not match the selector, then
 // apply with one of the two apply strategies and delete observed children not desired.
-import type { KubeObject } from '../../../server/api.js';
+import type { KubeObject } from '../../server/api.js';
 import { createHash } from 'node:crypto';
-import { KubeApiError } from '../../../server/kube/rest.js';
+import { KubeApiError } from '../../server/kube/rest.js';
 import type { ApiClient } from './client-go.js';
 
 export type ApplyStrategy = 'dynamic-apply' | 'server-side-apply';

@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { parseDurationMs } from '../../../server/credential/duration.js';
+import { parseDurationMs } from '../../server/credential/duration.js';
 
-export const shippedControllerPath = fileURLToPath(new URL('../../../metacontroller/compositecontroller.yaml', import.meta.url));
+export const shippedControllerPath = fileURLToPath(new URL('../../metacontroller/compositecontroller.yaml', import.meta.url));
 
 export interface ResourceKeyRef {
   name: string;

@@ -12,12 +12,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DpuServiceCredentialRequest } from '../../server/api.js';
-import { defaultPolicy, type Policy } from '../../server/credential/policy.js';
-import type { TargetClusters } from '../../server/kube/clusters.js';
-import { createLogger, silentLogger, type Logger } from '../../server/log.js';
-import type { Metrics } from '../../server/metrics.js';
-import { createWebhook, type Webhook } from '../../server/webhook.js';
+import type { DpuServiceCredentialRequest } from '../server/api.js';
+import { defaultPolicy, type Policy } from '../server/credential/policy.js';
+import type { TargetClusters } from '../server/kube/clusters.js';
+import { createLogger, silentLogger, type Logger } from '../server/log.js';
+import type { Metrics } from '../server/metrics.js';
+import { createWebhook, type Webhook } from '../server/webhook.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster, type DpuClusterRef } from './dpucluster.js';
 import { createObjects, readManifests } from './kube-helpers.js';
@@ -28,7 +28,7 @@ import { connectionOf } from './connection.js';
 
 export const parentApi = { group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests' } as const;
 
-export const requestCrdPath = fileURLToPath(new URL('../../deploy/crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml', import.meta.url));
+export const requestCrdPath = fileURLToPath(new URL('../deploy/crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml', import.meta.url));
 export const controlPlaneStartTimeoutMs = 20 * 60_000;
 
 /** Real time plus an offset the test moves forward. */

@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { isRecord } from '../../../server/api.js';
-import type { CustomizeRequest, CustomizeResponse } from '../../../server/metacontroller.js';
+import { isRecord } from '../../server/api.js';
+import type { CustomizeRequest, CustomizeResponse } from '../../server/metacontroller.js';
 import { readCompositeController } from './controller-spec.js';
 
 /** The customize answer of 0.3.x: the request's DPUCluster (targetCluster, its namespace defaulting to the request's). */

@@ -1,7 +1,7 @@
 // Reading the webhook's output Secrets the way their users do.
 import { ApiException, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { readTokenRecord } from '../../server/credential/token-record.js';
-import type { SecretObject } from '../../server/api.js';
+import { readTokenRecord } from '../server/credential/token-record.js';
+import type { SecretObject } from '../server/api.js';
 import type { ControlPlane } from './control-plane.js';
 import { tokenKubeConfig, whoAmI } from './kube-helpers.js';
 import { eventually } from './eventually.js';

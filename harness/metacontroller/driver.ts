@@ -7,9 +7,9 @@
 // (composite/metacontroller.go), the parent controller's sync (pkg/controller/composite/
 // controller.go syncParentObject), its finalizer, its status writer and its resync.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { DpuServiceCredentialRequest, KubeObject } from '../../../server/api.js';
-import { KubeApiError, KubeRestClient } from '../../../server/kube/rest.js';
-import type { SyncResponse } from '../../../server/metacontroller.js';
+import type { DpuServiceCredentialRequest, KubeObject } from '../../server/api.js';
+import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import type { SyncResponse } from '../../server/metacontroller.js';
 import { canonical, ChildManager, selectorLabel, type ApplyStrategy, type Child, type ChildEvent, type Parent } from './child-manager.js';
 import { ThrottledClient, type ApiClient, type ClientGoLimits } from './client-go.js';
 import { readCompositeController, shippedControllerPath, type CompositeController, type Hook } from './controller-spec.js';

@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { createServingPki, type ServingPki } from './pki.js';
 import { SecretVolume } from './secret-volume.js';
 
-const certificatePath = fileURLToPath(new URL('../../deploy/cert-manager/certificate.yaml', import.meta.url));
+const certificatePath = fileURLToPath(new URL('../deploy/cert-manager/certificate.yaml', import.meta.url));
 
 interface Certificate {
   kind: string;

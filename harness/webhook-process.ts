@@ -7,7 +7,7 @@ import { freePort } from './net.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import type { WebhookInstall } from './webhook-install.js';
 
-const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
+const mainPath = fileURLToPath(new URL('../server/main.ts', import.meta.url));
 
 export interface WebhookProcess extends ManagedProcess {
   port: number;

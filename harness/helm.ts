@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const helmScript = fileURLToPath(new URL('../../scripts/helm.sh', import.meta.url));
+const helmScript = fileURLToPath(new URL('../scripts/helm.sh', import.meta.url));
 const run = promisify(execFile);
 let helmBinary: Promise<string> | undefined;
 

@@ -7,7 +7,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import type { KubeRestClient } from '../../../server/kube/rest.js';
+import type { KubeRestClient } from '../../server/kube/rest.js';
 import { connectionSettingsFor, timeoutMsOf, webhookUrl, type ConnectionSettings, type Hook, type ResourceKeyRef } from './controller-spec.js';
 import { answerProblems } from './hook-response.js';
 import { retryAfterSecondsAsGo } from './retry-after.js';

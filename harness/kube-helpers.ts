@@ -5,8 +5,8 @@ import {
 } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import type { Condition, DpuServiceCredentialRequest } from '../../server/api.js';
-import { KubeRestClient } from '../../server/kube/rest.js';
+import type { Condition, DpuServiceCredentialRequest } from '../server/api.js';
+import { KubeRestClient } from '../server/kube/rest.js';
 import { eventually } from './eventually.js';
 import { connectionOf } from './connection.js';
 

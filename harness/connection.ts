@@ -3,7 +3,7 @@
 // one, as client-node would have applied them: inline data or files, token or certificate.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
-import type { ClusterConnection } from '../../server/kube/connection.js';
+import type { ClusterConnection } from '../server/kube/connection.js';
 
 const material = (data: string | undefined, file: string | undefined): string | undefined =>
   data ? Buffer.from(data, 'base64').toString('utf8') : file ? readFileSync(file, 'utf8') : undefined;

@@ -7,8 +7,8 @@
 // Metacontroller has no "expectations", so a sync can run on objects older than the ones it
 // just wrote. (A real informer holds every object and follows a watch; listing only what a
 // sync reads keeps the driver cheap with thousands of requests.)
-import type { KubeObject } from '../../../server/api.js';
-import { KubeApiError, type KubeRestClient } from '../../../server/kube/rest.js';
+import type { KubeObject } from '../../server/api.js';
+import { KubeApiError, type KubeRestClient } from '../../server/kube/rest.js';
 
 /** What a sync reads from an informer. */
 export interface Informer<T extends KubeObject = KubeObject> {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const assetsScript = fileURLToPath(new URL('../../scripts/envtest-assets.sh', import.meta.url));
+const assetsScript = fileURLToPath(new URL('../scripts/envtest-assets.sh', import.meta.url));
 let assetsDir: Promise<string> | undefined;
 
 export function envtestAssetsDir(): Promise<string> {

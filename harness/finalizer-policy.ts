@@ -2,12 +2,12 @@
 // installs it where the API server serves MutatingAdmissionPolicy (Kubernetes 1.36 here).
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { fileURLToPath } from 'node:url';
-import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import type { DpuServiceCredentialRequest } from '../server/api.js';
 import { eventually } from './eventually.js';
 import { createObjects, readManifests } from './kube-helpers.js';
 import { parentApi } from './webhook-env.js';
 
-export const finalizerPolicyPath = fileURLToPath(new URL('../../deploy/admission/metacontroller-finalizer.yaml', import.meta.url));
+export const finalizerPolicyPath = fileURLToPath(new URL('../deploy/admission/metacontroller-finalizer.yaml', import.meta.url));
 
 /**
  * Creates the policy and returns once the API server applies it: probed with dry-run creates,

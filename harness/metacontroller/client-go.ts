@@ -3,7 +3,7 @@
 // a token from one bucket of --client-go-qps tokens per second holding at most
 // --client-go-burst (flowcontrol.NewTokenBucketRateLimiter, full at start). The calls are
 // counted by verb, so a benchmark can say what Metacontroller spends per request.
-import type { CallOptions, KubeRestClient } from '../../../server/kube/rest.js';
+import type { CallOptions, KubeRestClient } from '../../server/kube/rest.js';
 
 export interface ClientGoLimits {
   /** --client-go-qps (Metacontroller's default: 5). */

@@ -7,7 +7,7 @@ import type { ControlPlane } from './control-plane.js';
 import { createObjects, readManifests } from './kube-helpers.js';
 
 export const dpuClusterCrdPath = fileURLToPath(
-  new URL('../../deploy/dpucluster-crd/dpuclusters.provisioning.dpu.nvidia.com.yaml', import.meta.url),
+  new URL('../deploy/dpucluster-crd/dpuclusters.provisioning.dpu.nvidia.com.yaml', import.meta.url),
 );
 
 export const dpuClusterApi = { group: 'provisioning.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuclusters' } as const;
