@@ -14,6 +14,7 @@ const metrics = new Metrics();
 const clusterOptions = {
   timeoutMs: config.remoteTimeoutMs,
   observeApiCall: metrics.observeApiCall,
+  idleCloseMs: config.idleTargetCloseMs,
   ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
 };
 const clusters = new TargetClusters(await HostCluster.fromEnvironment(clusterOptions), clusterOptions);
