@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../spec/support/control-plane.js';
+import { fleetIpSans } from './fleet-addresses.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../spec/support/dpucluster.js';
 import { createObjects, readManifests } from '../spec/support/kube-helpers.js';
 import { MetacontrollerDriver } from '../spec/support/metacontroller/driver.js';
@@ -60,7 +61,7 @@ export interface BenchEnvironment {
 
 export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   log('starting host and target control planes');
-  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
+  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1', extraIpSans: fleetIpSans() })]);
   const hostConfig = host.adminKubeConfig();
   await createObjects(hostConfig, await readManifests(requestCrdPath));
   await installDpuClusterCrd(hostConfig);
