@@ -15,6 +15,7 @@ import {
   buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';
 import { runScale, Scale } from './scale.js';
+import { runFleet } from './fleet.js';
 
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 const mintSamples = 40;
@@ -140,6 +141,8 @@ async function main(): Promise<void> {
     ? await runScale(scaleContext, idleRssMb)
     : undefined;
   await webhook.stop();
+  // Fleet: requests over many DPUClusters, each its own API server address (bench/fleet.ts), in webhook processes of its own.
+  const fleet = withScale ? await runFleet({ ...env, log }) : undefined;
   await stopAllControlPlanes();
 
   const results = {
@@ -152,7 +155,7 @@ async function main(): Promise<void> {
     idleRssMb,
   };
   await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  if (scale) await writeFile(join(root, 'bench/scale-results.json'), `${JSON.stringify(scale, null, 2)}\n`);
+  if (scale) await writeFile(join(root, 'bench/scale-results.json'), `${JSON.stringify({ ...scale, fleet }, null, 2)}\n`);
 
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
   console.log('| measure | webhook | baseline | ratio |');
@@ -175,6 +178,7 @@ async function main(): Promise<void> {
     coldStartMs: round(median(coldStartMs), 0),
     idleRssMb: round(idleRssMb, 1),
     ...(scale ? Object.fromEntries(Object.entries(scale.headline).map(([key, value]) => [key, round(value, 2)])) : {}),
+    ...(fleet ? Object.fromEntries(Object.entries(fleet.headline).map(([key, value]) => [key, round(value, 2)])) : {}),
     cores: cpus().length,
   }));
 }

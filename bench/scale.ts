@@ -35,7 +35,7 @@ interface MetacontrollerSettings extends ClientGoLimits {
 }
 
 /** What docs/performance.md recommends for fleets (flags --client-go-qps, --client-go-burst, --workers). */
-const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
+export const recommendedSettings: MetacontrollerSettings = { qps: 100, burst: 200, workers: 16 };
 export const highSettings: MetacontrollerSettings = { qps: 500, burst: 1000, workers: 16 };
 const shippedSettings: MetacontrollerSettings = { ...metacontrollerDefaults };
 /** The budget DPF's own controller was measured at (controller-runtime's defaults): the side-by-side comparison. */

@@ -18,6 +18,7 @@ import { startProcess, type ManagedProcess } from '../harness/processes.js';
 import { hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../harness/webhook-env.js';
 import { WebhookInstall } from '../harness/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../harness/webhook-process.js';
+import { fleetIpSans } from './fleet-addresses.js';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const connections = 32;
@@ -60,7 +61,7 @@ export interface BenchEnvironment {
 
 export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   log('starting host and target control planes');
-  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1' })]);
+  const [host, target] = await Promise.all([startControlPlane({ name: 'host' }), startControlPlane({ name: 'dpu-cplane-tenant1', extraIpSans: fleetIpSans() })]);
   const hostConfig = host.adminKubeConfig();
   await createObjects(hostConfig, await readManifests(requestCrdPath));
   await installDpuClusterCrd(hostConfig);

@@ -21,6 +21,8 @@ export interface ControlPlaneOptions {
   maxTokenExpiration?: string;
   /** kube-apiserver --api-audiences; default: the issuer. */
   apiAudiences?: string[];
+  /** More IP addresses in the serving certificate (it always has 127.0.0.1, ::1 and localhost). */
+  extraIpSans?: string[];
 }
 
 const readyTimeoutMs = 90_000;
@@ -101,7 +103,7 @@ export class ControlPlane {
     let etcd: ManagedProcess | undefined;
     try {
       const [pki, etcdClientPort, etcdPeerPort, apiServerPort] = await Promise.all([
-        createControlPlanePki(dir, name), freePort(), freePort(), freePort(),
+        createControlPlanePki(dir, name, options.extraIpSans), freePort(), freePort(), freePort(),
       ]);
       const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
       const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;

@@ -107,7 +107,12 @@ export async function createClientPki(dir: string, commonName: string): Promise<
   };
 }
 
-export async function createControlPlanePki(dir: string, clusterName: string): Promise<ControlPlanePki> {
+/**
+ * `extraIpSans`: more IP addresses the API server's serving certificate names, besides
+ * 127.0.0.1, ::1 and localhost (the fleet benchmark reaches one API server through many
+ * loopback addresses).
+ */
+export async function createControlPlanePki(dir: string, clusterName: string, extraIpSans: string[] = []): Promise<ControlPlanePki> {
   const caCertPath = join(dir, 'ca.crt');
   await openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
     '-keyout', join(dir, 'ca.key'), '-out', caCertPath, '-days', String(certificateValidityDays),
@@ -119,7 +124,7 @@ export async function createControlPlanePki(dir: string, clusterName: string): P
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,IP:0:0:0:0:0:0:0:1,DNS:localhost',
+      `subjectAltName=${['IP:127.0.0.1', 'IP:0:0:0:0:0:0:0:1', 'DNS:localhost', ...extraIpSans.map((ip) => `IP:${ip}`)].join(',')}`,
     ].join('\n')),
     // system:masters makes this identity a cluster admin without any RBAC binding.
     issueCertificate(dir, 'admin', '/O=system:masters/CN=admin', [

@@ -32,6 +32,8 @@ export interface Config {
   filePollIntervalMs: number;
   /** After SIGTERM, in-flight hooks get this long before the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** A target cluster no sync has used for this long is closed (its client, connections and watch). */
+  idleTargetCloseMs: number;
   /** What requests may ask for: protected namespaces, the token lifetime ceiling, renewal grace, rotation interval. */
   policy: Policy;
 }
@@ -143,6 +145,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
+    // The default is kube/clusters.ts idleTargetCloseMs (not imported: config loads no client library).
+    idleTargetCloseMs: integer(env, 'IDLE_TARGET_CLOSE_MS', 15 * 60_000, 1_000, 86_400_000),
     policy: loadPolicy(env),
   };
   // The hooks mint credentials: an install that forgot its Secrets must not come up open.

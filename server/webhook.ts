@@ -16,7 +16,7 @@ import { startServer, type ClientTimeouts, type RunningServer } from './server.j
 /** The settings the wiring reads: a whole `Config` will do. */
 export type WebhookConfig = Pick<Config, 'port' | 'remoteTimeoutMs' | 'maxBodyBytes' | 'filePollIntervalMs' | 'shutdownTimeoutMs'>
   & Partial<Pick<Config, 'metricsPort' | 'hostClusterServer' | 'hookBearerTokenFile' | 'tlsCertFile' | 'tlsKeyFile'
-    | 'tlsClientCaFile' | 'tlsClientSubject' | 'policy'>>;
+    | 'tlsClientCaFile' | 'tlsClientSubject' | 'policy' | 'idleTargetCloseMs'>>;
 
 export interface WebhookDeps {
   config: WebhookConfig;
@@ -74,6 +74,7 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
   const clusterOptions: ClusterOptions = {
     timeoutMs: config.remoteTimeoutMs,
     observeApiCall: metrics.observeApiCall,
+    ...(config.idleTargetCloseMs !== undefined ? { idleCloseMs: config.idleTargetCloseMs } : {}),
     ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
   };
   const clusters = deps.clusters ?? new TargetClusters(

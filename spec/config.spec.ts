@@ -9,7 +9,7 @@ describe('loadConfig', function () {
   it('has these defaults otherwise', function () {
     expect(loadConfig({ ALLOW_INSECURE_HOOKS: 'true' })).to.deep.equal({
       port: 8080, metricsPort: 9090, logLevel: 'info', remoteTimeoutMs: 2_000, maxBodyBytes: 4 * 1024 * 1024, filePollIntervalMs: 5_000, shutdownTimeoutMs: 15_000,
-      allowInsecureHooks: true,
+      idleTargetCloseMs: 15 * 60_000, allowInsecureHooks: true,
       policy: {
         protectedNamespaces: ['metacontroller', 'dpu-credential-webhook'], maxTokenDurationSeconds: 168 * 3600,
         renewalGraceMs: 600_000, minForcedRotationIntervalMs: 60_000,
@@ -50,8 +50,10 @@ describe('loadConfig', function () {
     const config = loadConfig({
       PORT: '9443', METRICS_PORT: '9100', LOG_LEVEL: 'debug', HOST_CLUSTER_SERVER: 'https://[fd00::1]:6443/', REMOTE_TIMEOUT_MS: '1500',
       HOOK_BEARER_TOKEN_FILE: '/t', TLS_CERT_FILE: '/c', TLS_KEY_FILE: '/k', TLS_CLIENT_CA_FILE: '/ca', TLS_CLIENT_SUBJECT: 'mc',
+      IDLE_TARGET_CLOSE_MS: '60000',
     });
     expect(config).to.include({
+      idleTargetCloseMs: 60_000,
       port: 9443, metricsPort: 9100, logLevel: 'debug', hostClusterServer: 'https://[fd00::1]:6443', remoteTimeoutMs: 1_500,
       hookBearerTokenFile: '/t', tlsCertFile: '/c', tlsKeyFile: '/k', tlsClientCaFile: '/ca', tlsClientSubject: 'mc',
     });
@@ -70,6 +72,7 @@ describe('loadConfig', function () {
     [{ METRICS_PORT: '-1' }, 'METRICS_PORT=-1'],
     [{ PORT: '9090' }, 'METRICS_PORT=9090 is PORT too'],
     [{ REMOTE_TIMEOUT_MS: '9000' }, 'from 100 to 3000'],
+    [{ IDLE_TARGET_CLOSE_MS: '10' }, 'IDLE_TARGET_CLOSE_MS=10'],
     [{ HOST_CLUSTER_SERVER: '10.0.0.1:6443' }, 'expected an https URL'],
     [{ HOST_CLUSTER_SERVER: 'http://10.0.0.1' }, 'expected an https URL'],
     [{ TLS_CERT_FILE: '/c' }, 'set both or neither'],

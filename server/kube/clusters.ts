@@ -69,10 +69,12 @@ export class TargetClusters {
 
   private readonly sweeper: NodeJS.Timeout;
   private readonly now: () => number;
+  private readonly idleCloseMs: number;
 
   constructor(readonly host: HostCluster, private readonly options: ClusterOptions) {
     this.now = options.now ?? Date.now;
-    this.sweeper = setInterval(() => this.closeIdle(this.now()), 60_000);
+    this.idleCloseMs = options.idleCloseMs ?? idleTargetCloseMs;
+    this.sweeper = setInterval(() => this.closeIdle(this.now()), Math.min(60_000, this.idleCloseMs));
     this.sweeper.unref();
   }
 
@@ -81,10 +83,10 @@ export class TargetClusters {
     return this.cache.size;
   }
 
-  /** Closes the targets unused since before `nowMs - idleTargetCloseMs`. */
+  /** Closes the targets unused since before `nowMs - idleCloseMs`. */
   closeIdle(nowMs: number): void {
     for (const [ref, cached] of this.cache) {
-      if (nowMs - cached.usedAtMs > idleTargetCloseMs) this.forget(ref);
+      if (nowMs - cached.usedAtMs > this.idleCloseMs) this.forget(ref);
     }
   }
 

@@ -18,6 +18,8 @@ export interface ClusterOptions {
   hostClusterServer?: string;
   /** Milliseconds since the epoch; tests pass a clock they can move. */
   now?: () => number;
+  /** A target unused this long is closed (IDLE_TARGET_CLOSE_MS); default idleTargetCloseMs. */
+  idleCloseMs?: number;
 }
 
 /** A pooled client whose calls are counted under `kind`. */

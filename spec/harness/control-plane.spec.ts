@@ -1,12 +1,15 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ControlPlane, startControlPlane } from '../../harness/control-plane.js';
 import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
 import { apiErrorCode, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
+import { createControlPlanePki } from '../../harness/pki.js';
 
 // The first run may build the binaries; later starts take seconds.
 const controlPlaneStartTimeoutMs = 20 * 60_000;
@@ -125,5 +128,22 @@ describe('test control planes (real etcd + kube-apiserver on loopback)', functio
         expect(await whoAmI(fromSecret)).to.equal('admin');
       });
     }
+  });
+});
+
+describe('control-plane PKI', function () {
+  it('names 127.0.0.1, ::1 and localhost in the serving certificate, and the extra IP addresses asked for', async function () {
+    const subjectAltName = async (extraIpSans?: string[]) => {
+      const dir = await mkdtemp(join(tmpdir(), 'pki-'));
+      try {
+        const pki = await createControlPlanePki(dir, 'sans', extraIpSans);
+        return new X509Certificate(await readFile(pki.servingCertPath)).subjectAltName;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    expect(await subjectAltName()).to.equal('IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:localhost');
+    expect(await subjectAltName(['127.0.0.2', '127.0.1.4'])).to.equal(
+      'IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:localhost, IP Address:127.0.0.2, IP Address:127.0.1.4');
   });
 });
