@@ -1,26 +1,16 @@
 // Finds the helm binary through scripts/helm.sh, which honours HELM and otherwise builds
 // helm once from the Go module pinned in hack/helm/ into a cache (as envtest-assets.sh does).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { lastLineOf } from './assets.js';
 
 const helmScript = fileURLToPath(new URL('../scripts/helm.sh', import.meta.url));
 const run = promisify(execFile);
 let helmBinary: Promise<string> | undefined;
 
 export function helmPath(): Promise<string> {
-  helmBinary ??= new Promise<string>((resolve, reject) => {
-    // stderr passes through: a first build says so there.
-    const child = spawn('bash', [helmScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const lastLine = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && lastLine) resolve(lastLine);
-      else reject(new Error(`scripts/helm.sh exited with ${code}; see its messages above`));
-    });
-  });
+  helmBinary ??= lastLineOf(helmScript);
   return helmBinary;
 }
 

@@ -7,10 +7,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse } from 'yaml';
-import { isRecord } from '../api.js';
 import type { ClusterConnection } from './cluster-connection.js';
-import { InvalidKubeconfigError, currentEntries } from './kubeconfig.js';
+import { InvalidKubeconfigError, currentEntries, parseKubeconfig } from './kubeconfig.js';
 
 export type { ClusterConnection } from './cluster-connection.js';
 
@@ -127,14 +125,7 @@ export function loadKubeconfigFile(path: string, now: () => number = Date.now): 
 }
 
 function hostConnectionOf(text: string, folder: string, now: () => number): ClusterConnection {
-  let document: unknown;
-  try {
-    document = parse(text);
-  } catch (error) {
-    throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
-  }
-  if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
-  const { cluster, user } = currentEntries(document);
+  const { cluster, user } = currentEntries(parseKubeconfig(text));
   for (const [field, why] of refusedHostUserFields) {
     if (user[field] !== undefined) throw new InvalidKubeconfigError(`the user uses ${field}: ${why}`);
   }

@@ -85,7 +85,8 @@ export function currentEntries(document: Record<string, unknown>): { clusterName
   return pick(named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context']);
 }
 
-export function loadKubeconfig(text: string): LoadedKubeconfig {
+/** The kubeconfig's document, a map, or InvalidKubeconfigError saying why not. */
+export function parseKubeconfig(text: string): Record<string, unknown> {
   let document: unknown;
   try {
     document = parse(text);
@@ -93,6 +94,11 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
     throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
+  return document;
+}
+
+export function loadKubeconfig(text: string): LoadedKubeconfig {
+  const document = parseKubeconfig(text);
   const { clusterName, cluster, user } = currentEntries(document);
 
   for (const field of refusedClusterFields) {
