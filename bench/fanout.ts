@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import type { KubeObject } from '../server/api.js';
 import { KubeRestClient } from '../server/kube/rest.js';
 import { stopAllControlPlanes } from '../harness/control-plane.js';
-import { dpuClusterApi, registerDpuCluster } from '../harness/dpucluster.js';
+import { registerDpuCluster, updateDpuClusterStatus } from '../harness/dpucluster.js';
 import { customizeCacheTtlMs, type MetacontrollerDriver } from '../harness/metacontroller/driver.js';
 import { startRelatedController } from '../harness/metacontroller/related-controller.js';
 import { serviceNetwork } from '../harness/webhook-env.js';
@@ -45,9 +45,7 @@ async function oneUpdate(context: ScaleContext, scale: Scale, host: KubeRestClie
   const webhookApiBefore = await scale.webhookApiCalls();
   const [webhookCpuBefore, benchCpuBefore] = [await cpuMs(context.webhook.pid), process.cpuUsage()];
   const started = performance.now();
-  const patched = await host.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/${namespace}/dpuclusters/${cluster}/status`, {
-    status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: `bench ${phase}`, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
-  }, { contentType: 'application/merge-patch+json' });
+  const patched = await updateDpuClusterStatus(host, namespace, cluster, phase, `bench ${phase}`) as KubeObject;
   await driver.relatedObserved(patched);
   const secondsToEnqueued = (performance.now() - started) / 1_000;
   const syncs = await driver.drain(highSettings.workers);

@@ -1,7 +1,8 @@
 // Makes one control plane a DPUCluster of another, as DPF does: the DPUCluster CRD in
 // the host, and a DPUCluster whose spec.kubeconfig names a Secret with the target's
 // admin kubeconfig.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeRestClient } from '../server/kube/rest.js';
 import { fileURLToPath } from 'node:url';
 import type { ControlPlane } from './control-plane.js';
 import { createObjects, readManifests } from './kube-helpers.js';
@@ -54,4 +55,15 @@ export async function registerDpuCluster(host: KubeConfig, target: ControlPlane,
     },
   }) as { metadata: { uid: string } };
   return { name: options.name, namespace, uid: created.metadata.uid, kubeconfigSecretName };
+}
+
+/**
+ * What DPF's DPUCluster controller writes at each reconcile: the phase and a Ready condition, on
+ * the status subresource (a resourceVersion bump, nothing a sync reads).
+ */
+export async function updateDpuClusterStatus(client: KubeRestClient, namespace: string, name: string, phase: string,
+  message = phase): Promise<KubernetesObject> {
+  return await client.request<KubernetesObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/${namespace}/dpuclusters/${name}/status`, {
+    status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
+  }, { contentType: 'application/merge-patch+json' });
 }

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { DpuServiceCredentialRequest, KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { connectionOf } from '../../harness/connection.js';
-import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
+import { dpuClusterApi, registerDpuCluster, updateDpuClusterStatus } from '../../harness/dpucluster.js';
 import { condition } from '../../harness/kube-helpers.js';
 import type { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
@@ -37,9 +37,7 @@ describe('DPUClusters from the webhook\'s own watch: no fan-out, the periodic re
   const bumpStatus = async (cluster: string, phase: string): Promise<KubeObject> => {
     const client = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     try {
-      return await client.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/default/dpuclusters/${cluster}/status`, {
-        status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: phase, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
-      }, { contentType: 'application/merge-patch+json' });
+      return await updateDpuClusterStatus(client, 'default', cluster, phase) as KubeObject;
     } finally {
       client.close();
     }

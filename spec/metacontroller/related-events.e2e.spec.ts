@@ -9,7 +9,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { KubeObject } from '../../server/api.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
+import { dpuClusterApi, registerDpuCluster, updateDpuClusterStatus } from '../../harness/dpucluster.js';
 import { condition } from '../../harness/kube-helpers.js';
 import { customizeCacheTtlMs, MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
 import { startRelatedController, type RelatedController } from '../../harness/metacontroller/related-controller.js';
@@ -31,9 +31,7 @@ describe('related DPUClusters enqueue the requests that name them; customize ans
   const bumpStatus = async (cluster: string, phase: string): Promise<KubeObject> => {
     const client = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     try {
-      return await client.request<KubeObject>('PATCH', `/apis/${dpuClusterApi.group}/${dpuClusterApi.version}/namespaces/default/dpuclusters/${cluster}/status`, {
-        status: { phase, conditions: [{ type: 'Ready', status: phase === 'Ready' ? 'True' : 'False', reason: phase, message: phase, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
-      }, { contentType: 'application/merge-patch+json' });
+      return await updateDpuClusterStatus(client, 'default', cluster, phase) as KubeObject;
     } finally {
       client.close();
     }
