@@ -91,6 +91,26 @@ describe('a padded hook body does not freeze revocation (real API servers, issue
     expect(condition(await parent(name), 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
   });
 
+  it('refuses a padded sync while still granted too (the children cannot be read), and the next sync, the padding gone, mints a new token', async function () {
+    this.timeout(90_000);
+    const name = 'padded-granted';
+    const { token, uid } = await grantedRequest(name);
+    await pad(name, uid);
+
+    await env.driver.syncOnce(tenant, name);
+    const refused = condition(await parent(name), 'Ready');
+    expect(refused).to.include({ status: 'False', reason: 'HookBodyTooLarge' });
+    expect(refused?.message).to.not.contain('They do not now');
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+
+    await env.driver.reconcile(tenant, name);
+    const ready = condition(await parent(name), 'Ready');
+    expect(ready, ready?.message).to.include({ status: 'True' });
+    const renewed = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    expect(renewed).to.not.equal(token);
+    expect(await identityOn(env.target, renewed)).to.equal(`system:serviceaccount:${tenant}:${name}-sa`);
+  });
+
   it('finalizes a padded request being deleted: its ServiceAccount is deleted and the request goes', async function () {
     this.timeout(90_000);
     const name = 'padded-finalize';
