@@ -2,7 +2,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { customize } from './hooks/customize.js';
 import { finalize } from './hooks/finalize.js';
+import { refuseOversized } from './hooks/oversized.js';
 import { sync } from './hooks/sync.js';
+import type { SyncOutcome } from './hooks/outcome.js';
 import type { HookContext } from './hooks/context.js';
 import { hookDeadline } from './hooks/deadline.js';
 import { hookRequestProblem, type SyncRequest, type CustomizeRequest } from './metacontroller.js';
@@ -10,6 +12,7 @@ import { apiVersion, kind } from './api.js';
 import { bearerAuth, type HookTokens } from './http/bearer-auth.js';
 import type { EventRecorder } from './kube/events.js';
 import { clientCertificateAuth } from './http/client-certificate.js';
+import { BodyNotJson, BodyTooLarge, BodyUnreadable, oversizedSummary, readableFields, readHookBody, type OversizedHookBody } from './http/hook-body.js';
 import { retryAfterHeader } from './http/retry-after.js';
 import type { Metrics } from './metrics.js';
 
@@ -31,10 +34,26 @@ export interface AppOptions {
 
 class BadRequest extends Error {}
 
-function parseHookRequest<T>(req: Request): T {
+/** The body, when it was over the limit (hook-body.ts); `req.body` is then unset. */
+const oversizedBodyOf = (res: Response) => res.locals.oversizedBody as OversizedHookBody | undefined;
+
+function parseHookRequest<T>(req: Request, res: Response): T {
+  if (oversizedBodyOf(res)) throw new BodyTooLarge();
   const problem = hookRequestProblem(req.body);
   if (problem) throw new BadRequest(`not a Metacontroller hook request: ${problem}`);
   return req.body as T;
+}
+
+/**
+ * The parent and controller of a body over the limit, when its kept part holds them whole and
+ * they are a hook request's; otherwise the body cannot be answered (413).
+ */
+function oversizedHookRequest(body: OversizedHookBody): Pick<SyncRequest, 'controller' | 'parent'> {
+  const fields = readableFields(body);
+  if (!fields) throw new BodyTooLarge('it holds no readable parent before that');
+  const problem = hookRequestProblem(fields);
+  if (problem) throw new BodyTooLarge(`its parent is not a hook request's: ${problem}`);
+  return fields as Pick<SyncRequest, 'controller' | 'parent'>;
 }
 
 /**
@@ -77,8 +96,15 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     }
     next();
   };
-  // requireJson has checked the type already: the parser need not check it again.
-  const jsonBody = express.json({ limit: options.maxBodyBytes, strict: true, type: () => true });
+  // requireJson has checked the type already. A body over the limit is not refused here: its
+  // parent can still be read, and the hook answers it (oversized.ts).
+  const jsonBody = (req: Request, res: Response, next: NextFunction) => {
+    readHookBody(req, options.maxBodyBytes).then((body) => {
+      if (body.fits) req.body = body.value;
+      else res.locals.oversizedBody = body.oversized;
+      next();
+    }, next);
+  };
   const guard = [
     ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
@@ -90,11 +116,25 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       const started = performance.now();
       const receivedAtMs = Date.now();
       try {
-        const request = parseHookRequest<SyncRequest>(req);
-        const finalizing = request.finalizing === true || name === 'finalize';
-        const hookName = finalizing ? 'finalize' : 'sync';
-        const deadline = hookDeadline(request.controller, hookName, receivedAtMs);
-        const outcome = await (finalizing ? finalize : sync)(request, context, deadline);
+        const oversized = oversizedBodyOf(res);
+        let request: Pick<SyncRequest, 'controller' | 'parent'>;
+        let outcome: SyncOutcome;
+        if (oversized) {
+          request = oversizedHookRequest(oversized);
+          // `finalizing` comes after the children: when it was not seen, a parent being deleted is finalized.
+          const finalizing = name === 'finalize' || (oversized.layout.finalizing ?? Boolean(request.parent.metadata?.deletionTimestamp));
+          const deadline = hookDeadline(request.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
+          // Finalize reads the status's records and the spec, not the children: it runs as it would.
+          outcome = finalizing
+            ? await finalize(request, context, deadline)
+            : await refuseOversized(request, oversizedSummary(oversized), context, deadline);
+        } else {
+          const whole = parseHookRequest<SyncRequest>(req, res);
+          request = whole;
+          const finalizing = whole.finalizing === true || name === 'finalize';
+          const deadline = hookDeadline(whole.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
+          outcome = await (finalizing ? finalize : sync)(whole, context, deadline);
+        }
         if (outcome.decision === 'behind') {
           // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
           // requeues the parent without a SyncError event, and nothing it holds is applied.
@@ -125,7 +165,7 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
   app.post('/finalize', ...guard, hook('finalize'));
   app.post('/customize', ...guard, (req, res, next) => {
     try {
-      res.json(customize(parseHookRequest<CustomizeRequest>(req)));
+      res.json(customize(parseHookRequest<CustomizeRequest>(req, res)));
     } catch (error) {
       next(error);
     }
@@ -140,12 +180,12 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
     const httpError = error as { status?: number; type?: string };
     let status: number;
     let message: string;
-    if (error instanceof BadRequest) {
+    if (error instanceof BadRequest || error instanceof BodyNotJson) {
       [status, message] = [400, error.message];
-    } else if (httpError.type === 'entity.too.large') {
-      [status, message] = [413, `the body is larger than ${options.maxBodyBytes} bytes`];
-    } else if (httpError.type === 'entity.parse.failed') {
-      [status, message] = [400, 'the body is not valid JSON'];
+    } else if (error instanceof BodyTooLarge) {
+      [status, message] = [413, `the body is larger than ${options.maxBodyBytes} bytes${error.message ? `: ${error.message}` : ''}`];
+    } else if (error instanceof BodyUnreadable) {
+      [status, message] = [error.status, error.message];
     } else if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
       [status, message] = [httpError.status, 'the request could not be read'];
     } else {

@@ -33,6 +33,7 @@ export const reasons = {
   referenceNotPermitted: 'ReferenceNotPermitted',
   secretNotOwned: 'SecretNotOwned',
   durationNotPermitted: 'DurationNotPermitted',
+  hookBodyTooLarge: 'HookBodyTooLarge',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];

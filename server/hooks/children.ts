@@ -1,9 +1,37 @@
 // The Secret children Metacontroller reports: what they hold (each read once per sync),
 // which is current and which its predecessor, and how to return them unchanged.
-import type { SecretObject } from '../api.js';
+import { isRecord, type DpuServiceCredentialRequest, type SecretObject } from '../api.js';
+import { namespacedName } from '../credential/names.js';
 import type { IssuedToken } from '../credential/observed-secret.js';
+import { anchorsOf } from '../credential/token-anchors.js';
 import { readTokenRecord, type TokenRecord } from '../credential/token-record.js';
 import { bindingOf } from '../kube/tokens.js';
+
+/**
+ * The observed children this webhook wrote. Metacontroller adopts as a child any Secret of the
+ * request's namespace labelled with its controller-uid, so labels prove nothing: a child is the
+ * webhook's only under a name it writes (the spec's `secret.name`, or the status's `secret`), or
+ * holding a token whose anchor the status records (the Secret under an earlier name, during a
+ * rename). The others are never read for a token, counted into what the request holds, or
+ * returned: every answer leaves them out, and Metacontroller deletes them.
+ */
+export function writtenByWebhook(children: SecretObject[], parent: DpuServiceCredentialRequest): SecretObject[] {
+  const namespace = parent.metadata?.namespace ?? '';
+  const spec: unknown = parent.spec;
+  const secret = isRecord(spec) && isRecord(spec.secret) ? spec.secret : undefined;
+  const names = new Set<string>();
+  if (typeof secret?.name === 'string') names.add(namespacedName(typeof secret.namespace === 'string' && secret.namespace ? secret.namespace : namespace, secret.name));
+  if (typeof parent.status?.secret === 'string') names.add(parent.status.secret);
+  let recordedAnchors: Set<string> | undefined;
+  return children.filter((child) => {
+    if (names.has(namespacedName(child.metadata?.namespace ?? namespace, child.metadata?.name ?? ''))) return true;
+    // Read only for a child under another name (none, but during a rename).
+    const record = readTokenRecord(child);
+    const anchor = record && bindingOf(record.token).anchor;
+    recordedAnchors ??= new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
+    return anchor !== undefined && recordedAnchors.has(anchor);
+  });
+}
 
 /**
  * Observed children to return as they are, so that Metacontroller keeps them: without

@@ -10,7 +10,7 @@ import type { Deadline } from '../kube/rest.js';
 import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
 import type { HostAccess } from './cluster-access.js';
 import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
-import { unchanged } from './children.js';
+import { unchanged, writtenByWebhook } from './children.js';
 import { finalizeFailure } from './error-outcomes.js';
 import { outcomeReasons, type OutcomeReason, type SyncOutcome } from './outcome.js';
 
@@ -70,7 +70,7 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
     const { detail, clusterUnusable } = finalizeFailure(error);
     const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
     if (clusterUnusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done(outcomeReasons.gaveUpOnServiceAccount, detail);
-    const observed = Object.values(request.children?.[secretChildKey] ?? {});
+    const observed = writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent);
     return {
       response: { status, children: unchanged(observed), resyncAfterSeconds: retryAfterSeconds(deletingSince, now), finalized: false },
       decision: 'error',

@@ -6,7 +6,7 @@
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { retryAfterSeconds } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons } from '../credential/status.js';
+import { buildStatus, failed, failingSince, reasons, type ConditionResult } from '../credential/status.js';
 import {
   grantsNeeded, grantVerb, protectedRefusal, referenceKey, refusalMessage, requesterOf, scopeOfRecord, type Refusal, type Scope,
 } from '../credential/tenancy.js';
@@ -68,19 +68,26 @@ export async function firstRefusal(requestNamespace: string, scopes: Scope[], co
   return undefined;
 }
 
+/** A scope without its grant: everything issued is taken back (revokeEverything). */
+export function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, holdings: Holdings,
+  context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
+  const refused = failed(reasons.referenceNotPermitted, refusalMessage(parent.metadata?.namespace ?? '', refusal));
+  return revokeEverything(parent, refused, holdings, context, deadline, now);
+}
+
 /**
  * Nothing is minted, the Secret is dropped, and everything issued is taken back: every
  * anchor (revoking its token) and every ServiceAccount this request made (revoking any
  * token bound to it, anchors lost from a stale status and 0.1.0's unbound ones included;
  * its labels are checked first). What fails stays recorded and is tried at the next sync.
+ * `refused`: the failing condition the answer reports.
  */
-export async function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, holdings: Holdings,
+export async function revokeEverything(parent: DpuServiceCredentialRequest, refused: ConditionResult, holdings: Holdings,
   context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
   const request: NamespacedName = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
   const revocation = await deleteAnchors(holdings.anchors.map((entry) => ({ entry, action: 'revoke' as const })), holdings.anchors,
     undefined, request, context, deadline);
   const cleanup = await deleteLeftovers(holdings.serviceAccounts, undefined, request, context, deadline);
-  const refused = failed(reasons.referenceNotPermitted, refusalMessage(request.namespace, refusal));
   const status = buildStatus({
     previous: parent.status,
     generation: parent.metadata?.generation ?? 0,
@@ -95,9 +102,9 @@ export async function refuse(parent: DpuServiceCredentialRequest, refusal: Refus
   });
   const detail = revocation.detail ?? cleanup.detail;
   return {
-    response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, reasons.referenceNotPermitted), now) },
+    response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, refused.reason), now) },
     decision: 'error',
-    reason: reasons.referenceNotPermitted,
+    reason: refused.reason,
     ...(detail ? { detail } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { anchorsToDelete, type AnchorLimits } from '../credential/token-anchors.
 import { validateRequest, type NamespacedName, type Validation } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { secretChildKey, type SyncRequest } from '../metacontroller.js';
-import { ObservedSecrets } from './children.js';
+import { ObservedSecrets, writtenByWebhook } from './children.js';
 import type { TargetAccess } from './cluster-access.js';
 import { policyOf, type HookContext } from './context.js';
 import { errorOutcome, type Phase } from './error-outcomes.js';
@@ -34,7 +34,7 @@ export interface SyncRun {
 export function startRun(request: SyncRequest, context: HookContext, deadline: Deadline): SyncRun {
   const parent = request.parent;
   const policy = policyOf(context);
-  const observed = new ObservedSecrets(Object.values(request.children?.[secretChildKey] ?? {}));
+  const observed = new ObservedSecrets(writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent));
   const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => ({ record, anchor: observed.issuedToken(record).anchor })));
   return {
     request,

@@ -62,10 +62,52 @@ describe('HTTP layer', function () {
     });
   }
 
-  it('answers 413 for a body over the limit', async function () {
-    const huge = { parent: parent({}), padding: 'x'.repeat(maxBodyBytes) };
-    const res = await request(app).post('/sync').send(huge).expect(413);
-    expect(res.body.error).to.contain(String(maxBodyBytes));
+  it('answers 413 for a body over the limit whose parent does not lie whole within the limit', async function () {
+    for (const huge of [{ padding: 'x'.repeat(maxBodyBytes), parent: parent({}) }, { parent: { ...parent({}), padding: 'x'.repeat(maxBodyBytes) } }]) {
+      const res = await request(app).post('/sync').send(huge).expect(413);
+      expect(res.body.error).to.contain(String(maxBodyBytes)).and.contain('no readable parent');
+    }
+  });
+
+  it('answers 413 for a body over the limit whose parent is not a hook request\'s, and for customize over the limit', async function () {
+    const padded = { parent: { metadata: { name: 'r' } }, children: { 'Secret.v1': { 'default/pad': { data: { x: 'x'.repeat(maxBodyBytes) } } } } };
+    const res = await request(app).post('/sync').send(padded).expect(413);
+    expect(res.body.error).to.contain('parent.metadata.name and parent.metadata.namespace');
+    await request(app).post('/customize').send({ parent: parent({}), padding: 'x'.repeat(maxBodyBytes) }).expect(413);
+  });
+
+  it('answers a sync over the limit whose parent was read with a refusal (HookBodyTooLarge) naming the largest children, and no children', async function () {
+    const pad = (name: string, bytes: number) => [`default/${name}`, {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default', labels: { 'controller-uid': 'u' } }, data: { pad: 'A'.repeat(bytes) },
+    }];
+    const children = { 'Secret.v1': Object.fromEntries([pad('cred', 100), ...[1, 2, 3, 4, 5, 6].map((n) => pad(`pad-${n}`, n * maxBodyBytes / 4))]) };
+    const spec = { serviceAccount: { name: 'sa' }, type: 'kubeconfig', secret: { name: 'cred' }, duration: '1h', targetCluster: { name: 'c', namespace: 'dpf' } };
+    const res = await request(app).post('/sync').send({ controller: { kind: 'CompositeController' }, parent: parent(spec), children, related: {}, finalizing: false })
+      .expect(200);
+    expect(res.body.children).to.deep.equal([]);
+    const ready = res.body.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+    expect(ready).to.include({ status: 'False', reason: 'HookBodyTooLarge' });
+    expect(ready.message).to.contain('over MAX_BODY_BYTES (66 kB)').and.contain('Secret default/pad-6 (98 kB)').and.contain('Secret default/pad-2 (33 kB)')
+      .and.contain('among 7 children').and.contain('controller-uid=u').and.not.contain('pad-1 ');
+    // The host is a closed port: the grant check (the DPUCluster is in another namespace) could not run, and says so.
+    expect(ready.message).to.contain('The grants could not be checked');
+    const exposition = await metrics.exposition();
+    expect(exposition).to.match(/dpu_credential_hook_errors_total\{reason="HookBodyTooLarge"\} [1-9]/);
+  });
+
+  it('finalizes a request whose finalize body is over the limit as finalize would, from its status and spec', async function () {
+    const children = { 'Secret.v1': { 'default/pad': { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pad', namespace: 'default' }, data: { pad: 'A'.repeat(maxBodyBytes) } } } };
+    const res = await request(app).post('/finalize').send({ parent: parent({ type: 'nope' }), children, finalizing: true }).expect(200);
+    expect(res.body).to.include({ finalized: true });
+    expect(res.body.children).to.deep.equal([]);
+    // Sent to /sync for a parent being deleted, with `finalizing` past the limit: finalize all the same.
+    const deleting = { ...parent({ type: 'nope' }), metadata: { ...parent({}).metadata, deletionTimestamp: '2025-12-31T00:00:00Z' } };
+    const viaSync = await request(app).post('/sync').send({ parent: deleting, children }).expect(200);
+    expect(viaSync.body).to.include({ finalized: true });
+  });
+
+  it('answers 415 for a compressed body', async function () {
+    await request(app).post('/sync').set('Content-Encoding', 'gzip').set('Content-Type', 'application/json').send('{}').expect(415);
   });
 
   it('answers 404 with the hook paths for an unknown path', async function () {

@@ -1,6 +1,7 @@
 // Hostile input at the hook: every case gets a clear 4xx or a clear condition, never a
-// 5xx, and an existing Secret in the request always comes back unchanged. The host
-// cluster here is a closed port, so any call that reaches out fails at once.
+// 5xx; an existing Secret the webhook wrote (under the spec's or the status's Secret name)
+// always comes back unchanged, and a child it did not write never does. The host cluster
+// here is a closed port, so any call that reaches out fails at once.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import request from 'supertest';
@@ -21,22 +22,29 @@ const parent = (spec: unknown, metadata: Record<string, unknown> = {}) => ({
   metadata: { name: 'r', namespace: 'default', uid: 'u-1', generation: 1, ...metadata }, spec,
 });
 const goodSpec = { serviceAccount: { name: 'sa' }, type: 'tokenFile', secret: { name: 'cred' }, duration: '1h', targetCluster: { name: 'c' } };
-const withSecret = (body: Record<string, unknown>) => ({ ...body, children: { 'Secret.v1': { 'default/cred': existingSecret } } });
+/** The request with the Secret the webhook wrote for it, as its status records. */
+const withSecret = (body: { parent: Record<string, unknown> & { status?: object } }) => ({
+  ...body, parent: { ...body.parent, status: { secret: 'default/cred', ...body.parent.status } }, children: { 'Secret.v1': { 'default/cred': existingSecret } },
+});
 
 interface Answer {
   status: number;
   body: { children?: { data?: unknown }[]; status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } };
 }
 
-/** The invariants every answer keeps; `sentSecret`: the one Secret in the request's children. */
-function checkAnswer(answer: Answer, sentSecret: { data?: unknown } | undefined): void {
+/**
+ * The invariants every answer keeps; `sentSecret`: the one Secret in the request's children, and
+ * whether the webhook wrote it (then it comes back unchanged; otherwise never).
+ */
+function checkAnswer(answer: Answer, sentSecret: { data?: unknown } | undefined, writtenByWebhook = true): void {
   expect(answer.status, JSON.stringify(answer.body).slice(0, 300)).to.be.oneOf([200, 400, 413, 415]);
   if (answer.status !== 200) return;
   const ready = answer.body.status?.conditions?.find((c) => c.type === 'Ready');
   expect(ready?.status).to.equal('False');
   expect(ready?.reason).to.match(/^[A-Z][A-Za-z]+$/);
   expect(ready?.message).to.be.a('string').and.not.equal('');
-  if (sentSecret) expect(answer.body.children?.map((child) => child.data)).to.deep.include(sentSecret.data);
+  if (sentSecret && writtenByWebhook) expect(answer.body.children?.map((child) => child.data)).to.deep.include(sentSecret.data);
+  if (sentSecret && !writtenByWebhook) expect(answer.body.children?.map((child) => child.data) ?? []).to.not.deep.include(sentSecret.data);
 }
 
 describe('hostile input at the hook', function () {
@@ -71,6 +79,7 @@ describe('hostile input at the hook', function () {
     ['duration 10m (valid: the host is unreachable)', withSecret({ parent: parent({ ...goodSpec, duration: '10m' }) }), true],
     ['a duration past 2^32 seconds', withSecret({ parent: parent({ ...goodSpec, duration: '99999999999h' }) }), true],
     ['a status that is garbage', withSecret({ parent: { ...parent(goodSpec), status: { conditions: [{ type: 'Ready', lastTransitionTime: 'yesterday' }] } } }), true],
+    ['the Secret under the spec\'s name, without a status', { parent: parent(goodSpec), children: { 'Secret.v1': { 'default/cred': existingSecret } } }, true],
     ['a request name over 63 characters', withSecret({ parent: parent(goodSpec, { name: 'n'.repeat(64) }) }), true],
     ['a host-cluster request (the host is unreachable)', withSecret({ parent: parent({ ...goodSpec, targetCluster: undefined }) }), true],
   ];
@@ -79,6 +88,29 @@ describe('hostile input at the hook', function () {
       checkAnswer(await post(body), sentSecret ? existingSecret : undefined);
     });
   }
+
+  it('never returns, reads or counts a child the webhook did not write, whatever its labels and bookkeeping', async function () {
+    // A Secret of the tenant labelled with the request's controller-uid, adopted by Metacontroller: another
+    // name than the spec's and the status's, a token the status does not record, the webhook's labels and annotations copied.
+    const forged = {
+      ...existingSecret,
+      metadata: {
+        name: 'padding', namespace: 'default', labels: { 'controller-uid': 'u-1', 'svc.dpu.nvidia.com/managed-by-controller': 'dpuservicecredentialrequestcontroller' },
+        annotations: { [tokenAnnotations.issuedAt]: '2026-01-01T00:00:00Z', [tokenAnnotations.expiresAt]: '2099-01-01T00:00:00Z',
+          [tokenAnnotations.serviceAccount]: 'kube-system/forged', [tokenAnnotations.targetCluster]: 'default/c' },
+      },
+      data: { TOKEN_FILE: Buffer.from('forged.token.value').toString('base64') },
+    };
+    for (const spec of [goodSpec, 'spec']) {
+      const answer = await post({ parent: { ...parent(spec), status: { secret: 'default/cred' } }, children: { 'Secret.v1': { 'default/cred': existingSecret, 'default/padding': forged } } });
+      checkAnswer(answer, existingSecret);
+      checkAnswer(answer, forged, false);
+      // Its ServiceAccount (in a protected namespace) was not counted as held: that would have been refused.
+      const ready = answer.body.status?.conditions?.find((c) => c.type === 'Ready');
+      expect(ready?.reason).to.not.equal('ReferenceNotPermitted');
+      expect(JSON.stringify(answer.body.status)).to.not.contain('forged');
+    }
+  });
 
   it('answers a body that is not JSON with 415', async function () {
     expect((await post('<xml/>', 'application/xml')).status).to.equal(415);
@@ -138,11 +170,17 @@ describe('hostile input at the hook', function () {
 
     await fc.assert(fc.asyncProperty(body, async (generated) => {
       // As it goes over the wire (undefined dropped, -0 as 0), to compare with what comes back.
-      const sent = JSON.parse(JSON.stringify(generated)) as { children?: unknown };
+      const sent = JSON.parse(JSON.stringify(generated)) as { children?: unknown; parent?: unknown };
       const onlySecrets = isRecord(sent.children) && Object.keys(sent.children).length === 1 && isRecord(sent.children['Secret.v1'])
         ? Object.values(sent.children['Secret.v1']) : [];
       const sentSecret = onlySecrets.length === 1 && isRecord(onlySecrets[0]) ? onlySecrets[0] : undefined;
-      checkAnswer(await post(sent), sentSecret);
+      // The webhook writes only the Secret its spec names (no status here).
+      const spec = isRecord(sent.parent) && isRecord(sent.parent.spec) ? sent.parent.spec : undefined;
+      const named = isRecord(spec) && isRecord(spec.secret) && typeof spec.secret.name === 'string'
+        ? `${typeof spec.secret.namespace === 'string' && spec.secret.namespace ? spec.secret.namespace : 'default'}/${spec.secret.name}` : undefined;
+      const sentMetadata = isRecord(sentSecret?.metadata) ? sentSecret.metadata : undefined;
+      const sentName = `${typeof sentMetadata?.namespace === 'string' ? sentMetadata.namespace : 'default'}/${String(sentMetadata?.name ?? '')}`;
+      checkAnswer(await post(sent), sentSecret, named === sentName);
     }), { numRuns: 300 });
   });
 });
