@@ -33,6 +33,8 @@ export const reasons = {
   referenceNotPermitted: 'ReferenceNotPermitted',
   secretNotOwned: 'SecretNotOwned',
   durationNotPermitted: 'DurationNotPermitted',
+  /** An anchor of a token to revoke stands relabelled and could not be proven ours (docs/operations.md, After a leak). */
+  tamperingDetected: 'TamperingDetected',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];

@@ -35,7 +35,10 @@ export function startRun(request: SyncRequest, context: HookContext, deadline: D
   const parent = request.parent;
   const policy = policyOf(context);
   const observed = new ObservedSecrets(Object.values(request.children?.[secretChildKey] ?? {}));
-  const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => ({ record, anchor: observed.issuedToken(record).anchor })));
+  const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => {
+    const { anchor, anchorUid } = observed.issuedToken(record);
+    return { record, ...(anchor ? { anchor } : {}), ...(anchorUid ? { anchorUid } : {}) };
+  }));
   return {
     request,
     parent,
