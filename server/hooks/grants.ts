@@ -81,7 +81,8 @@ export async function firstRefusal(requestNamespace: string, scopes: Scope[], co
  * Nothing is minted, the Secret is dropped, and everything issued is taken back: every
  * anchor (revoking its token) and every ServiceAccount this request made (revoking any
  * token bound to it, anchors lost from a stale status and 0.1.0's unbound ones included),
- * each by the UID recorded when it was made, whatever its labels say now (leftovers.ts). What fails stays recorded and is tried at the next sync.
+ * each by the UID recorded when it was made, whatever its labels say now (leftovers.ts).
+ * What fails stays recorded and is tried at the next sync.
  */
 export async function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, holdings: Holdings,
   context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
