@@ -32,11 +32,15 @@ export interface ServiceAccountEntry {
   targetClusterUID?: string;
   /** Fingerprint of the API server's URL and CA. */
   clusterID?: string;
+  /** The ServiceAccount's UID when the webhook made or found it: what it deletes, whatever its labels say by then. */
+  serviceAccountUID?: string;
 }
 
 /** A token's anchor Secret (status.tokenAnchors). */
-export interface TokenAnchorEntry extends ServiceAccountEntry {
+export interface TokenAnchorEntry extends Omit<ServiceAccountEntry, 'serviceAccountUID'> {
   anchor: string;
+  /** The anchor Secret's UID, known when it was created: the token's binding, and what the webhook deletes. */
+  anchorUID?: string;
   rotation: string;
   expiresAt: string;
   /** When a sync first saw the Secret holding the token that renewed this one (RFC 3339). */

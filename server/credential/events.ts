@@ -16,6 +16,9 @@ export const eventReasons = {
   tokensRevoked: 'TokensRevoked',
   serviceAccountCreated: 'ServiceAccountCreated',
   serviceAccountDeleted: 'ServiceAccountDeleted',
+  /** Warnings: what the webhook made was relabelled by someone else, and deleted by its UID all the same. */
+  anchorTampered: 'AnchorTampered',
+  serviceAccountTampered: 'ServiceAccountTampered',
   recovered: 'Ready',
 } as const;
 
@@ -23,6 +26,7 @@ export const eventReasons = {
 const noteOf = (text: string) => (text.length > 1_000 ? `${text.slice(0, 997)}...` : text);
 
 export const normal = (reason: string, note: string): EventNote => ({ type: 'Normal', reason, note: noteOf(note) });
+export const warning = (reason: string, note: string): EventNote => ({ type: 'Warning', reason, note: noteOf(note) });
 
 const readyOf = (status: DpuServiceCredentialRequestStatus | undefined) =>
   status?.conditions?.find((condition) => condition.type === conditionTypes.ready);

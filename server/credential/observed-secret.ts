@@ -27,6 +27,8 @@ export interface IssuedToken {
   tokenId?: string;
   /** The anchor Secret the token is bound to, when it is bound. */
   anchor?: string;
+  /** That anchor's UID. */
+  anchorUid?: string;
 }
 
 /**

@@ -17,7 +17,7 @@ export function clusterIdOf(endpoint: { server: string; caPem: string }): string
 
 const isEntry = (value: unknown): value is ServiceAccountEntry => isRecord(value) && typeof value.serviceAccount === 'string'
   && /^[^/]+\/[^/]+$/.test(value.serviceAccount)
-  && ['targetCluster', 'targetClusterUID', 'clusterID'].every((field) => value[field] === undefined || typeof value[field] === 'string');
+  && ['targetCluster', 'targetClusterUID', 'clusterID', 'serviceAccountUID'].every((field) => value[field] === undefined || typeof value[field] === 'string');
 
 /** status.serviceAccounts as written (the well-formed entries of it). */
 export function ledgerOf(status: DpuServiceCredentialRequestStatus | undefined): ServiceAccountEntry[] {

@@ -34,6 +34,8 @@ export const reasons = {
   secretNotOwned: 'SecretNotOwned',
   durationNotPermitted: 'DurationNotPermitted',
   hookBodyTooLarge: 'HookBodyTooLarge',
+  /** An anchor of a token to revoke stands relabelled and could not be proven ours (docs/operations.md, After a leak). */
+  tamperingDetected: 'TamperingDetected',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];

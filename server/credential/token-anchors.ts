@@ -11,7 +11,7 @@
 // Secret see the renewed token only when the kubelet refreshes the volume, about a minute
 // later, and clients read their file again), then its anchor is deleted: outside that
 // window a request has one working token. Anchors of expired tokens are deleted too.
-import { isRecord, type DpuServiceCredentialRequestStatus, type TokenAnchorEntry } from '../api.js';
+import { isRecord, type DpuServiceCredentialRequestStatus, type ServiceAccountEntry, type TokenAnchorEntry } from '../api.js';
 import { sameServiceAccount } from './service-account-ledger.js';
 import { rfc3339 } from './time.js';
 
@@ -27,10 +27,20 @@ const isAnchorEntry = (value: unknown): value is AnchorEntry => isRecord(value)
   && typeof value.anchor === 'string' && value.anchor !== '' && typeof value.rotation === 'string'
   && typeof value.expiresAt === 'string' && !Number.isNaN(Date.parse(value.expiresAt))
   && (value.supersededAt === undefined || (typeof value.supersededAt === 'string' && !Number.isNaN(Date.parse(value.supersededAt))))
-  && ['targetCluster', 'targetClusterUID', 'clusterID'].every((field) => value[field] === undefined || typeof value[field] === 'string');
+  && ['targetCluster', 'targetClusterUID', 'clusterID', 'anchorUID'].every((field) => value[field] === undefined || typeof value[field] === 'string');
 
 export function anchorsOf(status: DpuServiceCredentialRequestStatus | undefined): AnchorEntry[] {
   return Array.isArray(status?.tokenAnchors) ? status.tokenAnchors.filter(isAnchorEntry) : [];
+}
+
+/**
+ * The entry of a token of the ServiceAccount `account` bound to `anchor`: where it lives (not the
+ * ServiceAccount's UID, which the ledger keeps), and the anchor's UID when known (what is deleted).
+ */
+export function anchorEntryOf(account: ServiceAccountEntry, anchor: { name: string; uid?: string | undefined },
+  rotation: string, expiresAt: string): AnchorEntry {
+  const { serviceAccountUID: _uid, ...where } = account;
+  return { ...where, anchor: anchor.name, ...(anchor.uid ? { anchorUID: anchor.uid } : {}), rotation, expiresAt };
 }
 
 export function withAnchor(anchors: AnchorEntry[], entry: AnchorEntry): AnchorEntry[] {

@@ -4,6 +4,7 @@
 // so every failure branch of a phase can be driven without an API server.
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { Anchor } from '../kube/token-anchors.js';
@@ -19,11 +20,15 @@ export interface TargetAccess {
   readonly endpoint: ClusterEndpoint;
   /** Gets or creates the request's ServiceAccount (managed labels checked); its UID, and whether it was made now. */
   ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }>;
-  /** Deletes the ServiceAccount if it was made for `request`; true when this call deleted it. */
-  deleteServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<boolean>;
+  /**
+   * Deletes the ServiceAccount made for `request`: the one of `account.uid` whatever its labels say
+   * now, or, without a UID, one labelled for `request` (credential/removal.ts says what it comes to).
+   */
+  deleteServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<Removal>;
   createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor>;
-  /** Deletes an anchor this request made for that ServiceAccount; gone already is fine. */
-  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline): Promise<void>;
+  /** Deletes an anchor this request made for that ServiceAccount: the one of `madeWithUid` whatever its labels say, else by its labels. */
+  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline,
+    madeWithUid?: string): Promise<Removal>;
   requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor, deadline: Deadline): Promise<MintedToken>;
 }
 

@@ -60,17 +60,25 @@ export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName 
   return { namespace, name };
 }
 
-/** The cluster a recorded ServiceAccount lives in: the host, or a DPUCluster that still has the same UID; undefined when gone. */
+/**
+ * The cluster a recorded ServiceAccount lives in: the host, or the DPUCluster of that name when it
+ * is the same cluster; undefined when gone. A DPUCluster deleted and recreated under the same name
+ * (a backup restore, a GitOps re-sync) has a new UID: it is the same cluster when it reaches the same
+ * API server (the entry's clusterID: URL and CA), and what was made there is still there.
+ */
 export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline,
   related?: SyncRequest['related']): Promise<TargetAccess | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
   const [namespace = '', name = ''] = previous.targetCluster.split('/');
   const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related, deadline);
-  // Same name, new UID: the cluster was recreated, and the old ServiceAccount went with it.
-  // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
-  if (!dpuCluster || (previous.targetClusterUID && dpuCluster.metadata?.uid !== previous.targetClusterUID)) {
-    if (!dpuCluster) clusters.forget(previous.targetCluster);
+  if (!dpuCluster) {
+    clusters.forget(previous.targetCluster);
     return undefined;
   }
-  return clusters.forDpuCluster(dpuCluster, deadline);
+  // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
+  if (!previous.targetClusterUID || dpuCluster.metadata?.uid === previous.targetClusterUID) return clusters.forDpuCluster(dpuCluster, deadline);
+  // Same name, new UID, and no clusterID to compare (an older status): taken as another cluster, as before.
+  if (!previous.clusterID) return undefined;
+  const recreated = await clusters.forDpuCluster(dpuCluster, deadline);
+  return recreated.id === previous.clusterID ? recreated : undefined;
 }

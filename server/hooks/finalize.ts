@@ -1,5 +1,6 @@
 // The finalize hook: the request is being deleted; delete the ServiceAccount made
-// for it. A cluster that is gone took the ServiceAccount with it and blocks nothing.
+// for it (by the UID recorded when it was made, whatever its labels say by then). A
+// cluster that is gone took the ServiceAccount with it and blocks nothing.
 import type { ServiceAccountEntry } from '../api.js';
 import { eventReasons, normal } from '../credential/events.js';
 import { retryAfterSeconds } from '../credential/schedule.js';
@@ -9,15 +10,16 @@ import { namespacedName } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';
 import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
 import type { HostAccess } from './cluster-access.js';
-import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
+import { clusterOf, type HookContext } from './context.js';
+import { deleteRecordedServiceAccount, tamperingEvents } from './leftovers.js';
 import { unchanged, writtenByWebhook } from './children.js';
 import { finalizeFailure } from './error-outcomes.js';
 import { outcomeReasons, type OutcomeReason, type SyncOutcome } from './outcome.js';
 
 /**
  * What to delete: every ServiceAccount the status recorded, and the one the spec names
- * (made by a sync whose answer Metacontroller never wrote). Each is deleted only if its
- * labels say it was made for this request.
+ * (made by a sync whose answer Metacontroller never wrote). Each is deleted by its recorded
+ * UID, or, without one (the spec's, or an older status's), only if its labels say it was made for this request.
  */
 function serviceAccountsToDelete(request: SyncRequest, host: HostAccess): ServiceAccountEntry[] {
   const accounts = recordedServiceAccounts(request.parent.status);
@@ -52,18 +54,22 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   const parent = request.parent;
   const status = parent.status ?? {};
   const deleted: string[] = [];
+  const tampered: string[] = [];
   const done = (reason: OutcomeReason, detail?: string): SyncOutcome => ({
     response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
     decision: 'finalized',
     reason,
     ...(detail ? { detail } : {}),
-    events: deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
+    events: [
+      ...deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
+      ...tamperingEvents({ tampered }, { tampered: [] }),
+    ],
   });
 
   const accounts = serviceAccountsToDelete(request, context.clusters.host);
   if (accounts.length === 0) return done(outcomeReasons.noServiceAccount);
   try {
-    await deleteServiceAccounts(accounts, deleted, request, context, deadline);
+    await deleteServiceAccounts(accounts, deleted, tampered, request, context, deadline);
     // Called again after finalized: true (another finalizer keeps the request, or a resync): nothing left, nothing written.
     return done(deleted.length > 0 ? outcomeReasons.serviceAccountDeleted : outcomeReasons.nothingLeftToDelete);
   } catch (error) {
@@ -80,13 +86,18 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   }
 }
 
-/** Deletes each ServiceAccount in its cluster, adding to `deleted` ("namespace/name") as it goes: a failure keeps what was done. */
-async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], request: SyncRequest, context: HookContext,
-  deadline: Deadline): Promise<void> {
+/**
+ * Deletes each ServiceAccount in its cluster, adding to `deleted` ("namespace/name") as it goes, and
+ * to `tampered` those deleted by UID though relabelled: a failure keeps what was done.
+ */
+async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], tampered: string[], request: SyncRequest,
+  context: HookContext, deadline: Deadline): Promise<void> {
   const requestRef = { namespace: request.parent.metadata?.namespace ?? '', name: request.parent.metadata?.name ?? '' };
   for (const account of accounts) {
     const target = await clusterOf(context.clusters, account, deadline, request.related);
     // undefined: the cluster is gone, and the ServiceAccount with it.
-    if (target && await target.deleteServiceAccount(serviceAccountRefOf(account), requestRef, deadline)) deleted.push(account.serviceAccount);
+    const removal = target ? await deleteRecordedServiceAccount(target, account, requestRef, context, deadline) : 'absent';
+    if (removal === 'deleted' || removal === 'tampered') deleted.push(account.serviceAccount);
+    if (removal === 'tampered') tampered.push(account.serviceAccount);
   }
 }

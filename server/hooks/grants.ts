@@ -10,13 +10,14 @@ import { buildStatus, failed, failingSince, reasons, type ConditionResult } from
 import {
   grantsNeeded, grantVerb, protectedRefusal, referenceKey, refusalMessage, requesterOf, scopeOfRecord, type Refusal, type Scope,
 } from '../credential/tenancy.js';
-import { anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
+import { anchorEntryOf, anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
 import { rfc3339 } from '../credential/time.js';
 import type { TokenRecord } from '../credential/token-record.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
+import { serviceAccountUidOf } from '../kube/tokens.js';
 import { policyOf, type HookContext } from './context.js';
-import { deleteAnchors, deleteLeftovers } from './leftovers.js';
+import { deleteAnchors, deleteLeftovers, tamperingEvents, tamperingNote } from './leftovers.js';
 import type { SyncOutcome } from './outcome.js';
 
 /** What a request holds: its ServiceAccounts and the anchors of its tokens, as recorded and as observed. */
@@ -29,18 +30,26 @@ export interface Holdings {
  * The status's records, plus what the observed Secrets' tokens show: Metacontroller's
  * cached parent may lack the ServiceAccount and anchor of the token minted last.
  */
-export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: { record: TokenRecord; anchor?: string }[]): Holdings {
+export function holdingsOf(parent: DpuServiceCredentialRequest,
+  observedTokens: { record: TokenRecord; anchor?: string; anchorUid?: string }[]): Holdings {
   const serviceAccounts = recordedServiceAccounts(parent.status);
   const anchors = anchorsOf(parent.status);
-  for (const { record, anchor } of observedTokens) {
+  for (const { record, anchor, anchorUid } of observedTokens) {
+    // The token's claims name the UIDs the API server checks it by: what to delete to end it.
+    const serviceAccountUID = serviceAccountUidOf(record.token);
     const entry: ServiceAccountEntry = {
       serviceAccount: record.serviceAccount,
       ...(record.targetCluster ? { targetCluster: record.targetCluster, targetClusterUID: record.targetClusterUid } : {}),
     };
-    if (!serviceAccounts.some((known) => sameServiceAccount(known, entry))) serviceAccounts.push(entry);
-    if (anchor && !anchors.some((known) => known.anchor === anchor && sameServiceAccount(known, entry))) {
-      anchors.push({ ...entry, anchor, rotation: record.rotation, expiresAt: rfc3339(record.expiresAt) });
+    const knownAccount = serviceAccounts.findIndex((known) => sameServiceAccount(known, entry));
+    if (knownAccount < 0) serviceAccounts.push({ ...entry, ...(serviceAccountUID ? { serviceAccountUID } : {}) });
+    else if (!serviceAccounts[knownAccount]!.serviceAccountUID && serviceAccountUID) {
+      serviceAccounts[knownAccount] = { ...serviceAccounts[knownAccount]!, serviceAccountUID };
     }
+    if (!anchor) continue;
+    const knownAnchor = anchors.findIndex((known) => known.anchor === anchor && sameServiceAccount(known, entry));
+    if (knownAnchor < 0) anchors.push(anchorEntryOf(entry, { name: anchor, uid: anchorUid }, record.rotation, rfc3339(record.expiresAt)));
+    else if (!anchors[knownAnchor]!.anchorUID && anchorUid) anchors[knownAnchor] = { ...anchors[knownAnchor]!, anchorUID: anchorUid };
   }
   return { serviceAccounts, anchors };
 }
@@ -78,9 +87,10 @@ export function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, ho
 /**
  * Nothing is minted, the Secret is dropped, and everything issued is taken back: every
  * anchor (revoking its token) and every ServiceAccount this request made (revoking any
- * token bound to it, anchors lost from a stale status and 0.1.0's unbound ones included;
- * its labels are checked first). What fails stays recorded and is tried at the next sync.
- * `refused`: the failing condition the answer reports.
+ * token bound to it, anchors lost from a stale status and 0.1.0's unbound ones included),
+ * each by the UID recorded when it was made, whatever its labels say now (leftovers.ts).
+ * What fails stays recorded and is tried at the next sync. `refused`: the failing
+ * condition the answer reports.
  */
 export async function revokeEverything(parent: DpuServiceCredentialRequest, refused: ConditionResult, holdings: Holdings,
   context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
@@ -88,10 +98,11 @@ export async function revokeEverything(parent: DpuServiceCredentialRequest, refu
   const revocation = await deleteAnchors(holdings.anchors.map((entry) => ({ entry, action: 'revoke' as const })), holdings.anchors,
     undefined, request, context, deadline);
   const cleanup = await deleteLeftovers(holdings.serviceAccounts, undefined, request, context, deadline);
+  const tampering = tamperingNote(cleanup, revocation);
   const status = buildStatus({
     previous: parent.status,
     generation: parent.metadata?.generation ?? 0,
-    serviceAccount: refused,
+    serviceAccount: tampering ? { ...refused, message: `${refused.message}; ${tampering}` } : refused,
     secret: refused,
     // No identity: what was not deleted stays in the ledger, and nothing else may be read back as held.
     identity: {},
@@ -106,5 +117,6 @@ export async function revokeEverything(parent: DpuServiceCredentialRequest, refu
     decision: 'error',
     reason: refused.reason,
     ...(detail ? { detail } : {}),
+    events: tamperingEvents(cleanup, revocation),
   };
 }

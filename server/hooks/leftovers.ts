@@ -1,35 +1,53 @@
 // What a sync leaves behind once a new credential exists: the ServiceAccounts the spec no
 // longer names, and the anchors of tokens that a rotation replaced or that have expired.
-// Each is deleted in the cluster where it was made; what fails stays recorded and is tried
-// again at the next sync.
+// Each is deleted in the cluster where it was made, by the UID recorded when it was made
+// (credential/removal.ts); what fails stays recorded and is tried again at the next sync.
 import type { ServiceAccountEntry } from '../api.js';
+import { eventReasons, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
+import { isGone, type Removal } from '../credential/removal.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
+import { isProtectedNamespace } from '../credential/tenancy.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { TargetAccess } from './cluster-access.js';
-import { clusterOf, serviceAccountRefOf, type HookContext } from './context.js';
+import { clusterOf, policyOf, serviceAccountRefOf, type HookContext } from './context.js';
 import { detailOf } from './error-outcomes.js';
 
 export interface Cleanup {
   ledger: ServiceAccountEntry[];
   /** What was deleted now ("namespace/name"). */
   deleted: string[];
+  /** Of those, the ones whose labels no longer named the request: deleted by their UID (a Warning). */
+  tampered: string[];
   /** What could not be deleted (it stays recorded, and is tried again at the next sync). */
   failed: ServiceAccountEntry[];
   detail?: string;
 }
 
 /**
+ * Deletes a recorded ServiceAccount in `cluster`: by the UID recorded when it was made, except in a
+ * protected namespace, where only one still labelled for `request` is (a made-up status cannot
+ * name Kubernetes' own ServiceAccounts there by UID).
+ */
+export function deleteRecordedServiceAccount(cluster: TargetAccess, entry: ServiceAccountEntry, request: NamespacedName,
+  context: HookContext, deadline: Deadline): Promise<Removal> {
+  const ref = serviceAccountRefOf(entry);
+  const byUid = entry.serviceAccountUID && !isProtectedNamespace(ref.namespace, policyOf(context).protectedNamespaces);
+  return cluster.deleteServiceAccount({ ...ref, ...(byUid ? { uid: entry.serviceAccountUID } : {}) }, request, deadline);
+}
+
+/**
  * Deletes every recorded ServiceAccount but the one the current token belongs to (`keep`,
  * in `target`; none when a refusal takes everything back), each in the cluster where it
- * was made, and only if its labels name `request`. Done after the new credential exists,
- * so a failure never leaves the request without one.
+ * was made (deleteRecordedServiceAccount). Done after the new credential exists, so a failure
+ * never leaves the request without one. One labelled for someone else and of no recorded UID is
+ * not ours: forgotten, not counted.
  */
 export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { current: ServiceAccountEntry; target: TargetAccess } | undefined,
   request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Cleanup> {
-  const cleanup: Cleanup = { ledger, deleted: [], failed: [] };
+  const cleanup: Cleanup = { ledger, deleted: [], tampered: [], failed: [] };
   const toDelete = keep ? leftoverServiceAccounts(ledger, keep.current) : ledger;
   for (const entry of toDelete) {
     try {
@@ -38,9 +56,9 @@ export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { cur
       const isCurrent = keep !== undefined && cluster?.id === keep.current.clusterID && entry.serviceAccount === keep.current.serviceAccount;
       // No cluster: it is gone, and the ServiceAccount with it.
       if (cluster && !isCurrent) {
-        if (await cluster.deleteServiceAccount(serviceAccountRefOf(entry), request, deadline)) {
-          cleanup.deleted.push(entry.serviceAccount);
-        }
+        const removal = await deleteRecordedServiceAccount(cluster, entry, request, context, deadline);
+        if (removal === 'deleted' || removal === 'tampered') cleanup.deleted.push(entry.serviceAccount);
+        if (removal === 'tampered') cleanup.tampered.push(entry.serviceAccount);
       }
       cleanup.ledger = withoutServiceAccount(cleanup.ledger, entry);
     } catch (error) {
@@ -53,30 +71,71 @@ export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { cur
 
 export interface Revocation {
   anchors: AnchorEntry[];
-  /** Whether tokens issued before a rotation were revoked now. */
+  /** Whether tokens issued before a rotation were revoked now: their anchors deleted, or found gone. */
   revoked: boolean;
   /** "namespace/name" of the anchors of rotated-away tokens that could not be deleted. */
   failedToRevoke: string[];
+  /** "namespace/name" of anchors deleted by their UID though their labels or owner had been changed (a Warning). */
+  tampered: string[];
+  /**
+   * "namespace/name" of anchors of no recorded UID under whose name a Secret not labelled as this
+   * request's anchor stands: left alone, and kept on record, since their tokens may still work.
+   */
+  unproven: string[];
   detail?: string;
 }
 
-/** Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for the next sync. */
+/**
+ * Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for
+ * the next sync. Only what is gone counts as revoked: an unproven anchor stays recorded (until its
+ * token has expired) and revokes nothing.
+ */
 export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetAccess | undefined,
   request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Revocation> {
-  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [] };
+  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [] };
   for (const { entry, action } of toDelete) {
     const { namespace, name } = serviceAccountRefOf(entry);
+    const anchorRef = namespacedName(namespace, entry.anchor);
     try {
       const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
       // No cluster: it is gone, and the token with it.
-      if (cluster) await cluster.deleteAnchor(namespace, entry.anchor, request, name, deadline);
+      const removal = cluster ? await cluster.deleteAnchor(namespace, entry.anchor, request, name, deadline, entry.anchorUID) : 'absent';
+      if (removal === 'tampered') revocation.tampered.push(anchorRef);
+      // An expired token needs no revoking: its entry goes whatever stands under its name.
+      if (removal === 'unproven' && action !== 'expired' && Date.parse(entry.expiresAt) > context.now().getTime()) {
+        revocation.unproven.push(anchorRef);
+        continue;
+      }
       revocation.anchors = revocation.anchors.filter((known) => known !== entry);
-      if (action === 'revoke') revocation.revoked = true;
+      if (action === 'revoke' && isGone(removal)) revocation.revoked = true;
     } catch (error) {
       // An expired token needs no revoking: only a failure to end one that still works is reported.
-      if (action !== 'expired') revocation.failedToRevoke.push(namespacedName(namespace, entry.anchor));
+      if (action !== 'expired') revocation.failedToRevoke.push(anchorRef);
       revocation.detail ??= detailOf(error);
     }
   }
   return revocation;
+}
+
+/** The Warnings of a cleanup and a revocation that found what the webhook made relabelled (never a token: names only). */
+export function tamperingEvents(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered'>): EventNote[] {
+  return [
+    ...revocation.tampered.map((anchor) => warning(eventReasons.anchorTampered,
+      `the token anchor ${anchor} no longer carried this request's labels or owner (tampering): deleted by its UID, its token is revoked`)),
+    ...cleanup.tampered.map((account) => warning(eventReasons.serviceAccountTampered,
+      `the service account ${account} no longer carried this request's labels (tampering): deleted by its UID, its tokens are revoked`)),
+  ];
+}
+
+/** What a condition adds about tampering (empty when none was found); see docs/operations.md, "After a leak". */
+export function tamperingNote(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered' | 'unproven'>): string {
+  const notes: string[] = [];
+  const repaired = [...revocation.tampered.map((anchor) => `token anchor ${anchor}`), ...cleanup.tampered.map((account) => `service account ${account}`)];
+  if (repaired.length > 0) notes.push(`tampering: ${repaired.join(', ')} had lost this request's labels and was deleted by UID`);
+  if (revocation.unproven.length > 0) {
+    notes.push(`tampering: the Secret under the name of token anchor ${revocation.unproven.join(', ')} is not labelled as this request's `
+      + 'and no UID was recorded for it (an older version): it was left alone and its token may still work until it expires; '
+      + 'delete the service account it belongs to to end every token of it (docs/operations.md, After a leak)');
+  }
+  return notes.join('; ');
 }

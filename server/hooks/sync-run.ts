@@ -12,7 +12,7 @@ import type { TargetAccess } from './cluster-access.js';
 import { policyOf, type HookContext } from './context.js';
 import { errorOutcome, type Phase } from './error-outcomes.js';
 import { holdingsOf, type Holdings } from './grants.js';
-import { deleteAnchors } from './leftovers.js';
+import { deleteAnchors, tamperingEvents } from './leftovers.js';
 import { end, failure, type Ended, type FailureInput } from './outcome.js';
 
 /** What every phase reads: the request as observed, and this call's clock, policy and deadline. */
@@ -35,7 +35,10 @@ export function startRun(request: SyncRequest, context: HookContext, deadline: D
   const parent = request.parent;
   const policy = policyOf(context);
   const observed = new ObservedSecrets(writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent));
-  const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => ({ record, anchor: observed.issuedToken(record).anchor })));
+  const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => {
+    const { anchor, anchorUid } = observed.issuedToken(record);
+    return { record, ...(anchor ? { anchor } : {}), ...(anchorUid ? { anchorUid } : {}) };
+  }));
   return {
     request,
     parent,
@@ -75,6 +78,7 @@ export async function keepSecret(run: SyncRun, input: KeptSecretInput): Promise<
   const anchors = run.holdings.anchors;
   const sweep = await deleteAnchors(anchorsToDelete(anchors, undefined, undefined, run.limits, run.now), anchors, undefined,
     run.requestRef, run.context, run.deadline);
-  return end(failure({ ...input, ...failureBase(run), tokenAnchors: sweep.anchors }));
+  const tampered = tamperingEvents({ tampered: [] }, sweep);
+  return end({ ...failure({ ...input, ...failureBase(run), tokenAnchors: sweep.anchors }), ...(tampered.length > 0 ? { events: tampered } : {}) });
 }
 

@@ -16,7 +16,7 @@ import {
   buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
 import { scopeOfSpec } from '../credential/tenancy.js';
-import { anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
+import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import { dateOf, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import type { ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
@@ -27,7 +27,7 @@ import type { TargetAccess } from './cluster-access.js';
 import { resolveTargetCluster, TargetClusterGoneError, type HookContext } from './context.js';
 import { ServiceAccountReplacedError } from './error-outcomes.js';
 import { firstRefusal, refuse, scopesOf } from './grants.js';
-import { deleteAnchors, deleteLeftovers, type Cleanup, type Revocation } from './leftovers.js';
+import { deleteAnchors, deleteLeftovers, tamperingEvents, tamperingNote, type Cleanup, type Revocation } from './leftovers.js';
 import { end, failure, hasEnded, outcomeReasons, type Ended, type SyncOutcome } from './outcome.js';
 import { checkInputFreshness, checkSecretOwnership, type Freshness } from './secret-checks.js';
 import { failedCall, failureBase, keepSecret, startRun, type SyncRun } from './sync-run.js';
@@ -131,6 +131,8 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
     serviceAccount: ref,
     ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
     clusterID: target.id,
+    // What it is deleted by later, whatever its labels say by then.
+    ...(ensured.uid ? { serviceAccountUID: ensured.uid } : {}),
   };
   return {
     ref,
@@ -167,16 +169,16 @@ async function keepOrMint(run: SyncRun, spec: ValidSpec, target: TargetAccess, a
   // What the status lost to Metacontroller's cache lag but the observed Secrets show is kept on record.
   const anchors = run.holdings.anchors;
   if (decision.action === 'keep') return { decision, record: decision.record, anchors, events: [] };
-  const anchored = (anchor: string, expiresAt: Date) =>
-    withAnchor(anchors, { ...account.current, anchor, rotation: spec.rotation, expiresAt: rfc3339(expiresAt) });
-  let anchor: string | undefined;
+  const anchored = (anchor: { name: string; uid: string }, expiresAt: Date) =>
+    withAnchor(anchors, anchorEntryOf(account.current, anchor, spec.rotation, rfc3339(expiresAt)));
+  let anchor: { name: string; uid: string } | undefined;
   try {
     const created = await target.createAnchor({ ...spec.serviceAccount, uid: account.identity.serviceAccountUid }, spec.request, run.deadline);
-    anchor = created.name;
+    anchor = created;
     const record = await mintToken(run, target, spec, account.identity, created);
     const issued = normal(eventReasons.tokenIssued, `issued a token for service account ${account.ref} in ${account.where}, `
       + `valid until ${rfc3339(record.expiresAt)} (${decision.why})`);
-    return { decision, record, anchors: anchored(created.name, record.expiresAt), events: [issued] };
+    return { decision, record, anchors: anchored(created, record.expiresAt), events: [issued] };
   } catch (error) {
     return end(failure({
       ...failedCall(run, error, 'token', target, account.ready),
@@ -219,7 +221,7 @@ async function revoke(run: SyncRun, spec: ValidSpec, target: TargetAccess, accou
   const cleanup = await deleteLeftovers(account.ledger, { current: account.current, target }, spec.request, run.context, run.deadline);
   const observedRecord = run.observed.recordOf(run.observed.lineage(spec.secret.name).current);
   const returned = run.observed.issuedToken(token.record);
-  const anchors = anchorsOnRecord(token, returned.anchor, account.current);
+  const anchors = anchorsOnRecord(token, returned, account.current);
   const observedAnchor = observedRecord?.token === token.record.token ? returned.anchor : undefined;
   const currentAnchor = anchors.find((entry) => entry.anchor === observedAnchor && sameServiceAccount(entry, account.current));
   const marked = markSuperseded(anchors, returned.anchor, currentAnchor, run.now);
@@ -232,9 +234,10 @@ async function revoke(run: SyncRun, spec: ValidSpec, target: TargetAccess, accou
  * The token handed out names its anchor itself: recorded even when the status this sync
  * read (from Metacontroller's cache) predates the answer that minted it.
  */
-function anchorsOnRecord(token: HeldOrMinted, returnedAnchor: string | undefined, current: ServiceAccountEntry): AnchorEntry[] {
-  if (!returnedAnchor || token.anchors.some((entry) => entry.anchor === returnedAnchor && sameServiceAccount(entry, current))) return token.anchors;
-  return withAnchor(token.anchors, { ...current, anchor: returnedAnchor, rotation: token.record.rotation, expiresAt: rfc3339(token.record.expiresAt) });
+function anchorsOnRecord(token: HeldOrMinted, returned: HeldToken, current: ServiceAccountEntry): AnchorEntry[] {
+  const { anchor, anchorUid } = returned;
+  if (!anchor || token.anchors.some((entry) => entry.anchor === anchor && sameServiceAccount(entry, current))) return token.anchors;
+  return withAnchor(token.anchors, anchorEntryOf(current, { name: anchor, uid: anchorUid }, token.record.rotation, rfc3339(token.record.expiresAt)));
 }
 
 function serviceAccountResultOf(cleanup: Cleanup, revocation: Revocation, ready: ConditionResult): ConditionResult {
@@ -246,7 +249,11 @@ function serviceAccountResultOf(cleanup: Cleanup, revocation: Revocation, ready:
     return failed(reasons.tokenRevocationFailed,
       `the tokens this one replaced still work: their anchor ${revocation.failedToRevoke.join(', ')} could not be deleted yet; retrying`);
   }
-  return ready;
+  const tampering = tamperingNote(cleanup, revocation);
+  // A token that should have ended may still work: not ready until it has expired (or its ServiceAccount is deleted).
+  if (revocation.unproven.length > 0) return failed(reasons.tamperingDetected, tampering);
+  // Relabelled, deleted all the same: its token is revoked, the request is as ready as before (a Warning says what was found).
+  return tampering ? { ...ready, message: `${ready.message}; ${tampering}` } : ready;
 }
 
 /** Everything the phases found, for the answer. */
@@ -278,6 +285,7 @@ function answer(run: SyncRun, synced: Synced): SyncOutcome {
       ...events,
       ...cleanup.deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}, which the spec no longer names`)),
       ...(revocation.revoked ? [normal(eventReasons.tokensRevoked, 'revoked the tokens issued before the rotation: the Secret holds the new one')] : []),
+      ...tamperingEvents(cleanup, revocation),
     ],
   };
 }

@@ -1,6 +1,8 @@
-// ServiceAccounts in a target cluster: made with the managed labels, and never used
-// or deleted unless those labels name the request asking.
+// ServiceAccounts in a target cluster: made with the managed labels, and never used unless
+// those labels name the request asking; deleted by the UID recorded when made (or, without
+// one, by those labels).
 import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
+import { planRemoval, type Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 import type { ServiceAccountCache } from './service-account-cache.js';
@@ -86,29 +88,34 @@ export async function ensureServiceAccount(
 }
 
 /**
- * Deletes the ServiceAccount if it was made for `request`. Resolves true when this call
- * deleted it; false when it was gone already or belongs to someone else (not ours to delete).
+ * Deletes a ServiceAccount made for `request`. `account.uid`: its UID when it was made; the
+ * ServiceAccount of that UID is deleted whatever its labels say now (`tampered` when they no
+ * longer name the request), one of another UID is left alone (ours is gone). Without it
+ * (recorded by an older version) only one still labelled for `request` is deleted.
  */
 export async function deleteManagedServiceAccount(
-  client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache,
-): Promise<boolean> {
+  client: ApiCaller, account: NamespacedName & { uid?: string }, request: NamespacedName, cache?: ServiceAccountCache,
+): Promise<Removal> {
   let existing: ServiceAccountObject;
   try {
     existing = await client.request<ServiceAccountObject>('GET', path(account.namespace, account.name));
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (isNotFound(error)) return 'absent';
     throw error;
   }
-  if (!isManagedBy(existing, request)) return false;
+  const plan = planRemoval(existing.metadata?.uid
+    ? { uid: existing.metadata.uid, ofOurKind: true, labelledOurs: isManagedBy(existing, request) }
+    : undefined, account.uid);
+  if (!plan.delete) return plan.as;
   try {
     // The UID precondition keeps a ServiceAccount recreated meanwhile by someone else.
     await client.request('DELETE', path(account.namespace, account.name), {
-      apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid },
+      apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: plan.uid },
     });
     cache?.forget(account.namespace, account.name);
-    return true;
+    return plan.as;
   } catch (error) {
-    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return false;
+    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return 'absent';
     throw error;
   }
 }

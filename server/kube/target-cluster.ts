@@ -2,6 +2,7 @@
 // the host itself): its endpoint, its client, and its ServiceAccount cache, which only this
 // object starts and closes.
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { Removal } from '../credential/removal.js';
 import type { ClusterConnection } from './connection.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { KubeRestClient, type Deadline } from './rest.js';
@@ -50,7 +51,7 @@ export class TargetCluster {
   }
 
   /** A cache not started yet has nothing to forget: it lists afresh when it starts. */
-  deleteServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<boolean> {
+  deleteServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<Removal> {
     return deleteManagedServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
   }
 
@@ -58,8 +59,9 @@ export class TargetCluster {
     return createAnchor(this.client.within(deadline), serviceAccount, request);
   }
 
-  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline): Promise<void> {
-    return deleteAnchor(this.client.within(deadline), namespace, name, request, serviceAccountName);
+  deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline,
+    madeWithUid?: string): Promise<Removal> {
+    return deleteAnchor(this.client.within(deadline), namespace, name, request, serviceAccountName, madeWithUid);
   }
 
   requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor, deadline: Deadline): Promise<MintedToken> {

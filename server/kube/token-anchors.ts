@@ -2,6 +2,7 @@
 // anchor holds no data; it is owned by its ServiceAccount, so the garbage collector
 // removes what is left of them when the ServiceAccount goes.
 import { managedLabels } from '../credential/names.js';
+import { planRemoval, type Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 
@@ -40,12 +41,11 @@ interface AnchorObject {
 }
 
 /**
- * Whether `existing` is an anchor this request made for that ServiceAccount: its type, its
- * labels and its owner. An anchor name comes from the status or from a token read out of a
- * Secret, both of which others may have written: a Secret it names is deleted only if so.
+ * Whether `existing` is labelled and owned as an anchor this request made for that
+ * ServiceAccount. Labels and owner may be patched by anyone who may patch Secrets there:
+ * with the anchor's recorded UID they only tell tampering apart (credential/removal.ts).
  */
-function isAnchorOf(existing: AnchorObject | undefined, request: NamespacedName, serviceAccountName: string): boolean {
-  if (existing?.type !== anchorSecretType) return false;
+function isLabelledAnchorOf(existing: AnchorObject, request: NamespacedName, serviceAccountName: string): boolean {
   const labels = existing.metadata?.labels ?? {};
   const madeFor = managedLabels(request.namespace, request.name);
   if (labels[anchorLabel] !== 'true' || Object.entries(madeFor).some(([key, value]) => labels[key] !== value)) return false;
@@ -54,18 +54,28 @@ function isAnchorOf(existing: AnchorObject | undefined, request: NamespacedName,
 
 /**
  * Deletes the anchor of a token issued for `request` to the ServiceAccount
- * `serviceAccountName`; gone already is fine. A Secret that is not such an anchor is left
- * alone (and counts as gone: it never held one of this request's tokens).
+ * `serviceAccountName`. `madeWithUid`: its UID when it was created; the Secret of that UID
+ * is deleted whatever its labels say now. Without it (recorded by an older version) only a
+ * Secret still labelled as this request's anchor is. A Secret of another type, or of another
+ * UID, is left alone: the anchor that name had is gone (credential/removal.ts).
  */
 export async function deleteAnchor(client: ApiCaller, namespace: string, name: string, request: NamespacedName,
-  serviceAccountName: string): Promise<void> {
+  serviceAccountName: string, madeWithUid?: string): Promise<Removal> {
   const path = `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
   try {
     const existing = await client.request<AnchorObject>('GET', path);
-    if (!isAnchorOf(existing, request, serviceAccountName)) return;
-    await client.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata?.uid } });
+    const plan = planRemoval(existing?.metadata?.uid ? {
+      uid: existing.metadata.uid,
+      // The type of a Secret cannot change: one of another type was never an anchor.
+      ofOurKind: existing.type === anchorSecretType,
+      labelledOurs: isLabelledAnchorOf(existing, request, serviceAccountName),
+    } : undefined, madeWithUid);
+    if (!plan.delete) return plan.as;
+    await client.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: plan.uid } });
+    return plan.as;
   } catch (error) {
-    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return;
+    // 409: the UID precondition failed, the Secret under that name is another one now.
+    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return 'absent';
     throw error;
   }
 }

@@ -55,21 +55,24 @@ export function serviceAccountUidOf(token: string): string | undefined {
 /**
  * What a token says about itself, from one parse: its ID (the `jti` claim, Kubernetes 1.29+,
  * which the target's audit log records as the credential ID; it names the token without
- * granting anything) and the anchor Secret it is bound to (its `kubernetes.io.secret` claim).
+ * granting anything) and the anchor Secret it is bound to (its `kubernetes.io.secret` claim:
+ * name and UID, the UID being what the API server checks).
  */
-export function bindingOf(token: string): { tokenId?: string; anchor?: string } {
+export function bindingOf(token: string): { tokenId?: string; anchor?: string; anchorUid?: string } {
   const claims = claimsOf(token);
   const jti = claims?.jti;
   const name = claims?.['kubernetes.io']?.secret?.name;
+  const uid = claims?.['kubernetes.io']?.secret?.uid;
   return {
     ...(typeof jti === 'string' && jti ? { tokenId: jti } : {}),
     ...(typeof name === 'string' && name ? { anchor: name } : {}),
+    ...(typeof name === 'string' && name && typeof uid === 'string' && uid ? { anchorUid: uid } : {}),
   };
 }
 
 interface TokenClaims {
   jti?: unknown;
-  'kubernetes.io'?: { serviceaccount?: { uid?: unknown }; secret?: { name?: unknown } };
+  'kubernetes.io'?: { serviceaccount?: { uid?: unknown }; secret?: { name?: unknown; uid?: unknown } };
 }
 
 function claimsOf(token: string): TokenClaims | undefined {

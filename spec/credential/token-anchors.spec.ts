@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { anchorsToDelete, markSuperseded, nextGraceEnd, type AnchorEntry } from '../../server/credential/token-anchors.js';
+import { anchorEntryOf, anchorsOf, anchorsToDelete, markSuperseded, nextGraceEnd, type AnchorEntry } from '../../server/credential/token-anchors.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const graceMs = 10 * 60_000;
@@ -67,5 +67,21 @@ describe('anchorsToDelete (revocation)', function () {
     expect(anchorsToDelete([tenYears, current], 'new', current, limits, now)).to.deep.equal([{ entry: tenYears, action: 'overlong' }]);
     expect(anchorsToDelete([tenYears, current], undefined, undefined, limits, now)).to.deep.equal([{ entry: tenYears, action: 'overlong' }]);
     expect(anchorsToDelete([current], undefined, undefined, limits, now)).to.deep.equal([]);
+  });
+});
+
+describe('anchorEntryOf', function () {
+  it('records where the token lives and its anchor\'s UID, not the ServiceAccount\'s UID (the ledger keeps that)', function () {
+    const account = { serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'c-uid', clusterID: 'id-1', serviceAccountUID: 'sa-uid' };
+    expect(anchorEntryOf(account, { name: 'sa-token-x', uid: 'anchor-uid' }, 'r', '2026-01-01T13:00:00Z')).to.deep.equal({
+      serviceAccount: 'default/sa', targetCluster: 'default/c', targetClusterUID: 'c-uid', clusterID: 'id-1',
+      anchor: 'sa-token-x', anchorUID: 'anchor-uid', rotation: 'r', expiresAt: '2026-01-01T13:00:00Z',
+    });
+    expect(anchorEntryOf(account, { name: 'sa-token-x' }, '', '2026-01-01T13:00:00Z')).to.not.have.property('anchorUID');
+  });
+
+  it('reads anchorUID back from the status, and drops an entry whose anchorUID is not a string', function () {
+    const kept = entry('a', { anchorUID: 'u' });
+    expect(anchorsOf({ tokenAnchors: [kept, { ...entry('b'), anchorUID: 7 } as unknown as AnchorEntry] })).to.deep.equal([kept]);
   });
 });

@@ -190,9 +190,9 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     const minted = await requestToken(webhook, tenant, serviceAccount.name, 600, anchor);
     expect(await whoAmI(tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.token))).to.equal(`system:serviceaccount:${tenant}:${serviceAccount.name}`);
 
-    await deleteAnchor(webhook, tenant, anchor.name, request, serviceAccount.name);
+    expect(await deleteAnchor(webhook, tenant, anchor.name, request, serviceAccount.name, anchor.uid)).to.equal('deleted');
     expect(await exists(`${secretsPath(tenant)}/${anchor.name}`)).to.equal(false);
-    expect(await deleteManagedServiceAccount(webhook, serviceAccount, request)).to.equal(true);
+    expect(await deleteManagedServiceAccount(webhook, { ...serviceAccount, uid }, request)).to.equal('deleted');
     expect(await exists(`${accountsPath(tenant)}/${serviceAccount.name}`)).to.equal(false);
   });
 

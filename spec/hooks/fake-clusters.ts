@@ -4,8 +4,10 @@
 // a real API server does (labels, preconditions, watch caches) is tested end to end.
 import type { DpuClusterObject, SecretObject } from '../../server/api.js';
 import type { ClusterEndpoint } from '../../server/credential/render.js';
+import { planRemoval, type Removal } from '../../server/credential/removal.js';
 import type { NamespacedName } from '../../server/credential/validate.js';
 import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
+import type { Deadline } from '../../server/kube/rest.js';
 import type { Anchor } from '../../server/kube/token-anchors.js';
 import type { MintedToken } from '../../server/kube/tokens.js';
 
@@ -13,17 +15,18 @@ type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAncho
 type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'cachedDpuCluster' | 'isAllowed' | 'forDpuCluster';
 
 /** A JWT-shaped token with the claims the hooks read (no signature: nothing verifies it here). */
-export function fakeToken(claims: { jti: string; serviceAccountUid: string; anchor: string }): string {
-  const payload = { jti: claims.jti, 'kubernetes.io': { serviceaccount: { uid: claims.serviceAccountUid }, secret: { name: claims.anchor } } };
+export function fakeToken(claims: { jti: string; serviceAccountUid: string; anchor: string; anchorUid?: string }): string {
+  const secret = { name: claims.anchor, ...(claims.anchorUid ? { uid: claims.anchorUid } : {}) };
+  const payload = { jti: claims.jti, 'kubernetes.io': { serviceaccount: { uid: claims.serviceAccountUid }, secret } };
   return `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
 }
 
 export class FakeTarget implements TargetAccess {
   readonly endpoint: ClusterEndpoint;
-  /** "namespace/name" → UID and the request ("namespace/name") it was made for. */
+  /** "namespace/name" → UID and the request ("namespace/name") its labels name ('' once a test removed them). */
   readonly serviceAccounts = new Map<string, { uid: string; madeFor: string }>();
-  /** "namespace/name" of the anchors that exist. */
-  readonly anchors = new Set<string>();
+  /** "namespace/name" of the anchors that exist → UID and the request their labels name ('' once removed). */
+  readonly anchors = new Map<string, { uid: string; madeFor: string }>();
   readonly calls: TargetCall[] = [];
   /** The error each call throws until cleared. */
   readonly failing = new Map<TargetCall, Error>();
@@ -31,7 +34,8 @@ export class FakeTarget implements TargetAccess {
   mintedForUid: string | undefined;
   private counter = 0;
 
-  constructor(readonly ref: string, readonly uid: string, readonly id: string, private readonly now: () => Date) {
+  /** `uid`: the DPUCluster's, which changes when it is recreated (recreateDpuCluster). */
+  constructor(readonly ref: string, public uid: string, readonly id: string, private readonly now: () => Date) {
     this.endpoint = { clusterName: ref ? ref.replace('/', '-') : 'incluster', server: `https://${id}.example:6443`, caPem: 'CA' };
   }
 
@@ -51,23 +55,33 @@ export class FakeTarget implements TargetAccess {
     return { uid, created: true };
   }
 
-  async deleteServiceAccount(account: NamespacedName, request: NamespacedName): Promise<boolean> {
+  async deleteServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName): Promise<Removal> {
     this.call('deleteServiceAccount');
-    const key = `${account.namespace}/${account.name}`;
-    if (this.serviceAccounts.get(key)?.madeFor !== `${request.namespace}/${request.name}`) return false;
-    return this.serviceAccounts.delete(key);
+    return this.remove(this.serviceAccounts, `${account.namespace}/${account.name}`, request, account.uid);
   }
 
-  async createAnchor(serviceAccount: NamespacedName & { uid: string }): Promise<Anchor> {
+  async createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName): Promise<Anchor> {
     this.call('createAnchor');
-    const name = `${serviceAccount.name}-token-${++this.counter}`;
-    this.anchors.add(`${serviceAccount.namespace}/${name}`);
-    return { name, uid: `anchor-uid-${this.counter}` };
+    // Names and UIDs unique across clusters, as generateName and the API server make them.
+    const name = `${serviceAccount.name}-token-${this.id}-${++this.counter}`;
+    const uid = `anchor-uid-${this.id}-${this.counter}`;
+    this.anchors.set(`${serviceAccount.namespace}/${name}`, { uid, madeFor: `${request.namespace}/${request.name}` });
+    return { name, uid };
   }
 
-  async deleteAnchor(namespace: string, name: string): Promise<void> {
+  async deleteAnchor(namespace: string, name: string, request: NamespacedName, _serviceAccountName: string, _deadline: Deadline,
+    madeWithUid?: string): Promise<Removal> {
     this.call('deleteAnchor');
-    this.anchors.delete(`${namespace}/${name}`);
+    return this.remove(this.anchors, `${namespace}/${name}`, request, madeWithUid);
+  }
+
+  /** What the API server and kube/ do: the rule of credential/removal.ts on what the map holds. */
+  private remove(objects: Map<string, { uid: string; madeFor: string }>, key: string, request: NamespacedName, recordedUid?: string): Removal {
+    const found = objects.get(key);
+    const plan = planRemoval(found && { uid: found.uid, ofOurKind: true, labelledOurs: found.madeFor === `${request.namespace}/${request.name}` },
+      recordedUid);
+    if (plan.delete) objects.delete(key);
+    return plan.as;
   }
 
   async requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor): Promise<MintedToken> {
@@ -75,7 +89,7 @@ export class FakeTarget implements TargetAccess {
     const seconds = expirationSeconds ?? 3600;
     const serviceAccountUid = this.mintedForUid ?? this.serviceAccounts.get(`${account.namespace}/${account.name}`)?.uid ?? '';
     return {
-      token: fakeToken({ jti: `jti-${++this.counter}`, serviceAccountUid, anchor: anchor.name }),
+      token: fakeToken({ jti: `jti-${++this.counter}`, serviceAccountUid, anchor: anchor.name, anchorUid: anchor.uid }),
       expiresAt: new Date(this.now().getTime() + seconds * 1_000),
       expirationSeconds: seconds,
     };
@@ -150,6 +164,25 @@ export class FakeClusters implements ClusterAccess {
     this.host.dpuClusters.set(ref, dpuCluster);
     if (options.watched !== false) this.host.watchedDpuClusters.set(ref, dpuCluster);
     const target = new FakeTarget(ref, uid, `cluster-${name}`, this.now);
+    this.targets.set(ref, target);
+    return target;
+  }
+
+  /**
+   * Deletes a DPUCluster and makes it again under the same name: a new UID (a backup restore, a GitOps
+   * re-sync). `sameServer`: its kubeconfig reaches the same API server, which still holds what was made.
+   */
+  recreateDpuCluster(namespace: string, name: string, uid: string, options: { sameServer: boolean }): FakeTarget {
+    const ref = `${namespace}/${name}`;
+    const dpuCluster: DpuClusterObject = { ...this.host.dpuClusters.get(ref), metadata: { namespace, name, uid } };
+    this.host.dpuClusters.set(ref, dpuCluster);
+    this.host.watchedDpuClusters.set(ref, dpuCluster);
+    const previous = this.targets.get(ref);
+    if (options.sameServer && previous) {
+      previous.uid = uid;
+      return previous;
+    }
+    const target = new FakeTarget(ref, uid, `cluster-${name}-${uid}`, this.now);
     this.targets.set(ref, target);
     return target;
   }

@@ -456,3 +456,113 @@ describe('finalize phases (in-memory clusters)', function () {
     expect(thrown).to.be.instanceOf(TypeError);
   });
 });
+
+describe('what the webhook made is deleted by its UID (tampering; a recreated DPUCluster)', function () {
+  const rotate = (world: World, value: string) => {
+    world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': value } } };
+  };
+  const reasonsOf = (outcome: { events?: { type: string; reason: string }[] }) => (outcome.events ?? []).map((event) => `${event.type}/${event.reason}`);
+
+  it('deletes a relabelled anchor by its UID at a rotation: revoked, with a Warning and a note on ServiceAccountReconciled', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    const [oldAnchor] = [...target.anchors.keys()];
+    target.anchors.get(oldAnchor!)!.madeFor = '';
+    rotate(world, '1');
+    world.apply(await world.sync());
+    const outcome = await world.sync();
+    expect(target.anchors.has(oldAnchor!)).to.equal(false);
+    expect(outcome.response.status?.previousTokensRevokedAt).to.be.a('string');
+    expect(reasonsOf(outcome)).to.include.members(['Normal/TokensRevoked', 'Warning/AnchorTampered']);
+    expect(world.condition(outcome, 'ServiceAccountReconciled')).to.include({ status: 'True' });
+    expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.contain(`tampering: token anchor ${oldAnchor}`);
+  });
+
+  it('never reports revoked a relabelled anchor of no recorded UID (an older status): kept on record, TamperingDetected, until it expires', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    const [oldAnchor] = [...target.anchors.keys()];
+    target.anchors.get(oldAnchor!)!.madeFor = '';
+    rotate(world, '1');
+    world.apply(await world.sync());
+    const olderStatus = world.parent.status!;
+    world.parent = { ...world.parent, status: { ...olderStatus, tokenAnchors: olderStatus.tokenAnchors!.map(({ anchorUID: _uid, ...entry }) => entry) } };
+    const outcome = await world.sync();
+    expect(target.anchors.has(oldAnchor!)).to.equal(true);
+    expect(outcome.response.status?.previousTokensRevokedAt).to.equal(undefined);
+    expect(reasonsOf(outcome)).to.not.include('Normal/TokensRevoked');
+    expect(world.condition(outcome, 'Ready')).to.include({ status: 'False', reason: reasons.tamperingDetected });
+    expect(world.condition(outcome, 'ServiceAccountReconciled')?.message).to.contain('its token may still work');
+    expect(outcome.response.status?.tokenAnchors?.map((entry) => `${requestNamespace}/${entry.anchor}`)).to.include(oldAnchor);
+
+    world.apply(outcome);
+    world.advance(3_600_000 + 1_000);
+    const expired = await world.settle();
+    expect(expired.response.status?.tokenAnchors?.map((entry) => `${requestNamespace}/${entry.anchor}`)).to.not.include(oldAnchor);
+    expect(world.condition(expired, 'Ready')).to.include({ status: 'True' });
+  });
+
+  it('deletes a relabelled ServiceAccount by its UID at finalize, with a Warning; without a recorded UID it is left alone', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    target.serviceAccounts.get(`${requestNamespace}/sa`)!.madeFor = '';
+    const outcome = await world.finalize();
+    expect(target.serviceAccounts.size).to.equal(0);
+    expect(outcome.reason).to.equal(outcomeReasons.serviceAccountDeleted);
+    expect(reasonsOf(outcome)).to.include.members(['Normal/ServiceAccountDeleted', 'Warning/ServiceAccountTampered']);
+
+    const older = onDpuCluster();
+    await older.world.settle();
+    older.target.serviceAccounts.get(`${requestNamespace}/sa`)!.madeFor = '';
+    const status = older.world.parent.status!;
+    older.world.parent = { ...older.world.parent, status: { ...status, serviceAccounts: status.serviceAccounts!.map(({ serviceAccountUID: _uid, ...entry }) => entry) } };
+    expect((await older.world.finalize()).reason).to.equal(outcomeReasons.nothingLeftToDelete);
+    expect(older.target.serviceAccounts.size).to.equal(1);
+  });
+
+  it('deletes a relabelled ServiceAccount and anchor by their UIDs when a grant is withdrawn', async function () {
+    const world = new World({ targetCluster: { name: 'shared', namespace: 'provider' } });
+    const target = world.clusters.addDpuCluster('provider', 'shared');
+    await world.settle();
+    for (const made of [...target.serviceAccounts.values(), ...target.anchors.values()]) made.madeFor = '';
+    world.clusters.host.refused.add('dpuclusters/provider/shared');
+    const outcome = await world.sync();
+    expect(outcome.reason).to.equal(reasons.referenceNotPermitted);
+    expect(target.serviceAccounts.size + target.anchors.size).to.equal(0);
+    expect(reasonsOf(outcome)).to.include.members(['Warning/AnchorTampered', 'Warning/ServiceAccountTampered']);
+    expect(outcome.response.status?.previousTokensRevokedAt).to.be.a('string');
+  });
+
+  it('never deletes by UID in a protected namespace: there only a ServiceAccount still labelled for the request goes', async function () {
+    const world = new World();
+    const host = world.clusters.host.target;
+    host.serviceAccounts.set('kube-system/token-cleaner', { uid: 'victim-uid', madeFor: '' });
+    world.parent = { ...world.parent, status: { serviceAccounts: [{ serviceAccount: 'kube-system/token-cleaner', serviceAccountUID: 'victim-uid' }] } };
+    await world.finalize();
+    expect(host.serviceAccounts.has('kube-system/token-cleaner')).to.equal(true);
+  });
+
+  it('deletes in a DPUCluster recreated under the same name (a new UID) that reaches the same API server', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    world.clusters.recreateDpuCluster(requestNamespace, 'dpu-cplane', 'restored-uid', { sameServer: true });
+    const { targetCluster: _moved, ...hostSpec } = world.spec;
+    world.parent = { ...world.parent, spec: hostSpec };
+    const settled = await world.settle();
+    expect(world.condition(settled, 'Ready')).to.include({ status: 'True' });
+    expect([...target.serviceAccounts.keys(), ...target.anchors.keys()], JSON.stringify(settled.response.status)).to.deep.equal([]);
+    expect(settled.response.status?.serviceAccounts?.map((entry) => entry.targetCluster ?? '')).to.deep.equal(['']);
+  });
+
+  it('takes a DPUCluster recreated under the same name for another API server as another cluster: what was made is dropped, not looked for there', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    const other = world.clusters.recreateDpuCluster(requestNamespace, 'dpu-cplane', 'other-uid', { sameServer: false });
+    const { targetCluster: _moved, ...hostSpec } = world.spec;
+    world.parent = { ...world.parent, spec: hostSpec };
+    const settled = await world.settle();
+    expect(other.calls).to.not.include('deleteServiceAccount');
+    expect(target.serviceAccounts.size).to.equal(1);
+    expect(settled.response.status?.serviceAccounts?.map((entry) => entry.targetCluster ?? '')).to.deep.equal(['']);
+  });
+});

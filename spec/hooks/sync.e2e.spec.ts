@@ -17,9 +17,10 @@ import { apiErrorCode, condition, tokenKubeConfig, whoAmI } from '../../harness/
 import { authenticatesAs, decode, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { grantTargetNamespaces } from '../../harness/grants.js';
+import { eventsOnceRecorded, stripLabelsAndOwners } from '../../harness/tampering.js';
 import { shippedControllerPath } from '../../harness/metacontroller/controller-spec.js';
 import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
-import { controlPlaneStartTimeoutMs, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
+import { controlPlaneStartTimeoutMs, parentApi, serviceNetwork, WebhookEnv } from '../../harness/webhook-env.js';
 
 const seedPath = new URL('../../examples/dpuservice-credential-request.yaml', import.meta.url);
 
@@ -379,6 +380,55 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(await identityAfterAuthCache(env.target, oldToken)).to.equal(401);
       expect(await onTarget(newToken)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
       expect(condition(await parent(n.request), 'Ready')).to.include({ status: 'True' });
+    });
+
+    it('revokes at a rotation a token whose holder stripped its anchor\'s labels and owner: deleted by its UID, with a Warning AnchorTampered', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const leaked = tokenIn(await secret(n.secret));
+      const anchor = bindingOf(leaked).anchor!;
+      // The holder of the leaked token, with patch rights on Secrets in its namespace of the target cluster.
+      await stripLabelsAndOwners(env.target.adminKubeConfig(), 'secrets', 'default', anchor);
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'after-the-leak' };
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(await identityAfterAuthCache(env.target, leaked)).to.equal(401);
+      expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: 'default', name: anchor }))).to.equal(404);
+      expect((await parent(n.request))?.status?.previousTokensRevokedAt).to.be.a('string');
+      const events = await eventsOnceRecorded(env.hostConfig(), 'default', n.request, 'Warning/AnchorTampered');
+      expect(events.find((event) => event.reason === 'AnchorTampered')?.note).to.contain(`default/${anchor}`);
+      expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+    });
+
+    it('never reports revoked a token whose stripped anchor has no recorded UID (an older status): TamperingDetected, the anchor left alone', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const leaked = tokenIn(await secret(n.secret));
+      const anchor = bindingOf(leaked).anchor!;
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'after-the-leak' };
+      });
+      await env.driver.syncOnce('default', n.request); // mints; the Secret holds the new token
+      // The entry as a release before anchorUID wrote it, and the anchor relabelled by the token's holder.
+      const current = await parent(n.request);
+      const status = structuredClone(current!.status!);
+      status.tokenAnchors = status.tokenAnchors!.map(({ anchorUID: _uid, ...entry }) => entry);
+      await env.hostConfig().makeApiClient(CustomObjectsApi)
+        .replaceNamespacedCustomObjectStatus({ ...parentApi, namespace: 'default', name: n.request, body: { ...current, status } });
+      await stripLabelsAndOwners(env.target.adminKubeConfig(), 'secrets', 'default', anchor);
+
+      await env.driver.syncOnce('default', n.request); // sees the Secret holding the new token
+      const after = await parent(n.request);
+      expect(after?.status?.previousTokensRevokedAt).to.equal(undefined);
+      expect(condition(after, 'Ready')).to.include({ status: 'False', reason: 'TamperingDetected' });
+      expect(condition(after, 'ServiceAccountReconciled')?.message).to.contain(`default/${anchor}`).and.to.contain('may still work');
+      expect(after?.status?.tokenAnchors?.map((entry) => entry.anchor)).to.include(anchor);
+      expect(await onTarget(leaked)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
     });
 
     it('revokes a renewed token once its grace has passed, counted from the sync that first sees the Secret holding its successor', async function () {
@@ -765,6 +815,21 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(response.children).to.deep.equal([]);
       expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
       expect(await parent(n.request)).to.equal(undefined);
+    });
+
+    it('deletes at finalize, by its UID, a ServiceAccount whose labels were stripped: its token stops working, with a Warning ServiceAccountTampered', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const leaked = tokenIn(await secret(n.secret));
+      await stripLabelsAndOwners(env.target.adminKubeConfig(), 'serviceaccounts', 'default', n.serviceAccount);
+      await env.deleteRequest(n.request);
+      const { response } = await env.driver.reconcile('default', n.request);
+      expect(response).to.include({ finalized: true });
+      expect(await identityAfterAuthCache(env.target, leaked)).to.equal(401);
+      expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount }))).to.equal(404);
+      await eventsOnceRecorded(env.hostConfig(), 'default', n.request, 'Warning/ServiceAccountTampered');
     });
 
     it('does not let a DPUCluster that is gone block the deletion', async function () {

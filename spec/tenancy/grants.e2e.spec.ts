@@ -7,7 +7,9 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import type { DpuServiceCredentialRequestStatus } from '../../server/api.js';
 import { bindingOf } from '../../server/kube/tokens.js';
+import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';
 import { bindClusterRole, grantTargetNamespaces } from '../../harness/grants.js';
+import { eventsOnceRecorded, stripLabelsAndOwners } from '../../harness/tampering.js';
 import { eventually } from '../../harness/eventually.js';
 import { apiErrorCode, condition, createObjects, readManifests } from '../../harness/kube-helpers.js';
 import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
@@ -210,6 +212,47 @@ describe('tenant boundaries: cross-namespace references need a grant (real API s
     expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: tenant, name: anchor }))).to.equal(404);
     expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
     expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+  });
+
+  it('revokes at withdrawal a token whose holder stripped the labels of its anchor and ServiceAccount: both deleted by UID, with Warnings', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const { withdraw, token } = await grantedRequest(name);
+    await stripLabelsAndOwners(env.target.adminKubeConfig(), 'secrets', tenant, anchorOf(token));
+    await stripLabelsAndOwners(env.target.adminKubeConfig(), 'serviceaccounts', tenant, `${name}-sa`);
+
+    await withdraw();
+    await env.driver.syncOnce(tenant, name);
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+    expect(await apiErrorCode(targetCore().readNamespacedSecret({ namespace: tenant, name: anchorOf(token) }))).to.equal(404);
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
+    const events = await eventsOnceRecorded(env.hostConfig(), tenant, name, 'Warning/ServiceAccountTampered');
+    expect(events.map((event) => `${event.type}/${event.reason}`)).to.include('Warning/AnchorTampered');
+    expect(condition(await parent(name), 'ServiceAccountReconciled')?.message).to.contain('tampering');
+  });
+
+  it('revokes at withdrawal in a DPUCluster deleted and recreated under the same name (a new UID, the same API server)', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const cluster = await registerDpuCluster(env.hostConfig(), env.target, { name: `${name}-cluster` });
+    const withdraw = await bindClusterRole(env.hostConfig(), 'default', 'dpu-credential-user', tenant, name);
+    await env.createRequest(name, { ...crossNamespaceSpec(name), targetCluster: { name: cluster.name, namespace: 'default' } }, { namespace: tenant });
+    await env.driver.reconcile(tenant, name);
+    const token = tokenIn((await readSecret(env.hostConfig(), `${name}-cred`, tenant))!);
+    expect(await onTarget(token)).to.equal(`system:serviceaccount:${tenant}:${name}-sa`);
+
+    // A backup restore or a GitOps re-sync: the same DPUCluster and kubeconfig, a new UID.
+    await env.hostConfig().makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ ...dpuClusterApi, namespace: 'default', name: cluster.name });
+    await hostCore().deleteNamespacedSecret({ namespace: 'default', name: cluster.kubeconfigSecretName });
+    const restored = await registerDpuCluster(env.hostConfig(), env.target, { name: cluster.name });
+    expect(restored.uid).to.not.equal(cluster.uid);
+    await env.clusters.host.dpuClusters!.until((cache) => cache.lookup('default', cluster.name)?.metadata?.uid === restored.uid);
+
+    await withdraw();
+    await env.driver.syncOnce(tenant, name);
+    expect(condition(await parent(name), 'Ready')).to.include({ status: 'False', reason: 'ReferenceNotPermitted' });
+    expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+    expect(await apiErrorCode(targetCore().readNamespacedServiceAccount({ namespace: tenant, name: `${name}-sa` }))).to.equal(404);
   });
 
   it('turns Ready again once a refused request asks only for what it may (nothing read back from the refused status as still held)', async function () {
