@@ -37,14 +37,19 @@ export const listPageSize = 500;
 /** A watch that ends sooner than this without an event failed (client-go: "very short watch"). */
 export const shortWatchMs = 1_000;
 
+/** The longest wait between two lists. */
+export const maxRelistDelayMs = 30_000;
+
 /**
  * The wait before listing again after `failures` failures in a row: client-go's reflector
- * backoff (800 ms doubling up to 30 s) with up to as much again of jitter, so that the caches
- * of many clusters broken at once do not call back in step. `random` is in [0, 1).
+ * backoff (800 ms doubling) with up to as much again of jitter, so that the caches of many
+ * clusters broken at once do not call back in step, at most maxRelistDelayMs (client-go's
+ * jitter may double its 30 s; a cache that is not synced costs the syncs API calls, so this
+ * one waits no longer). `random` is in [0, 1).
  */
 export function relistDelayMs(failures: number, random: number = Math.random()): number {
-  const base = Math.min(800 * 2 ** Math.max(0, failures - 1), 30_000);
-  return Math.round(base * (1 + random));
+  const base = 800 * 2 ** Math.min(Math.max(0, failures - 1), 16);
+  return Math.min(maxRelistDelayMs, Math.round(base * (1 + random)));
 }
 
 const keyOf = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
