@@ -99,6 +99,8 @@ export interface KubeRestClientOptions {
   maxSockets?: number;
   /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read; process.env otherwise. */
   env?: NodeJS.ProcessEnv;
+  /** How long a pooled socket may stay idle; idleSocketTimeoutMs otherwise (tests lower it). */
+  idleSocketTimeoutMs?: number;
   /** The most of an answer read, and the longest watch line; maxResponseBytes and maxWatchLineChars otherwise (tests lower them). */
   maxResponseBytes?: number;
 }
@@ -212,7 +214,7 @@ export class KubeRestClient {
     this.server = connection.server.replace(/\/+$/, '');
     this.isHttps = this.server.startsWith('https:');
     // timeout: how long a pooled socket may stay idle (the agent destroys it then).
-    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32, timeout: idleSocketTimeoutMs };
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32, timeout: options.idleSocketTimeoutMs ?? idleSocketTimeoutMs };
     this.agent = this.isHttps
       ? new Agent({
         ...pool, ca: connection.caPem, cert: connection.clientCertPem, key: connection.clientKeyPem, servername: connection.tlsServerName,

@@ -252,6 +252,19 @@ describe('KubeRestClient against a broken or hostile server', function () {
     expect(error).to.be.instanceOf(ResponseTooLargeError);
   });
 
+  it('closes a pooled connection once it has been idle for idleSocketTimeoutMs, before the server would', async function () {
+    let closed = 0;
+    ({ server } = await serve((req, _body, res) => {
+      req.socket.once('close', () => { closed += 1; });
+      res.end('{}');
+    }));
+    server.keepAliveTimeout = 60_000;
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, idleSocketTimeoutMs: 200 });
+    await client.request('GET', '/x');
+    expect(closed, 'kept for the next call').to.equal(0);
+    await eventually(() => closed === 1, 'the idle connection closed by the client');
+  });
+
   it('sends an idempotent call again on a new connection when the pooled one was closed by the server meanwhile, but not a POST', async function () {
     const connections = new Set<unknown>();
     let dropReused = false;
