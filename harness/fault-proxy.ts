@@ -2,10 +2,13 @@
 // an error instead of forwarding them: a 500 or a 429 from the TokenRequest API. Everything
 // else reaches the real API server, as its admin. It says when a chosen call arrives, and can
 // hold it there until the test lets it go on: a test then acts while that call is in flight.
-// The proxy has its own CA; a kubeconfig pointing at it trusts that CA.
+// The proxy has its own CA; a kubeconfig pointing at it trusts that CA. It can also break the
+// transport itself: close a keep-alive connection that was idle when the next call arrives on
+// it (a server or load balancer that closed it meanwhile), and answer watches with an ERROR
+// event or end them at once.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +38,18 @@ export interface FaultProxy {
   fault: Fault | undefined;
   /** Every call waits this long before it is answered or forwarded: a target slow on each call. */
   delayMs: number;
+  /**
+   * A call arriving on a connection idle at least this long is not answered: the connection is
+   * dropped, as when the server closed it at the moment the client reused it. Undefined: never.
+   */
+  closeIdleAfterMs: number | undefined;
+  /** Connections dropped so (closeIdleAfterMs). */
+  idleClosed: number;
+  /**
+   * Watches answered, instead of forwarded, with one ERROR event (a 500 Status, not 410) and
+   * the end of the stream (`error`), or with an empty stream that ends at once (`empty`).
+   */
+  watchFault: 'error' | 'empty' | undefined;
   /** Calls answered with the fault so far. */
   injected: number;
   /** Every call that reached the proxy, in order: what a webhook did to the target, writes included. */
@@ -61,7 +76,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   const pki = await createControlPlanePki(dir, 'fault-proxy');
   const waiters: ArrivalWaiter[] = [];
   const proxy: FaultProxy = {
-    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, injected: 0, requests: [],
+    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, closeIdleAfterMs: undefined, idleClosed: 0, watchFault: undefined, injected: 0, requests: [],
     arrival: (method, pathPattern, options = {}) => new Promise((arrived) => {
       waiters.push({ method, pathPattern, hold: options.hold ?? false, arrived });
     }),
@@ -70,9 +85,18 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
       .replace(Buffer.from(target.pki.caCertPem).toString('base64'), Buffer.from(pki.caCertPem).toString('base64')),
     close: async () => undefined,
   };
+  /** When each connection last finished answering a call. */
+  const idleSince = new WeakMap<Socket, number>();
   const server: Server = createServer({ cert: readFileSync(pki.servingCertPath), key: readFileSync(pki.servingKeyPath) }, (req, res) => {
     const method = req.method ?? '';
     const path = req.url ?? '';
+    const lastAnsweredAt = idleSince.get(req.socket);
+    if (proxy.closeIdleAfterMs !== undefined && lastAnsweredAt !== undefined && performance.now() - lastAnsweredAt >= proxy.closeIdleAfterMs) {
+      proxy.idleClosed++;
+      req.socket.destroy();
+      return;
+    }
+    res.on('finish', () => idleSince.set(req.socket, performance.now()));
     const waiter = waiters.findIndex((candidate) => candidate.method === method && candidate.pathPattern.test(path));
     const [arrivalWaiter] = waiter === -1 ? [] : waiters.splice(waiter, 1);
     if (arrivalWaiter?.hold) {
@@ -100,6 +124,17 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   function answer(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
     proxy.requests.push({ method: req.method ?? '', path: req.url ?? '' });
+    if (proxy.watchFault && /[?&]watch=(true|1)/.test(req.url ?? '')) {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (proxy.watchFault === 'error') {
+        res.write(`${JSON.stringify({ type: 'ERROR', object: {
+          kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500, reason: 'InternalError', message: 'injected watch error',
+        } })}\n`);
+      }
+      res.end();
+      return;
+    }
     const fault = proxy.fault;
     if (fault && req.method === fault.method && fault.pathPattern.test(req.url ?? '')) {
       proxy.injected++;

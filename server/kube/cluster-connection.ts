@@ -13,6 +13,9 @@ export interface ClusterConnection {
   clientKeyPem?: string;
   /** Only a trusted (host) kubeconfig can ask for it. */
   insecureSkipTlsVerify?: boolean;
-  /** The bearer token for the next call, if the user has one; called per call, so it may rotate. */
-  bearerToken?: () => string;
+  /**
+   * The bearer token for the next call, if the user has one; called per call, so it may rotate.
+   * `reread`: the server refused the last one (401): a token read from a file is read again now.
+   */
+  bearerToken?: (reread?: boolean) => string;
 }

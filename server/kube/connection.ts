@@ -30,14 +30,16 @@ export const tokenFileMaxAgeMs = 60_000;
  * token, as client-go does: the kubelet replaces the file by renaming, and a token that has
  * really gone stale is refused by the server, which says so.
  */
-export function fileToken(path: string, options: { now?: () => number; maxAgeMs?: number } = {}): () => string {
+export function fileToken(path: string, options: { now?: () => number; maxAgeMs?: number } = {}): (reread?: boolean) => string {
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? tokenFileMaxAgeMs;
   const read = () => readFileSync(path, 'utf8').trim();
   let token = read();
   let readAtMs = now();
-  return () => {
-    if (now() - readAtMs >= maxAgeMs) {
+  // reread: the server refused the token (401); the file may hold its successor already (the
+  // kubelet rotates it in place), which is then sent at once rather than up to a minute later.
+  return (reread = false) => {
+    if (reread || now() - readAtMs >= maxAgeMs) {
       try {
         token = read();
       } catch {

@@ -2,9 +2,17 @@
 // hard timeout on every call, authenticated with a ClusterConnection (connection.ts).
 // @kubernetes/client-node is not used: its generated API clients open a new TLS connection
 // for every request and have no per-call timeout, and loading it costs about 40 MB.
+// What client-go's transport does that node:https does not is done here: answers and watch
+// lines are capped, idle sockets are closed before servers close them, an idempotent call
+// that meets a socket the server had closed is sent again on another, HTTPS_PROXY and
+// NO_PROXY are honoured, and a refused token file is read again at once.
 import { Agent, request } from 'node:https';
-import { request as plainRequest, Agent as PlainAgent } from 'node:http';
+import { request as plainRequest, Agent as PlainAgent, type ClientRequest, type IncomingMessage } from 'node:http';
+import { isIPv6, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { ClusterConnection } from './connection.js';
+import { proxyFor } from './proxy.js';
 
 /** The API server answered with an error status. */
 export class KubeApiError extends Error {
@@ -47,6 +55,26 @@ export class Deadline {
 /** Less than this left: a call is not started. */
 export const minCallMs = 200;
 
+/**
+ * The most of one answer read into memory. An object is at most about 1.5 MiB (etcd's
+ * limit), a page of a list (listPageSize items) far less for what the webhook lists: more is
+ * a broken or hostile server, whose endless answer would otherwise grow the heap until the
+ * Pod is killed, for every tenant.
+ */
+export const maxResponseBytes = 8 * 1024 * 1024;
+/** The longest watch event line (one object), in characters; the same bound as an answer. */
+export const maxWatchLineChars = maxResponseBytes;
+/**
+ * A pooled socket idle this long is closed. kube-apiserver closes idle connections after 90 s
+ * and load balancers in front of it often after 60 s; a request sent on a socket the server
+ * is closing at that moment fails (ECONNRESET), so the client lets go of it first.
+ */
+export const idleSocketTimeoutMs = 30_000;
+/** Methods sent again when they meet a socket the server had closed: repeating them changes nothing. */
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** How long a proxy has to open a tunnel. */
+const proxyConnectTimeoutMs = 10_000;
+
 export interface CallOptions {
   /** For patches (merge-patch+json, apply-patch+yaml); JSON otherwise. */
   contentType?: string;
@@ -69,6 +97,86 @@ export interface KubeRestClientOptions {
   observe?: ApiCallObserver;
   /** Connection pool limit towards this API server. */
   maxSockets?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read; process.env otherwise. */
+  env?: NodeJS.ProcessEnv;
+  /** How long a pooled socket may stay idle; idleSocketTimeoutMs otherwise (tests lower it). */
+  idleSocketTimeoutMs?: number;
+  /** The most of an answer read, and the longest watch line; maxResponseBytes and maxWatchLineChars otherwise (tests lower them). */
+  maxResponseBytes?: number;
+}
+
+/** The server's answer is larger than the client reads: a broken or hostile server. */
+export class ResponseTooLargeError extends KubeApiError {
+  constructor(statusCode: number, what: string, limit: number) {
+    super(statusCode, 'ResponseTooLarge', `${what}: the answer exceeds ${limit} bytes; it was not read`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
+/**
+ * A call that failed on a pooled socket before any answer: the server had closed the socket
+ * while it sat idle (ECONNRESET, EPIPE). Nothing was processed, so an idempotent call is sent
+ * again, as Go's transport does.
+ */
+class StaleSocketError extends KubeUnreachableError {}
+
+const isStaleSocketFailure = (req: ClientRequest, error: NodeJS.ErrnoException) =>
+  req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+
+/**
+ * A socket to `host:port` through an http(s) proxy's CONNECT tunnel (Go's transport tunnels
+ * https targets the same way; an http target is tunnelled too, not forwarded).
+ */
+function openTunnel(proxy: URL, host: string, port: number, done: (error: Error | null, socket?: Socket) => void): void {
+  const authority = `${isIPv6(host) ? `[${host}]` : host}:${port}`;
+  const headers: Record<string, string> = { Host: authority };
+  if (proxy.username) {
+    const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    headers['Proxy-Authorization'] = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  }
+  const send = proxy.protocol === 'https:' ? request : plainRequest;
+  let settled = false;
+  const finish = (error: Error | null, socket?: Socket) => {
+    if (settled) return;
+    settled = true;
+    done(error, socket);
+  };
+  const connectRequest = send({
+    host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80),
+    method: 'CONNECT', path: authority, headers, agent: false, timeout: proxyConnectTimeoutMs,
+  });
+  connectRequest.on('connect', (answer: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (answer.statusCode !== 200 || head.length > 0) {
+      socket.destroy();
+      finish(new Error(`the proxy ${proxy.host} refused a tunnel to ${authority}: HTTP ${answer.statusCode}`));
+      return;
+    }
+    finish(null, socket);
+  });
+  connectRequest.on('timeout', () => connectRequest.destroy(new Error(`the proxy ${proxy.host} opened no tunnel within ${proxyConnectTimeoutMs} ms`)));
+  connectRequest.on('error', (error) => finish(new Error(`the proxy ${proxy.host}: ${error.message}`)));
+  connectRequest.end();
+}
+
+type CreateConnection = (options: ConnectionOptions & { host?: string; port?: number }, callback: (error: Error | null, stream?: Duplex) => void) => Duplex | undefined;
+
+/** Makes `agent` open its sockets through `proxy` (or fail with `refusal`, a proxy it cannot use). */
+function routeThroughProxy(agent: Agent | PlainAgent, route: { proxy: URL } | { refusal: string }, tls: boolean): void {
+  const createConnection: CreateConnection = (options, callback) => {
+    if ('refusal' in route) {
+      callback(new Error(route.refusal));
+      return undefined;
+    }
+    openTunnel(route.proxy, options.host ?? 'localhost', Number(options.port), (error, socket) => {
+      if (error || !socket) {
+        callback(error ?? new Error('no tunnel'));
+        return;
+      }
+      callback(null, tls ? tlsConnect({ ...options, socket }) : socket);
+    });
+    return undefined;
+  };
+  (agent as unknown as { createConnection: CreateConnection }).createConnection = createConnection;
 }
 
 interface ApiStatus {
@@ -105,13 +213,22 @@ export class KubeRestClient {
   private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
     this.server = connection.server.replace(/\/+$/, '');
     this.isHttps = this.server.startsWith('https:');
-    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
+    // timeout: how long a pooled socket may stay idle (the agent destroys it then).
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32, timeout: options.idleSocketTimeoutMs ?? idleSocketTimeoutMs };
     this.agent = this.isHttps
       ? new Agent({
         ...pool, ca: connection.caPem, cert: connection.clientCertPem, key: connection.clientKeyPem, servername: connection.tlsServerName,
         ...(connection.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
       })
       : new PlainAgent(pool);
+    let proxy: URL | undefined;
+    try {
+      proxy = proxyFor(new URL(this.server), options.env ?? process.env);
+    } catch (error) {
+      // Every call fails, saying why, as Go's transport does with a proxy it cannot parse.
+      routeThroughProxy(this.agent, { refusal: (error as Error).message }, this.isHttps);
+    }
+    if (proxy) routeThroughProxy(this.agent, { proxy }, this.isHttps);
   }
 
   /** Async for the callers that awaited client-node's authentication; nothing is awaited any more. */
@@ -131,12 +248,23 @@ export class KubeRestClient {
   }
 
   /**
+   * After a 401: the token read again at once (a token file the kubelet has rotated since the
+   * last read). True when it changed, so the call is worth sending again.
+   */
+  private tokenChangedOnReread(sent: Record<string, string>): boolean {
+    const reread = this.connection.bearerToken?.(true);
+    return reread !== undefined && `Bearer ${reread}` !== sent.Authorization;
+  }
+
+  /**
    * Streams a watch: calls onEvent for each event line until the server ends the watch
-   * (resolves), the connection fails or stays silent past idleTimeoutMs, or signal aborts
-   * (rejects). Watches have no overall deadline: they are meant to last.
+   * (resolves), the connection fails or stays silent past idleTimeoutMs, a line exceeds
+   * maxWatchLineChars, or signal aborts (rejects). Watches have no overall deadline: they are
+   * meant to last.
    */
   async watch(path: string, onEvent: (event: unknown) => void, idleTimeoutMs: number, signal: AbortSignal): Promise<void> {
     const headers = { Accept: 'application/json', ...this.authHeaders() };
+    const lineLimit = this.options.maxResponseBytes ?? maxWatchLineChars;
     return new Promise<void>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
       const req = send(`${this.server}${path}`, { method: 'GET', headers, agent: this.agent, timeout: idleTimeoutMs, signal }, (res) => {
@@ -165,12 +293,18 @@ export class KubeRestClient {
             try {
               onEvent(event);
             } catch (error) {
-              // A bug in the handler is not the server's fault: it is passed on as it is, not as
-              // "unreachable", which the caller would retry forever.
+              // The handler's own verdict (an ERROR event), or a bug, which is not the server's
+              // fault: either is passed on as it is, not as "unreachable".
               reject(error);
               req.destroy();
               return;
             }
+          }
+          if (pending.length > lineLimit) {
+            // A line without end: the server is broken or hostile; it is not read further.
+            reject(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: a watch event`, lineLimit));
+            pending = '';
+            req.destroy();
           }
         });
         res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
@@ -193,29 +327,78 @@ export class KubeRestClient {
       this.options.observe?.(method, 0);
       throw new KubeUnreachableError(this.server, `${method} ${path} not started: the hook has ${Math.max(0, Math.round(remainingMs))} ms left`);
     }
-    const timeoutMs = Math.min(this.options.timeoutMs, remainingMs);
-    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...this.authHeaders() };
+    // One end bounds the whole call, retries included.
+    const endsAtMs = Date.now() + Math.min(this.options.timeoutMs, remainingMs);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) {
-      headers['Content-Type'] = options.contentType ?? 'application/json';
-      // Node sends a DELETE body without framing unless told its length; the server would
-      // then read the body as the next request on this keep-alive connection.
-      headers['Content-Length'] = String(Buffer.byteLength(payload));
-    }
-
     const observe = this.options.observe;
-    const call = new Promise<{ value: T; statusCode: number }>((resolve, reject) => {
+    let staleSockets = 0;
+    let tokenReread = false;
+    for (;;) {
+      const headers: Record<string, string> = { Accept: options.accept ?? 'application/json', ...this.authHeaders() };
+      if (payload !== undefined) {
+        headers['Content-Type'] = options.contentType ?? 'application/json';
+        // Node sends a DELETE body without framing unless told its length; the server would
+        // then read the body as the next request on this keep-alive connection.
+        headers['Content-Length'] = String(Buffer.byteLength(payload));
+      }
+      try {
+        const { value, statusCode } = await this.send<T>(method, path, headers, payload, endsAtMs - Date.now());
+        observe?.(method, statusCode);
+        return value;
+      } catch (error) {
+        // A pooled socket the server had closed: again on another socket, while the failures
+        // are on pooled ones (Go's transport does the same); each such failure retires a socket.
+        if (error instanceof StaleSocketError && idempotentMethods.has(method) && staleSockets++ < (this.options.maxSockets ?? 32)
+          && endsAtMs - Date.now() >= minCallMs) continue;
+        // A refused token that a re-read of its file replaces: nothing was done, send it once more.
+        if (error instanceof KubeApiError && error.statusCode === 401 && !tokenReread && this.tokenChangedOnReread(headers)
+          && endsAtMs - Date.now() >= minCallMs) {
+          tokenReread = true;
+          continue;
+        }
+        observe?.(method, error instanceof KubeApiError ? error.statusCode : 0);
+        throw error;
+      }
+    }
+  }
+
+  /** One attempt of a call, within timeoutMs; an answer larger than the cap is cut off. */
+  private send<T>(method: string, path: string, headers: Record<string, string>, payload: string | undefined, timeoutMs: number): Promise<{ value: T; statusCode: number }> {
+    const limit = this.options.maxResponseBytes ?? maxResponseBytes;
+    return new Promise<{ value: T; statusCode: number }>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
+      let answered = false;
       const req = send(`${this.server}${path}`, { method, headers, agent: this.agent }, (res) => {
+        answered = true;
+        const statusCode = res.statusCode ?? 0;
+        const tooLarge = () => {
+          clearTimeout(timer);
+          reject(new ResponseTooLargeError(statusCode, `${method} ${path}`, limit));
+          // The rest is not read: the socket goes, not back to the pool.
+          req.destroy();
+        };
+        if (Number(res.headers['content-length']) > limit) {
+          tooLarge();
+          return;
+        }
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > limit) {
+            chunks.length = 0;
+            res.removeAllListeners('data');
+            tooLarge();
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on('error', (error) => {
           clearTimeout(timer);
           reject(new KubeUnreachableError(this.server, error.message));
         });
         res.on('end', () => {
           clearTimeout(timer);
-          const statusCode = res.statusCode ?? 0;
           try {
             resolve({ value: parseAnswer<T>(method, path, statusCode, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after']), statusCode });
           } catch (error) {
@@ -226,21 +409,13 @@ export class KubeRestClient {
       // One timer bounds the whole call, connecting, waiting and reading included (a socket
       // timeout would fire only on a socket that stays idle).
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
-      req.on('error', (error) => {
+      req.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new KubeUnreachableError(this.server, error.message));
+        reject(!answered && isStaleSocketFailure(req, error)
+          ? new StaleSocketError(this.server, `${error.message} (a pooled connection the server had closed)`)
+          : new KubeUnreachableError(this.server, error.message));
       });
       req.end(payload);
     });
-    return call.then(
-      ({ value, statusCode }) => {
-        observe?.(method, statusCode);
-        return value;
-      },
-      (error: unknown) => {
-        observe?.(method, error instanceof KubeApiError ? error.statusCode : 0);
-        throw error;
-      },
-    );
   }
 }

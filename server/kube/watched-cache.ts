@@ -1,9 +1,11 @@
 // One collection of a cluster held in memory by a list and a watch, as a client-go informer
 // holds it, for lookups without an API call. It may lag the API server by the watch's latency.
 // Until the first list completes, or after the watch breaks, lookups answer "unknown" and
-// callers ask the API. A 410 lists again at once; anything from the server or the network,
-// after a backoff; anything else is a bug, which a retry would only repeat: the loop stops
-// and keeps it in stoppedBy.
+// callers ask the API. As client-go's reflector: the list is paged; a watch that ends is
+// resumed from the last version seen; one that fails (an ERROR event, a broken connection, or
+// an end within a second with no event) lists again, after a backoff that grows with each
+// failure and resets after a healthy watch. Anything else is a bug, which a retry would only
+// repeat: the loop stops and keeps it in stoppedBy.
 import { setTimeout as delay } from 'node:timers/promises';
 import { KubeApiError, KubeUnreachableError, type KubeRestClient } from './rest.js';
 
@@ -12,19 +14,43 @@ export interface WatchedObject {
 }
 
 interface ObjectList<T> {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
   items?: T[];
+}
+
+interface WatchStatus {
+  code?: number;
+  reason?: string;
+  message?: string;
 }
 
 interface WatchEvent<T> {
   type?: string;
-  object?: T & { code?: number };
+  object?: T & WatchStatus;
 }
 
 const watchTimeoutSeconds = 300;
 /** The API server sends a bookmark about every minute on a quiet watch: silence past this means it is gone. */
 const idleTimeoutMs = 90_000;
-const retryDelaysMs = [500, 1_000, 2_000, 5_000, 10_000];
+/** Items per list page (client-go's pager asks for 500). */
+export const listPageSize = 500;
+/** A watch that ends sooner than this without an event failed (client-go: "very short watch"). */
+export const shortWatchMs = 1_000;
+
+/** The longest wait between two lists. */
+export const maxRelistDelayMs = 30_000;
+
+/**
+ * The wait before listing again after `failures` failures in a row: client-go's reflector
+ * backoff (800 ms doubling) with up to as much again of jitter, so that the caches of many
+ * clusters broken at once do not call back in step, at most maxRelistDelayMs (client-go's
+ * jitter may double its 30 s; a cache that is not synced costs the syncs API calls, so this
+ * one waits no longer). `random` is in [0, 1).
+ */
+export function relistDelayMs(failures: number, random: number = Math.random()): number {
+  const base = 800 * 2 ** Math.min(Math.max(0, failures - 1), 16);
+  return Math.min(maxRelistDelayMs, Math.round(base * (1 + random)));
+}
 
 const keyOf = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
 /** Waits, or less when signal aborts (then resolves too: the loop checks the signal). */
@@ -95,16 +121,21 @@ export abstract class WatchedCache<T extends WatchedObject> {
   }
 
   private async run(): Promise<void> {
+    /** Failures since the last healthy watch. */
     let failures = 0;
     while (!this.stopping.signal.aborted) {
       try {
         let resourceVersion = await this.list();
-        // Watch until the server ends it, then continue from the last version seen. Only a
-        // watch that ran its course counts as healthy: one failing at once keeps backing off.
+        // Watch until the server ends it, then continue from the last version seen.
         for (;;) {
-          resourceVersion = await this.watchFrom(resourceVersion);
-          failures = 0;
+          const started = performance.now();
+          const watched = await this.watchFrom(resourceVersion);
           if (this.stopping.signal.aborted) return;
+          if (watched.events === 0 && performance.now() - started < shortWatchMs) {
+            throw new KubeUnreachableError(this.client.server, `the watch ended within ${shortWatchMs} ms without an event`);
+          }
+          failures = 0;
+          resourceVersion = watched.resourceVersion;
         }
       } catch (error) {
         this.synced = false;
@@ -114,34 +145,63 @@ export abstract class WatchedCache<T extends WatchedObject> {
           this.stoppedBy = error as Error;
           return;
         }
-        // 410 Gone: the version is too old, list again at once. Anything else (the cluster away,
-        // or 403 while the RBAC lacks list and watch): list again after a backoff.
-        await sleep(error instanceof KubeApiError && error.statusCode === 410 ? 0 : retryDelaysMs[Math.min(failures++, retryDelaysMs.length - 1)]!, this.stopping.signal);
+        // 410 Gone after a healthy watch: the version is too old, list again at once. Anything
+        // else (the cluster away, an ERROR event, 403 while the RBAC lacks list and watch, a
+        // server that keeps answering 410): list again after the backoff.
+        const expired = error instanceof KubeApiError && error.statusCode === 410;
+        failures += 1;
+        await sleep(expired && failures === 1 ? 0 : relistDelayMs(failures), this.stopping.signal);
       }
     }
   }
 
+  /** The whole collection, page by page; the cache is replaced only once the last page is in. */
   private async list(): Promise<string> {
-    const list = await this.client.request<ObjectList<T>>('GET', this.path);
+    const separator = this.path.includes('?') ? '&' : '?';
+    const listed = new Map<string, T>();
+    let continueToken = '';
+    let resourceVersion = '';
+    for (;;) {
+      let page: ObjectList<T>;
+      try {
+        page = await this.client.request<ObjectList<T>>('GET',
+          `${this.path}${separator}limit=${listPageSize}${continueToken ? `&continue=${encodeURIComponent(continueToken)}` : ''}`);
+      } catch (error) {
+        // The continue token expired (410) between pages: the list starts over, as client-go's pager does.
+        if (continueToken && error instanceof KubeApiError && error.statusCode === 410) {
+          listed.clear();
+          continueToken = '';
+          continue;
+        }
+        throw error;
+      }
+      for (const object of page.items ?? []) listed.set(keyOf(object.metadata?.namespace, object.metadata?.name), this.trim(object));
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?.continue ?? '';
+      if (!continueToken) break;
+    }
     this.objects.clear();
-    for (const object of list.items ?? []) this.store(object);
+    for (const [key, object] of listed) this.objects.set(key, object);
     this.synced = true;
     this.changed();
-    return list.metadata?.resourceVersion ?? '';
+    return resourceVersion;
   }
 
-  private async watchFrom(resourceVersion: string): Promise<string> {
+  /** Until the server ends the watch; throws an ERROR event as the KubeApiError it carries. */
+  private async watchFrom(resourceVersion: string): Promise<{ resourceVersion: string; events: number }> {
     let latest = resourceVersion;
-    let gone = false;
+    let events = 0;
     await this.client.watch(
       `${this.path}${this.path.includes('?') ? '&' : '?'}watch=true&allowWatchBookmarks=true` +
         `&resourceVersion=${encodeURIComponent(resourceVersion)}&timeoutSeconds=${watchTimeoutSeconds}`,
       (raw) => {
         const event = raw as WatchEvent<T>;
         if (event.type === 'ERROR') {
-          gone = event.object?.code === 410;
-          return;
+          // Not resumable from this version (410), nor from any (another error): the caller lists again.
+          const status: WatchStatus = event.object ?? {};
+          throw new KubeApiError(status.code ?? 500, status.reason ?? 'WatchError', `watch ${this.path}: ${status.message ?? 'an ERROR event'}`);
         }
+        events += 1;
         const object = event.object ?? ({} as T);
         if (object.metadata?.resourceVersion) latest = object.metadata.resourceVersion;
         if (event.type === 'ADDED' || event.type === 'MODIFIED') this.store(object);
@@ -151,7 +211,6 @@ export abstract class WatchedCache<T extends WatchedObject> {
       idleTimeoutMs,
       this.stopping.signal,
     );
-    if (gone) throw new KubeApiError(410, 'Expired', 'the watch resourceVersion is too old');
-    return latest;
+    return { resourceVersion: latest, events };
   }
 }

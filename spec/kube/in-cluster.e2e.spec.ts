@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadHostConnection, tokenFileMaxAgeMs } from '../../server/kube/connection.js';
-import { KubeRestClient } from '../../server/kube/rest.js';
+import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { eventually } from '../../harness/eventually.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { connectionOf } from '../../harness/connection.js';
 import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
@@ -57,5 +58,37 @@ describe('the in-cluster connection (real API server)', function () {
     expect(await whoAmI(client)).to.equal('system:serviceaccount:default:first');
     now += tokenFileMaxAgeMs;
     expect(await whoAmI(client)).to.equal('system:serviceaccount:default:second');
+  });
+
+  it('reads the token file again at once when the server refuses the token it holds, and sends the call with the new one', async function () {
+    this.timeout(60_000);
+    const accountDir = join(dir, 'revoked');
+    await mkdir(accountDir);
+    await writeFile(join(accountDir, 'ca.crt'), plane.pki.caCertPem);
+    const revoked = await tokenOf('revoked');
+    await writeFile(join(accountDir, 'token'), revoked);
+    const { hostname, port } = new URL(plane.server);
+    const now = 0;
+    const { connection } = loadHostConnection({
+      env: { KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, home: join(dir, 'no-home'), serviceAccountDir: accountDir, now: () => now,
+    });
+    const inCluster = await KubeRestClient.create(connection, { timeoutMs: 10_000 });
+    try {
+      expect(await whoAmI(inCluster)).to.equal('system:serviceaccount:default:revoked');
+      // The kubelet has written the successor; the old token dies with its ServiceAccount (once the
+      // API server's 10 s cache of authenticated tokens lets go of it), well within the minute.
+      await writeFile(join(accountDir, 'token'), await tokenOf('successor'));
+      await admin.request('DELETE', '/api/v1/namespaces/default/serviceaccounts/revoked');
+      const withRevoked = await KubeRestClient.create({ server: plane.server, caPem: plane.pki.caCertPem, bearerToken: () => revoked }, { timeoutMs: 10_000 });
+      try {
+        await eventually(async () => (await whoAmI(withRevoked).catch((error: unknown) => error)) instanceof KubeApiError,
+          'the revoked token is refused', { timeoutMs: 30_000, intervalMs: 500 });
+      } finally {
+        withRevoked.close();
+      }
+      expect(await whoAmI(inCluster)).to.equal('system:serviceaccount:default:successor');
+    } finally {
+      inCluster.close();
+    }
   });
 });

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, type ApiCallObserver } from '../../server/kube/rest.js';
+import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, ResponseTooLargeError, type ApiCallObserver } from '../../server/kube/rest.js';
+import { startConnectProxy } from '../../harness/connect-proxy.js';
+import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
 import { createServingPki } from '../../harness/pki.js';
 
@@ -190,5 +192,162 @@ describe('KubeRestClient', function () {
     const error = await client.watch('/api/v1/serviceaccounts?watch=true', () => { throw bug; }, 2_000, new AbortController().signal)
       .catch((e: unknown) => e);
     expect(error).to.equal(bug);
+  });
+});
+
+describe('KubeRestClient against a broken or hostile server', function () {
+  let server: Server | undefined;
+  let client: KubeRestClient | undefined;
+  const port = () => (server!.address() as AddressInfo).port;
+  afterEach(async function () {
+    client?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    server = undefined;
+  });
+
+  it('stops reading an answer past the cap, drops its connection, and says so', async function () {
+    let closed = false;
+    server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) { /* until the socket pushes back */ }
+      };
+      res.on('drain', pump);
+      res.on('close', () => { closed = true; });
+      pump();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    const error = await client.request('GET', '/api/v1/serviceaccounts').catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ResponseTooLargeError);
+    expect(error).to.include({ statusCode: 200, reason: 'ResponseTooLarge' });
+    expect((error as Error).message).to.equal('GET /api/v1/serviceaccounts: the answer exceeds 1048576 bytes; it was not read');
+    await eventually(() => closed, 'the server sees its connection dropped');
+  });
+
+  it('refuses an answer whose Content-Length is past the cap without reading it', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(2 * 1024 * 1024) });
+      res.write('{');
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    expect(await client.request('GET', '/x').catch((e: unknown) => e)).to.be.instanceOf(ResponseTooLargeError);
+  });
+
+  it('stops a watch whose line never ends past the cap', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"type":"ADDED","object":{}}\n');
+      const timer = setInterval(() => res.write('x'.repeat(64 * 1024)), 1);
+      res.on('close', () => clearInterval(timer));
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    const events: unknown[] = [];
+    const error = await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal)
+      .catch((e: unknown) => e);
+    expect(events).to.have.length(1);
+    expect(error).to.be.instanceOf(ResponseTooLargeError);
+  });
+
+  it('closes a pooled connection once it has been idle for idleSocketTimeoutMs, before the server would', async function () {
+    let closed = 0;
+    ({ server } = await serve((req, _body, res) => {
+      req.socket.once('close', () => { closed += 1; });
+      res.end('{}');
+    }));
+    server.keepAliveTimeout = 60_000;
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, idleSocketTimeoutMs: 200 });
+    await client.request('GET', '/x');
+    expect(closed, 'kept for the next call').to.equal(0);
+    await eventually(() => closed === 1, 'the idle connection closed by the client');
+  });
+
+  it('sends an idempotent call again on a new connection when the pooled one was closed by the server meanwhile, but not a POST', async function () {
+    const connections = new Set<unknown>();
+    let dropReused = false;
+    server = createServer((req, res) => {
+      const reused = connections.has(req.socket);
+      connections.add(req.socket);
+      // What a server closing an idle connection at the moment it is reused looks like to the client.
+      if (reused && dropReused) {
+        req.socket.destroy();
+        return;
+      }
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const seen: [string, number][] = [];
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, observe: (method, code) => seen.push([method, code]) });
+    await client.request('GET', '/first');
+    dropReused = true;
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      expect(await client.request(method, '/again', method === 'GET' ? undefined : {}), method).to.deep.equal({ ok: true });
+    }
+    const post = await client.request('POST', '/api/v1/namespaces/default/serviceaccounts/a/token', {}).catch((e: unknown) => e);
+    expect(post, 'a POST may have been processed: not sent twice').to.be.instanceOf(KubeUnreachableError);
+    expect(seen).to.deep.equal([['GET', 200], ['GET', 200], ['PUT', 200], ['DELETE', 200], ['POST', 0]]);
+  });
+
+  it('reads a refused token file again at once and sends the call once more with the new token', async function () {
+    const seen: (string | undefined)[] = [];
+    ({ server } = await serve((req, _body, res) => {
+      seen.push(req.headers.authorization);
+      const accepted = req.headers.authorization === 'Bearer new';
+      res.writeHead(accepted ? 200 : 401, { 'Content-Type': 'application/json' });
+      res.end(accepted ? '{}' : '{"kind":"Status","reason":"Unauthorized","message":"Unauthorized"}');
+    }));
+    let onFile = 'old';
+    let current = 'old';
+    const bearerToken = (reread?: boolean) => {
+      if (reread) current = onFile;
+      return current;
+    };
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}`, bearerToken }, { timeoutMs: 5_000 });
+    const unchanged = await client.request('GET', '/x').catch((e: unknown) => e);
+    expect(unchanged, 'the file still holds the refused token: no second call').to.include({ statusCode: 401 });
+    expect(seen).to.deep.equal(['Bearer old']);
+    onFile = 'new';
+    expect(await client.request('GET', '/x')).to.deep.equal({});
+    expect(seen).to.deep.equal(['Bearer old', 'Bearer old', 'Bearer new']);
+  });
+
+  it('goes through the CONNECT proxy HTTPS_PROXY names (with its credentials), and not for a host NO_PROXY names', async function () {
+    const dir = await mkdtemp(join(tmpdir(), 'rest-proxy-'));
+    const proxy = await startConnectProxy({ hosts: { 'only-the-proxy-knows.test': '127.0.0.1' }, credentials: 'user:p@ss' });
+    try {
+      const pki = await createServingPki(dir, ['localhost']);
+      const tls = createTlsServer({ cert: pki.certPem, key: pki.keyPem }, (_req, res) => res.end('{"through":"tls"}'));
+      server = tls;
+      await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+      const connection = { server: `https://only-the-proxy-knows.test:${port()}`, caPem: pki.caCertPem, tlsServerName: 'localhost' };
+      const proxyUrl = proxy.url.replace('http://', 'http://user:p%40ss@');
+      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl } });
+      expect(await client.request('GET', '/version')).to.deep.equal({ through: 'tls' });
+      expect(proxy.tunnels).to.deep.equal([`only-the-proxy-knows.test:${port()}`]);
+      client.close();
+
+      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl, NO_PROXY: '.test' } });
+      const direct = await client.request('GET', '/version').catch((e: unknown) => e);
+      expect(direct, 'not proxied: the name resolves nowhere').to.be.instanceOf(KubeUnreachableError);
+      expect(proxy.tunnels).to.have.length(1);
+      client.close();
+
+      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxy.url } });
+      const refused = await client.request('GET', '/version').catch((e: unknown) => e);
+      expect((refused as KubeUnreachableError).detail).to.contain('refused a tunnel').and.contain('HTTP 407');
+
+      client.close();
+      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: 'socks5://127.0.0.1:1080' } });
+      const socks = await client.request('GET', '/version').catch((e: unknown) => e);
+      expect((socks as KubeUnreachableError).detail).to.equal('HTTPS_PROXY is a socks5 proxy: only http and https proxies are supported');
+    } finally {
+      await proxy.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
