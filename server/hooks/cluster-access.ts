@@ -6,7 +6,7 @@ import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
-import type { Anchor } from '../kube/token-anchors.js';
+import type { Anchor, AnchorOptions, AnchorState } from '../kube/token-anchors.js';
 import type { MintedToken } from '../kube/tokens.js';
 
 /** One target cluster: where the ServiceAccounts, anchors and tokens of a request are made. */
@@ -21,7 +21,12 @@ export interface TargetAccess {
   ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }>;
   /** Deletes the ServiceAccount if it was made for `request`; true when this call deleted it. */
   deleteServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<boolean>;
-  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor>;
+  /** `options.name`: the anchor's name (one that exists already fails with 409); `forcedRotation`: marks it as a forced rotation's. */
+  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline, options?: AnchorOptions): Promise<Anchor>;
+  /** The anchor of that name as the target has it (when made, whether for a forced rotation, whether this request's); undefined: none. */
+  readAnchor(namespace: string, name: string, request: NamespacedName, deadline: Deadline): Promise<AnchorState | undefined>;
+  /** Deletes that anchor if it is still the same object (its UID), revoking its token; gone already is fine. */
+  revokeAnchor(namespace: string, anchor: Anchor, deadline: Deadline): Promise<void>;
   /** Deletes an anchor this request made for that ServiceAccount; gone already is fine. */
   deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline): Promise<void>;
   requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor, deadline: Deadline): Promise<MintedToken>;

@@ -6,10 +6,11 @@ import type { DpuClusterObject, SecretObject } from '../../server/api.js';
 import type { ClusterEndpoint } from '../../server/credential/render.js';
 import type { NamespacedName } from '../../server/credential/validate.js';
 import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
-import type { Anchor } from '../../server/kube/token-anchors.js';
+import { KubeApiError } from '../../server/kube/rest.js';
+import type { Anchor, AnchorOptions, AnchorState } from '../../server/kube/token-anchors.js';
 import type { MintedToken } from '../../server/kube/tokens.js';
 
-type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'deleteAnchor' | 'requestToken';
+type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'readAnchor' | 'revokeAnchor' | 'deleteAnchor' | 'requestToken';
 type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'cachedDpuCluster' | 'isAllowed' | 'forDpuCluster';
 
 /** A JWT-shaped token with the claims the hooks read (no signature: nothing verifies it here). */
@@ -24,6 +25,8 @@ export class FakeTarget implements TargetAccess {
   readonly serviceAccounts = new Map<string, { uid: string; madeFor: string }>();
   /** "namespace/name" of the anchors that exist. */
   readonly anchors = new Set<string>();
+  /** What the target holds of each anchor in `anchors`: its UID, when it was made (the clock's now), whether for a forced rotation. */
+  readonly anchorStates = new Map<string, Omit<AnchorState, 'name' | 'ours'>>();
   readonly calls: TargetCall[] = [];
   /** The error each call throws until cleared. */
   readonly failing = new Map<TargetCall, Error>();
@@ -58,16 +61,35 @@ export class FakeTarget implements TargetAccess {
     return this.serviceAccounts.delete(key);
   }
 
-  async createAnchor(serviceAccount: NamespacedName & { uid: string }): Promise<Anchor> {
+  async createAnchor(serviceAccount: NamespacedName & { uid: string }, _request: NamespacedName, _deadline: unknown,
+    options: AnchorOptions = {}): Promise<Anchor> {
     this.call('createAnchor');
-    const name = `${serviceAccount.name}-token-${++this.counter}`;
-    this.anchors.add(`${serviceAccount.namespace}/${name}`);
-    return { name, uid: `anchor-uid-${this.counter}` };
+    const name = options.name ?? `${serviceAccount.name}-token-${this.counter + 1}`;
+    const key = `${serviceAccount.namespace}/${name}`;
+    if (this.anchors.has(key)) throw new KubeApiError(409, 'AlreadyExists', `secrets "${name}" already exists`);
+    const uid = `anchor-uid-${++this.counter}`;
+    this.anchors.add(key);
+    this.anchorStates.set(key, { uid, createdAt: this.now(), forcedRotation: options.forcedRotation === true });
+    return { name, uid };
+  }
+
+  async readAnchor(namespace: string, name: string): Promise<AnchorState | undefined> {
+    this.call('readAnchor');
+    const state = this.anchorStates.get(`${namespace}/${name}`);
+    return state && this.anchors.has(`${namespace}/${name}`) ? { name, ours: true, ...state } : undefined;
+  }
+
+  async revokeAnchor(namespace: string, anchor: Anchor): Promise<void> {
+    this.call('revokeAnchor');
+    if (this.anchorStates.get(`${namespace}/${anchor.name}`)?.uid !== anchor.uid) return;
+    this.anchors.delete(`${namespace}/${anchor.name}`);
+    this.anchorStates.delete(`${namespace}/${anchor.name}`);
   }
 
   async deleteAnchor(namespace: string, name: string): Promise<void> {
     this.call('deleteAnchor');
     this.anchors.delete(`${namespace}/${name}`);
+    this.anchorStates.delete(`${namespace}/${name}`);
   }
 
   async requestToken(account: NamespacedName, expirationSeconds: number | undefined, anchor: Anchor): Promise<MintedToken> {
