@@ -45,20 +45,15 @@ export function retryAfterSeconds(failingSince: Date | undefined, now: Date): nu
 
 /**
  * When a token may be minted again after the one minted at `mintedAt` (its anchor's
- * creationTimestamp in the target) never showed in the Secret; undefined: at once.
- *
- * At once when that token is no newer than the one the status last saw in the Secret
- * (`lastObservedIssuedAt`): it was delivered (the Secret was deleted since). Otherwise the
- * failing request's backoff (retryAfterSeconds), counted from that mint: half the time failed
- * so far at the next mint, within [5 s, 5 min]: now - mintedAt >= clamp((now - since) / 2),
- * which is now >= max(mintedAt + 5 s, min(mintedAt + 5 min, 2 * mintedAt - since)). The gap
- * between mints doubles while the failure lasts. Without `failingSince` (a stale status),
- * the failure is taken to have begun at that mint: 5 s.
+ * creationTimestamp in the target) never showed in the Secret, while the request has been
+ * failing for that since `failingSince`: the failing request's backoff (retryAfterSeconds)
+ * counted from that mint, half the time failed so far at the next mint, within [5 s, 5 min]:
+ * now - mintedAt >= clamp((now - since) / 2), that is now >= max(mintedAt + 5 s,
+ * min(mintedAt + 5 min, 2 * mintedAt - since)). The gap between mints doubles while the failure
+ * lasts. A failure said to begin after that mint (its reason changed since) counts from the mint.
  */
-export function unobservedMintRetryAt(mintedAt: Date, lastObservedIssuedAt: Date | undefined, failingSince: Date | undefined): Date | undefined {
+export function unobservedMintRetryAt(mintedAt: Date, failingSince: Date): Date {
   const minted = mintedAt.getTime();
-  // creationTimestamp and the status's times have whole seconds.
-  if (lastObservedIssuedAt && minted <= lastObservedIssuedAt.getTime() + 1_000) return undefined;
-  const since = Math.min(failingSince?.getTime() ?? minted, minted);
+  const since = Math.min(failingSince.getTime(), minted);
   return new Date(Math.max(minted + minRetryAfterSeconds * 1_000, Math.min(minted + maxRetryAfterSeconds * 1_000, 2 * minted - since)));
 }

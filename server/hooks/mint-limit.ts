@@ -12,9 +12,8 @@ import type { ServiceAccountEntry } from '../api.js';
 import type { TokenDecision } from '../credential/decide.js';
 import { namespacedName } from '../credential/names.js';
 import { secondsUntil, unobservedMintRetryAt } from '../credential/schedule.js';
-import { conditionTypes, failed, previousFailure, reasons, rfc3339, type ConditionResult } from '../credential/status.js';
+import { failed, previousFailure, reasons, rfc3339, type ConditionResult } from '../credential/status.js';
 import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } from '../credential/token-anchors.js';
-import { dateOf } from '../credential/token-record.js';
 import type { ValidSpec } from '../credential/validate.js';
 import { KubeApiError } from '../kube/rest.js';
 import type { Anchor, AnchorState } from '../kube/token-anchors.js';
@@ -43,6 +42,9 @@ export interface ClaimInput {
   where: string;
 }
 
+/** The reasons of an answer whose Secret Metacontroller did not report holding its token. */
+const secretNotShown = new Set<string>([reasons.pending, reasons.secretNotAdopted, reasons.secretNotWritten]);
+
 const isAlreadyExists = (error: unknown) => error instanceof KubeApiError && error.statusCode === 409;
 
 /** A forced rotation the anchor made for the last one holds back, if any. */
@@ -59,7 +61,6 @@ function heldBack(input: ClaimInput, anchor: AnchorState | undefined): Kept | un
  */
 export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetAccess, input: ClaimInput): Promise<Claim> {
   const { namespace } = input.serviceAccount;
-  const status = run.parent.status;
   if (input.decision.forced && input.heldAnchor) {
     const kept = heldBack(input, await target.readAnchor(namespace, input.heldAnchor, spec.request, run.deadline));
     if (kept) return { kept };
@@ -87,8 +88,11 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
   if (occupant) {
     const kept = heldBack(input, occupant);
     if (kept) return { kept };
-    const observed = status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True');
-    const retryAt = unobservedMintRetryAt(occupant.createdAt, observed ? dateOf(status?.issuedAt) : undefined, previousFailure(status)?.since);
+    // Only while the answers fail because the Secret does not show their token: after any other failure (a
+    // DPUCluster gone and back, a refusal) or none (a Secret deleted by hand), the token there was handed out.
+    // A stale status may skip one wait; the revocation below holds whatever the status says.
+    const failure = previousFailure(run.parent.status);
+    const retryAt = failure && secretNotShown.has(failure.reason) ? unobservedMintRetryAt(occupant.createdAt, failure.since) : undefined;
     if (retryAt && run.now < retryAt) return waitToMint(run, spec, input, occupant, retryAt);
     await target.revokeAnchor(namespace, occupant, run.deadline);
   }
