@@ -69,7 +69,7 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
   if (!anchors) {
     const full = failed(reasons.tokenLimitReached, `this request has ${run.holdings.anchors.length} tokens on record that are still valid `
       + `(status.tokenAnchors holds at most ${maxRecordedAnchors}): no further token is minted until some expire or their anchors `
-      + `can be deleted (the ServiceAccountReconciled condition says why they cannot); the current Secret is kept`);
+      + `can be deleted (TokenRevocationFailed said why they could not); the current Secret is kept`);
     return keepSecret(run, { serviceAccount: input.serviceAccountReady, secret: full, decision: 'error', serviceAccounts: input.ledger });
   }
   const name = anchorNameFor(input.serviceAccount.name, spec.request.uid, input.heldAnchor);
