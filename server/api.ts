@@ -101,6 +101,7 @@ export interface DpuServiceCredentialRequest extends KubeObject {
 
 export interface SecretObject extends KubeObject {
   type?: string;
+  immutable?: boolean;
   data?: Record<string, string>;
 }
 

@@ -64,6 +64,9 @@ export function hostAndPort(server: string): { host: string; port: string } {
   return { host, port };
 }
 
+/** The type of every output Secret. A Secret's type never changes: one of another type cannot be written. */
+export const outputSecretType = 'Opaque';
+
 export function renderSecret(spec: ValidSpec, endpoint: ClusterEndpoint, record: TokenRecord): SecretObject {
   let data: Record<string, string>;
   if (spec.type === 'kubeconfig') {
@@ -86,7 +89,7 @@ export function renderSecret(spec: ValidSpec, endpoint: ClusterEndpoint, record:
       labels: { ...spec.secretLabels, ...managedLabels(spec.request.namespace, spec.request.name) },
       annotations: { ...spec.secretAnnotations, ...tokenRecordAnnotations(record) },
     },
-    type: 'Opaque',
+    type: outputSecretType,
     data,
   };
 }

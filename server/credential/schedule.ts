@@ -42,3 +42,18 @@ export function retryAfterSeconds(failingSince: Date | undefined, now: Date): nu
   const failedForSeconds = failingSince ? Math.max(0, (now.getTime() - failingSince.getTime()) / 1_000) : 0;
   return Math.min(maxRetryAfterSeconds, Math.max(minRetryAfterSeconds, Math.round(failedForSeconds / 2)));
 }
+
+/**
+ * When a token may be minted again after the one minted at `mintedAt` (its anchor's
+ * creationTimestamp in the target) never showed in the Secret, while the request has been
+ * failing for that since `failingSince`: the failing request's backoff (retryAfterSeconds)
+ * counted from that mint, half the time failed so far at the next mint, within [5 s, 5 min]:
+ * now - mintedAt >= clamp((now - since) / 2), that is now >= max(mintedAt + 5 s,
+ * min(mintedAt + 5 min, 2 * mintedAt - since)). The gap between mints doubles while the failure
+ * lasts. A failure said to begin after that mint (its reason changed since) counts from the mint.
+ */
+export function unobservedMintRetryAt(mintedAt: Date, failingSince: Date): Date {
+  const minted = mintedAt.getTime();
+  const since = Math.min(failingSince.getTime(), minted);
+  return new Date(Math.max(minted + minRetryAfterSeconds * 1_000, Math.min(minted + maxRetryAfterSeconds * 1_000, 2 * minted - since)));
+}

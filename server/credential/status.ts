@@ -3,7 +3,7 @@
 // does, so Metacontroller sees no change and does not loop.
 import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
 import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
-import { anchorsOf, type AnchorEntry } from './token-anchors.js';
+import { anchorsOf, recordable, type AnchorEntry } from './token-anchors.js';
 import { rfc3339 } from './time.js';
 import type { TokenRecord } from './token-record.js';
 
@@ -30,6 +30,8 @@ export const reasons = {
   invalidTargetKubeconfig: 'InvalidTargetKubeconfig',
   secretNotAdopted: 'SecretNotAdopted',
   secretNotWritten: 'SecretNotWritten',
+  secretNotWritable: 'SecretNotWritable',
+  tokenLimitReached: 'TokenLimitReached',
   referenceNotPermitted: 'ReferenceNotPermitted',
   secretNotOwned: 'SecretNotOwned',
   durationNotPermitted: 'DurationNotPermitted',
@@ -107,7 +109,7 @@ export function buildStatus(input: StatusInput): DpuServiceCredentialRequestStat
     status.expirationTimestamp = rfc3339(input.token.expiresAt);
     if (input.token.tokenId) status.tokenID = input.token.tokenId;
   }
-  const anchors = input.tokenAnchors ?? anchorsOf(input.previous);
+  const anchors = recordable(input.tokenAnchors ?? anchorsOf(input.previous), input.now);
   if (anchors.length > 0) status.tokenAnchors = anchors;
   const revokedAt = input.revokedAt ? rfc3339(input.revokedAt) : input.previous?.previousTokensRevokedAt;
   if (revokedAt) status.previousTokensRevokedAt = revokedAt;

@@ -11,6 +11,15 @@
 // Secret see the renewed token only when the kubelet refreshes the volume, about a minute
 // later, and clients read their file again), then its anchor is deleted: outside that
 // window a request has one working token. Anchors of expired tokens are deleted too.
+//
+// At most one token no Secret was seen holding exists per request at a time, whatever the
+// status says (Metacontroller's cache may hand a sync a stale one): the anchor of the next
+// token has a name fixed by the request and the token the observed Secret holds
+// (anchorNameFor). While that Secret holds the same token, every new token is bound to an
+// anchor of that one name: one already there is a token minted since and never observed,
+// revoked before the next is minted (hooks/sync.ts), and the name's creationTimestamp in the
+// target says when it was minted (schedule.ts unobservedMintRetryAt backs off from it).
+import { hash } from 'node:crypto';
 import { isRecord, type DpuServiceCredentialRequestStatus, type ServiceAccountEntry, type TokenAnchorEntry } from '../api.js';
 import { sameServiceAccount } from './service-account-ledger.js';
 import { rfc3339 } from './time.js';
@@ -105,4 +114,45 @@ export function nextGraceEnd(anchors: AnchorEntry[], graceMs: number, now: Date)
   const ends = anchors.flatMap((entry) => entry.supersededAt ? [Date.parse(entry.supersededAt) + graceMs] : [])
     .filter((end) => end > now.getTime());
   return ends.length > 0 ? new Date(Math.min(...ends)) : undefined;
+}
+
+/**
+ * The name of the anchor the next token of request `requestUid` is bound to, while the Secret
+ * holds the token bound to `heldAnchor` (undefined: it holds none). A new name once the Secret
+ * is seen holding a newer token; the same name for every mint until then.
+ */
+export function anchorNameFor(serviceAccountName: string, requestUid: string, heldAnchor: string | undefined): string {
+  return `${serviceAccountName.slice(0, 40)}-token-${hash('sha256', `${requestUid}/${heldAnchor ?? ''}`, 'hex').slice(0, 10)}`;
+}
+
+/**
+ * The CRD's maxItems on status.tokenAnchors. The rule above leaves the current token, one
+ * unobserved, and the predecessors in their renewal grace or waiting for their revocation: a
+ * handful; the rest is room for anchors whose deletion keeps failing.
+ */
+export const maxRecordedAnchors = 32;
+
+/**
+ * The anchors on record with room for one more: the oldest entries of expired tokens dropped
+ * first (their tokens no longer work; only an empty anchor Secret may stay behind, removed with
+ * its ServiceAccount). Undefined: there is no room without forgetting a live token.
+ */
+export function roomForAnchor(anchors: AnchorEntry[], now: Date): AnchorEntry[] | undefined {
+  const room = withoutExpired(anchors, anchors.length + 1 - maxRecordedAnchors, now);
+  return room.length < maxRecordedAnchors ? room : undefined;
+}
+
+/**
+ * The anchors to write: over maxRecordedAnchors (the status read lacked some the observed
+ * Secrets show), the oldest expired entries are dropped; a live one never is.
+ */
+export function recordable(anchors: AnchorEntry[], now: Date): AnchorEntry[] {
+  return withoutExpired(anchors, anchors.length - maxRecordedAnchors, now);
+}
+
+function withoutExpired(anchors: AnchorEntry[], excess: number, now: Date): AnchorEntry[] {
+  if (excess <= 0) return anchors;
+  const dropped = new Set(anchors.filter((entry) => Date.parse(entry.expiresAt) <= now.getTime())
+    .sort((a, b) => Date.parse(a.expiresAt) - Date.parse(b.expiresAt)).slice(0, excess));
+  return anchors.filter((entry) => !dropped.has(entry));
 }

@@ -7,7 +7,7 @@ import type { ClusterEndpoint } from '../credential/render.js';
 import type { Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
-import type { Anchor } from '../kube/token-anchors.js';
+import type { Anchor, AnchorOptions, AnchorState } from '../kube/token-anchors.js';
 import type { MintedToken } from '../kube/tokens.js';
 
 /** One target cluster: where the ServiceAccounts, anchors and tokens of a request are made. */
@@ -25,7 +25,12 @@ export interface TargetAccess {
    * now, or, without a UID, one labelled for `request` (credential/removal.ts says what it comes to).
    */
   deleteServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<Removal>;
-  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor>;
+  /** `options.name`: the anchor's name (one that exists already fails with 409); `forcedRotation`: marks it as a forced rotation's. */
+  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline, options?: AnchorOptions): Promise<Anchor>;
+  /** The anchor of that name as the target has it (when made, whether for a forced rotation, whether this request's); undefined: none. */
+  readAnchor(namespace: string, name: string, request: NamespacedName, deadline: Deadline): Promise<AnchorState | undefined>;
+  /** Deletes that anchor if it is still the same object (its UID), revoking its token; gone already is fine. */
+  revokeAnchor(namespace: string, anchor: Anchor, deadline: Deadline): Promise<void>;
   /** Deletes an anchor this request made for that ServiceAccount: the one of `madeWithUid` whatever its labels say, else by its labels. */
   deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline,
     madeWithUid?: string): Promise<Removal>;

@@ -4,6 +4,7 @@
 import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject } from '../api.js';
 import { adoptAnnotation, namespacedName } from '../credential/names.js';
 import { inputFreshness, showsLastIssued, writeRefused, type IssuedToken } from '../credential/observed-secret.js';
+import { outputSecretType } from '../credential/render.js';
 import { buildStatus, conditionTypes, failed, reasons, succeeded } from '../credential/status.js';
 import { dateOf, readTokenRecord } from '../credential/token-record.js';
 import { anchorsOf } from '../credential/token-anchors.js';
@@ -98,15 +99,43 @@ function mayWrite(secret: SecretObject, request: ValidSpec['request']): boolean 
 }
 
 /**
+ * Why `secret` can never hold what this webhook writes, if so: an immutable Secret keeps its
+ * data, and a Secret's type cannot change. Each answer would mint a token it never shows.
+ */
+function unwritable(secret: SecretObject): string | undefined {
+  if (secret.immutable === true) return 'it is immutable (its data can never change)';
+  const type = secret.type ?? outputSecretType;
+  return type === outputSecretType ? undefined : `it is of type ${type}, and an output Secret is ${outputSecretType} (a Secret's type never changes)`;
+}
+
+function notWritable(run: SyncRun, spec: ValidSpec, why: string): Promise<Ended> {
+  const refused = failed(reasons.secretNotWritable, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} cannot be written: ${why}; `
+    + `nothing was minted and nothing in it is changed. Delete it (this request then writes a new one), or choose another spec.secret.name`);
+  return keepSecret(run, { serviceAccount: refused, secret: refused, decision: 'error' });
+}
+
+/**
  * Metacontroller applies children by force under server-side apply: a Secret of that name
  * that is not this request's own would be taken over. Its children are observed; one just
  * written may not be yet, so what is not observed is read live. Undefined: it may be written.
+ * One that can never be written (unwritable) is refused before anything is minted for it.
  */
 export async function checkSecretOwnership(run: SyncRun, spec: ValidSpec): Promise<Ended | undefined> {
-  if (run.observed.named(spec.secret.name)) return undefined;
+  const child = run.observed.named(spec.secret.name);
+  if (child) {
+    const why = unwritable(child);
+    return why ? notWritable(run, spec, why) : undefined;
+  }
   let existing: SecretObject | undefined;
   try {
     existing = await run.context.clusters.host.readSecretMetadata(spec.secret.namespace, spec.secret.name, run.deadline);
+    // Handed over (the adopt annotation): its type and immutability decide whether it can be written, and
+    // only a full read has them. Its data is not looked at.
+    if (existing && !isControlledBy(existing, spec.request.uid) && mayWrite(existing, spec.request)) {
+      existing = await run.context.clusters.host.readSecret(spec.secret.namespace, spec.secret.name, run.deadline);
+      const why = existing && unwritable(existing);
+      if (why) return notWritable(run, spec, why);
+    }
   } catch (error) {
     return keepSecret(run, failedCall(run, error, 'secretOwnership'));
   }

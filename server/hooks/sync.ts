@@ -20,6 +20,7 @@ import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAncho
 import { dateOf, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import type { ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
+import type { Anchor } from '../kube/token-anchors.js';
 import { serviceAccountUidOf } from '../kube/tokens.js';
 import type { SyncRequest } from '../metacontroller.js';
 import { unchanged, type HeldToken } from './children.js';
@@ -28,6 +29,7 @@ import { resolveTargetCluster, TargetClusterGoneError, type HookContext } from '
 import { ServiceAccountReplacedError } from './error-outcomes.js';
 import { firstRefusal, refuse, scopesOf } from './grants.js';
 import { deleteAnchors, deleteLeftovers, tamperingEvents, tamperingNote, type Cleanup, type Revocation } from './leftovers.js';
+import { claimAnchor } from './mint-limit.js';
 import { end, failure, hasEnded, outcomeReasons, type Ended, type SyncOutcome } from './outcome.js';
 import { checkInputFreshness, checkSecretOwnership, type Freshness } from './secret-checks.js';
 import { failedCall, failureBase, keepSecret, startRun, type SyncRun } from './sync-run.js';
@@ -52,7 +54,7 @@ async function syncPhases(run: SyncRun): Promise<SyncOutcome> {
   if (hasEnded(target)) return target.ended;
   const account = await ensureAccount(run, spec, target);
   if (hasEnded(account)) return account.ended;
-  const token = await keepOrMint(run, spec, target, account);
+  const token = await keepOrMint(run, spec, target, account, freshness);
   if (hasEnded(token)) return token.ended;
   const revoked = await revoke(run, spec, target, account, token);
   return answer(run, { spec, target, account, token, revoked, freshness });
@@ -162,30 +164,47 @@ interface HeldOrMinted {
   events: EventNote[];
 }
 
-async function keepOrMint(run: SyncRun, spec: ValidSpec, target: TargetAccess, account: EnsuredAccount): Promise<HeldOrMinted | Ended> {
-  const lastForcedRotation = dateOf(run.parent.status?.lastForcedRotationAt);
-  const decision = decideToken(run.observed.recordOf(run.observed.lineage(spec.secret.name).held), account.identity,
-    jitterMsFor(spec.request.uid), run.now, lastForcedRotation && new Date(lastForcedRotation.getTime() + run.policy.minForcedRotationIntervalMs));
+async function keepOrMint(run: SyncRun, spec: ValidSpec, target: TargetAccess, account: EnsuredAccount, freshness: Freshness):
+  Promise<HeldOrMinted | Ended> {
+  const held = run.observed.recordOf(run.observed.lineage(spec.secret.name).held);
+  const decide = (lastForcedRotation: Date | undefined) => decideToken(held, account.identity, jitterMsFor(spec.request.uid), run.now,
+    lastForcedRotation && new Date(lastForcedRotation.getTime() + run.policy.minForcedRotationIntervalMs));
+  const decision = decide(dateOf(run.parent.status?.lastForcedRotationAt));
   // What the status lost to Metacontroller's cache lag but the observed Secrets show is kept on record.
   const anchors = run.holdings.anchors;
   if (decision.action === 'keep') return { decision, record: decision.record, anchors, events: [] };
-  const anchored = (anchor: { name: string; uid: string }, expiresAt: Date) =>
-    withAnchor(anchors, anchorEntryOf(account.current, anchor, spec.rotation, rfc3339(expiresAt)));
-  let anchor: { name: string; uid: string } | undefined;
+  const anchored = (recorded: AnchorEntry[], anchor: Anchor, expiresAt: Date) =>
+    withAnchor(recorded, anchorEntryOf(account.current, anchor, spec.rotation, rfc3339(expiresAt)));
+  let anchor: Anchor | undefined;
+  let recorded = anchors;
   try {
-    const created = await target.createAnchor({ ...spec.serviceAccount, uid: account.identity.serviceAccountUid }, spec.request, run.deadline);
+    // The limits that hold whatever status this sync read (mint-limit.ts).
+    const claim = await claimAnchor(run, spec, target, {
+      decision,
+      heldAnchor: held ? run.observed.issuedToken(held).anchor : undefined,
+      serviceAccount: { ...spec.serviceAccount, uid: account.identity.serviceAccountUid },
+      holdBack: decide,
+      refusedWrite: freshness.refusedWrite === namespacedName(spec.secret.namespace, spec.secret.name),
+      serviceAccountReady: account.ready,
+      ledger: account.ledger,
+      where: account.where,
+    });
+    if (hasEnded(claim)) return claim;
+    if ('kept' in claim) return { decision: claim.kept, record: claim.kept.record, anchors, events: [] };
+    const created = claim.anchor;
     anchor = created;
+    recorded = claim.anchors;
     const record = await mintToken(run, target, spec, account.identity, created);
     const issued = normal(eventReasons.tokenIssued, `issued a token for service account ${account.ref} in ${account.where}, `
       + `valid until ${rfc3339(record.expiresAt)} (${decision.why})`);
-    return { decision, record, anchors: anchored(created, record.expiresAt), events: [issued] };
+    return { decision, record, anchors: anchored(recorded, created, record.expiresAt), events: [issued] };
   } catch (error) {
     return end(failure({
       ...failedCall(run, error, 'token', target, account.ready),
       ...failureBase(run),
       serviceAccounts: account.ledger,
       // An anchor without a token: recorded as expired, so a later sync deletes it.
-      tokenAnchors: anchor ? anchored(anchor, run.now) : anchors,
+      tokenAnchors: anchor ? anchored(recorded, anchor, run.now) : anchors,
     }));
   }
 }

@@ -8,7 +8,7 @@ import type { NamespacedName } from '../credential/validate.js';
 import { KubeRestClient, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
 import { deleteManagedServiceAccount, ensureServiceAccount } from './service-accounts.js';
-import { createAnchor, deleteAnchor, type Anchor } from './token-anchors.js';
+import { createAnchor, deleteAnchor, readAnchor, revokeAnchor, type Anchor, type AnchorOptions, type AnchorState } from './token-anchors.js';
 import { requestToken, type MintedToken } from './tokens.js';
 
 export interface ClusterOptions {
@@ -55,8 +55,16 @@ export class TargetCluster {
     return deleteManagedServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
   }
 
-  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline): Promise<Anchor> {
-    return createAnchor(this.client.within(deadline), serviceAccount, request);
+  createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, deadline: Deadline, options?: AnchorOptions): Promise<Anchor> {
+    return createAnchor(this.client.within(deadline), serviceAccount, request, options);
+  }
+
+  readAnchor(namespace: string, name: string, request: NamespacedName, deadline: Deadline): Promise<AnchorState | undefined> {
+    return readAnchor(this.client.within(deadline), namespace, name, request);
+  }
+
+  revokeAnchor(namespace: string, anchor: Anchor, deadline: Deadline): Promise<void> {
+    return revokeAnchor(this.client.within(deadline), namespace, anchor);
   }
 
   deleteAnchor(namespace: string, name: string, request: NamespacedName, serviceAccountName: string, deadline: Deadline,

@@ -15,17 +15,37 @@ export interface Anchor {
   uid: string;
 }
 
+/** Set on the anchor of a token minted for a forced rotation: when the last one was, read from the target itself. */
+export const forcedRotationAnnotation = 'svc.dpu.nvidia.com/forced-rotation';
+
+/** How a new anchor is made: `name` (credential/token-anchors.ts anchorNameFor) instead of a generated one. */
+export interface AnchorOptions {
+  name?: string;
+  forcedRotation?: boolean;
+}
+
+/** An anchor as the target cluster has it: the ground truth of when a token was minted, whatever the status says. */
+export interface AnchorState extends Anchor {
+  createdAt: Date;
+  forcedRotation: boolean;
+  /** An anchor this request made (its type and labels); anything else of that name is left alone. */
+  ours: boolean;
+}
+
 const secretsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
 
-export async function createAnchor(client: ApiCaller, serviceAccount: NamespacedName & { uid: string }, request: NamespacedName): Promise<Anchor> {
+/** Creates an anchor; one of `options.name` that exists already fails with 409 (AlreadyExists). */
+export async function createAnchor(client: ApiCaller, serviceAccount: NamespacedName & { uid: string }, request: NamespacedName,
+  options: AnchorOptions = {}): Promise<Anchor> {
   const created = await client.request<{ metadata?: { name?: string; uid?: string } }>('POST', secretsPath(serviceAccount.namespace), {
     apiVersion: 'v1',
     kind: 'Secret',
     type: anchorSecretType,
     metadata: {
-      generateName: `${serviceAccount.name.slice(0, 40)}-token-`,
+      ...(options.name ? { name: options.name } : { generateName: `${serviceAccount.name.slice(0, 40)}-token-` }),
       namespace: serviceAccount.namespace,
       labels: { ...managedLabels(request.namespace, request.name), [anchorLabel]: 'true' },
+      ...(options.forcedRotation ? { annotations: { [forcedRotationAnnotation]: 'true' } } : {}),
       ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: serviceAccount.name, uid: serviceAccount.uid }],
     },
   });
@@ -37,7 +57,48 @@ export async function createAnchor(client: ApiCaller, serviceAccount: Namespaced
 
 interface AnchorObject {
   type?: string;
-  metadata?: { uid?: string; labels?: Record<string, string>; ownerReferences?: { kind?: string; name?: string }[] };
+  metadata?: {
+    name?: string; uid?: string; creationTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string>;
+    ownerReferences?: { kind?: string; name?: string }[];
+  };
+}
+
+/** Whether `existing` has the type and labels of an anchor this request made (for any of its ServiceAccounts). */
+function isAnchorForRequest(existing: AnchorObject | undefined, request: NamespacedName): boolean {
+  if (existing?.type !== anchorSecretType) return false;
+  const labels = existing.metadata?.labels ?? {};
+  const madeFor = managedLabels(request.namespace, request.name);
+  return labels[anchorLabel] === 'true' && Object.entries(madeFor).every(([key, value]) => labels[key] === value);
+}
+
+/** The anchor of that name, read from the target (metadata only: an anchor holds no data); undefined: there is none. */
+export async function readAnchor(client: ApiCaller, namespace: string, name: string, request: NamespacedName): Promise<AnchorState | undefined> {
+  let existing: AnchorObject | undefined;
+  try {
+    existing = await client.request<AnchorObject>('GET', `${secretsPath(namespace)}/${encodeURIComponent(name)}`);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const created = Date.parse(existing?.metadata?.creationTimestamp ?? '');
+  return {
+    name,
+    uid: existing?.metadata?.uid ?? '',
+    createdAt: new Date(Number.isNaN(created) ? 0 : created),
+    forcedRotation: existing?.metadata?.annotations?.[forcedRotationAnnotation] === 'true',
+    ours: isAnchorForRequest(existing, request),
+  };
+}
+
+/** Deletes the anchor `anchor` names if it is still that object (UID precondition), revoking its token; gone already is fine. */
+export async function revokeAnchor(client: ApiCaller, namespace: string, anchor: Anchor): Promise<void> {
+  try {
+    await client.request('DELETE', `${secretsPath(namespace)}/${encodeURIComponent(anchor.name)}`,
+      { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: anchor.uid } });
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { jitterMsFor, maxJitterMs, refreshTime, retryAfterSeconds, secondsUntil } from '../../server/credential/schedule.js';
+import { jitterMsFor, maxJitterMs, refreshTime, retryAfterSeconds, secondsUntil, unobservedMintRetryAt } from '../../server/credential/schedule.js';
 
 const hour = 3_600_000;
 const issuedAt = new Date('2026-01-01T00:00:00Z');
@@ -40,5 +40,31 @@ describe('refresh schedule', function () {
     expect(retryAfterSeconds(failingFor(4), now)).to.equal(5);
     expect(retryAfterSeconds(failingFor(60), now)).to.equal(30);
     expect(retryAfterSeconds(failingFor(3_000), now)).to.equal(300);
+  });
+});
+
+describe('unobservedMintRetryAt (the backoff of a mint whose previous token no Secret showed)', function () {
+  const at = (seconds: number) => new Date(issuedAt.getTime() + seconds * 1_000);
+  const retry = (mintedAt: number, failingSince: number) => unobservedMintRetryAt(at(mintedAt), at(failingSince));
+
+  it('waits 5 s after a mint made when the failure began', function () {
+    expect(retry(0, 0)).to.deep.equal(at(5));
+    // A failingSince after the mint (a reason that changed since) counts from the mint.
+    expect(retry(100, 130)).to.deep.equal(at(105));
+  });
+
+  it('doubles the time since the failure began at each mint: 5, 10, 20, 40 s...', function () {
+    let mintedAt = 0;
+    const gaps: number[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const next = (retry(mintedAt, 0).getTime() - issuedAt.getTime()) / 1_000;
+      gaps.push(next - mintedAt);
+      mintedAt = next;
+    }
+    expect(gaps).to.deep.equal([5, 5, 10, 20, 40, 80]);
+  });
+
+  it('waits at most 5 minutes after a mint, however long the failure', function () {
+    expect(retry(86_400, 0)).to.deep.equal(at(86_400 + 300));
   });
 });

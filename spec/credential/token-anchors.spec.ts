@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { anchorEntryOf, anchorsOf, anchorsToDelete, markSuperseded, nextGraceEnd, type AnchorEntry } from '../../server/credential/token-anchors.js';
+import { anchorEntryOf, anchorNameFor, anchorsOf, anchorsToDelete, markSuperseded, maxRecordedAnchors, nextGraceEnd, roomForAnchor, type AnchorEntry } from '../../server/credential/token-anchors.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const graceMs = 10 * 60_000;
@@ -83,5 +83,41 @@ describe('anchorEntryOf', function () {
   it('reads anchorUID back from the status, and drops an entry whose anchorUID is not a string', function () {
     const kept = entry('a', { anchorUID: 'u' });
     expect(anchorsOf({ tokenAnchors: [kept, { ...entry('b'), anchorUID: 7 } as unknown as AnchorEntry] })).to.deep.equal([kept]);
+  });
+});
+
+describe('anchorNameFor (one anchor name per request and token the Secret holds)', function () {
+  it('is the same for every mint while the Secret holds the same token, and another once it holds a newer one', function () {
+    expect(anchorNameFor('sa', 'uid-1', undefined)).to.equal(anchorNameFor('sa', 'uid-1', undefined));
+    expect(anchorNameFor('sa', 'uid-1', 'sa-token-abc')).to.equal(anchorNameFor('sa', 'uid-1', 'sa-token-abc'));
+    expect(anchorNameFor('sa', 'uid-1', 'sa-token-abc')).to.not.equal(anchorNameFor('sa', 'uid-1', undefined));
+    expect(anchorNameFor('sa', 'uid-1', 'sa-token-abc')).to.not.equal(anchorNameFor('sa', 'uid-1', 'sa-token-abd'));
+  });
+
+  it('differs between requests (a recreated request has another UID), and is a valid Secret name', function () {
+    expect(anchorNameFor('sa', 'uid-1', undefined)).to.not.equal(anchorNameFor('sa', 'uid-2', undefined));
+    expect(anchorNameFor('sa', 'uid-1', undefined)).to.match(/^sa-token-[0-9a-f]{10}$/);
+    expect(anchorNameFor('s'.repeat(253), 'uid-1', undefined)).to.have.length(57);
+  });
+});
+
+describe('roomForAnchor (status.tokenAnchors holds at most maxRecordedAnchors)', function () {
+  const many = (count: number, expiresAt: (i: number) => string) => Array.from({ length: count }, (_, i) => entry(`a-${i}`, { expiresAt: expiresAt(i) }));
+
+  it('leaves a record with room as it is', function () {
+    const anchors = many(maxRecordedAnchors - 1, () => '2026-01-01T13:00:00Z');
+    expect(roomForAnchor(anchors, now)).to.equal(anchors);
+  });
+
+  it('drops the oldest expired entries first to make room', function () {
+    const anchors = many(maxRecordedAnchors, (i) => (i === 5 ? '2026-01-01T11:00:00Z' : i === 9 ? '2026-01-01T10:00:00Z' : '2026-01-01T13:00:00Z'));
+    const room = roomForAnchor(anchors, now)!;
+    expect(room).to.have.length(maxRecordedAnchors - 1);
+    expect(room.map((e) => e.anchor)).to.not.include('a-9');
+    expect(room.map((e) => e.anchor)).to.include('a-5');
+  });
+
+  it('has no room when every entry is a live token: none is forgotten', function () {
+    expect(roomForAnchor(many(maxRecordedAnchors, () => '2026-01-01T13:00:00Z'), now)).to.equal(undefined);
   });
 });

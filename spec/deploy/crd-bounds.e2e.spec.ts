@@ -103,6 +103,22 @@ describe('the CRD bounds one request: lifetime and Secret size (real API server)
     });
   });
 
+  describe('status.tokenAnchors', function () {
+    it('takes 32 anchors and refuses a 33rd (the webhook mints no token it could not record: TokenLimitReached)', async function () {
+      expect(await create({})).to.equal(undefined);
+      const made = `bounds-${counter}`;
+      const anchors = (count: number) => Array.from({ length: count }, (_, i) =>
+        ({ serviceAccount: 'default/sa', anchor: `sa-token-${i}`, rotation: '', expiresAt: '2030-01-01T00:00:00Z' }));
+      const writeStatus = (count: number) => client.request('PATCH', `${requestsPath}/${made}/status`,
+        { status: { tokenAnchors: anchors(count) } }, { contentType: 'application/merge-patch+json' });
+      await writeStatus(32);
+      const error = await writeStatus(33).then(() => undefined, (thrown: unknown) => thrown);
+      expect(error).to.be.instanceOf(KubeApiError);
+      expect((error as KubeApiError).statusCode).to.equal(422);
+      expect((error as KubeApiError).message).to.contain('status.tokenAnchors').and.to.contain('must have at most 32 items');
+    });
+  });
+
   describe('spec.metadata.labels', function () {
     it('takes 64 labels with 63-character values and 317-character keys', async function () {
       // A 253-character prefix, '/', a 63-character name.

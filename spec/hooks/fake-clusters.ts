@@ -7,11 +7,11 @@ import type { ClusterEndpoint } from '../../server/credential/render.js';
 import { planRemoval, type Removal } from '../../server/credential/removal.js';
 import type { NamespacedName } from '../../server/credential/validate.js';
 import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
-import type { Deadline } from '../../server/kube/rest.js';
-import type { Anchor } from '../../server/kube/token-anchors.js';
+import { KubeApiError, type Deadline } from '../../server/kube/rest.js';
+import type { Anchor, AnchorOptions, AnchorState } from '../../server/kube/token-anchors.js';
 import type { MintedToken } from '../../server/kube/tokens.js';
 
-type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'deleteAnchor' | 'requestToken';
+type TargetCall = 'ensureServiceAccount' | 'deleteServiceAccount' | 'createAnchor' | 'readAnchor' | 'revokeAnchor' | 'deleteAnchor' | 'requestToken';
 type HostCall = 'readSecret' | 'readSecretMetadata' | 'readDpuCluster' | 'cachedDpuCluster' | 'isAllowed' | 'forDpuCluster';
 
 /** A JWT-shaped token with the claims the hooks read (no signature: nothing verifies it here). */
@@ -25,8 +25,11 @@ export class FakeTarget implements TargetAccess {
   readonly endpoint: ClusterEndpoint;
   /** "namespace/name" → UID and the request ("namespace/name") its labels name ('' once a test removed them). */
   readonly serviceAccounts = new Map<string, { uid: string; madeFor: string }>();
-  /** "namespace/name" of the anchors that exist → UID and the request their labels name ('' once removed). */
-  readonly anchors = new Map<string, { uid: string; madeFor: string }>();
+  /**
+   * "namespace/name" of the anchors that exist → UID, the request their labels name ('' once a test
+   * removed them), when it was made (the clock's now), whether for a forced rotation.
+   */
+  readonly anchors = new Map<string, { uid: string; madeFor: string } & Omit<AnchorState, 'name' | 'ours'>>();
   readonly calls: TargetCall[] = [];
   /** The error each call throws until cleared. */
   readonly failing = new Map<TargetCall, Error>();
@@ -60,13 +63,35 @@ export class FakeTarget implements TargetAccess {
     return this.remove(this.serviceAccounts, `${account.namespace}/${account.name}`, request, account.uid);
   }
 
-  async createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName): Promise<Anchor> {
+  /** What the target holds of each anchor (the same entries as `anchors`). */
+  get anchorStates(): ReadonlyMap<string, Omit<AnchorState, 'name' | 'ours'>> {
+    return this.anchors;
+  }
+
+  async createAnchor(serviceAccount: NamespacedName & { uid: string }, request: NamespacedName, _deadline: unknown,
+    options: AnchorOptions = {}): Promise<Anchor> {
     this.call('createAnchor');
-    // Names and UIDs unique across clusters, as generateName and the API server make them.
-    const name = `${serviceAccount.name}-token-${this.id}-${++this.counter}`;
-    const uid = `anchor-uid-${this.id}-${this.counter}`;
-    this.anchors.set(`${serviceAccount.namespace}/${name}`, { uid, madeFor: `${request.namespace}/${request.name}` });
+    // Without a name, names unique across clusters, as generateName and the API server make them.
+    const name = options.name ?? `${serviceAccount.name}-token-${this.id}-${this.counter + 1}`;
+    const key = `${serviceAccount.namespace}/${name}`;
+    if (this.anchors.has(key)) throw new KubeApiError(409, 'AlreadyExists', `secrets "${name}" already exists`);
+    const uid = `anchor-uid-${this.id}-${++this.counter}`;
+    this.anchors.set(key, { uid, madeFor: `${request.namespace}/${request.name}`, createdAt: this.now(), forcedRotation: options.forcedRotation === true });
     return { name, uid };
+  }
+
+  async readAnchor(namespace: string, name: string, request: NamespacedName): Promise<AnchorState | undefined> {
+    this.call('readAnchor');
+    const found = this.anchors.get(`${namespace}/${name}`);
+    if (!found) return undefined;
+    const { madeFor, ...state } = found;
+    return { name, ours: madeFor === `${request.namespace}/${request.name}`, ...state };
+  }
+
+  async revokeAnchor(namespace: string, anchor: Anchor): Promise<void> {
+    this.call('revokeAnchor');
+    if (this.anchors.get(`${namespace}/${anchor.name}`)?.uid !== anchor.uid) return;
+    this.anchors.delete(`${namespace}/${anchor.name}`);
   }
 
   async deleteAnchor(namespace: string, name: string, request: NamespacedName, _serviceAccountName: string, _deadline: Deadline,

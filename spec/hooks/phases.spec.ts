@@ -111,6 +111,31 @@ describe('sync phases (in-memory clusters)', function () {
       expect(target.calls).to.deep.equal([]);
     });
 
+    it('refuses a Secret handed over with the adopt annotation that is immutable or of another type (SecretNotWritable), minting nothing', async function () {
+      for (const [shape, says] of [[{ immutable: true }, 'it is immutable'], [{ type: 'kubernetes.io/tls' }, 'it is of type kubernetes.io/tls']] as const) {
+        const { world, target } = onDpuCluster();
+        world.clusters.host.secrets.set(`${requestNamespace}/cred`, {
+          metadata: { name: 'cred', namespace: requestNamespace, annotations: { 'svc.dpu.nvidia.com/adopt-for-request': 'req' } }, ...shape,
+        });
+        const outcome = await world.sync();
+        expect(outcome).to.include({ decision: 'error', reason: reasons.secretNotWritable });
+        expect(world.condition(outcome, 'Ready')?.message).to.contain(`secret ${requestNamespace}/cred cannot be written: ${says}`);
+        expect(outcome.response.children).to.deep.equal([]);
+        expect(target.calls).to.deep.equal([]);
+      }
+    });
+
+    it('refuses its own child once it is immutable (SecretNotWritable), and keeps it as it is', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      world.children.set('cred', { ...world.children.get('cred')!, immutable: true });
+      const calls = target.calls.length;
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.secretNotWritable });
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(target.calls.slice(calls).filter((call) => call !== 'deleteAnchor')).to.deep.equal([]);
+    });
+
     it('waits when the Secret\'s owner cannot be read (HostClusterUnreachable on SecretReconciled)', async function () {
       const { world, target } = onDpuCluster();
       world.clusters.host.failing.set('readSecretMetadata', apiError(500));
@@ -298,10 +323,13 @@ describe('sync phases (in-memory clusters)', function () {
       expect(anchors).to.have.length(1);
       expect(anchors[0]?.expiresAt).to.equal(world.now().toISOString().replace(/\.\d{3}Z$/, 'Z'));
       world.apply(outcome);
+      const failedUid = [...target.anchorStates.values()][0]?.uid;
       target.failing.delete('requestToken');
       world.advance(1_000);
       await world.sync();
-      expect(target.calls).to.include('deleteAnchor');
+      // The next mint needs the same anchor name (mint-limit.ts): it deletes the failed one by its UID first.
+      expect(target.calls).to.include('revokeAnchor');
+      expect([...target.anchorStates.values()].map((state) => state.uid)).to.not.include(failedUid);
     });
 
     it('forgets the target\'s credentials when the mint answers 401', async function () {
@@ -441,6 +469,67 @@ describe('finalize phases (in-memory clusters)', function () {
     world.advance(finalizeGiveUpAfterMs + 1);
     const outcome = await world.finalize();
     expect(outcome).to.include({ decision: 'finalized', reason: outcomeReasons.gaveUpOnServiceAccount });
+  });
+
+  describe('mint limits (the anchors in the target, not the status, decide)', function () {
+    /** Metacontroller writes the status of an answer, but the Secret never shows (a refused write, a Secret never adopted). */
+    const statusOnly = (world: World, outcome: Awaited<ReturnType<World['sync']>>) => {
+      world.parent = { ...world.parent, status: outcome.response.status };
+    };
+
+    it('keeps at most one token the Secret never showed: the next mint waits out the backoff and revokes it first', async function () {
+      const { world, target } = onDpuCluster();
+      statusOnly(world, await world.sync());
+      expect(target.anchors.size).to.equal(1);
+      world.advance(31_000); // past the settle window: what is observed is the truth
+      const minted = await world.sync();
+      expect(minted.decision).to.equal('minted');
+      expect(target.calls.slice(-5)).to.deep.equal(['createAnchor', 'readAnchor', 'revokeAnchor', 'createAnchor', 'requestToken']);
+      expect(target.anchors.size).to.equal(1);
+      statusOnly(world, minted);
+      const callsBefore = target.calls.length;
+      world.advance(1_000); // within the 5 s the next mint waits
+      const held = await world.sync();
+      expect(held).to.include({ decision: 'error', reason: reasons.secretNotWritten });
+      expect(world.condition(held, 'Ready')?.message).to.contain('no further token is minted before');
+      expect(held.response.resyncAfterSeconds).to.be.within(1, 5);
+      expect(target.calls.slice(callsBefore)).to.not.include('requestToken');
+      expect(target.anchors.size).to.equal(1);
+    });
+
+    it('holds a forced rotation back by the target\'s anchor of the last one when the status read lacks lastForcedRotationAt', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const stale = world.parent.status;
+      world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': '1' } } };
+      const rotated = await world.sync();
+      expect(rotated.decision).to.equal('minted');
+      world.apply(rotated);
+      // The next sync reads rotation 2 with the status from before the first rotation (Metacontroller's cache lags).
+      world.parent = { ...world.parent, status: stale, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': '2' } } };
+      world.advance(1_000);
+      const held = await world.sync();
+      expect(held.decision).to.equal('reused');
+      expect(held.response.status?.forcedRotationAllowedAt).to.equal(new Date(world.nowMs - 1_000 + 60_000).toISOString().replace('.000Z', 'Z'));
+      expect(target.calls.filter((call) => call === 'requestToken')).to.have.length(2);
+      world.advance(60_000);
+      expect((await world.sync()).decision).to.equal('minted');
+    });
+
+    it('mints no token it could not record: TokenLimitReached when status.tokenAnchors is full of live tokens', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const live = world.parent.status!.tokenAnchors![0]!;
+      const full = [live, ...Array.from({ length: 31 }, (_, i) => ({ ...live, anchor: `kept-${i}` }))];
+      world.parent = { ...world.parent, status: { ...world.parent.status, tokenAnchors: full },
+        metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': '1' } } };
+      const callsBefore = target.calls.length;
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.tokenLimitReached });
+      expect(childNames(outcome)).to.deep.equal(['cred']);
+      expect(target.calls.slice(callsBefore)).to.not.include('createAnchor');
+      expect(outcome.response.status?.tokenAnchors).to.have.length(32);
+    });
   });
 
   it('lets a bug propagate (HTTP 500) rather than answer it as a retry', async function () {

@@ -14,7 +14,7 @@ import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { apiErrorCode, condition } from '../../harness/kube-helpers.js';
 import { ChildManager, type Child, type ChildEvent, type Parent } from '../../harness/metacontroller/child-manager.js';
 import { SyncError } from '../../harness/metacontroller/driver.js';
-import { authenticatesAs, readSecret, tokenIn } from '../../harness/secrets.js';
+import { authenticatesAs, identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../harness/secrets.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
 import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
@@ -134,7 +134,7 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
   });
 
   describe('a Secret write the API server refuses (an admission policy here; a ResourceQuota or another owner alike)', function () {
-    it('gets the status written all the same, says SecretNotWritten at the retry (no 429), and is Ready with a working Secret at the first retry once the block is lifted', async function () {
+    it('gets the status written all the same, says SecretNotWritten at the retry (no 429), and is Ready with a working Secret at the first sync once the block is lifted and the mint backoff has passed', async function () {
       this.timeout(90_000);
       const name = fresh();
       const callsBefore = env.driver.calls.length;
@@ -149,9 +149,10 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
         expect(written?.status?.issuedAt).to.equal((failed as SyncError).result?.response.status?.issuedAt).and.to.be.a('string');
         expect(await readSecret(env.hostConfig(), `${name}-cred`)).to.equal(undefined);
 
-        // Metacontroller's retry, within the settle window where a cache lag would be waited for.
+        // Metacontroller's retry, within the settle window where a cache lag would be waited for, and within the mint
+        // backoff: no token is minted, so there is no Secret to write.
         const retried = await failureOf(env.driver.syncOnce('default', name));
-        expect(retried).to.be.instanceOf(SyncError);
+        expect(retried).to.equal(undefined);
         const request = await env.driver.readParent('default', name);
         for (const type of ['SecretReconciled', 'Ready']) {
           expect(condition(request, type)).to.include({ status: 'False', reason: 'SecretNotWritten' });
@@ -164,13 +165,63 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
       }
 
       const syncsBefore = env.driver.calls.filter((call) => call.hook === 'sync').length;
-      await env.driver.reconcile('default', name);
+      env.clock.advance(6_000); // past the 5 s the next mint waits after one the Secret never showed
+      try {
+        await env.driver.reconcile('default', name);
+      } finally {
+        env.clock.reset();
+      }
       // One retry writes the Secret; the sync its write enqueues sees it and says Ready.
       expect(env.driver.calls.filter((call) => call.hook === 'sync').length - syncsBefore).to.equal(2);
       const request = await env.driver.readParent('default', name);
       expect(condition(request, 'Ready')).to.include({ status: 'True', reason: 'Success' });
       const secret = await readSecret(env.hostConfig(), `${name}-cred`);
       expect(await authenticatesAs(secret!)).to.equal(`system:serviceaccount:default:${name}-sa`);
+    });
+
+    it('mints at most one token the Secret never shows: a retry within the backoff mints none, and each later mint revokes the one before', async function () {
+      this.timeout(120_000);
+      const name = fresh();
+      const targetCore = env.target.adminKubeConfig().makeApiClient(CoreV1Api);
+      const anchorsInTarget = async () => (await targetCore.listNamespacedSecret({
+        namespace: 'default', labelSelector: `svc.dpu.nvidia.com/credential-request-name=${name},svc.dpu.nvidia.com/token-anchor=true`,
+      })).items;
+      /** Every token the webhook answered with, oldest first. */
+      const answered: string[] = [];
+      const sync = async () => {
+        const failed = await failureOf(env.driver.syncOnce('default', name));
+        if (failed !== undefined && !(failed instanceof SyncError)) throw failed;
+        for (const child of (failed as SyncError | undefined)?.result?.response.children ?? []) answered.push(tokenIn(child as never));
+      };
+      await block();
+      try {
+        await env.createRequest(name, spec(name, refused));
+        await sync(); // mints; the write is refused
+        expect(answered).to.have.length(1);
+        await sync(); // Metacontroller's retry at once
+        expect(answered).to.have.length(1);
+        expect(await anchorsInTarget()).to.have.length(1);
+        const waiting = condition(await env.driver.readParent('default', name), 'Ready');
+        expect(waiting).to.include({ status: 'False', reason: 'SecretNotWritten' });
+        expect(waiting?.message).to.contain('no further token is minted before').and.to.contain('that one is revoked first');
+
+        // A poke every 31 s (any change to the request brings a sync), each past the settle window and the backoff.
+        try {
+          for (let poke = 1; poke <= 5; poke += 1) {
+            env.clock.advance(31_000);
+            await sync();
+            expect(await anchorsInTarget(), `anchors after poke ${poke}`).to.have.length(1);
+          }
+        } finally {
+          env.clock.reset();
+        }
+        expect(answered.length).to.be.at.least(4);
+        expect((await env.driver.readParent('default', name))?.status?.tokenAnchors ?? []).to.have.length.at.most(2);
+        for (const token of answered.slice(0, -1)) expect(await identityAfterAuthCache(env.target, token)).to.equal(401);
+        expect(await identityOn(env.target, answered.at(-1)!)).to.equal(`system:serviceaccount:default:${name}-sa`);
+      } finally {
+        await unblock();
+      }
     });
 
     it('keeps the Secret under the old name through a rename whose new Secret is refused, and moves the token once it can be written', async function () {

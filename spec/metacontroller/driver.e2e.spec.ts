@@ -7,6 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { bindingOf } from '../../server/kube/tokens.js';
 import { silentLogger } from '../../server/log.js';
 import { createWebhook } from '../../server/webhook.js';
 import { eventually } from '../../harness/eventually.js';
@@ -30,6 +31,10 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     if (!found) throw new Error(`no Secret ${name}-cred`);
     return found;
   };
+  /** The anchor Secrets request `name` has in the target cluster (a live list: the ground truth, not the status). */
+  const anchorsInTarget = async (name: string) => (await env.target.adminKubeConfig().makeApiClient(CoreV1Api).listNamespacedSecret({
+    namespace: 'default', labelSelector: `svc.dpu.nvidia.com/credential-request-name=${name},svc.dpu.nvidia.com/token-anchor=true`,
+  })).items;
 
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
@@ -220,19 +225,81 @@ describe('the driver plays Metacontroller v4.17 from the shipped CompositeContro
     }
   });
 
+  it('holds a second forced rotation back by the target\'s anchor of the first when the status it reads lacks lastForcedRotationAt (a lagging parent cache)', async function () {
+    this.timeout(60_000);
+    const name = fresh();
+    const rotate = (value: string) => env.updateRequest(name, (r) => {
+      r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': value };
+    });
+    await env.createRequest(name, spec(name));
+    await env.driver.reconcile('default', name);
+    // Two Metacontroller workers' views: one read the request rotated to 1, the other rotated to 2, both before any
+    // status of a forced rotation was written (the second rotation came while the first sync was in flight).
+    const lagging = await MetacontrollerDriver.start({ host: env.hostConfig(), network: await serviceNetwork(env.securePort) });
+    try {
+      await rotate('1');
+      await env.driver.parents.get('default', name);
+      env.driver.parents.hold();
+      await rotate('2');
+      await lagging.parents.get('default', name);
+      lagging.parents.hold();
+      await env.driver.syncOnce('default', name); // mints for rotation 1
+      const first = tokenIn(await secretOf(name));
+      expect((await env.driver.readParent('default', name))?.status?.lastForcedRotationAt).to.be.a('string');
+
+      const { response } = await lagging.syncOnce('default', name); // rotation 2, read with a status that predates the first
+      expect(tokenIn(await secretOf(name))).to.equal(first);
+      // No token for rotation 2 (the one before the rotations is revoked: the Secret holds the first).
+      const anchors = await anchorsInTarget(name);
+      expect(anchors.map((anchor) => anchor.metadata?.name)).to.deep.equal([bindingOf(first).anchor]);
+      expect(Date.parse(response.status?.forcedRotationAllowedAt ?? '')).to.equal(anchors[0]!.metadata!.creationTimestamp!.getTime() + 60_000);
+      expect(response.resyncAfterSeconds).to.be.at.most(60);
+    } finally {
+      env.driver.parents.release();
+      lagging.close();
+    }
+  });
+
   describe('a Secret of the requested name that is not the request\'s child (left by DPF\'s controller, or someone else\'s)', function () {
     const leftBehindData = { kubeconfig: Buffer.from('left by DPF').toString('base64') };
     /** `adoptFor`: the Secret's editor consents to that request taking it over. */
-    const leftBehind = async (name: string, adoptFor?: string) => {
+    const leftBehind = async (name: string, adoptFor?: string, shape: { type?: string; immutable?: boolean } = {}) => {
       await env.hostConfig().makeApiClient(CoreV1Api).createNamespacedSecret({
         namespace: 'default',
         body: {
           metadata: { name: `${name}-cred`, ...(adoptFor ? { annotations: { 'svc.dpu.nvidia.com/adopt-for-request': adoptFor } } : {}) },
-          type: 'Opaque',
+          type: shape.type ?? 'Opaque',
+          ...(shape.immutable ? { immutable: true } : {}),
           data: leftBehindData,
         },
       });
     };
+
+    for (const { what, shape, says } of [
+      { what: 'immutable', shape: { immutable: true }, says: 'it is immutable' },
+      { what: 'of another type', shape: { type: 'example.com/other' }, says: 'it is of type example.com/other, and an output Secret is Opaque' },
+    ]) {
+      it(`with consent, but ${what}: SecretNotWritable, and no token is minted for it however often it is synced past the settle window`, async function () {
+        this.timeout(60_000);
+        const name = fresh();
+        await leftBehind(name, name, shape);
+        await env.createRequest(name, spec(name));
+        try {
+          for (let poke = 1; poke <= 4; poke += 1) {
+            env.clock.advance(31_000);
+            await env.driver.reconcile('default', name).catch(() => undefined);
+          }
+        } finally {
+          env.clock.reset();
+        }
+        const request = await env.driver.readParent('default', name);
+        expect(condition(request, 'Ready')).to.include({ status: 'False', reason: 'SecretNotWritable' });
+        expect(condition(request, 'Ready')?.message).to.contain(`secret default/${name}-cred cannot be written: ${says}`);
+        expect(await anchorsInTarget(name)).to.deep.equal([]);
+        expect(request?.status?.tokenAnchors ?? []).to.deep.equal([]);
+        expect((await secretOf(name)).data).to.deep.equal(leftBehindData);
+      });
+    }
 
     it('is never written without its editor\'s consent, even under server-side-apply: SecretNotOwned, untouched through create, resync and delete', async function () {
       const name = fresh();
