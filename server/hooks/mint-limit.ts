@@ -19,6 +19,7 @@ import { KubeApiError } from '../kube/rest.js';
 import type { Anchor, AnchorState } from '../kube/token-anchors.js';
 import type { TargetAccess } from './cluster-access.js';
 import type { Ended } from './outcome.js';
+import { deleteAnchors } from './leftovers.js';
 import { keepSecret, type SyncRun } from './sync-run.js';
 
 type Kept = Extract<TokenDecision, { action: 'keep' }>;
@@ -80,11 +81,7 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     if (!isAlreadyExists(error)) throw error;
   }
   const occupant = await target.readAnchor(namespace, name, spec.request, run.deadline);
-  if (occupant && !occupant.ours) {
-    const inTheWay = failed(reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where} is not a token anchor `
-      + `of this request, and has the name this request's next one needs: delete it; the current Secret is kept`);
-    return keepSecret(run, { serviceAccount: input.serviceAccountReady, secret: inTheWay, decision: 'error', serviceAccounts: input.ledger });
-  }
+  if (occupant && !occupant.ours) return nameTaken(run, spec, input, namespacedName(namespace, name));
   if (occupant) {
     const kept = heldBack(input, occupant);
     if (kept) return { kept };
@@ -97,6 +94,29 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     await target.revokeAnchor(namespace, occupant, run.deadline);
   }
   return { anchor: await target.createAnchor(input.serviceAccount, spec.request, run.deadline, options), anchors };
+}
+
+/**
+ * The next anchor's name is held by a Secret this request did not make: nothing is minted. Anchor
+ * names can be worked out by whoever knows the request's UID and the held token, so this may be a
+ * token's holder blocking the rotation meant to end it: a forced rotation still revokes the held
+ * token (the Secret keeps a token that no longer works, and says so), a renewal keeps it until it
+ * expires.
+ */
+async function nameTaken(run: SyncRun, spec: ValidSpec, input: ClaimInput, taken: string): Promise<Ended> {
+  const serviceAccount = namespacedName(input.serviceAccount.namespace, input.serviceAccount.name);
+  const heldEntries = input.decision.forced
+    ? run.holdings.anchors.filter((entry) => entry.anchor === input.heldAnchor && entry.serviceAccount === serviceAccount)
+    : [];
+  const revocation = await deleteAnchors(heldEntries.map((entry) => ({ entry, action: 'revoke' as const })), run.holdings.anchors, undefined,
+    run.requestRef, run.context, run.deadline);
+  const revoked = heldEntries.length > 0 && revocation.failedToRevoke.length === 0;
+  const inTheWay = failed(reasons.tokenRequestFailed, `secret ${taken} in ${input.where} is not a token anchor of this request, and has `
+    + `the name this request's next one needs: delete it; ${revoked
+      ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
+      : 'the current Secret is kept'}`);
+  return keepSecret({ ...run, holdings: { ...run.holdings, anchors: revocation.anchors } },
+    { serviceAccount: input.serviceAccountReady, secret: inTheWay, decision: 'error', serviceAccounts: input.ledger });
 }
 
 /** The answer while the next mint waits: the Secret as it is, and why no token is minted before `retryAt`. */

@@ -516,6 +516,34 @@ describe('finalize phases (in-memory clusters)', function () {
       expect((await world.sync()).decision).to.equal('minted');
     });
 
+    it('still revokes the held token at a forced rotation whose anchor name a stranger\'s Secret took first', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const [heldKey] = [...target.anchors.keys()];
+      // Whoever knows the request's UID and the held anchor can work the next name out and take it.
+      const squat = (rotation: string) => {
+        world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': rotation } } };
+      };
+      const takeNextName = async () => {
+        const probe = await world.sync();
+        // The probe minted under the next name: hand that name to a stranger instead.
+        const taken = [...target.anchors.keys()].find((key) => key !== heldKey)!;
+        target.anchors.set(taken, { ...target.anchors.get(taken)!, uid: 'stranger-uid', madeFor: '' });
+        return probe;
+      };
+      squat('1');
+      const probe = await takeNextName();
+      expect(probe.decision).to.equal('minted');
+      // Metacontroller never applied that answer: the Secret still holds the first token, and the status is the old one.
+      world.advance(61_000);
+      squat('2');
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
+      expect(world.condition(outcome, 'Ready')?.message).to.contain('revoked all the same');
+      expect(target.anchors.has(heldKey!), 'the held anchor').to.equal(false);
+      expect([...target.anchors.values()].map((state) => state.uid)).to.include('stranger-uid');
+    });
+
     it('mints no token it could not record: TokenLimitReached when status.tokenAnchors is full of live tokens', async function () {
       const { world, target } = onDpuCluster();
       await world.settle();
