@@ -5,6 +5,7 @@
 import { Agent, request } from 'node:https';
 import { request as plainRequest, Agent as PlainAgent } from 'node:http';
 import type { ClusterConnection } from './connection.js';
+import { withoutTrailingSlashes } from './kubeconfig-text.js';
 
 /** The API server answered with an error status. */
 export class KubeApiError extends Error {
@@ -103,7 +104,7 @@ export class KubeRestClient {
   private readonly isHttps: boolean;
 
   private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
-    this.server = connection.server.replace(/\/+$/, '');
+    this.server = withoutTrailingSlashes(connection.server);
     this.isHttps = this.server.startsWith('https:');
     const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
     this.agent = this.isHttps
