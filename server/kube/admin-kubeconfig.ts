@@ -14,7 +14,9 @@ export interface EncodedAdminKubeconfig {
 
 /**
  * The largest admin kubeconfig read (decoded): a kubeadm admin.conf is about 6 KiB. Whoever
- * may write the Secret chooses its size, and the webhook parses it at every change.
+ * may write the Secret chooses its size, and the webhook parses it at every change. The API
+ * server refuses a Secret whose data exceeds 1 MiB as well (422, checked on 1.36): this bound
+ * is the webhook's own, so that no parse depends on that limit.
  */
 export const maxAdminKubeconfigBytes = 1024 * 1024;
 
