@@ -56,10 +56,22 @@ export class HookTokens {
   }
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header (the scheme in any case), or
+ * undefined. Read without a regular expression: `/^Bearer\s+(.+)$/` backtracks quadratically
+ * over a run of spaces, and anyone who reaches the port chooses this header.
+ */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 8 || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const separator = header.charCodeAt(6);
+  if (separator !== 0x20 && separator !== 0x09) return undefined;
+  return header.slice(7).trim() || undefined;
+}
+
 export function bearerAuth(tokens: HookTokens) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    if (match && tokens.accepts(match[1]!.trim())) {
+    const presented = bearerTokenOf(req.headers.authorization);
+    if (presented && tokens.accepts(presented)) {
       next();
       return;
     }

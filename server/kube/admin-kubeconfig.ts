@@ -12,11 +12,26 @@ export interface EncodedAdminKubeconfig {
   encoded: string;
 }
 
+/**
+ * The largest admin kubeconfig read (decoded): a kubeadm admin.conf is about 6 KiB. Whoever
+ * may write the Secret chooses its size, and the webhook parses it at every change. The API
+ * server refuses a Secret whose data exceeds 1 MiB as well (422, checked on 1.36): this bound
+ * is the webhook's own, so that no parse depends on that limit.
+ */
+export const maxAdminKubeconfigBytes = 1024 * 1024;
+
 /** The admin kubeconfig's entry in `secret` ("namespace/name" in `secretRef`, for messages). */
 export function encodedAdminKubeconfig(secret: SecretObject, secretRef: string, dpuClusterRef: string): EncodedAdminKubeconfig {
   for (const key of adminKubeconfigKeys) {
     const encoded = secret.data?.[key];
-    if (encoded) return { key, encoded };
+    if (!encoded) continue;
+    // Before decoding or parsing anything: 4 characters of base64 hold 3 bytes.
+    const decodedBytes = Math.floor(encoded.length / 4) * 3;
+    if (decodedBytes > maxAdminKubeconfigBytes) {
+      throw new InvalidKubeconfigError(`the ${key} of the kubeconfig Secret ${secretRef} of DPUCluster ${dpuClusterRef} is ${decodedBytes} bytes,`
+        + ` more than a kubeconfig may be (${maxAdminKubeconfigBytes}): not read`);
+    }
+    return { key, encoded };
   }
   throw new InvalidKubeconfigError(`the kubeconfig Secret ${secretRef} of DPUCluster ${dpuClusterRef} has neither ${adminKubeconfigKeys.join(' nor ')}`);
 }

@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ClusterConnection } from './cluster-connection.js';
 import { InvalidKubeconfigError, currentEntries, parseKubeconfig } from './kubeconfig.js';
+import { withoutTrailingSlashes } from './kubeconfig-text.js';
 
 export type { ClusterConnection } from './cluster-connection.js';
 
@@ -181,7 +182,7 @@ function hostConnectionOf(text: string, folder: string, now: () => number): Clus
   }
   const tlsServerName = typeof cluster['tls-server-name'] === 'string' && cluster['tls-server-name'] ? cluster['tls-server-name'] : undefined;
   return {
-    server: server.replace(/\/+$/, ''),
+    server: withoutTrailingSlashes(server),
     ...(caPem !== undefined ? { caPem } : {}),
     ...(tlsServerName ? { tlsServerName } : {}),
     ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { ClusterConnection } from './cluster-connection.js';
+import { isWrappedBase64, withoutTrailingSlashes } from './kubeconfig-text.js';
 
 export class InvalidKubeconfigError extends Error {
   override name = 'InvalidKubeconfigError';
@@ -69,11 +70,11 @@ function checkServer(server: unknown): string {
     throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
   }
   if (url.protocol !== 'https:' || !url.hostname) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not an https URL`);
-  return server.replace(/\/+$/, '');
+  return withoutTrailingSlashes(server);
 }
 
 function decodeInline(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value)) throw new InvalidKubeconfigError(`${what} is not base64`);
+  if (typeof value !== 'string' || !isWrappedBase64(value)) throw new InvalidKubeconfigError(`${what} is not base64`);
   return Buffer.from(value, 'base64').toString('utf8');
 }
 

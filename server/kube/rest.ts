@@ -12,6 +12,7 @@ import { isIPv6, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { ClusterConnection } from './connection.js';
+import { withoutTrailingSlashes } from './kubeconfig-text.js';
 import { proxyFor } from './proxy.js';
 
 /** The API server answered with an error status. */
@@ -211,7 +212,7 @@ export class KubeRestClient {
   private readonly isHttps: boolean;
 
   private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
-    this.server = connection.server.replace(/\/+$/, '');
+    this.server = withoutTrailingSlashes(connection.server);
     this.isHttps = this.server.startsWith('https:');
     // timeout: how long a pooled socket may stay idle (the agent destroys it then).
     const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 32, timeout: options.idleSocketTimeoutMs ?? idleSocketTimeoutMs };

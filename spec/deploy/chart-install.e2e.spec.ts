@@ -18,6 +18,7 @@ import { startControlPlane, type ControlPlane } from '../../harness/control-plan
 import { helm } from '../../harness/helm.js';
 import { condition, createObjects } from '../../harness/kube-helpers.js';
 import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
+import { metacontrollerKubeConfig } from '../../harness/metacontroller-identity.js';
 import type { CompositeController } from '../../harness/metacontroller/controller-spec.js';
 import { authenticatesAs, readSecret } from '../../harness/secrets.js';
 import { controlPlaneStartTimeoutMs, parentApi } from '../../harness/webhook-env.js';
@@ -111,8 +112,10 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     const path = join(dir, 'compositecontroller.yaml');
     await writeFile(path, stringify(await get<CompositeController>(controllerPath)));
     const service = (await get<CompositeController>(controllerPath)).spec.hooks.sync!.webhook.service!;
+    // As Metacontroller's ServiceAccount: the chart's policies let no one else write a request's
+    // status or a Secret's controller-uid label (the values' metacontroller.* name it).
     driver = await MetacontrollerDriver.start({
-      host: plane.adminKubeConfig(), controllerPath: path,
+      host: await metacontrollerKubeConfig(plane), controllerPath: path,
       network: { [`${service.name}.${service.namespace}:${service.port}`]: { host: '127.0.0.1', port: webhook!.port } },
     });
     return driver;
@@ -164,6 +167,8 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       `/api/v1/namespaces/${namespace}/serviceaccounts/${release}`, `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${release}`,
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-webhook-identity',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
       // Kubernetes 1.36 serves MutatingAdmissionPolicy: metacontrollerFinalizer.policy=auto installs it.
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(200);
@@ -258,6 +263,8 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       `/api/v1/namespaces/${namespace}/secrets/${release}-tls`, `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}`,
       '/apis/rbac.authorization.k8s.io/v1/clusterroles/dpu-credential-user',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(404);
   });
@@ -284,7 +291,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     const path = join(dir, 'compositecontroller.yaml');
     await writeFile(path, stringify(await get<CompositeController>(controllerPath)));
     driver = await MetacontrollerDriver.start({
-      host: plane.adminKubeConfig(), controllerPath: path,
+      host: await metacontrollerKubeConfig(plane), controllerPath: path,
       network: { [`${release}.${namespace}:443`]: { host: '127.0.0.1', port: webhook!.port } },
     });
     return driver;

@@ -59,7 +59,8 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(kinds(objects)).to.deep.equal([
       'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CompositeController', 'CustomResourceDefinition', 'Deployment',
       'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'ServiceAccount',
-      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
     ]);
     expect(find(objects, 'Deployment').spec.template.spec.containers[0].image).to.equal('dpu-credential-webhook:0.3.0');
     // helm uninstall must not delete the CRD: every request, and through GC every Secret, would go with it.
@@ -138,7 +139,7 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     const namespace = 'dpu-system';
     const objects = await template([
       '--set', 'metacontroller.namespace=mc', '--set', 'metacontroller.podLabels.app\\.kubernetes\\.io/name=metacontroller-helm',
-      '--set', 'metacontroller.podLabels.app\\.kubernetes\\.io/instance=mc',
+      '--set', 'metacontroller.podLabels.app\\.kubernetes\\.io/instance=mc', '--set', 'metacontroller.serviceAccount=mc-metacontroller-helm',
     ], 'creds', namespace);
     const fullname = 'creds-dpu-credential-webhook';
     const service = find(objects, 'Service', fullname);
@@ -167,6 +168,11 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(identity.matchConditions[0].expression).to.equal(`request.userInfo.username == 'system:serviceaccount:${namespace}:${pod.serviceAccountName}'`);
     expect(identity.variables.find((variable: { name: string }) => variable.name === 'protectedNamespace').expression).to.include(`['mc', '${namespace}']`);
     expect(JSON.stringify(find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-references').spec.validations[0])).to.include(`['mc', '${namespace}']`);
+    // Only Metacontroller's ServiceAccount may write a request's status or a Secret's controller-uid label.
+    for (const name of ['dpu-credential-request-status', 'dpu-credential-selector-label']) {
+      expect(find(objects, 'ValidatingAdmissionPolicy', name).spec.matchConditions[0].expression, name)
+        .to.equal(`request.userInfo.username != 'system:serviceaccount:mc:mc-metacontroller-helm'`);
+    }
     expect((find(objects, 'ClusterRoleBinding') as unknown as { subjects: unknown[] }).subjects).to.deep.equal([{ kind: 'ServiceAccount', name: fullname, namespace }]);
     expect(find(objects, 'NetworkPolicy').spec.ingress[0].from).to.deep.equal([{
       namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'mc' } },

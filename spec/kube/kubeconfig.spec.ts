@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import { encodedAdminKubeconfig, maxAdminKubeconfigBytes } from '../../server/kube/admin-kubeconfig.js';
 import { InvalidKubeconfigError, loadKubeconfig } from '../../server/kube/kubeconfig.js';
+import { isWrappedBase64, withoutTrailingSlashes } from '../../server/kube/kubeconfig-text.js';
 
 const caPem = '-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -71,4 +73,53 @@ describe('loadKubeconfig (a DPUCluster admin kubeconfig)', function () {
       expect(problem(text)).to.contain(message);
     });
   }
+});
+
+// Issue 24 point 2: the text is untrusted, and its checks used regular expressions that
+// backtrack quadratically over a run of spaces or slashes: 700,000 spaces in
+// certificate-authority-data blocked the event loop for minutes, at every sync.
+describe('untrusted kubeconfig text is checked in one pass', function () {
+  /** Runs `check` and prints how long it took (the issue asks to show it no longer blocks). */
+  const timed = <T>(what: string, check: () => T): { result: T; ms: number } => {
+    const startedAt = performance.now();
+    const result = check();
+    const ms = performance.now() - startedAt;
+    console.log(`      ${what}: ${ms.toFixed(1)} ms`);
+    return { result, ms };
+  };
+
+  it('refuses 700,000 spaces and a stray character in certificate-authority-data at once (minutes before)', function () {
+    const text = kubeconfig({ cluster: { 'certificate-authority-data': `${' '.repeat(700_000)}!` } });
+    const { result, ms } = timed('700,000 spaces in certificate-authority-data', () => problem(text));
+    expect(result).to.contain('certificate-authority-data is not base64');
+    expect(ms).to.be.below(1_000);
+  });
+
+  it('reads a server whose path holds a run of 700,000 slashes at once (minutes before)', function () {
+    const server = `https://10.0.0.1:6443${'/'.repeat(700_000)}x`;
+    const { result, ms } = timed('700,000 slashes inside the server\'s path', () => loadKubeconfig(kubeconfig({ cluster: { server: `${server}///` } })));
+    expect(result.endpoint.server).to.equal(server);
+    expect(withoutTrailingSlashes('https://10.0.0.1:6443/')).to.equal('https://10.0.0.1:6443');
+    expect(ms).to.be.below(1_000);
+  });
+
+  it('accepts base64 wrapped over lines and padded, and nothing else', function () {
+    const wrapped = b64(caPem.repeat(3)).replace(/.{76}/g, '$&\n');
+    expect(isWrappedBase64(wrapped)).to.equal(true);
+    expect(isWrappedBase64(`${b64('ab')}\n`)).to.equal(true);
+    expect(b64('ab')).to.match(/=$/);
+    for (const bad of ['%%%', 'QQ===', 'QQ==Q', 'QQ-_', 'QQ\u00a0']) expect(isWrappedBase64(bad), JSON.stringify(bad)).to.equal(false);
+  });
+});
+
+describe('encodedAdminKubeconfig: the size a DPUCluster\'s kubeconfig Secret may hold', function () {
+  /** A Secret whose super-admin.conf decodes to `bytes` bytes (a multiple of 3). */
+  const secret = (bytes: number) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'admin' }, data: { 'super-admin.conf': 'A'.repeat(bytes / 3 * 4) } });
+  const largestBelow = Math.floor(maxAdminKubeconfigBytes / 3) * 3;
+
+  it('reads up to 1 MiB and refuses more, before decoding, naming the Secret, its key and the DPUCluster', function () {
+    expect(encodedAdminKubeconfig(secret(largestBelow), 'dpf/admin', 'dpf/cluster-1').key).to.equal('super-admin.conf');
+    expect(() => encodedAdminKubeconfig(secret(largestBelow + 3), 'dpf/admin', 'dpf/cluster-1')).to.throw(InvalidKubeconfigError,
+      `the super-admin.conf of the kubeconfig Secret dpf/admin of DPUCluster dpf/cluster-1 is ${largestBelow + 3} bytes, more than a kubeconfig may be (${maxAdminKubeconfigBytes})`);
+  });
 });

@@ -69,3 +69,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The CompositeController's name, and the finalizer Metacontroller derives from it. */}}
 {{- define "dcw.controllerName" -}}dpuservicecredentialrequest-controller{{- end -}}
 {{- define "dcw.metacontrollerFinalizer" -}}metacontroller.io/compositecontroller-{{ include "dcw.controllerName" . }}{{- end -}}
+
+{{/* The username Metacontroller's ServiceAccount authenticates as. */}}
+{{- define "dcw.metacontrollerUser" -}}system:serviceaccount:{{ .Values.metacontroller.namespace }}:{{ .Values.metacontroller.serviceAccount }}{{- end -}}
