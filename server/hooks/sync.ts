@@ -11,7 +11,7 @@ import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
-import { sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
+import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import {
   buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
@@ -127,10 +127,13 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
     ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
     clusterID: target.id,
   };
-  // The UID recorded for it (status, or a stale status's observed token): one of that UID whose labels were
-  // stripped is still this request's. Never in a protected namespace, as deleteRecordedServiceAccount.
+  // The UID this webhook recorded for it when it ensured it: one of that UID whose labels were stripped is still
+  // this request's. Only from the status's own entries (ensureAccount writes clusterID and UID together), never
+  // from an observed token's claims: the tenant may write the output Secret, and a forged token naming a
+  // stranger's UID would have the webhook take that ServiceAccount over and mint for it. Never in a protected
+  // namespace, as deleteRecordedServiceAccount.
   const recordedUid = isProtectedNamespace(spec.serviceAccount.namespace, run.policy.protectedNamespaces) ? undefined
-    : run.holdings.serviceAccounts.find((known) => sameServiceAccount(known, place))?.serviceAccountUID;
+    : ledgerOf(run.parent.status).find((known) => known.clusterID && sameServiceAccount(known, place))?.serviceAccountUID;
   let ensured: EnsuredServiceAccount;
   try {
     ensured = await target.ensureServiceAccount({ ...spec.serviceAccount, ...(recordedUid ? { uid: recordedUid } : {}) }, spec.request, run.deadline);

@@ -550,16 +550,17 @@ describe('what the webhook made is deleted by its UID (tampering; a recreated DP
     expect(world.condition(seen, 'Ready')).to.include({ status: 'True' });
   });
 
-  it('takes the recorded UID from the observed token when the status lacks it (a stale status)', async function () {
+  it('never takes the UID to use a relabelled ServiceAccount by from an observed token\'s claims (the tenant may write the output Secret)', async function () {
     const { world, target } = onDpuCluster();
     await world.settle();
     target.serviceAccounts.get(`${requestNamespace}/sa`)!.madeFor = '';
+    // The observed Secret's token names the ServiceAccount's UID; the status no longer records it.
     const status = world.parent.status!;
     world.parent = { ...world.parent, status: { ...status, serviceAccounts: status.serviceAccounts!.map(({ serviceAccountUID: _uid, ...entry }) => entry) } };
     rotate(world, '1');
-    const minted = await world.sync();
-    expect(minted.decision).to.equal('minted');
-    expect(reasonsOf(minted)).to.include('Warning/ServiceAccountTampered');
+    const refused = await world.sync();
+    expect(world.condition(refused, 'Ready')).to.include({ status: 'False', reason: reasons.serviceAccountConflict });
+    expect(target.serviceAccounts.get(`${requestNamespace}/sa`)?.madeFor).to.equal('');
   });
 
   it('never takes a ServiceAccount of another UID under that name, nor an unlabelled one with no UID on record (ServiceAccountConflict)', async function () {
