@@ -7,6 +7,7 @@ import type { ClusterEndpoint } from '../credential/render.js';
 import type { Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
+import type { EnsuredServiceAccount } from '../kube/service-accounts.js';
 import type { Anchor, AnchorOptions, AnchorState } from '../kube/token-anchors.js';
 import type { MintedToken } from '../kube/tokens.js';
 
@@ -18,8 +19,12 @@ export interface TargetAccess {
   /** Which API server it is: references differ, servers may not. */
   readonly id: string;
   readonly endpoint: ClusterEndpoint;
-  /** Gets or creates the request's ServiceAccount (managed labels checked); its UID, and whether it was made now. */
-  ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }>;
+  /**
+   * Gets or creates the request's ServiceAccount (managed labels checked); its UID, and whether it was made now.
+   * `account.uid`: the UID recorded for it; one of that UID that lost its labels is the request's own all the same
+   * (`tampered`; its labels restored where the webhook may patch it).
+   */
+  ensureServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<EnsuredServiceAccount>;
   /**
    * Deletes the ServiceAccount made for `request`: the one of `account.uid` whatever its labels say
    * now, or, without a UID, one labelled for `request` (credential/removal.ts says what it comes to).

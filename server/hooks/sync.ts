@@ -6,20 +6,21 @@
 // through the context's ClusterAccess; a failed call becomes an outcome in error-outcomes.ts.
 import type { SecretObject, ServiceAccountEntry } from '../api.js';
 import { decideToken, type TokenDecision } from '../credential/decide.js';
-import { eventReasons, normal, readinessChange, type EventNote } from '../credential/events.js';
+import { eventReasons, normal, readinessChange, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
-import { sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
+import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import {
   buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
-import { scopeOfSpec } from '../credential/tenancy.js';
+import { isProtectedNamespace, scopeOfSpec } from '../credential/tenancy.js';
 import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import { dateOf, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import type { ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
+import type { EnsuredServiceAccount } from '../kube/service-accounts.js';
 import type { Anchor } from '../kube/token-anchors.js';
 import { serviceAccountUidOf } from '../kube/tokens.js';
 import type { SyncRequest } from '../metacontroller.js';
@@ -123,16 +124,26 @@ interface EnsuredAccount {
 async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess): Promise<EnsuredAccount | Ended> {
   const ref = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
   const where = target.ref ? `DPUCluster ${target.ref}` : 'the host cluster';
-  let ensured: { uid: string; created: boolean };
+  const place: ServiceAccountEntry = {
+    serviceAccount: ref,
+    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
+    clusterID: target.id,
+  };
+  // The UID this webhook recorded for it when it ensured it: one of that UID whose labels were stripped is still
+  // this request's. Only from the status's own entries (ensureAccount writes clusterID and UID together), never
+  // from an observed token's claims: the tenant may write the output Secret, and a forged token naming a
+  // stranger's UID would have the webhook take that ServiceAccount over and mint for it. Never in a protected
+  // namespace, as deleteRecordedServiceAccount.
+  const recordedUid = isProtectedNamespace(spec.serviceAccount.namespace, run.policy.protectedNamespaces) ? undefined
+    : ledgerOf(run.parent.status).find((known) => known.clusterID && sameServiceAccount(known, place))?.serviceAccountUID;
+  let ensured: EnsuredServiceAccount;
   try {
-    ensured = await target.ensureServiceAccount(spec.serviceAccount, spec.request, run.deadline);
+    ensured = await target.ensureServiceAccount({ ...spec.serviceAccount, ...(recordedUid ? { uid: recordedUid } : {}) }, spec.request, run.deadline);
   } catch (error) {
     return keepSecret(run, failedCall(run, error, 'serviceAccount', target));
   }
   const current: ServiceAccountEntry = {
-    serviceAccount: ref,
-    ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}),
-    clusterID: target.id,
+    ...place,
     // What it is deleted by later, whatever its labels say by then.
     ...(ensured.uid ? { serviceAccountUID: ensured.uid } : {}),
   };
@@ -151,7 +162,12 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
     },
     ready: succeeded(`service account ${ref} exists in ${where}`),
     where,
-    events: ensured.created ? [normal(eventReasons.serviceAccountCreated, `created service account ${ref} in ${where}`)] : [],
+    events: [
+      ...(ensured.created ? [normal(eventReasons.serviceAccountCreated, `created service account ${ref} in ${where}`)] : []),
+      ...(ensured.tampered ? [warning(eventReasons.serviceAccountTampered, `the service account ${ref} in ${where} no longer carried `
+        + `this request's labels (tampering): it has the UID recorded for it, so it is still this request's and is used; `
+        + (ensured.tampered === 'relabelled' ? 'its labels were restored' : 'its labels could not be restored (no patch right)'))] : []),
+    ],
   };
 }
 

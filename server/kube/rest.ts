@@ -87,7 +87,7 @@ export interface CallOptions {
 /** What the hooks call the API with: a client with the hook's deadline applied to every call. */
 export interface ApiCaller {
   readonly server: string;
-  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  request<T>(method: string, path: string, body?: unknown, options?: Pick<CallOptions, 'contentType'>): Promise<T>;
 }
 
 /** Called once per finished call: the HTTP status, or 0 when the server was not reached. */
@@ -319,7 +319,7 @@ export class KubeRestClient {
 
   /** This client with every call bounded by `deadline`. */
   within(deadline: Deadline): ApiCaller {
-    return { server: this.server, request: (method, path, body) => this.request(method, path, body, { deadline }) };
+    return { server: this.server, request: (method, path, body, options) => this.request(method, path, body, { ...options, deadline }) };
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: CallOptions = {}): Promise<T> {

@@ -1,6 +1,7 @@
 // ServiceAccounts in a target cluster: made with the managed labels, and never used unless
-// those labels name the request asking; deleted by the UID recorded when made (or, without
-// one, by those labels).
+// those labels name the request asking or it has the UID recorded when it was made (its
+// labels, stripped by someone who may patch ServiceAccounts there, are then restored);
+// deleted by that UID (or, without one, by those labels).
 import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
 import { planRemoval, type Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
@@ -27,6 +28,18 @@ interface ServiceAccountObject {
   metadata?: { uid?: string; labels?: Record<string, string> };
 }
 
+export interface EnsuredServiceAccount {
+  uid: string;
+  /** Made now. */
+  created: boolean;
+  /**
+   * It had lost the request's labels (tampering) but has the UID recorded for it: the request's own,
+   * used all the same. `relabelled`: its labels were restored; `unlabelled`: the patch was forbidden
+   * (the host's RBAC grants no patch), it is used without them.
+   */
+  tampered?: 'relabelled' | 'unlabelled';
+}
+
 const path = (namespace: string, name?: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 
@@ -40,11 +53,15 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
 /**
  * Gets or creates the ServiceAccount for `request`; returns its UID, and whether it was made now. The cache answers
  * when it can; it knows only managed ServiceAccounts, so an unmanaged one of that name
- * shows up as a conflict on create and is then read from the API.
+ * shows up as a conflict on create and is then read from the API. `account.uid`: the UID
+ * recorded when it was made; one of that UID whose labels were stripped is still the
+ * request's (the API server checks its tokens by that UID, not by labels): refusing it would
+ * let whoever stripped them block the rotation that ends a leaked token. One of another UID,
+ * or unlabelled with no UID on record, is someone else's and refused.
  */
 export async function ensureServiceAccount(
-  client: ApiCaller, account: NamespacedName, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
-): Promise<{ uid: string; created: boolean }> {
+  client: ApiCaller, account: NamespacedName & { uid?: string }, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
+): Promise<EnsuredServiceAccount> {
   let existing: ServiceAccountObject | undefined;
   let created = false;
   const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
@@ -81,10 +98,29 @@ export async function ensureServiceAccount(
       throw error;
     }
   }
-  if (!isManagedBy(existing, request)) {
-    throw new ServiceAccountInUseError(account);
+  const uid = existing.metadata?.uid ?? '';
+  if (isManagedBy(existing, request)) return { uid, created };
+  if (!account.uid || uid !== account.uid) throw new ServiceAccountInUseError(account);
+  return { uid, created, tampered: await restoreLabels(client, account, account.uid, request, cache) };
+}
+
+/** Puts the managed labels back on the request's own ServiceAccount, so the cache and the label checks know it again. */
+async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
+  cache?: ServiceAccountCache): Promise<'relabelled' | 'unlabelled'> {
+  try {
+    // The UID in the patch is a precondition: one recreated meanwhile under that name is refused (409 or 422).
+    const patched = await client.request<ServiceAccountObject & { metadata?: { name?: string; namespace?: string } }>(
+      'PATCH', path(account.namespace, account.name),
+      { metadata: { uid, labels: managedLabels(request.namespace, request.name) } }, { contentType: 'application/merge-patch+json' });
+    cache?.remember(patched);
+    return 'relabelled';
+  } catch (error) {
+    if (!(error instanceof KubeApiError)) throw error;
+    // The host's RBAC grants no patch on ServiceAccounts: its tokens are bound to its UID, used unlabelled.
+    if (error.statusCode === 403) return 'unlabelled';
+    if (isNotFound(error) || error.statusCode === 409 || error.statusCode === 422) throw new ServiceAccountInUseError(account);
+    throw error;
   }
-  return { uid: existing.metadata?.uid ?? '', created };
 }
 
 /**

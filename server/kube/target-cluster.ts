@@ -7,7 +7,7 @@ import type { ClusterConnection } from './connection.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { KubeRestClient, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
-import { deleteManagedServiceAccount, ensureServiceAccount } from './service-accounts.js';
+import { deleteManagedServiceAccount, ensureServiceAccount, type EnsuredServiceAccount } from './service-accounts.js';
 import { createAnchor, deleteAnchor, readAnchor, revokeAnchor, type Anchor, type AnchorOptions, type AnchorState } from './token-anchors.js';
 import { requestToken, type MintedToken } from './tokens.js';
 
@@ -45,7 +45,7 @@ export class TargetCluster {
     readonly client: KubeRestClient,
   ) {}
 
-  ensureServiceAccount(account: NamespacedName, request: NamespacedName, deadline: Deadline): Promise<{ uid: string; created: boolean }> {
+  ensureServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<EnsuredServiceAccount> {
     this.serviceAccountCache ??= new ServiceAccountCache(this.client);
     return ensureServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
   }

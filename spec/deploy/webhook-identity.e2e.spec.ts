@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { managedLabels } from '../../server/credential/names.js';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
-import { deleteManagedServiceAccount, ensureServiceAccount } from '../../server/kube/service-accounts.js';
+import { deleteManagedServiceAccount, ensureServiceAccount, ServiceAccountInUseError } from '../../server/kube/service-accounts.js';
 import { anchorLabel, anchorSecretType, createAnchor, deleteAnchor } from '../../server/kube/token-anchors.js';
 import { requestToken } from '../../server/kube/tokens.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
@@ -194,6 +194,21 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     expect(await exists(`${secretsPath(tenant)}/${anchor.name}`)).to.equal(false);
     expect(await deleteManagedServiceAccount(webhook, { ...serviceAccount, uid }, request)).to.equal('deleted');
     expect(await exists(`${accountsPath(tenant)}/${serviceAccount.name}`)).to.equal(false);
+  });
+
+  it('rotates for a host ServiceAccount of the recorded UID whose labels were stripped: used unlabelled (the shipped RBAC grants no patch), anchor and token made', async function () {
+    const serviceAccount = { namespace: tenant, name: fresh('stripped') };
+    const { uid } = await ensureServiceAccount(webhook, serviceAccount, request);
+    await admin.request('PATCH', `${accountsPath(tenant)}/${serviceAccount.name}`, { metadata: { labels: null } },
+      { contentType: 'application/merge-patch+json' });
+    // Without the recorded UID it is not the request's.
+    expect(await ensureServiceAccount(webhook, serviceAccount, request).then(() => undefined, (error: unknown) => error))
+      .to.be.instanceOf(ServiceAccountInUseError);
+    expect(await ensureServiceAccount(webhook, { ...serviceAccount, uid }, request)).to.deep.equal({ uid, created: false, tampered: 'unlabelled' });
+    const anchor = await createAnchor(webhook, { ...serviceAccount, uid }, request);
+    const minted = await requestToken(webhook, tenant, serviceAccount.name, 600, anchor);
+    expect(await whoAmI(tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.token))).to.equal(`system:serviceaccount:${tenant}:${serviceAccount.name}`);
+    expect(await deleteAnchor(webhook, tenant, anchor.name, request, serviceAccount.name, anchor.uid)).to.equal('deleted');
   });
 
   it('leaves everyone else alone: the admin creates and deletes an Opaque Secret and a kube-system ServiceAccount, and mints its token', async function () {

@@ -8,6 +8,7 @@ import { planRemoval, type Removal } from '../../server/credential/removal.js';
 import type { NamespacedName } from '../../server/credential/validate.js';
 import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
 import { KubeApiError, type Deadline } from '../../server/kube/rest.js';
+import { ServiceAccountInUseError, type EnsuredServiceAccount } from '../../server/kube/service-accounts.js';
 import type { Anchor, AnchorOptions, AnchorState } from '../../server/kube/token-anchors.js';
 import type { MintedToken } from '../../server/kube/tokens.js';
 
@@ -48,11 +49,18 @@ export class FakeTarget implements TargetAccess {
     if (error) throw error;
   }
 
-  async ensureServiceAccount(account: NamespacedName, request: NamespacedName): Promise<{ uid: string; created: boolean }> {
+  /** As kube/service-accounts.ts: labelled for another request, or stripped and not of the recorded UID, it is refused. */
+  async ensureServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName): Promise<EnsuredServiceAccount> {
     this.call('ensureServiceAccount');
     const key = `${account.namespace}/${account.name}`;
     const existing = this.serviceAccounts.get(key);
-    if (existing) return { uid: existing.uid, created: false };
+    const requestRef = `${request.namespace}/${request.name}`;
+    if (existing?.madeFor === requestRef) return { uid: existing.uid, created: false };
+    if (existing) {
+      if (existing.uid !== account.uid) throw new ServiceAccountInUseError(account);
+      existing.madeFor = requestRef;
+      return { uid: existing.uid, created: false, tampered: 'relabelled' };
+    }
     const uid = `sa-uid-${account.name}`;
     this.serviceAccounts.set(key, { uid, madeFor: `${request.namespace}/${request.name}` });
     return { uid, created: true };

@@ -650,6 +650,54 @@ describe('what the webhook made is deleted by its UID (tampering; a recreated DP
     expect(outcome.response.status?.previousTokensRevokedAt).to.be.a('string');
   });
 
+  it('rotates with a relabelled ServiceAccount of the recorded UID: it is still the request\'s, relabelled, with a Warning; the old anchor is revoked', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    const [oldAnchor] = [...target.anchors.keys()];
+    target.serviceAccounts.get(`${requestNamespace}/sa`)!.madeFor = '';
+    rotate(world, '1');
+    const minted = await world.sync();
+    expect(minted.decision).to.equal('minted');
+    expect(reasonsOf(minted)).to.include('Warning/ServiceAccountTampered');
+    expect(target.serviceAccounts.get(`${requestNamespace}/sa`)).to.deep.equal({ uid: 'sa-uid-sa', madeFor: `${requestNamespace}/req` });
+    world.apply(minted);
+    const seen = await world.sync();
+    expect(target.anchors.has(oldAnchor!)).to.equal(false);
+    expect(seen.response.status?.previousTokensRevokedAt).to.be.a('string');
+    expect(world.condition(seen, 'Ready')).to.include({ status: 'True' });
+  });
+
+  it('never takes the UID to use a relabelled ServiceAccount by from an observed token\'s claims (the tenant may write the output Secret)', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    target.serviceAccounts.get(`${requestNamespace}/sa`)!.madeFor = '';
+    // The observed Secret's token names the ServiceAccount's UID; the status no longer records it.
+    const status = world.parent.status!;
+    world.parent = { ...world.parent, status: { ...status, serviceAccounts: status.serviceAccounts!.map(({ serviceAccountUID: _uid, ...entry }) => entry) } };
+    rotate(world, '1');
+    const refused = await world.sync();
+    expect(world.condition(refused, 'Ready')).to.include({ status: 'False', reason: reasons.serviceAccountConflict });
+    expect(target.serviceAccounts.get(`${requestNamespace}/sa`)?.madeFor).to.equal('');
+  });
+
+  it('never takes a ServiceAccount of another UID under that name, nor an unlabelled one with no UID on record (ServiceAccountConflict)', async function () {
+    const { world, target } = onDpuCluster();
+    await world.settle();
+    // Deleted, and made again by someone else under the same name.
+    target.serviceAccounts.set(`${requestNamespace}/sa`, { uid: 'stranger-uid', madeFor: '' });
+    rotate(world, '1');
+    const callsBefore = target.calls.length;
+    const refused = await world.sync();
+    expect(world.condition(refused, 'Ready')).to.include({ status: 'False', reason: reasons.serviceAccountConflict });
+    expect(target.calls.slice(callsBefore)).to.deep.equal(['ensureServiceAccount']);
+    expect(target.serviceAccounts.get(`${requestNamespace}/sa`)?.madeFor).to.equal('');
+
+    const fresh = onDpuCluster();
+    fresh.target.serviceAccounts.set(`${requestNamespace}/sa`, { uid: 'stranger-uid', madeFor: '' });
+    expect(world.condition(await fresh.world.sync(), 'Ready')).to.include({ status: 'False', reason: reasons.serviceAccountConflict });
+    expect(fresh.target.calls).to.deep.equal(['ensureServiceAccount']);
+  });
+
   it('never deletes by UID in a protected namespace: there only a ServiceAccount still labelled for the request goes', async function () {
     const world = new World();
     const host = world.clusters.host.target;

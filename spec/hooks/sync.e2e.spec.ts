@@ -403,6 +403,35 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       expect(await authenticatesAs(await secret(n.secret))).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
     });
 
+    it('rotates after a leak whose holder stripped the labels of the ServiceAccount and its anchor: the ServiceAccount of the recorded UID is still the request\'s, with a Warning ServiceAccountTampered', async function () {
+      this.timeout(60_000);
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const leaked = tokenIn(await secret(n.secret));
+      const anchor = bindingOf(leaked).anchor!;
+      const uidBefore = await serviceAccountUid(n.serviceAccount);
+      // The holder of the leaked token, with patch rights on Secrets and ServiceAccounts in its namespace of the target cluster.
+      await stripLabelsAndOwners(env.target.adminKubeConfig(), 'serviceaccounts', 'default', n.serviceAccount);
+      await stripLabelsAndOwners(env.target.adminKubeConfig(), 'secrets', 'default', anchor);
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'after-the-leak' };
+      });
+      await env.driver.reconcile('default', n.request);
+      const after = await parent(n.request);
+      expect(condition(after, 'Ready')).to.include({ status: 'True' });
+      const rotated = tokenIn(await secret(n.secret));
+      expect(rotated).to.not.equal(leaked);
+      expect(after?.status?.previousTokensRevokedAt).to.be.a('string');
+      expect(await identityAfterAuthCache(env.target, leaked)).to.equal(401);
+      expect(await onTarget(rotated)).to.equal(`system:serviceaccount:default:${n.serviceAccount}`);
+      const account = await targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount });
+      expect(account.metadata?.uid).to.equal(uidBefore);
+      expect(account.metadata?.labels?.['svc.dpu.nvidia.com/credential-request-name']).to.equal(n.request);
+      const events = await eventsOnceRecorded(env.hostConfig(), 'default', n.request, 'Warning/ServiceAccountTampered');
+      expect(events.find((event) => event.reason === 'ServiceAccountTampered')?.note).to.contain(`default/${n.serviceAccount}`);
+    });
+
     it('never reports revoked a token whose stripped anchor has no recorded UID (an older status): TamperingDetected, the anchor left alone', async function () {
       this.timeout(60_000);
       const n = names();
@@ -623,6 +652,22 @@ describe('sync hook end to end (real API servers, Metacontroller driver)', funct
       const ready = condition(await parent(n.request), 'Ready');
       expect(ready).to.include({ status: 'False', reason: 'ServiceAccountConflict' });
       expect(ready?.message).to.contain(`service account default/${n.serviceAccount} is already in use`);
+    });
+
+    it('never takes over an unlabelled ServiceAccount of another UID made under the name of the one it recorded', async function () {
+      const n = names();
+      await env.createRequest(n.request, spec(n));
+      await env.driver.reconcile('default', n.request);
+      const held = tokenIn(await secret(n.secret));
+      await targetCore().deleteNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount });
+      await targetCore().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: n.serviceAccount } } });
+      await env.updateRequest(n.request, (r) => {
+        r.metadata!.annotations = { ...r.metadata!.annotations, 'svc.dpu.nvidia.com/rotate': 'now' };
+      });
+      await env.driver.reconcile('default', n.request);
+      expect(condition(await parent(n.request), 'ServiceAccountReconciled')).to.include({ status: 'False', reason: 'ServiceAccountConflict' });
+      expect(tokenIn(await secret(n.secret))).to.equal(held);
+      expect((await targetCore().readNamespacedServiceAccount({ namespace: 'default', name: n.serviceAccount })).metadata?.labels).to.equal(undefined);
     });
 
     it('never mints for a ServiceAccount managed for another request', async function () {
