@@ -15,7 +15,6 @@ import { rfc3339 } from '../credential/time.js';
 import type { TokenRecord } from '../credential/token-record.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
-import { serviceAccountUidOf } from '../kube/tokens.js';
 import { policyOf, type HookContext } from './context.js';
 import { deleteAnchors, deleteLeftovers, tamperingEvents, tamperingNote } from './leftovers.js';
 import type { SyncOutcome } from './outcome.js';
@@ -28,28 +27,23 @@ export interface Holdings {
 
 /**
  * The status's records, plus what the observed Secrets' tokens show: Metacontroller's
- * cached parent may lack the ServiceAccount and anchor of the token minted last.
+ * cached parent may lack the ServiceAccount and anchor of the token minted last. An entry
+ * learnt from a token gets no UID: a token's claims are read without checking its signature,
+ * and whoever may edit the Secret could name another's object there; only UIDs from the API
+ * server's own answers to the webhook (status) delete whatever the labels say (removal.ts).
  */
-export function holdingsOf(parent: DpuServiceCredentialRequest,
-  observedTokens: { record: TokenRecord; anchor?: string; anchorUid?: string }[]): Holdings {
+export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: { record: TokenRecord; anchor?: string }[]): Holdings {
   const serviceAccounts = recordedServiceAccounts(parent.status);
   const anchors = anchorsOf(parent.status);
-  for (const { record, anchor, anchorUid } of observedTokens) {
-    // The token's claims name the UIDs the API server checks it by: what to delete to end it.
-    const serviceAccountUID = serviceAccountUidOf(record.token);
+  for (const { record, anchor } of observedTokens) {
     const entry: ServiceAccountEntry = {
       serviceAccount: record.serviceAccount,
       ...(record.targetCluster ? { targetCluster: record.targetCluster, targetClusterUID: record.targetClusterUid } : {}),
     };
-    const knownAccount = serviceAccounts.findIndex((known) => sameServiceAccount(known, entry));
-    if (knownAccount < 0) serviceAccounts.push({ ...entry, ...(serviceAccountUID ? { serviceAccountUID } : {}) });
-    else if (!serviceAccounts[knownAccount]!.serviceAccountUID && serviceAccountUID) {
-      serviceAccounts[knownAccount] = { ...serviceAccounts[knownAccount]!, serviceAccountUID };
+    if (!serviceAccounts.some((known) => sameServiceAccount(known, entry))) serviceAccounts.push(entry);
+    if (anchor && !anchors.some((known) => known.anchor === anchor && sameServiceAccount(known, entry))) {
+      anchors.push(anchorEntryOf(entry, { name: anchor }, record.rotation, rfc3339(record.expiresAt)));
     }
-    if (!anchor) continue;
-    const knownAnchor = anchors.findIndex((known) => known.anchor === anchor && sameServiceAccount(known, entry));
-    if (knownAnchor < 0) anchors.push(anchorEntryOf(entry, { name: anchor, uid: anchorUid }, record.rotation, rfc3339(record.expiresAt)));
-    else if (!anchors[knownAnchor]!.anchorUID && anchorUid) anchors[knownAnchor] = { ...anchors[knownAnchor]!, anchorUID: anchorUid };
   }
   return { serviceAccounts, anchors };
 }

@@ -36,8 +36,8 @@ export function startRun(request: SyncRequest, context: HookContext, deadline: D
   const policy = policyOf(context);
   const observed = new ObservedSecrets(writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent));
   const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => {
-    const { anchor, anchorUid } = observed.issuedToken(record);
-    return { record, ...(anchor ? { anchor } : {}), ...(anchorUid ? { anchorUid } : {}) };
+    const { anchor } = observed.issuedToken(record);
+    return { record, ...(anchor ? { anchor } : {}) };
   }));
   return {
     request,

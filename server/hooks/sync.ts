@@ -267,12 +267,13 @@ async function revoke(run: SyncRun, spec: ValidSpec, target: TargetAccess, accou
 
 /**
  * The token handed out names its anchor itself: recorded even when the status this sync
- * read (from Metacontroller's cache) predates the answer that minted it.
+ * read (from Metacontroller's cache) predates the answer that minted it. Without the UID its
+ * claims name (holdingsOf says why): a token minted now is on record with its UID already.
  */
 function anchorsOnRecord(token: HeldOrMinted, returned: HeldToken, current: ServiceAccountEntry): AnchorEntry[] {
-  const { anchor, anchorUid } = returned;
+  const { anchor } = returned;
   if (!anchor || token.anchors.some((entry) => entry.anchor === anchor && sameServiceAccount(entry, current))) return token.anchors;
-  return withAnchor(token.anchors, anchorEntryOf(current, { name: anchor, uid: anchorUid }, token.record.rotation, rfc3339(token.record.expiresAt)));
+  return withAnchor(token.anchors, anchorEntryOf(current, { name: anchor }, token.record.rotation, rfc3339(token.record.expiresAt)));
 }
 
 function serviceAccountResultOf(cleanup: Cleanup, revocation: Revocation, ready: ConditionResult): ConditionResult {
