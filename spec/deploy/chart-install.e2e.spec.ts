@@ -169,6 +169,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-webhook-identity',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-managed-labels',
       // Kubernetes 1.36 serves MutatingAdmissionPolicy: metacontrollerFinalizer.policy=auto installs it.
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(200);
@@ -265,6 +266,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-managed-labels',
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(404);
   });
