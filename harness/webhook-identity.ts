@@ -30,6 +30,16 @@ export async function webhookKubeConfig(plane: ControlPlane): Promise<KubeConfig
         if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
       }
     }
+  } finally {
+    admin.close();
+  }
+  return webhookTokenKubeConfig(plane);
+}
+
+/** A kubeconfig authenticating as the webhook's ServiceAccount, which must exist (a token of a day). */
+export async function webhookTokenKubeConfig(plane: ControlPlane): Promise<KubeConfig> {
+  const admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+  try {
     const { namespace, name } = webhookAccount;
     const minted = await admin.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
       apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 },
