@@ -47,6 +47,8 @@ export interface WebhookEnvOptions {
   target?: ControlPlaneOptions;
   remoteTimeoutMs?: number;
   log?: Logger;
+  /** Whom the webhook calls the host cluster as (e.g. harness/webhook-identity.ts's webhookKubeConfig); default: the admin. */
+  hostIdentity?: (host: ControlPlane) => Promise<KubeConfig>;
 }
 
 /** Where the driver finds the webhook: the Service named in the CompositeController, forwarded to the loopback port. */
@@ -111,7 +113,7 @@ export class WebhookEnv {
         filePollIntervalMs: 50, shutdownTimeoutMs: 1_000, policy: defaultPolicy,
         hookBearerTokenFile: install.tokenFile, tlsCertFile: install.tlsVolume.path('tls.crt'), tlsKeyFile: install.tlsVolume.path('tls.key'),
       },
-      hostConnection: connectionOf(hostConfig), now: clock.now, log, listenHost: '127.0.0.1',
+      hostConnection: connectionOf(options.hostIdentity ? await options.hostIdentity(host) : hostConfig), now: clock.now, log, listenHost: '127.0.0.1',
     });
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.

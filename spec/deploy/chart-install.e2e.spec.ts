@@ -24,6 +24,7 @@ import { authenticatesAs, readSecret } from '../../harness/secrets.js';
 import { controlPlaneStartTimeoutMs, parentApi } from '../../harness/webhook-env.js';
 import { WebhookInstall } from '../../harness/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../../harness/webhook-process.js';
+import { webhookTokenKubeConfig } from '../../harness/webhook-identity.js';
 import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
 
@@ -75,6 +76,17 @@ function commandsOf(block: string): string[][] {
     .map((line) => line.replace(/\s+#.*$/, '').trim())
     .filter((line) => line !== '' && !line.startsWith('docker '))
     .map((line) => line.split(/\s+/));
+}
+
+/**
+ * A kubeconfig file for the webhook process, as its ServiceAccount (the chart's ClusterRole): the policies
+ * webhook-identity.yaml and managed-labels.yaml key on that username, and managed-labels.yaml refuses
+ * anyone else, the admin too, the token anchors a host-cluster request needs.
+ */
+async function webhookKubeconfigFile(plane: ControlPlane, dir: string): Promise<string> {
+  const path = join(dir, 'webhook.kubeconfig');
+  await writeFile(path, (await webhookTokenKubeConfig(plane)).exportConfig(), { mode: 0o600 });
+  return path;
 }
 
 describe('the Helm chart installed, upgraded and uninstalled (README install block)', function () {
@@ -169,6 +181,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-webhook-identity',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-managed-labels',
       // Kubernetes 1.36 serves MutatingAdmissionPolicy: metacontrollerFinalizer.policy=auto installs it.
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(200);
@@ -189,7 +202,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       namespace, caSecretName: endpoint.caBundle!.secretRef!.name, servingSecretName: `${release}-tls`,
       hookTokenSecretName: endpoint.authorization!.secretRef.name,
     });
-    webhook = await startWebhookProcess(install, kubeconfig, join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
+    webhook = await startWebhookProcess(install, await webhookKubeconfigFile(plane, dir), join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
     // Only the chart's token opens the hooks.
     expect((await install.call(webhook.port, '/customize', { method: 'POST', body: '{}', token: null })).status).to.equal(401);
     await startDriver();
@@ -265,6 +278,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-request-status',
+      '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-managed-labels',
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(404);
   });
@@ -310,7 +324,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     await kubectl(['apply', '-k', 'deploy/']);
     await kubectl(['apply', '-k', 'metacontroller/']);
     install = await WebhookInstall.create(plane.adminKubeConfig(), dir, { hookTokenSecretName: `${release}-hook-token` });
-    webhook = await startWebhookProcess(install, kubeconfig, join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
+    webhook = await startWebhookProcess(install, await webhookKubeconfigFile(plane, dir), join(dir, 'webhook.log'), { FILE_POLL_INTERVAL_MS: '100' });
     await startDriver();
     await plane.adminKubeConfig().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       ...parentApi, namespace: 'default',

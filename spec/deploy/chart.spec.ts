@@ -59,8 +59,9 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(kinds(objects)).to.deep.equal([
       'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CompositeController', 'CustomResourceDefinition', 'Deployment',
       'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'ServiceAccount',
-      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicyBinding',
     ]);
     expect(find(objects, 'Deployment').spec.template.spec.containers[0].image).to.equal('dpu-credential-webhook:0.3.0');
     // helm uninstall must not delete the CRD: every request, and through GC every Secret, would go with it.
@@ -166,6 +167,9 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(env.PROTECTED_NAMESPACES).to.equal(`mc,${namespace}`);
     const identity = find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-webhook-identity').spec;
     expect(identity.matchConditions[0].expression).to.equal(`request.userInfo.username == 'system:serviceaccount:${namespace}:${pod.serviceAccountName}'`);
+    // Only the webhook's own ServiceAccount may relabel what it made or make token anchors.
+    expect(find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-managed-labels').spec.matchConditions[0].expression)
+      .to.equal(`request.userInfo.username != 'system:serviceaccount:${namespace}:${pod.serviceAccountName}'`);
     expect(identity.variables.find((variable: { name: string }) => variable.name === 'protectedNamespace').expression).to.include(`['mc', '${namespace}']`);
     expect(JSON.stringify(find(objects, 'ValidatingAdmissionPolicy', 'dpu-credential-references').spec.validations[0])).to.include(`['mc', '${namespace}']`);
     // Only Metacontroller's ServiceAccount may write a request's status or a Secret's controller-uid label.

@@ -98,15 +98,16 @@ describe('deploy/ and metacontroller/ manifests', function () {
     await plane?.stop();
   });
 
-  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the four admission policies', function () {
+  it('renders with kustomize into the CRD, namespace, RBAC, Deployment, Service, PDB, NetworkPolicy and the five admission policies', function () {
     expect(rendered.map((object) => object.kind).sort()).to.deep.equal([
       'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Namespace',
       'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount',
-      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicyBinding',
     ]);
     expect(rendered.filter((object) => object.kind === 'ValidatingAdmissionPolicy').map((object) => object.metadata.name).sort()).to.deep.equal([
-      'dpu-credential-references', 'dpu-credential-request-status', 'dpu-credential-selector-label', 'dpu-credential-webhook-identity',
+      'dpu-credential-managed-labels', 'dpu-credential-references', 'dpu-credential-request-status', 'dpu-credential-selector-label', 'dpu-credential-webhook-identity',
     ]);
   });
 

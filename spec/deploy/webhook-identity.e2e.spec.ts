@@ -129,6 +129,14 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
       expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(true);
     });
 
+    it('lets the webhook delete a Secret of the anchor type whatever its labels and data now say (a holder who stripped or filled it cannot keep its token)', async function () {
+      const name = fresh('stripped');
+      // Made before managed-labels.yaml, which lets no one but the webhook make one, or edited since.
+      await admin.request('POST', secretsPath(tenant), secret(name, anchorSecretType, { team: 'a' }, { planted: Buffer.from('x').toString('base64') }));
+      expect(await refusalOf(webhook.request('DELETE', `${secretsPath(tenant)}/${name}`))).to.equal(undefined);
+      expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(false);
+    });
+
     it('lets the webhook create and delete an anchor in any namespace, a protected one too: Secrets are judged by type and labels only', async function () {
       const name = fresh('anchor');
       expect(await refusalOf(webhook.request('POST', secretsPath('metacontroller'), secret(name, anchorSecretType, anchorLabels)))).to.equal(undefined);

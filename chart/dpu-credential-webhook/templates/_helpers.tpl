@@ -72,3 +72,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* The username Metacontroller's ServiceAccount authenticates as. */}}
 {{- define "dcw.metacontrollerUser" -}}system:serviceaccount:{{ .Values.metacontroller.namespace }}:{{ .Values.metacontroller.serviceAccount }}{{- end -}}
+
+{{/* The username the webhook's own ServiceAccount (rbac.yaml) authenticates as. */}}
+{{- define "dcw.webhookUser" -}}system:serviceaccount:{{ include "dcw.namespace" . }}:{{ include "dcw.fullname" . }}{{- end -}}
