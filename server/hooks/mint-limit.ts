@@ -12,7 +12,7 @@ import type { ServiceAccountEntry } from '../api.js';
 import type { TokenDecision } from '../credential/decide.js';
 import { namespacedName } from '../credential/names.js';
 import { secondsUntil, unobservedMintRetryAt } from '../credential/schedule.js';
-import { failed, previousFailure, reasons, rfc3339, type ConditionResult } from '../credential/status.js';
+import { failed, previousFailure, reasons, rfc3339, type ConditionResult, type Reason } from '../credential/status.js';
 import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import type { ValidSpec } from '../credential/validate.js';
 import { KubeApiError } from '../kube/rest.js';
@@ -81,10 +81,21 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     if (!isAlreadyExists(error)) throw error;
   }
   const occupant = await target.readAnchor(namespace, name, spec.request, run.deadline);
-  if (occupant && !occupant.ours) return nameTaken(run, spec, input, namespacedName(namespace, name));
+  if (occupant && !occupant.ours) {
+    return stopMint(run, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where} is not a token `
+      + 'anchor of this request, and has the name this request\'s next one needs: delete it');
+  }
   if (occupant) {
     const kept = heldBack(input, occupant);
-    if (kept) return { kept };
+    // Type and labels are all that make it "ours", and whoever may create Secrets there can write both:
+    // only an anchor the status records (its UID, from the webhook's own create) holds the token it replaces.
+    if (kept && run.holdings.anchors.some((entry) => entry.anchorUID === occupant.uid)) return { kept };
+    if (kept) {
+      const allowedAt = kept.rotationAllowedAt ? ` before ${rfc3339(kept.rotationAllowedAt)}` : '';
+      return stopMint(run, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where}, made for a `
+        + `forced rotation at ${rfc3339(occupant.createdAt)}, is not on this request's record (made by someone else, or minted `
+        + `moments ago and not recorded yet): no token is minted${allowedAt}`);
+    }
     // Only while the answers fail because the Secret does not show their token: after any other failure (a
     // DPUCluster gone and back, a refusal) or none (a Secret deleted by hand), the token there was handed out.
     // A stale status may skip one wait; the revocation below holds whatever the status says.
@@ -97,13 +108,13 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
 }
 
 /**
- * The next anchor's name is held by a Secret this request did not make: nothing is minted. Anchor
- * names can be worked out by whoever knows the request's UID and the held token, so this may be a
- * token's holder blocking the rotation meant to end it: a forced rotation still revokes the held
- * token (the Secret keeps a token that no longer works, and says so), a renewal keeps it until it
- * expires.
+ * Nothing is minted now, and a forced rotation still revokes the token it replaces (the Secret
+ * keeps a token that no longer works, and says so); a renewal keeps it until it expires. For
+ * when what stops the mint may be a token's holder: anchor names can be worked out by whoever
+ * knows the request's UID and the held token, and a Secret made under the next one (`why`)
+ * would otherwise keep alive the token the rotation was forced to end.
  */
-async function nameTaken(run: SyncRun, spec: ValidSpec, input: ClaimInput, taken: string): Promise<Ended> {
+async function stopMint(run: SyncRun, input: ClaimInput, reason: Reason, why: string): Promise<Ended> {
   const serviceAccount = namespacedName(input.serviceAccount.namespace, input.serviceAccount.name);
   const heldEntries = input.decision.forced
     ? run.holdings.anchors.filter((entry) => entry.anchor === input.heldAnchor && entry.serviceAccount === serviceAccount)
@@ -111,12 +122,11 @@ async function nameTaken(run: SyncRun, spec: ValidSpec, input: ClaimInput, taken
   const revocation = await deleteAnchors(heldEntries.map((entry) => ({ entry, action: 'revoke' as const })), run.holdings.anchors, undefined,
     run.requestRef, run.context, run.deadline);
   const revoked = heldEntries.length > 0 && revocation.failedToRevoke.length === 0;
-  const inTheWay = failed(reasons.tokenRequestFailed, `secret ${taken} in ${input.where} is not a token anchor of this request, and has `
-    + `the name this request's next one needs: delete it; ${revoked
-      ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
-      : 'the current Secret is kept'}`);
+  const stopped = failed(reason, `${why}; ${revoked
+    ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
+    : 'the current Secret is kept'}`);
   return keepSecret({ ...run, holdings: { ...run.holdings, anchors: revocation.anchors } },
-    { serviceAccount: input.serviceAccountReady, secret: inTheWay, decision: 'error', serviceAccounts: input.ledger });
+    { serviceAccount: input.serviceAccountReady, secret: stopped, decision: 'error', serviceAccounts: input.ledger });
 }
 
 /** The answer while the next mint waits: the Secret as it is, and why no token is minted before `retryAt`. */

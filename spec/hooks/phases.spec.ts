@@ -2,6 +2,7 @@
 // clusters of fake-clusters.ts: no API server, no network. What the API servers themselves
 // do is tested end to end (sync.e2e.spec.ts and the others).
 import { expect } from 'chai';
+import { anchorNameFor } from '../../server/credential/token-anchors.js';
 import { reasons } from '../../server/credential/status.js';
 import { TargetClusterNotReadyError } from '../../server/kube/clusters.js';
 import { InvalidKubeconfigError } from '../../server/kube/kubeconfig.js';
@@ -542,6 +543,23 @@ describe('finalize phases (in-memory clusters)', function () {
       expect(world.condition(outcome, 'Ready')?.message).to.contain('revoked all the same');
       expect(target.anchors.has(heldKey!), 'the held anchor').to.equal(false);
       expect([...target.anchors.values()].map((state) => state.uid)).to.include('stranger-uid');
+    });
+
+    it('lets no anchor the status does not record hold a forced rotation back: the token it replaces is revoked all the same', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const [heldKey] = [...target.anchors.keys()];
+      const next = `${requestNamespace}/${anchorNameFor('sa', 'req-uid', heldKey!.split('/')[1])}`;
+      // A token's holder who may create Secrets there makes the next anchor's name look like a fresh forced rotation of this request.
+      target.anchors.set(next, { uid: 'holder-made', madeFor: `${requestNamespace}/req`, createdAt: world.now(), forcedRotation: true });
+      world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': '1' } } };
+      const callsBefore = target.calls.length;
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
+      expect(world.condition(outcome, 'Ready')?.message).to.contain('is not on this request\'s record');
+      expect(world.condition(outcome, 'Ready')?.message).to.contain('revoked all the same');
+      expect(target.anchors.has(heldKey!), 'the held anchor').to.equal(false);
+      expect(target.calls.slice(callsBefore)).to.not.include('requestToken', 'nothing minted while the name is held');
     });
 
     it('mints no token it could not record: TokenLimitReached when status.tokenAnchors is full of live tokens', async function () {
