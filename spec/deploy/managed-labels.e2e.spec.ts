@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { managedLabels } from '../../server/credential/names.js';
 import { bindingOf } from '../../server/kube/tokens.js';
-import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { KubeRestClient } from '../../server/kube/rest.js';
 import { anchorLabel, anchorSecretType } from '../../server/kube/token-anchors.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { connectionOf } from '../../harness/connection.js';
@@ -23,6 +23,7 @@ import { identityAfterAuthCache, identityOn, readSecret, tokenIn } from '../../h
 import { stripLabelsAndOwners } from '../../harness/tampering.js';
 import { controlPlaneStartTimeoutMs, WebhookEnv } from '../../harness/webhook-env.js';
 import { webhookKubeConfig, webhookUser } from '../../harness/webhook-identity.js';
+import { expectDeniedBy, refusalOf } from '../../harness/admission-refusals.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 const policy = 'dpu-credential-managed-labels';
@@ -32,24 +33,6 @@ const secretsPath = `/api/v1/namespaces/${tenant}/secrets`;
 const accountsPath = `/api/v1/namespaces/${tenant}/serviceaccounts`;
 const mergePatch = { contentType: 'application/merge-patch+json' };
 const allManagedKeys = 'svc.dpu.nvidia.com/managed-by-controller, svc.dpu.nvidia.com/credential-request-name, svc.dpu.nvidia.com/credential-request-namespace';
-
-/** The refusal of a call, or undefined when it succeeded. */
-async function refusalOf(call: Promise<unknown>): Promise<KubeApiError | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (error) {
-    if (error instanceof KubeApiError) return error;
-    throw error;
-  }
-}
-
-/** A refusal by this policy (not by RBAC, which would not name it), with its message. */
-function expectDenied(refusal: KubeApiError | undefined, message: string): void {
-  expect(refusal, 'the call succeeded').to.be.instanceOf(KubeApiError);
-  expect(refusal!.statusCode).to.equal(403);
-  expect(refusal!.message).to.contain(`ValidatingAdmissionPolicy '${policy}'`).and.to.contain(message);
-}
 
 /** The tenant of `namespace`: a ServiceAccount whose Role there grants every verb on every resource. Its client. */
 async function wildcardTenant(plane: ControlPlane, admin: KubeRestClient, namespace: string): Promise<KubeRestClient> {
@@ -149,13 +132,13 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
 
   it('refuses the tenant stripping or changing the managed labels of a managed ServiceAccount (PATCH and PUT); they stay', async function () {
     const account = await managedAccount();
-    expectDenied(await refusalOf(patchLabels(tenantClient, account.path, null)),
+    expectDeniedBy(policy, await refusalOf(patchLabels(tenantClient, account.path, null)),
       `refused: ${tenantUser} changing ${allManagedKeys} on ServiceAccount ${tenant}/${account.name}`);
-    expectDenied(await refusalOf(patchLabels(tenantClient, account.path, { 'svc.dpu.nvidia.com/managed-by-controller': null })),
+    expectDeniedBy(policy, await refusalOf(patchLabels(tenantClient, account.path, { 'svc.dpu.nvidia.com/managed-by-controller': null })),
       `changing svc.dpu.nvidia.com/managed-by-controller on ServiceAccount ${tenant}/${account.name}`);
-    expectDenied(await refusalOf(patchLabels(tenantClient, account.path, { 'svc.dpu.nvidia.com/credential-request-name': 'another' })),
+    expectDeniedBy(policy, await refusalOf(patchLabels(tenantClient, account.path, { 'svc.dpu.nvidia.com/credential-request-name': 'another' })),
       `changing svc.dpu.nvidia.com/credential-request-name on ServiceAccount`);
-    expectDenied(await refusalOf(replaceLabels(tenantClient, account.path, (labels) => {
+    expectDeniedBy(policy, await refusalOf(replaceLabels(tenantClient, account.path, (labels) => {
       delete labels['svc.dpu.nvidia.com/credential-request-namespace'];
     })), `changing svc.dpu.nvidia.com/credential-request-namespace on ServiceAccount`);
     expect(await labelsAt(account.path)).to.deep.equal(account.labels);
@@ -163,10 +146,10 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
 
   it('refuses the tenant stripping or changing the labels of a token anchor (PATCH and PUT); they stay', async function () {
     const made = await anchor();
-    expectDenied(await refusalOf(stripLabelsAndOwners(await tenantKubeConfig(plane, admin), 'secrets', tenant, made.name)),
+    expectDeniedBy(policy, await refusalOf(stripLabelsAndOwners(await tenantKubeConfig(plane, admin), 'secrets', tenant, made.name)),
       `changing ${allManagedKeys}, svc.dpu.nvidia.com/token-anchor on token anchor ${tenant}/${made.name}`);
-    expectDenied(await refusalOf(patchLabels(tenantClient, made.path, { [anchorLabel]: 'false' })), `changing svc.dpu.nvidia.com/token-anchor on token anchor`);
-    expectDenied(await refusalOf(replaceLabels(tenantClient, made.path, (labels) => {
+    expectDeniedBy(policy, await refusalOf(patchLabels(tenantClient, made.path, { [anchorLabel]: 'false' })), `changing svc.dpu.nvidia.com/token-anchor on token anchor`);
+    expectDeniedBy(policy, await refusalOf(replaceLabels(tenantClient, made.path, (labels) => {
       labels['svc.dpu.nvidia.com/credential-request-namespace'] = 'elsewhere';
     })), `changing svc.dpu.nvidia.com/credential-request-namespace on token anchor`);
     expect(await labelsAt(made.path)).to.deep.equal(made.labels);
@@ -175,7 +158,7 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
   it('refuses the tenant creating a Secret of type svc.dpu.nvidia.com/token-anchor, labelled or not', async function () {
     for (const labels of [{}, anchorLabels]) {
       const name = fresh('forged');
-      expectDenied(await refusalOf(tenantClient.request('POST', secretsPath, { apiVersion: 'v1', kind: 'Secret', type: anchorSecretType, metadata: { name, labels } })),
+      expectDeniedBy(policy, await refusalOf(tenantClient.request('POST', secretsPath, { apiVersion: 'v1', kind: 'Secret', type: anchorSecretType, metadata: { name, labels } })),
         `only the webhook (${webhookUser}) may create Secrets of type svc.dpu.nvidia.com/token-anchor; refused: ${tenantUser} creating Secret ${tenant}/${name}`);
       expect(await readStatus(admin, `${secretsPath}/${name}`)).to.equal(404);
     }
@@ -204,7 +187,7 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
 
   it('holds the cluster admin to it too', async function () {
     const account = await managedAccount();
-    expectDenied(await refusalOf(patchLabels(admin, account.path, null)), `on ServiceAccount ${tenant}/${account.name}`);
+    expectDeniedBy(policy, await refusalOf(patchLabels(admin, account.path, null)), `on ServiceAccount ${tenant}/${account.name}`);
     expect(await labelsAt(account.path)).to.deep.equal(account.labels);
   });
 
@@ -264,8 +247,8 @@ describe('a leaked host-cluster token is revoked at grant withdrawal though its 
 
     // The holder, whose Role grants everything in team-b, tries to make both unrecognisable.
     const holder = await tenantKubeConfig(env.host, admin);
-    expectDenied(await refusalOf(stripLabelsAndOwners(holder, 'secrets', tenant, anchorName)), `on token anchor ${tenant}/${anchorName}`);
-    expectDenied(await refusalOf(stripLabelsAndOwners(holder, 'serviceaccounts', tenant, account)), `on ServiceAccount ${tenant}/${account}`);
+    expectDeniedBy(policy, await refusalOf(stripLabelsAndOwners(holder, 'secrets', tenant, anchorName)), `on token anchor ${tenant}/${anchorName}`);
+    expectDeniedBy(policy, await refusalOf(stripLabelsAndOwners(holder, 'serviceaccounts', tenant, account)), `on ServiceAccount ${tenant}/${account}`);
 
     await withdraw();
     await env.driver.syncOnce(requester, name);

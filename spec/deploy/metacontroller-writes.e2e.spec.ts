@@ -7,7 +7,7 @@
 // whose driver calls the API server as Metacontroller's ServiceAccount.
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { KubeRestClient } from '../../server/kube/rest.js';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { connectionOf } from '../../harness/connection.js';
@@ -15,6 +15,7 @@ import { eventually } from '../../harness/eventually.js';
 import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../../harness/kube-helpers.js';
 import { metacontrollerKubeConfig, metacontrollerUser } from '../../harness/metacontroller-identity.js';
 import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
+import { expectDeniedBy, refusalOf } from '../../harness/admission-refusals.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 const tenant = 'team-a';
@@ -22,24 +23,6 @@ const tenantUser = `system:serviceaccount:${tenant}:tenant`;
 const secretsPath = `/api/v1/namespaces/${tenant}/secrets`;
 const requestsPath = `/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/${tenant}/dpuservicecredentialrequests`;
 const mergePatch = { contentType: 'application/merge-patch+json' };
-
-/** The refusal of a call, or undefined when it succeeded. */
-async function refusalOf(call: Promise<unknown>): Promise<KubeApiError | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (error) {
-    if (error instanceof KubeApiError) return error;
-    throw error;
-  }
-}
-
-/** A refusal by `policy` (not by RBAC, which would not name it), with its message. */
-function expectDeniedBy(policy: string, refusal: KubeApiError | undefined, message: string): void {
-  expect(refusal, 'the call succeeded').to.be.instanceOf(KubeApiError);
-  expect(refusal!.statusCode).to.equal(403);
-  expect(refusal!.message).to.contain(`ValidatingAdmissionPolicy '${policy}'`).and.to.contain(message);
-}
 
 describe('only Metacontroller labels Secrets controller-uid and writes a request\'s status (deploy/admission/selector-label.yaml, request-status.yaml, real API server)', function () {
   let plane: ControlPlane;

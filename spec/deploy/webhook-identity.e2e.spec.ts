@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { managedLabels } from '../../server/credential/names.js';
-import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
+import { KubeRestClient } from '../../server/kube/rest.js';
 import { deleteManagedServiceAccount, ensureServiceAccount, ServiceAccountInUseError } from '../../server/kube/service-accounts.js';
 import { anchorLabel, anchorSecretType, createAnchor, deleteAnchor } from '../../server/kube/token-anchors.js';
 import { requestToken } from '../../server/kube/tokens.js';
@@ -16,6 +16,7 @@ import { createObjects, readManifests, tokenKubeConfig, whoAmI } from '../../har
 import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
 import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
+import { expectDeniedBy, refusalOf } from '../../harness/admission-refusals.js';
 
 const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
 const policyName = 'dpu-credential-webhook-identity';
@@ -24,24 +25,6 @@ const webhookUser = `system:serviceaccount:${webhookNamespace}:dpu-credential-we
 const tenant = 'team-a';
 const request = { namespace: tenant, name: 'some-request' };
 const anchorLabels = { ...managedLabels(request.namespace, request.name), [anchorLabel]: 'true' };
-
-/** The refusal of a call, or undefined when it succeeded. */
-async function refusalOf(call: Promise<unknown>): Promise<KubeApiError | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (error) {
-    if (error instanceof KubeApiError) return error;
-    throw error;
-  }
-}
-
-/** A refusal by this policy (not by RBAC, which would not name it), with its message. */
-function expectDeniedByPolicy(refusal: KubeApiError | undefined, message: string): void {
-  expect(refusal, 'the call succeeded').to.be.instanceOf(KubeApiError);
-  expect(refusal!.statusCode).to.equal(403);
-  expect(refusal!.message).to.contain(`ValidatingAdmissionPolicy '${policyName}'`).and.to.contain(message);
-}
 
 describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is held to anchors and managed ServiceAccounts (real API server)', function () {
   let plane: ControlPlane;
@@ -102,7 +85,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
   describe('Secrets', function () {
     it('refuses the webhook creating an Opaque Secret, even labelled as an anchor', async function () {
       const name = fresh('opaque');
-      expectDeniedByPolicy(await refusalOf(webhook.request('POST', secretsPath(tenant), secret(name, 'Opaque', anchorLabels))),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('POST', secretsPath(tenant), secret(name, 'Opaque', anchorLabels))),
         `may create and delete only token anchors`);
       expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(false);
     });
@@ -124,7 +107,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     it('refuses the webhook deleting an ordinary Secret (DELETE admission sees the stored object)', async function () {
       const name = fresh('ordinary');
       await admin.request('POST', secretsPath(tenant), secret(name, 'Opaque', {}, { password: Buffer.from('hunter2').toString('base64') }));
-      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${secretsPath(tenant)}/${name}`)),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('DELETE', `${secretsPath(tenant)}/${name}`)),
         `refused: delete Secret ${tenant}/${name}`);
       expect(await exists(`${secretsPath(tenant)}/${name}`)).to.equal(true);
     });
@@ -150,7 +133,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     for (const namespace of protectedNamespaces) {
       it(`refuses the webhook creating a ServiceAccount in ${namespace}, managed labels or not`, async function () {
         const name = fresh('sa');
-        expectDeniedByPolicy(await refusalOf(webhook.request('POST', accountsPath(namespace), account(name, managedLabels(tenant, name)))),
+        expectDeniedBy(policyName, await refusalOf(webhook.request('POST', accountsPath(namespace), account(name, managedLabels(tenant, name)))),
           `may not create ServiceAccount ${namespace}/${name}: namespace ${namespace} is protected`);
         expect(await exists(`${accountsPath(namespace)}/${name}`)).to.equal(false);
       });
@@ -161,11 +144,11 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
       await admin.request('POST', accountsPath('kube-system'), account(name, managedLabels(tenant, name)));
       const path = `${accountsPath('kube-system')}/${name}`;
       // serviceaccounts/token is a subresource: the policy sees its namespace and the ServiceAccount's name.
-      expectDeniedByPolicy(await refusalOf(webhook.request('POST', `${path}/token`, tokenRequest)),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('POST', `${path}/token`, tokenRequest)),
         `may not mint a token for ServiceAccount kube-system/${name}: namespace kube-system is protected`);
       const unmanaged = fresh('sa');
       await admin.request('POST', accountsPath('kube-system'), account(unmanaged));
-      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${accountsPath('kube-system')}/${unmanaged}`)),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('DELETE', `${accountsPath('kube-system')}/${unmanaged}`)),
         `may not delete ServiceAccount kube-system/${unmanaged}`);
       expect(await exists(`${accountsPath('kube-system')}/${unmanaged}`)).to.equal(true);
       // Made there before the protection existed: deleting it is how its tokens are taken back.
@@ -174,17 +157,17 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     });
 
     it('refuses the webhook minting a token for its own ServiceAccount', async function () {
-      expectDeniedByPolicy(await refusalOf(webhook.request('POST', `${accountsPath(webhookNamespace)}/dpu-credential-webhook/token`, tokenRequest)),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('POST', `${accountsPath(webhookNamespace)}/dpu-credential-webhook/token`, tokenRequest)),
         `namespace ${webhookNamespace} is protected`);
     });
 
     it('refuses the webhook creating or deleting a ServiceAccount without the managed-by label in an ordinary namespace', async function () {
       const made = fresh('sa');
-      expectDeniedByPolicy(await refusalOf(webhook.request('POST', accountsPath(tenant), account(made))),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('POST', accountsPath(tenant), account(made))),
         `may create and delete only ServiceAccounts labelled svc.dpu.nvidia.com/managed-by-controller=dpuservicecredentialrequestcontroller; refused: create ServiceAccount ${tenant}/${made}`);
       const someoneElses = fresh('sa');
       await admin.request('POST', accountsPath(tenant), account(someoneElses, { team: 'a' }));
-      expectDeniedByPolicy(await refusalOf(webhook.request('DELETE', `${accountsPath(tenant)}/${someoneElses}`)),
+      expectDeniedBy(policyName, await refusalOf(webhook.request('DELETE', `${accountsPath(tenant)}/${someoneElses}`)),
         `refused: delete ServiceAccount ${tenant}/${someoneElses}`);
       expect(await exists(`${accountsPath(tenant)}/${someoneElses}`)).to.equal(true);
     });
