@@ -47,9 +47,13 @@ export interface FaultProxy {
   idleClosed: number;
   /**
    * Watches answered, instead of forwarded, with one ERROR event (a 500 Status, not 410) and
-   * the end of the stream (`error`), or with an empty stream that ends at once (`empty`).
+   * the end of the stream (`error`), with an empty stream that ends at once (`empty`), or with
+   * floodObjects ADDED events of made-up ServiceAccounts carrying floodLabels, then silence
+   * (`flood`: a hostile server filling the webhook's cache).
    */
-  watchFault: 'error' | 'empty' | undefined;
+  watchFault: 'error' | 'empty' | 'flood' | undefined;
+  floodObjects: number;
+  floodLabels: Record<string, string>;
   /** Calls answered with the fault so far. */
   injected: number;
   /** Every call that reached the proxy, in order: what a webhook did to the target, writes included. */
@@ -76,7 +80,7 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
   const pki = await createControlPlanePki(dir, 'fault-proxy');
   const waiters: ArrivalWaiter[] = [];
   const proxy: FaultProxy = {
-    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, closeIdleAfterMs: undefined, idleClosed: 0, watchFault: undefined, injected: 0, requests: [],
+    url: '', caPem: pki.caCertPem, fault: undefined, delayMs: 0, closeIdleAfterMs: undefined, idleClosed: 0, watchFault: undefined, floodObjects: 0, floodLabels: {}, injected: 0, requests: [],
     arrival: (method, pathPattern, options = {}) => new Promise((arrived) => {
       waiters.push({ method, pathPattern, hold: options.hold ?? false, arrived });
     }),
@@ -127,6 +131,22 @@ export async function startFaultProxy(target: ControlPlane): Promise<FaultProxy>
     if (proxy.watchFault && /[?&]watch=(true|1)/.test(req.url ?? '')) {
       req.resume();
       res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (proxy.watchFault === 'flood') {
+        const labels = proxy.floodLabels;
+        let index = 0;
+        const pump = () => {
+          while (index < proxy.floodObjects && !res.destroyed) {
+            const object = { metadata: { namespace: 'default', name: `flood-${index}`, uid: `flood-uid-${index}`, resourceVersion: '1', labels } };
+            index += 1;
+            if (!res.write(`${JSON.stringify({ type: 'ADDED', object })}\n`)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+        };
+        pump();
+        return;
+      }
       if (proxy.watchFault === 'error') {
         res.write(`${JSON.stringify({ type: 'ERROR', object: {
           kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500, reason: 'InternalError', message: 'injected watch error',

@@ -74,6 +74,7 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
   const clusterOptions: ClusterOptions = {
     timeoutMs: config.remoteTimeoutMs,
     observeApiCall: metrics.observeApiCall,
+    log,
     ...(config.idleTargetCloseMs !== undefined ? { idleCloseMs: config.idleTargetCloseMs } : {}),
     ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
   };

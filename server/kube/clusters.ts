@@ -130,7 +130,7 @@ export class TargetClusters {
   private async connect(source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig): Promise<TargetCluster> {
     const loaded = loadAdminKubeconfig(kubeconfig, namespacedName(source.namespace, source.secretName));
     const client = await createClusterClient(loaded.connection, this.options, 'target');
-    return new TargetCluster(source.ref, source.uid, clusterIdOf(loaded.endpoint), loaded.endpoint, client);
+    return new TargetCluster(source.ref, source.uid, clusterIdOf(loaded.endpoint), loaded.endpoint, client, this.options.log);
   }
 
   /** Caches `target`, unless a concurrent sync cached a client for the same kubeconfig meanwhile: then that one is kept. */

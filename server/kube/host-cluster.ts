@@ -3,6 +3,7 @@
 // targetCluster.
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { Logger } from '../log.js';
 import { clusterIdOf } from '../credential/service-account-ledger.js';
 import { DpuClusterCache } from './dpucluster-cache.js';
 import { loadHostConnection, type ClusterConnection } from './connection.js';
@@ -16,7 +17,7 @@ export class HostCluster {
   /** Started by the first cachedDpuCluster: a webhook that serves only host-cluster requests watches no DPUClusters. */
   private dpuClusterCache: DpuClusterCache | undefined;
 
-  private constructor(readonly client: KubeRestClient, readonly target: TargetCluster) {}
+  private constructor(readonly client: KubeRestClient, readonly target: TargetCluster, private readonly log?: Logger) {}
 
   /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order: connection.ts). */
   static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
@@ -35,7 +36,7 @@ export class HostCluster {
       server: options.hostClusterServer ?? client.server,
       caPem: connection.caPem ?? '',
     };
-    return new HostCluster(client, new TargetCluster('', '', clusterIdOf(endpoint), endpoint, client));
+    return new HostCluster(client, new TargetCluster('', '', clusterIdOf(endpoint), endpoint, client, options.log), options.log);
   }
 
   /** Readiness: the host API server answers (any authenticated identity may read /version). */
@@ -65,7 +66,7 @@ export class HostCluster {
    * gone). The caller then reads it with readDpuCluster, whose 404 alone means gone.
    */
   cachedDpuCluster(namespace: string, name: string): DpuClusterObject | undefined {
-    this.dpuClusterCache ??= new DpuClusterCache(this.client);
+    this.dpuClusterCache ??= new DpuClusterCache(this.client, this.log);
     return this.dpuClusterCache.lookup(namespace, name) ?? undefined;
   }
 

@@ -63,7 +63,7 @@ export const minCallMs = 200;
  * Pod is killed, for every tenant.
  */
 export const maxResponseBytes = 8 * 1024 * 1024;
-/** The longest watch event line (one object), in characters; the same bound as an answer. */
+/** The longest watch event line (one object), in bytes; the same bound as an answer. */
 export const maxWatchLineChars = maxResponseBytes;
 /**
  * A pooled socket idle this long is closed. kube-apiserver closes idle connections after 90 s
@@ -274,14 +274,21 @@ export class KubeRestClient {
           reject(new KubeApiError(res.statusCode ?? 0, `HTTP${res.statusCode}`, `GET ${path}: HTTP ${res.statusCode}`));
           return;
         }
-        let pending = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          pending += chunk;
+        // The bytes of the line not ended yet, kept as received: a newline is looked for only in
+        // each new chunk, and a line is joined and decoded once, when it ends (a line across
+        // chunks may split a UTF-8 character; 0x0A never occurs inside one).
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
+        res.on('data', (chunk: Buffer) => {
+          let start = 0;
           let newline: number;
-          while ((newline = pending.indexOf('\n')) >= 0) {
-            const line = pending.slice(0, newline).trim();
-            pending = pending.slice(newline + 1);
+          while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
+            const tail = chunk.subarray(start, newline);
+            const bytes = pending.length ? Buffer.concat([...pending, tail]) : tail;
+            pending = [];
+            pendingBytes = 0;
+            start = newline + 1;
+            const line = bytes.toString('utf8').trim();
             if (!line) continue;
             let event: unknown;
             try {
@@ -301,10 +308,15 @@ export class KubeRestClient {
               return;
             }
           }
-          if (pending.length > lineLimit) {
+          if (start < chunk.length) {
+            pending.push(chunk.subarray(start));
+            pendingBytes += chunk.length - start;
+          }
+          if (pendingBytes > lineLimit) {
             // A line without end: the server is broken or hostile; it is not read further.
             reject(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: a watch event`, lineLimit));
-            pending = '';
+            pending = [];
+            pendingBytes = 0;
             req.destroy();
           }
         });

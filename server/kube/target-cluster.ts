@@ -2,6 +2,7 @@
 // the host itself): its endpoint, its client, and its ServiceAccount cache, which only this
 // object starts and closes.
 import type { ClusterEndpoint } from '../credential/render.js';
+import type { Logger } from '../log.js';
 import type { Removal } from '../credential/removal.js';
 import type { ClusterConnection } from './connection.js';
 import type { NamespacedName } from '../credential/validate.js';
@@ -21,6 +22,8 @@ export interface ClusterOptions {
   now?: () => number;
   /** A target unused this long is closed (IDLE_TARGET_CLOSE_MS); default idleTargetCloseMs. */
   idleCloseMs?: number;
+  /** Where a watch cache reports that it stopped. */
+  log?: Logger;
 }
 
 /** A pooled client whose calls are counted under `kind`. */
@@ -43,11 +46,17 @@ export class TargetCluster {
     readonly id: string,
     readonly endpoint: ClusterEndpoint,
     readonly client: KubeRestClient,
+    private readonly log?: Logger,
   ) {}
 
   ensureServiceAccount(account: NamespacedName & { uid?: string }, request: NamespacedName, deadline: Deadline): Promise<EnsuredServiceAccount> {
-    this.serviceAccountCache ??= new ServiceAccountCache(this.client);
+    this.serviceAccountCache ??= new ServiceAccountCache(this.client, this.log);
     return ensureServiceAccount(this.client.within(deadline), account, request, this.serviceAccountCache);
+  }
+
+  /** The ServiceAccount watch, once an ensureServiceAccount has started it (tests wait on it). */
+  get serviceAccounts(): ServiceAccountCache | undefined {
+    return this.serviceAccountCache;
   }
 
   /** A cache not started yet has nothing to forget: it lists afresh when it starts. */

@@ -6,7 +6,14 @@
 // an end within a second with no event) lists again, after a backoff that grows with each
 // failure and resets after a healthy watch. Anything else is a bug, which a retry would only
 // repeat: the loop stops and keeps it in stoppedBy.
+//
+// What the server sends is not trusted to be small (a DPUCluster owner runs the target API
+// server): only what `trim` keeps of an object is held, objects it refuses (not matching the
+// selector, a field too long) and names longer than Kubernetes allows are not held, and past
+// maxObjects (over a whole list, or held at once) the cache stops as on a bug, empty: lookups
+// then answer "unknown" for good and callers read the API.
 import { setTimeout as delay } from 'node:timers/promises';
+import { silentLogger, type Logger } from '../log.js';
 import { KubeApiError, KubeUnreachableError, type KubeRestClient } from './rest.js';
 
 export interface WatchedObject {
@@ -52,6 +59,36 @@ export function relistDelayMs(failures: number, random: number = Math.random()):
   return Math.min(maxRelistDelayMs, Math.round(base * (1 + random)));
 }
 
+/** The longest Kubernetes object name (a DNS subdomain); a namespace is shorter still. */
+export const maxNameLength = 253;
+
+/** `value` when it is a string of at most `max` characters, else undefined. */
+export function bounded(value: unknown, max: number): string | undefined {
+  return typeof value === 'string' && value.length <= max ? value : undefined;
+}
+
+/** The cache held, or a list brought, more objects than its cap: it stops rather than grow. */
+export class CacheOverflowError extends Error {
+  constructor(readonly path: string, readonly maxObjects: number) {
+    super(`${path}: more than ${maxObjects} objects; the cache stops and callers read the API`);
+    this.name = 'CacheOverflowError';
+  }
+}
+
+export interface CacheLimits {
+  /** The most objects held, and the most items read over one list's pages. */
+  maxObjects: number;
+  /** Where the stop is reported (warn; no object data). */
+  log?: Logger;
+}
+
+/** Its key, or undefined when the name or namespace is missing, not a string or too long. */
+function validKeyOf(object: WatchedObject): string | undefined {
+  const name = bounded(object.metadata?.name, maxNameLength);
+  const namespace = object.metadata?.namespace === undefined ? '' : bounded(object.metadata.namespace, maxNameLength);
+  return name && namespace !== undefined ? keyOf(namespace, name) : undefined;
+}
+
 const keyOf = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
 /** Waits, or less when signal aborts (then resolves too: the loop checks the signal). */
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
@@ -67,9 +104,11 @@ export abstract class WatchedCache<T extends WatchedObject> {
 
   /**
    * `path`: the collection, with its query (a label selector) if any.
-   * `trim`: what is kept of an object; the rest is dropped as soon as it is read.
+   * `trim`: what is kept of an object, the rest dropped as soon as it is read; undefined for
+   * an object not to hold (not matching the selector, or a field beyond its bound).
    */
-  constructor(private readonly client: KubeRestClient, private readonly path: string, private readonly trim: (object: T) => T) {
+  constructor(private readonly client: KubeRestClient, private readonly path: string,
+    private readonly trim: (object: T) => T | undefined, private readonly limits: CacheLimits) {
     void this.run();
   }
 
@@ -108,12 +147,43 @@ export abstract class WatchedCache<T extends WatchedObject> {
 
   /** Holds `object` before the watch reports it (what this webhook just created). */
   protected store(object: T): void {
-    this.objects.set(keyOf(object.metadata?.namespace, object.metadata?.name), this.trim(object));
+    if (this.stoppedBy) return;
+    try {
+      this.hold(object);
+    } catch (error) {
+      this.stop(error as Error);
+      this.stopping.abort();
+    }
   }
 
   /** Drops it before the watch reports it (what this webhook just deleted). */
   protected drop(namespace: string | undefined, name: string | undefined): void {
     this.objects.delete(keyOf(namespace, name));
+  }
+
+  /** Holds what trim keeps of `object`, or forgets one it refuses; throws past maxObjects. */
+  private hold(object: T): void {
+    const key = validKeyOf(object);
+    if (key === undefined) return;
+    const kept = this.trim(object);
+    if (!kept) {
+      this.objects.delete(key);
+      return;
+    }
+    if (!this.objects.has(key) && this.objects.size >= this.limits.maxObjects) throw new CacheOverflowError(this.path, this.limits.maxObjects);
+    this.objects.set(key, kept);
+  }
+
+  /** For good, empty and unsynced (lookups answer "unknown"), after a bug or past the cap. */
+  private stop(error: Error): void {
+    this.stoppedBy = error;
+    this.synced = false;
+    this.objects.clear();
+    (this.limits.log ?? silentLogger).warn('watch cache stopped; lookups go to the API server', {
+      server: this.client.server, path: this.path.split('?')[0], maxObjects: this.limits.maxObjects,
+      reason: error instanceof CacheOverflowError ? 'overflow' : error.name,
+    });
+    this.changed();
   }
 
   private changed(): void {
@@ -142,7 +212,7 @@ export abstract class WatchedCache<T extends WatchedObject> {
         this.changed();
         if (this.stopping.signal.aborted) return;
         if (!(error instanceof KubeApiError || error instanceof KubeUnreachableError)) {
-          this.stoppedBy = error as Error;
+          this.stop(error as Error);
           return;
         }
         // 410 Gone after a healthy watch: the version is too old, list again at once. Anything
@@ -161,7 +231,13 @@ export abstract class WatchedCache<T extends WatchedObject> {
     const listed = new Map<string, T>();
     let continueToken = '';
     let resourceVersion = '';
+    // The API server fills every page but the last (it reads on past what the selector
+    // filters out), so more pages than the cap needs means a server that does not end the list.
+    const maxPages = Math.ceil(this.limits.maxObjects / listPageSize) + 10;
+    let itemsRead = 0;
+    let pages = 0;
     for (;;) {
+      if (++pages > maxPages) throw new CacheOverflowError(this.path, this.limits.maxObjects);
       let page: ObjectList<T>;
       try {
         page = await this.client.request<ObjectList<T>>('GET',
@@ -171,11 +247,20 @@ export abstract class WatchedCache<T extends WatchedObject> {
         if (continueToken && error instanceof KubeApiError && error.statusCode === 410) {
           listed.clear();
           continueToken = '';
+          itemsRead = 0;
+          pages = 0;
           continue;
         }
         throw error;
       }
-      for (const object of page.items ?? []) listed.set(keyOf(object.metadata?.namespace, object.metadata?.name), this.trim(object));
+      const items = Array.isArray(page.items) ? page.items : [];
+      itemsRead += items.length;
+      if (itemsRead > this.limits.maxObjects) throw new CacheOverflowError(this.path, this.limits.maxObjects);
+      for (const object of items) {
+        const key = validKeyOf(object);
+        const kept = key === undefined ? undefined : this.trim(object);
+        if (key !== undefined && kept) listed.set(key, kept);
+      }
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue ?? '';
       if (!continueToken) break;
@@ -204,7 +289,7 @@ export abstract class WatchedCache<T extends WatchedObject> {
         events += 1;
         const object = event.object ?? ({} as T);
         if (object.metadata?.resourceVersion) latest = object.metadata.resourceVersion;
-        if (event.type === 'ADDED' || event.type === 'MODIFIED') this.store(object);
+        if (event.type === 'ADDED' || event.type === 'MODIFIED') this.hold(object);
         else if (event.type === 'DELETED') this.drop(object.metadata?.namespace, object.metadata?.name);
         this.changed();
       },

@@ -252,6 +252,66 @@ describe('KubeRestClient against a broken or hostile server', function () {
     expect(error).to.be.instanceOf(ResponseTooLargeError);
   });
 
+  it('reads a 7.9 MB watch line sent in 2 kB pieces in linear time (prints the time)', async function () {
+    this.timeout(60_000);
+    const piece = 'x'.repeat(2_000);
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"type":"ADDED","object":{"metadata":{"name":"');
+      let sent = 0;
+      const pump = () => {
+        if (res.destroyed) return;
+        if (sent >= 7_900_000) {
+          res.end('"}}}\n');
+          return;
+        }
+        res.write(piece);
+        sent += piece.length;
+        // One piece per turn of the event loop, so that the client receives them one by one.
+        setImmediate(pump);
+      };
+      pump();
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    const names: number[] = [];
+    const started = performance.now();
+    const cpuBefore = process.cpuUsage();
+    await client.watch('/api/v1/serviceaccounts?watch=true',
+      (event) => names.push((event as { object: { metadata: { name: string } } }).object.metadata.name.length), 60_000, new AbortController().signal);
+    const wallMs = Math.round(performance.now() - started);
+    const cpu = process.cpuUsage(cpuBefore);
+    console.log(`      7.9 MB line in 2 kB pieces: ${wallMs} ms wall, ${Math.round((cpu.user + cpu.system) / 1_000)} ms CPU (server and client)`);
+    expect(names).to.deep.equal([7_900_000]);
+    expect(wallMs).to.be.below(5_000);
+  });
+
+  it('joins a line split across chunks inside a multi-byte UTF-8 character, and several lines in one chunk', async function () {
+    const first = JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'é€😀-a' } } });
+    const second = JSON.stringify({ type: 'MODIFIED', object: { metadata: { name: 'ü-b' } } });
+    const third = JSON.stringify({ type: 'DELETED', object: { metadata: { name: '😀-c' } } });
+    const bytes = Buffer.from(`${first}\n${second}\n\n${third}\n`);
+    // Cut inside é (2 bytes), inside € (3 bytes) and inside 😀 (4 bytes) of the first line.
+    const at = (text: string) => bytes.indexOf(Buffer.from(text));
+    const cuts = [at('é') + 1, at('€') + 2, at('😀') + 3, at('-a') + 1, bytes.length - 3];
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      let from = 0;
+      const send = (index: number) => {
+        if (res.destroyed) return;
+        const to = index < cuts.length ? cuts[index]! : bytes.length;
+        res.write(bytes.subarray(from, to));
+        from = to;
+        if (index < cuts.length) setTimeout(() => send(index + 1), 20);
+        else res.end();
+      };
+      send(0);
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    const events: unknown[] = [];
+    await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal);
+    expect(events).to.deep.equal([JSON.parse(first), JSON.parse(second), JSON.parse(third)]);
+  });
+
   it('closes a pooled connection once it has been idle for idleSocketTimeoutMs, before the server would', async function () {
     let closed = 0;
     ({ server } = await serve((req, _body, res) => {

@@ -1,13 +1,15 @@
 // The transport against real API servers behind faults client-go's transport survives (issue
 // 24): a server that closed the pooled connections while they sat idle, watches answering an
-// ERROR event or ending at once, a proxy in the environment, and a hostile DPUCluster whose
-// "API server" streams an endless answer while another tenant is synced.
+// ERROR event or ending at once, a proxy in the environment, a hostile DPUCluster whose
+// "API server" streams an endless answer while another tenant is synced, and one whose watch
+// floods the webhook's ServiceAccount cache past its cap.
 import { expect } from 'chai';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import { KubeRestClient } from '../../server/kube/rest.js';
-import { ServiceAccountCache } from '../../server/kube/service-account-cache.js';
-import { managedByLabel, managedByValue } from '../../server/credential/names.js';
+import { maxCachedServiceAccounts, ServiceAccountCache } from '../../server/kube/service-account-cache.js';
+import { managedByLabel, managedByValue, requestNameLabel, requestNamespaceLabel } from '../../server/credential/names.js';
+import { createLogger } from '../../server/log.js';
 import { registerDpuCluster } from '../../harness/dpucluster.js';
 import { startConnectProxy, type ConnectProxy } from '../../harness/connect-proxy.js';
 import { startEndlessTarget, type EndlessTarget } from '../../harness/endless-target.js';
@@ -35,6 +37,8 @@ describe('the transport against real API servers behind faults (issue 24)', func
   let env: WebhookEnv;
   let faults: FaultProxy;
   let counter = 0;
+  /** The webhook's warnings (a cache that stops says so). */
+  const warnings: string[] = [];
   const spec = (name: string, cluster: string) => ({
     serviceAccount: { name: `${name}-sa` }, duration: '1h', targetCluster: { name: cluster }, type: 'kubeconfig', secret: { name },
   });
@@ -47,7 +51,7 @@ describe('the transport against real API servers behind faults (issue 24)', func
 
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
-    env = await WebhookEnv.start({ remoteTimeoutMs: 3_000 });
+    env = await WebhookEnv.start({ remoteTimeoutMs: 3_000, log: createLogger('warn', (line) => warnings.push(line)) });
     faults = await startFaultProxy(env.target);
     await registerDpuCluster(env.hostConfig(), env.target, { name: 'behind-faults', kubeconfigYaml: faults.kubeconfigYaml() });
   });
@@ -111,6 +115,38 @@ describe('the transport against real API servers behind faults (issue 24)', func
       }
     });
   }
+
+  it('stops a target\'s ServiceAccount cache that its API server floods past the cap, and syncs on that target go on by live reads', async function () {
+    this.timeout(120_000);
+    await registerDpuCluster(env.hostConfig(), env.target, { name: 'flooding', kubeconfigYaml: faults.kubeconfigYaml() });
+    // Made-up managed ServiceAccounts with 4 kB of labels each, one more than the cap.
+    faults.floodObjects = maxCachedServiceAccounts + 1;
+    faults.floodLabels = { [managedByLabel]: managedByValue, [requestNameLabel]: 'flood', [requestNamespaceLabel]: 'default', blob: 'b'.repeat(4_096) };
+    faults.watchFault = 'flood';
+    const first = `flooded-${++counter}`;
+    await env.createRequest(first, spec(first, 'flooding'));
+    await env.driver.reconcile('default', first);
+    expect(await worksOnTarget(first)).to.equal(`system:serviceaccount:default:${first}-sa`);
+
+    const dpuCluster = await env.clusters.host.readDpuCluster('default', 'flooding');
+    const cache = (await env.clusters.forDpuCluster(dpuCluster!)).serviceAccounts;
+    expect(cache, 'the first sync started the cache').to.not.equal(undefined);
+    await eventually(() => cache!.stoppedBy, 'the flooded cache stops', { timeoutMs: 60_000 });
+    expect(cache!.stoppedBy?.name).to.equal('CacheOverflowError');
+    expect(cache!.size, 'it holds nothing once stopped').to.equal(0);
+    const stopped = warnings.filter((line) => line.includes('watch cache stopped'));
+    expect(stopped).to.have.length(1);
+    expect(stopped[0]).to.include('overflow').and.not.include('flood-').and.not.include('bbbb');
+
+    // Another request on that target: its ServiceAccount is read from the API (the cache cannot tell), made, and works.
+    const second = `flooded-${++counter}`;
+    const readsBefore = faults.requests.length;
+    await env.createRequest(second, spec(second, 'flooding'));
+    await env.driver.reconcile('default', second);
+    expect(await worksOnTarget(second)).to.equal(`system:serviceaccount:default:${second}-sa`);
+    const liveReads = faults.requests.slice(readsBefore).filter((call) => call.method === 'GET' && call.path.startsWith(`/api/v1/namespaces/default/serviceaccounts/${second}-sa`));
+    expect(liveReads, 'a live GET of the ServiceAccount').to.have.length.at.least(1);
+  });
 
   describe('with HTTPS_PROXY in the environment', function () {
     let proxy: ConnectProxy;
