@@ -6,7 +6,7 @@
 // cmd-path), read local files (token-file, certificate paths: the webhook's own
 // ServiceAccount token among them) or skip TLS verification, and so hand the webhook's
 // credentials to another server.
-import { isAlias, isScalar, parseDocument, visit } from 'yaml';
+import { isScalar, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { ClusterConnection } from './cluster-connection.js';
@@ -88,9 +88,10 @@ export function currentEntries(document: Record<string, unknown>): { clusterName
 
 /**
  * Bounds on an untrusted kubeconfig's shape, far above any real one (a kubeadm admin.conf has
- * about 20 lines, 2 flow brackets, no comma and indentation 6; as JSON, 40 commas), checked in one pass before the YAML
- * parser sees the text: yaml 2.9 recurses once per level of nesting, so 100,000 '[' take
- * seconds and overflow the stack, a flow map of 6,500 keys takes half a second, and 30,000 "? " on one line exhaust the process's memory.
+ * about 20 lines, 2 flow brackets, no comma and indentation 6; as JSON, about 40 commas),
+ * checked in one pass before the YAML parser sees the text. yaml 2.9 recurses once per level
+ * of nesting, flow or block: 65,000 '[', or 30,000 "? " on one line, take one to three
+ * seconds and overflow the stack; a flow map of 6,500 keys on one line takes half a second.
  */
 export const untrustedKubeconfigLimits = { lines: 2_000, flowBrackets: 256, commas: 1_000, lineIndicators: 64 } as const;
 
@@ -144,7 +145,7 @@ export function parseKubeconfig(text: string, { untrusted = false } = {}): Recor
     Map(_, map) {
       const keys = new Set<string>();
       for (const { key } of map.items) {
-        if (!isScalar(key) || isAlias(key)) throw new InvalidKubeconfigError('not a kubeconfig: a map has a key that is not a plain value');
+        if (!isScalar(key)) throw new InvalidKubeconfigError('not a kubeconfig: a map has a key that is not a plain value');
         const name = String(key.value);
         if (keys.has(name)) throw new InvalidKubeconfigError(`not a kubeconfig: the key "${name.slice(0, 100)}" appears twice in a map`);
         keys.add(name);
