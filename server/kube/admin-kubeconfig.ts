@@ -13,12 +13,12 @@ export interface EncodedAdminKubeconfig {
 }
 
 /**
- * The largest admin kubeconfig read (decoded): a kubeadm admin.conf is about 6 KiB. Whoever
- * may write the Secret chooses its size, and the webhook parses it at every change. The API
- * server refuses a Secret whose data exceeds 1 MiB as well (422, checked on 1.36): this bound
- * is the webhook's own, so that no parse depends on that limit.
+ * The largest admin kubeconfig read (decoded): a kubeadm admin.conf is about 6 KiB, 12 KiB
+ * with a longer certificate chain; 64 KiB leaves room for five times that. Whoever may write
+ * the Secret chooses its size, and the YAML parser's time grows with it (kubeconfig.ts bounds
+ * its shape too). The API server's own limit on a Secret, 1 MiB, is far above this.
  */
-export const maxAdminKubeconfigBytes = 1024 * 1024;
+export const maxAdminKubeconfigBytes = 64 * 1024;
 
 /** The admin kubeconfig's entry in `secret` ("namespace/name" in `secretRef`, for messages). */
 export function encodedAdminKubeconfig(secret: SecretObject, secretRef: string, dpuClusterRef: string): EncodedAdminKubeconfig {

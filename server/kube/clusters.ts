@@ -6,6 +6,7 @@ import { namespacedName } from '../credential/names.js';
 import { clusterIdOf } from '../credential/service-account-ledger.js';
 import { encodedAdminKubeconfig, loadAdminKubeconfig, type EncodedAdminKubeconfig } from './admin-kubeconfig.js';
 import type { HostCluster } from './host-cluster.js';
+import { InvalidKubeconfigError } from './kubeconfig.js';
 import type { Deadline } from './rest.js';
 import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
@@ -66,6 +67,12 @@ export const kubeconfigRecheckMs = 30_000;
 
 export class TargetClusters {
   private readonly cache = new Map<string, CachedTarget>();
+  /**
+   * Per DPUCluster, the last admin kubeconfig found invalid and why: an unchanged bad Secret is
+   * answered with the same error at every sync without being parsed again (parsing is bounded,
+   * but whoever writes the Secret should not make every resync pay for it).
+   */
+  private readonly invalid = new Map<string, { fingerprint: string; error: InvalidKubeconfigError }>();
 
   private readonly sweeper: NodeJS.Timeout;
   private readonly now: () => number;
@@ -104,7 +111,17 @@ export class TargetClusters {
     const kubeconfig = await this.readKubeconfig(source, known, deadline);
     const fingerprint = fingerprintOf(source, kubeconfig);
     if (cached?.fingerprint === fingerprint) return this.used(cached, true);
-    return this.keep(source, fingerprint, await this.connect(source, kubeconfig));
+    const refused = this.invalid.get(source.ref);
+    if (refused?.fingerprint === fingerprint) throw refused.error;
+    let target: TargetCluster;
+    try {
+      target = await this.connect(source, kubeconfig);
+    } catch (error) {
+      if (error instanceof InvalidKubeconfigError) this.invalid.set(source.ref, { fingerprint, error });
+      throw error;
+    }
+    this.invalid.delete(source.ref);
+    return this.keep(source, fingerprint, target);
   }
 
   private used(cached: CachedTarget, reread: boolean): TargetCluster {
@@ -147,6 +164,7 @@ export class TargetClusters {
 
   /** Closes and drops a DPUCluster's client: the DPUCluster was deleted, or its credentials were refused. */
   forget(ref: string): void {
+    this.invalid.delete(ref);
     this.cache.get(ref)?.target.close();
     this.cache.delete(ref);
   }
@@ -155,6 +173,7 @@ export class TargetClusters {
     clearInterval(this.sweeper);
     for (const { target } of this.cache.values()) target.close();
     this.cache.clear();
+    this.invalid.clear();
     this.host.close();
   }
 }

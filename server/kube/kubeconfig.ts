@@ -6,7 +6,7 @@
 // cmd-path), read local files (token-file, certificate paths: the webhook's own
 // ServiceAccount token among them) or skip TLS verification, and so hand the webhook's
 // credentials to another server.
-import { parse } from 'yaml';
+import { isScalar, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { ClusterConnection } from './cluster-connection.js';
@@ -86,20 +86,85 @@ export function currentEntries(document: Record<string, unknown>): { clusterName
   return pick(named(document.clusters, 'clusters'), named(document.users, 'users'), named(document.contexts, 'contexts'), document['current-context']);
 }
 
-/** The kubeconfig's document, a map, or InvalidKubeconfigError saying why not. */
-export function parseKubeconfig(text: string): Record<string, unknown> {
-  let document: unknown;
+/**
+ * Bounds on an untrusted kubeconfig's shape, far above any real one (a kubeadm admin.conf has
+ * about 20 lines, 2 flow brackets, no comma and indentation 6; as JSON, about 40 commas),
+ * checked in one pass before the YAML parser sees the text. yaml 2.9 recurses once per level
+ * of nesting, flow or block: 65,000 '[', or 30,000 "? " on one line, take one to three
+ * seconds and overflow the stack; a flow map of 6,500 keys on one line takes half a second.
+ */
+export const untrustedKubeconfigLimits = { lines: 2_000, flowBrackets: 256, commas: 1_000, lineIndicators: 64 } as const;
+
+/** Refuses, in one pass over `text`, what no kubeconfig needs and what makes the YAML parser slow. */
+export function checkUntrustedShape(text: string): void {
+  let lines = 1;
+  let flowBrackets = 0;
+  let commas = 0;
+  let atLineStart = true;
+  let lineIndicators = 0;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code === 10) {
+      lines += 1;
+      atLineStart = true;
+      lineIndicators = 0;
+      continue;
+    }
+    if (code === 91 || code === 123) flowBrackets += 1; // [ {
+    else if (code === 44) commas += 1; // , between a flow collection's entries
+    // A line's leading spaces, tabs and block indicators (- ? :) are its nesting depth.
+    if (atLineStart) {
+      if (code === 32 || code === 9 || code === 45 || code === 63 || code === 58) lineIndicators += 1;
+      else atLineStart = false;
+    }
+    if (lineIndicators > untrustedKubeconfigLimits.lineIndicators) {
+      throw new InvalidKubeconfigError(`line ${lines} is nested deeper than a kubeconfig is (more than ${untrustedKubeconfigLimits.lineIndicators} leading spaces or indicators)`);
+    }
+  }
+  if (lines > untrustedKubeconfigLimits.lines) throw new InvalidKubeconfigError(`${lines} lines, more than a kubeconfig has (${untrustedKubeconfigLimits.lines})`);
+  if (flowBrackets > untrustedKubeconfigLimits.flowBrackets) {
+    throw new InvalidKubeconfigError(`${flowBrackets} flow brackets ([ or {), more than a kubeconfig has (${untrustedKubeconfigLimits.flowBrackets})`);
+  }
+  if (commas > untrustedKubeconfigLimits.commas) throw new InvalidKubeconfigError(`${commas} commas, more than a kubeconfig has (${untrustedKubeconfigLimits.commas})`);
+}
+
+/**
+ * The kubeconfig's document, a map, or InvalidKubeconfigError saying why not. A key repeated
+ * in a map is refused (readers would disagree on which one counts), checked here with a set
+ * per map: yaml's own uniqueKeys compares every key with every other, which took 85 s on a
+ * map of 60,000 keys. `untrusted` (a DPUCluster's kubeconfig) also refuses aliases.
+ */
+export function parseKubeconfig(text: string, { untrusted = false } = {}): Record<string, unknown> {
+  const document = parseDocument(text, { uniqueKeys: false });
+  const [error] = document.errors;
+  if (error) throw new InvalidKubeconfigError(`not YAML: ${error.message.split('\n')[0]}`);
+  visit(document, {
+    Alias() {
+      if (untrusted) throw new InvalidKubeconfigError('not a kubeconfig: it uses a YAML alias, which no kubeconfig needs');
+    },
+    Map(_, map) {
+      const keys = new Set<string>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) throw new InvalidKubeconfigError('not a kubeconfig: a map has a key that is not a plain value');
+        const name = String(key.value);
+        if (keys.has(name)) throw new InvalidKubeconfigError(`not a kubeconfig: the key "${name.slice(0, 100)}" appears twice in a map`);
+        keys.add(name);
+      }
+    },
+  });
+  let value: unknown;
   try {
-    document = parse(text);
+    value = document.toJS();
   } catch (error) {
     throw new InvalidKubeconfigError(`not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (!isRecord(document)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
-  return document;
+  if (!isRecord(value)) throw new InvalidKubeconfigError('not a kubeconfig: the document is not a map');
+  return value;
 }
 
 export function loadKubeconfig(text: string): LoadedKubeconfig {
-  const document = parseKubeconfig(text);
+  checkUntrustedShape(text);
+  const document = parseKubeconfig(text, { untrusted: true });
   const { clusterName, cluster, user } = currentEntries(document);
 
   for (const field of refusedClusterFields) {

@@ -4,9 +4,10 @@
 // blocked the webhook's event loop for minutes, at every sync of every request on that
 // DPUCluster, and every other request's sync waited behind it (the webhook runs in this
 // process: before the fix this suite did not finish). Now the sync answers a clear error at
-// once, and another request's sync beside it is not held up. (The cap on the Secret's size,
-// 1 MiB, is what the API server lets a Secret's data hold, so no Secret here can pass it: it is
-// tested in spec/kube/kubeconfig.spec.ts.)
+// once, and another request's sync beside it is not held up. The YAML parser itself was
+// superlinear too (issue 24 review): a map of 60,000 keys (589 kB) blocked it for 85 s, 65,000
+// '[' for seconds and then overflowed the stack. Now a Secret over 64 KiB is not read, and what
+// is under it is checked in one pass for the shape of a kubeconfig before it is parsed.
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { registerDpuCluster } from '../../harness/dpucluster.js';
@@ -36,8 +37,12 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
     this.timeout(controlPlaneStartTimeoutMs);
     env = await WebhookEnv.start();
     await registerDpuCluster(env.hostConfig(), env.target, {
-      name: 'spaces', kubeconfigYaml: edited((cluster) => { cluster['certificate-authority-data'] = `${' '.repeat(700_000)}!`; }),
+      name: 'spaces', kubeconfigYaml: edited((cluster) => { cluster['certificate-authority-data'] = `${' '.repeat(60_000)}!`; }),
     });
+    await registerDpuCluster(env.hostConfig(), env.target, {
+      name: 'many-keys', kubeconfigYaml: Array.from({ length: 60_000 }, (_, index) => `k${index}: v`).join('\n'),
+    });
+    await registerDpuCluster(env.hostConfig(), env.target, { name: 'brackets', kubeconfigYaml: '['.repeat(60_000) });
   });
 
   after(async function () {
@@ -45,7 +50,7 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
     await env?.stop();
   });
 
-  it('answers a sync on 700,000 spaces in certificate-authority-data with a clear error, while another request\'s sync beside it completes', async function () {
+  it('answers a sync on 60,000 spaces in certificate-authority-data (700,000 before the 64 KiB cap) with a clear error, while another request\'s sync beside it completes', async function () {
     await env.createRequest('on-spaces', spec('on-spaces', 'spaces'));
     await env.createRequest('beside', spec('beside', 'dpu-cplane-tenant1'));
     await Promise.all([
@@ -56,5 +61,23 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
     expect(refused).to.include({ status: 'False', reason: 'InvalidTargetKubeconfig' });
     expect(refused?.message).to.contain('the super-admin.conf of Secret default/spaces-admin-kubeconfig').and.to.contain('certificate-authority-data is not base64');
     expect(condition(await env.driver.readParent('default', 'beside'), 'Ready')).to.include({ status: 'True' });
+  });
+
+  it('answers syncs on a map of 60,000 keys and on 60,000 \'[\' with a clear error, while another request\'s sync beside them completes', async function () {
+    await env.createRequest('on-many-keys', spec('on-many-keys', 'many-keys'));
+    await env.createRequest('on-brackets', spec('on-brackets', 'brackets'));
+    await env.createRequest('beside-yaml', spec('beside-yaml', 'dpu-cplane-tenant1'));
+    await Promise.all([
+      timed('sync of the request on 60,000 keys', () => env.driver.reconcile('default', 'on-many-keys')),
+      timed('sync of the request on 60,000 \'[\'', () => env.driver.reconcile('default', 'on-brackets')),
+      timed('sync of another request at the same time', () => env.driver.reconcile('default', 'beside-yaml')),
+    ]);
+    const tooLarge = condition(await env.driver.readParent('default', 'on-many-keys'), 'Ready');
+    expect(tooLarge).to.include({ status: 'False', reason: 'InvalidTargetKubeconfig' });
+    expect(tooLarge?.message).to.contain('the super-admin.conf of the kubeconfig Secret default/many-keys-admin-kubeconfig').and.to.contain('more than a kubeconfig may be (65536)');
+    const nested = condition(await env.driver.readParent('default', 'on-brackets'), 'Ready');
+    expect(nested).to.include({ status: 'False', reason: 'InvalidTargetKubeconfig' });
+    expect(nested?.message).to.contain('the super-admin.conf of Secret default/brackets-admin-kubeconfig').and.to.contain('60000 flow brackets');
+    expect(condition(await env.driver.readParent('default', 'beside-yaml'), 'Ready')).to.include({ status: 'True' });
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { encodedAdminKubeconfig, maxAdminKubeconfigBytes } from '../../server/kube/admin-kubeconfig.js';
-import { InvalidKubeconfigError, loadKubeconfig } from '../../server/kube/kubeconfig.js';
+import { InvalidKubeconfigError, loadKubeconfig, untrustedKubeconfigLimits } from '../../server/kube/kubeconfig.js';
 import { isWrappedBase64, withoutTrailingSlashes } from '../../server/kube/kubeconfig-text.js';
 
 const caPem = '-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n';
@@ -103,6 +103,39 @@ describe('untrusted kubeconfig text is checked in one pass', function () {
     expect(ms).to.be.below(1_000);
   });
 
+  describe('the YAML parser\'s work is bounded (issue 24 review: 85 s on a map of 60,000 keys)', function () {
+    /** Cut to just under the size cap, as a Secret could hold it. */
+    const underCap = (text: string) => text.slice(0, maxAdminKubeconfigBytes - 1);
+    const blockMap = underCap(Array.from({ length: 20_000 }, (_, index) => `k${index}: v`).join('\n'));
+    const flowMap = underCap(`{${Array.from({ length: 20_000 }, (_, index) => `k${index}: v`).join(',')}}`);
+    const flowKeys = underCap(`{${Array.from({ length: 20_000 }, (_, index) => `k${index}`).join(',')}}`);
+    const deepFlow = '['.repeat(maxAdminKubeconfigBytes - 1);
+    const deepBlock = `${'? '.repeat(30_000)}x`;
+    for (const [what, text] of Object.entries({ blockMap, flowMap, flowKeys, deepFlow, deepBlock })) {
+      it(`refuses or reads at once ${what} of ${text.length} bytes`, function () {
+        const { result, ms } = timed(`${what} (${text.length} bytes)`, () => problem(text));
+        expect(result).to.not.equal('accepted');
+        expect(ms).to.be.below(1_000);
+      });
+    }
+
+    it('refuses a key twice in a map, an alias, and a key that is not plain, and still reads a JSON kubeconfig', function () {
+      expect(problem(`${kubeconfig()}current-context: other\n`)).to.contain('the key "current-context" appears twice in a map');
+      expect(problem(kubeconfig().replace('clusters:', 'base: &base 1\nclusters:').replace('kind: Config', 'kind: *base'))).to.contain('YAML alias');
+      expect(problem(`${kubeconfig()}? [a]\n: b\n`)).to.contain('a key that is not a plain value');
+      const json = JSON.stringify(parse(kubeconfig()), null, 2);
+      expect(loadKubeconfig(json).endpoint.server).to.equal('https://10.0.0.1:6443');
+    });
+
+    it('refuses more lines, flow brackets, commas or leading indicators than a kubeconfig has, naming the bound', function () {
+      expect(problem(`${kubeconfig()}${'#\n'.repeat(untrustedKubeconfigLimits.lines)}`)).to.contain(`more than a kubeconfig has (${untrustedKubeconfigLimits.lines})`);
+      expect(problem(`${kubeconfig()}x: ${'[]'.repeat(untrustedKubeconfigLimits.flowBrackets + 1)}\n`)).to.contain('flow brackets');
+      expect(problem(`${kubeconfig()}x: "${','.repeat(untrustedKubeconfigLimits.commas + 1)}"\n`)).to.contain(`commas, more than a kubeconfig has (${untrustedKubeconfigLimits.commas})`);
+      expect(problem(`${'- '.repeat(untrustedKubeconfigLimits.lineIndicators / 2 + 1)}x\n`)).to.contain('line 1 is nested deeper than a kubeconfig is');
+      expect(problem(kubeconfig())).to.equal('accepted');
+    });
+  });
+
   it('accepts base64 wrapped over lines and padded, and nothing else', function () {
     const wrapped = b64(caPem.repeat(3)).replace(/.{76}/g, '$&\n');
     expect(isWrappedBase64(wrapped)).to.equal(true);
@@ -117,7 +150,7 @@ describe('encodedAdminKubeconfig: the size a DPUCluster\'s kubeconfig Secret may
   const secret = (bytes: number) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'admin' }, data: { 'super-admin.conf': 'A'.repeat(bytes / 3 * 4) } });
   const largestBelow = Math.floor(maxAdminKubeconfigBytes / 3) * 3;
 
-  it('reads up to 1 MiB and refuses more, before decoding, naming the Secret, its key and the DPUCluster', function () {
+  it('reads up to 64 KiB and refuses more, before decoding, naming the Secret, its key and the DPUCluster', function () {
     expect(encodedAdminKubeconfig(secret(largestBelow), 'dpf/admin', 'dpf/cluster-1').key).to.equal('super-admin.conf');
     expect(() => encodedAdminKubeconfig(secret(largestBelow + 3), 'dpf/admin', 'dpf/cluster-1')).to.throw(InvalidKubeconfigError,
       `the super-admin.conf of the kubeconfig Secret dpf/admin of DPUCluster dpf/cluster-1 is ${largestBelow + 3} bytes, more than a kubeconfig may be (${maxAdminKubeconfigBytes})`);

@@ -2,11 +2,14 @@
 // kubeconfig Secret is read again when it is due, by one sync, however many arrive at once.
 import { expect } from 'chai';
 import type { DpuClusterObject } from '../../server/api.js';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { HostCluster, kubeconfigRecheckMs, TargetClusters } from '../../server/kube/clusters.js';
+import { InvalidKubeconfigError } from '../../server/kube/kubeconfig.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
 import { controlPlaneStartTimeoutMs } from '../../harness/webhook-env.js';
 import { connectionOf } from '../../harness/connection.js';
+import { withoutTrailingSlashes } from '../../server/kube/kubeconfig-text.js';
 
 describe('TargetClusters (real API servers)', function () {
   let host: ControlPlane;
@@ -46,5 +49,33 @@ describe('TargetClusters (real API servers)', function () {
     expect(storm.every((each) => each === first)).to.equal(true);
     await clusters.forDpuCluster(dpuCluster);
     expect(hostCalls, 'read a moment ago').to.have.length(2);
+  });
+
+  it('answers an unchanged invalid kubeconfig with the same error at every sync without parsing it again, and reads it once fixed', async function () {
+    const registered = await registerDpuCluster(host.adminKubeConfig(), target, { name: 'brackets', kubeconfigYaml: '['.repeat(60_000) });
+    const broken: DpuClusterObject = {
+      metadata: { name: registered.name, namespace: registered.namespace, uid: registered.uid }, spec: { kubeconfig: registered.kubeconfigSecretName },
+    };
+    const refusal = async () => {
+      try {
+        await clusters.forDpuCluster(broken);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    hostCalls.length = 0;
+    const first = await refusal();
+    expect(first).to.be.instanceOf(InvalidKubeconfigError);
+    expect((first as Error).message).to.contain('the super-admin.conf of Secret default/brackets-admin-kubeconfig').and.to.contain('flow brackets');
+    const second = await refusal();
+    expect(second, 'the error of the first parse, not a new one').to.equal(first);
+    expect(hostCalls, 'the Secret is read at each sync').to.deep.equal(['GET', 'GET']);
+
+    await host.adminKubeConfig().makeApiClient(CoreV1Api).replaceNamespacedSecret({
+      name: registered.kubeconfigSecretName, namespace: registered.namespace,
+      body: { metadata: { name: registered.kubeconfigSecretName }, stringData: { 'super-admin.conf': target.adminKubeconfigYaml() } },
+    });
+    expect((await clusters.forDpuCluster(broken)).endpoint.server).to.equal(withoutTrailingSlashes(target.adminKubeConfig().getCurrentCluster()!.server));
   });
 });
