@@ -6,7 +6,7 @@
 // cmd-path), read local files (token-file, certificate paths: the webhook's own
 // ServiceAccount token among them) or skip TLS verification, and so hand the webhook's
 // credentials to another server.
-import { isScalar, parseDocument, visit } from 'yaml';
+import { isScalar, Lexer, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { ClusterConnection } from './cluster-connection.js';
@@ -93,7 +93,7 @@ export function currentEntries(document: Record<string, unknown>): { clusterName
  * of nesting, flow or block: 65,000 '[', or 30,000 "? " on one line, take one to three
  * seconds and overflow the stack; a flow map of 6,500 keys on one line takes half a second.
  */
-export const untrustedKubeconfigLimits = { lines: 2_000, flowBrackets: 256, commas: 1_000, lineIndicators: 64 } as const;
+export const untrustedKubeconfigLimits = { lines: 2_000, flowBrackets: 256, commas: 1_000, lineIndicators: 64, tokens: 2_000 } as const;
 
 /** Refuses, in one pass over `text`, what no kubeconfig needs and what makes the YAML parser slow. */
 export function checkUntrustedShape(text: string): void {
@@ -126,6 +126,15 @@ export function checkUntrustedShape(text: string): void {
     throw new InvalidKubeconfigError(`${flowBrackets} flow brackets ([ or {), more than a kubeconfig has (${untrustedKubeconfigLimits.flowBrackets})`);
   }
   if (commas > untrustedKubeconfigLimits.commas) throw new InvalidKubeconfigError(`${commas} commas, more than a kubeconfig has (${untrustedKubeconfigLimits.commas})`);
+  // The parser's time grows with the square of the text for each token it cannot place (a stray
+  // ']', '&', '*', '!' or quote: 64 KiB of ']' took 6 s); yaml's own lexer counts them in one pass.
+  // A kubeadm admin.conf lexes to about 130 tokens, the same as JSON to about 300.
+  let tokens = 0;
+  for (const _token of new Lexer().lex(text)) {
+    if (++tokens > untrustedKubeconfigLimits.tokens) {
+      throw new InvalidKubeconfigError(`more than ${untrustedKubeconfigLimits.tokens} YAML tokens, more than a kubeconfig has`);
+    }
+  }
 }
 
 /**
@@ -135,7 +144,7 @@ export function checkUntrustedShape(text: string): void {
  * map of 60,000 keys. `untrusted` (a DPUCluster's kubeconfig) also refuses aliases.
  */
 export function parseKubeconfig(text: string, { untrusted = false } = {}): Record<string, unknown> {
-  const document = parseDocument(text, { uniqueKeys: false });
+  const document = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
   const [error] = document.errors;
   if (error) throw new InvalidKubeconfigError(`not YAML: ${error.message.split('\n')[0]}`);
   visit(document, {

@@ -43,6 +43,7 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
       name: 'many-keys', kubeconfigYaml: Array.from({ length: 60_000 }, (_, index) => `k${index}: v`).join('\n'),
     });
     await registerDpuCluster(env.hostConfig(), env.target, { name: 'brackets', kubeconfigYaml: '['.repeat(60_000) });
+    await registerDpuCluster(env.hostConfig(), env.target, { name: 'closing', kubeconfigYaml: ']'.repeat(60_000) });
   });
 
   after(async function () {
@@ -63,13 +64,15 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
     expect(condition(await env.driver.readParent('default', 'beside'), 'Ready')).to.include({ status: 'True' });
   });
 
-  it('answers syncs on a map of 60,000 keys and on 60,000 \'[\' with a clear error, while another request\'s sync beside them completes', async function () {
+  it('answers syncs on a map of 60,000 keys, on 60,000 \'[\' and on 60,000 \']\' with a clear error, while another request\'s sync beside them completes', async function () {
     await env.createRequest('on-many-keys', spec('on-many-keys', 'many-keys'));
     await env.createRequest('on-brackets', spec('on-brackets', 'brackets'));
+    await env.createRequest('on-closing', spec('on-closing', 'closing'));
     await env.createRequest('beside-yaml', spec('beside-yaml', 'dpu-cplane-tenant1'));
     await Promise.all([
       timed('sync of the request on 60,000 keys', () => env.driver.reconcile('default', 'on-many-keys')),
       timed('sync of the request on 60,000 \'[\'', () => env.driver.reconcile('default', 'on-brackets')),
+      timed('sync of the request on 60,000 \']\'', () => env.driver.reconcile('default', 'on-closing')),
       timed('sync of another request at the same time', () => env.driver.reconcile('default', 'beside-yaml')),
     ]);
     const tooLarge = condition(await env.driver.readParent('default', 'on-many-keys'), 'Ready');
@@ -78,6 +81,9 @@ describe('a hostile DPUCluster kubeconfig (real API servers)', function () {
     const nested = condition(await env.driver.readParent('default', 'on-brackets'), 'Ready');
     expect(nested).to.include({ status: 'False', reason: 'InvalidTargetKubeconfig' });
     expect(nested?.message).to.contain('the super-admin.conf of Secret default/brackets-admin-kubeconfig').and.to.contain('60000 flow brackets');
+    const closing = condition(await env.driver.readParent('default', 'on-closing'), 'Ready');
+    expect(closing).to.include({ status: 'False', reason: 'InvalidTargetKubeconfig' });
+    expect(closing?.message).to.contain('the super-admin.conf of Secret default/closing-admin-kubeconfig').and.to.contain('YAML tokens');
     expect(condition(await env.driver.readParent('default', 'beside-yaml'), 'Ready')).to.include({ status: 'True' });
   });
 });

@@ -111,7 +111,16 @@ describe('untrusted kubeconfig text is checked in one pass', function () {
     const flowKeys = underCap(`{${Array.from({ length: 20_000 }, (_, index) => `k${index}`).join(',')}}`);
     const deepFlow = '['.repeat(maxAdminKubeconfigBytes - 1);
     const deepBlock = `${'? '.repeat(30_000)}x`;
-    for (const [what, text] of Object.entries({ blockMap, flowMap, flowKeys, deepFlow, deepBlock })) {
+    // Tokens the parser cannot place, each an error whose cost grows with the text (the second review: 6 s for the first).
+    const closingBrackets = ']'.repeat(maxAdminKubeconfigBytes - 1);
+    const closingBraces = underCap('}&'.repeat(maxAdminKubeconfigBytes));
+    const anchors = underCap('&a '.repeat(maxAdminKubeconfigBytes));
+    const tags = underCap('!x '.repeat(maxAdminKubeconfigBytes));
+    const aliases = underCap(' *'.repeat(maxAdminKubeconfigBytes));
+    const quotes = underCap('""'.repeat(maxAdminKubeconfigBytes));
+    for (const [what, text] of Object.entries({
+      blockMap, flowMap, flowKeys, deepFlow, deepBlock, closingBrackets, closingBraces, anchors, tags, aliases, quotes,
+    })) {
       it(`refuses or reads at once ${what} of ${text.length} bytes`, function () {
         const { result, ms } = timed(`${what} (${text.length} bytes)`, () => problem(text));
         expect(result).to.not.equal('accepted');
@@ -132,6 +141,7 @@ describe('untrusted kubeconfig text is checked in one pass', function () {
       expect(problem(`${kubeconfig()}x: ${'[]'.repeat(untrustedKubeconfigLimits.flowBrackets + 1)}\n`)).to.contain('flow brackets');
       expect(problem(`${kubeconfig()}x: "${','.repeat(untrustedKubeconfigLimits.commas + 1)}"\n`)).to.contain(`commas, more than a kubeconfig has (${untrustedKubeconfigLimits.commas})`);
       expect(problem(`${'- '.repeat(untrustedKubeconfigLimits.lineIndicators / 2 + 1)}x\n`)).to.contain('line 1 is nested deeper than a kubeconfig is');
+      expect(problem(`${kubeconfig()}x: ${'"" '.repeat(untrustedKubeconfigLimits.tokens)}\n`)).to.contain(`more than ${untrustedKubeconfigLimits.tokens} YAML tokens`);
       expect(problem(kubeconfig())).to.equal('accepted');
     });
   });
