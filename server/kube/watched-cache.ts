@@ -201,8 +201,11 @@ export abstract class WatchedCache<T extends WatchedObject> {
           const started = performance.now();
           const watched = await this.watchFrom(resourceVersion);
           if (this.stopping.signal.aborted) return;
-          if (watched.events === 0 && performance.now() - started < shortWatchMs) {
-            throw new KubeUnreachableError(this.client.server, `the watch ended within ${shortWatchMs} ms without an event`);
+          // client-go calls a watch shorter than a second an error only without an event; a server that
+          // sends one bookmark and ends each watch would then be watched again at once, thousands of times
+          // a second. Only a watch that lasted is healthy here, whatever it brought.
+          if (performance.now() - started < shortWatchMs) {
+            throw new KubeUnreachableError(this.client.server, `the watch ended within ${shortWatchMs} ms`);
           }
           failures = 0;
           resourceVersion = watched.resourceVersion;
@@ -236,6 +239,7 @@ export abstract class WatchedCache<T extends WatchedObject> {
     const maxPages = Math.ceil(this.limits.maxObjects / listPageSize) + 10;
     let itemsRead = 0;
     let pages = 0;
+    let restarted = false;
     for (;;) {
       if (++pages > maxPages) throw new CacheOverflowError(this.path, this.limits.maxObjects);
       let page: ObjectList<T>;
@@ -243,8 +247,10 @@ export abstract class WatchedCache<T extends WatchedObject> {
         page = await this.client.request<ObjectList<T>>('GET',
           `${this.path}${separator}limit=${listPageSize}${continueToken ? `&continue=${encodeURIComponent(continueToken)}` : ''}`);
       } catch (error) {
-        // The continue token expired (410) between pages: the list starts over, as client-go's pager does.
-        if (continueToken && error instanceof KubeApiError && error.statusCode === 410) {
+        // The continue token expired (410) between pages: the list starts over once, as client-go's pager
+        // does; a server whose tokens always expire fails the list (and it is tried again after the backoff).
+        if (continueToken && !restarted && error instanceof KubeApiError && error.statusCode === 410) {
+          restarted = true;
           listed.clear();
           continueToken = '';
           itemsRead = 0;

@@ -71,6 +71,63 @@ describe('WatchedCache lists', function () {
   });
 });
 
+describe('WatchedCache against a server that ends its watches at once, or expires every continue token (second review, M2)', function () {
+  let server: Server;
+  let client: KubeRestClient;
+  let cache: Cache | undefined;
+  afterEach(async function () {
+    cache?.close();
+    client?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  async function serve(handler: (url: URL, res: import('node:http').ServerResponse) => void): Promise<void> {
+    server = createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      handler(new URL(req.url ?? '', 'http://x'), res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
+  }
+
+  it('backs off from a watch that brings one bookmark and ends, instead of watching again at once', async function () {
+    let watches = 0;
+    await serve((url, res) => {
+      if (url.searchParams.get('watch') === 'true') {
+        watches += 1;
+        res.end(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '8' } } })}\n`);
+        return;
+      }
+      res.end(JSON.stringify({ metadata: { resourceVersion: '7' }, items: [] }));
+    });
+    cache = new Cache(client);
+    await delay(2_500);
+    console.log(`      watches in 2.5 s: ${watches}`);
+    // The backoff (0.8 s doubling, with jitter) allows a handful; watching again at once made thousands.
+    expect(watches).to.be.within(1, 5);
+  });
+
+  it('starts a list over once when its continue token expires, and fails it (backing off) when the next one expires too', async function () {
+    let lists = 0;
+    await serve((url, res) => {
+      if (url.searchParams.get('watch') === 'true') return;
+      if (url.searchParams.get('continue')) {
+        res.writeHead(410).end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Expired', message: 'continue token expired' }));
+        return;
+      }
+      lists += 1;
+      res.end(JSON.stringify({ metadata: { resourceVersion: '7', continue: 'next' }, items: [] }));
+    });
+    cache = new Cache(client);
+    await delay(2_500);
+    console.log(`      first pages in 2.5 s: ${lists}`);
+    // Two first pages per attempt, and attempts a backoff apart; starting over without end made thousands.
+    expect(lists).to.be.within(2, 8);
+    expect(cache.isSynced).to.equal(false);
+  });
+});
+
 /** heapUsed after a full collection (gc exposed at run time: mocha is not started with --expose-gc). */
 function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
