@@ -66,6 +66,36 @@ export const maxResponseBytes = 8 * 1024 * 1024;
 /** The longest watch event line (one object), in bytes; the same bound as an answer. */
 export const maxWatchLineChars = maxResponseBytes;
 /**
+ * The same bounds for a target cluster, whose server a DPUCluster owner chooses: what the webhook
+ * reads there (a ServiceAccount, a token, a page of managed ServiceAccounts) is kilobytes, and
+ * JSON.parse of 8 MiB shaped to be slow (distinct keys) blocks the event loop for over a second.
+ */
+export const maxTargetResponseBytes = 1024 * 1024;
+/** An error answer's body is parsed for its Status (a few hundred bytes) only up to this size. */
+const maxErrorBodyParsed = 64 * 1024;
+/** Deeper JSON is refused unparsed: no Kubernetes object nests so deep, and JSON.parse of 4M nested arrays took 2.6 s. */
+const maxJsonDepth = 64;
+
+/** Whether `text`'s arrays and objects nest at most `maxJsonDepth` deep: one pass, strings skipped. */
+export function withinJsonDepth(text: string): boolean {
+  let depth = 0;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code === 34) { // a string: skip to its closing quote, past escapes
+      for (index += 1; index < text.length; index += 1) {
+        const inner = text.charCodeAt(index);
+        if (inner === 92) index += 1;
+        else if (inner === 34) break;
+      }
+    } else if (code === 91 || code === 123) {
+      if (++depth > maxJsonDepth) return false;
+    } else if (code === 93 || code === 125) {
+      depth -= 1;
+    }
+  }
+  return true;
+}
+/**
  * A pooled socket idle this long is closed. kube-apiserver closes idle connections after 90 s
  * and load balancers in front of it often after 60 s; a request sent on a socket the server
  * is closing at that moment fails (ECONNRESET), so the client lets go of it first.
@@ -189,13 +219,14 @@ interface ApiStatus {
 
 /** A finished call's answer: the parsed body of a 2xx, else the KubeApiError its Status describes. */
 function parseAnswer<T>(method: string, path: string, statusCode: number, text: string, retryAfter: string | string[] | undefined): T {
+  const success = statusCode >= 200 && statusCode < 300;
   let parsed: unknown;
   try {
-    parsed = text ? JSON.parse(text) : undefined;
+    parsed = text && (success || text.length <= maxErrorBodyParsed) && withinJsonDepth(text) ? JSON.parse(text) : undefined;
   } catch {
     parsed = undefined;
   }
-  if (statusCode >= 200 && statusCode < 300) {
+  if (success) {
     if (text && parsed === undefined) throw new KubeApiError(statusCode, 'InvalidResponse', `${method} ${path}: the answer is not JSON`);
     return parsed as T;
   }
@@ -292,6 +323,7 @@ export class KubeRestClient {
             if (!line) continue;
             let event: unknown;
             try {
+              if (!withinJsonDepth(line)) throw new Error('nested too deep');
               event = JSON.parse(line);
             } catch {
               // A line that is not JSON: the stream is broken; the caller lists again.

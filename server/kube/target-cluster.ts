@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { Removal } from '../credential/removal.js';
 import type { ClusterConnection } from './connection.js';
 import type { NamespacedName } from '../credential/validate.js';
-import { KubeRestClient, type Deadline } from './rest.js';
+import { KubeRestClient, maxTargetResponseBytes, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
 import { deleteManagedServiceAccount, ensureServiceAccount, type EnsuredServiceAccount } from './service-accounts.js';
 import { createAnchor, deleteAnchor, readAnchor, revokeAnchor, type Anchor, type AnchorOptions, type AnchorState } from './token-anchors.js';
@@ -31,6 +31,7 @@ export function createClusterClient(connection: ClusterConnection, options: Clus
   const observe = options.observeApiCall;
   return KubeRestClient.create(connection, {
     timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe(kind, method, code) } : {}),
+    ...(kind === 'target' ? { maxResponseBytes: maxTargetResponseBytes } : {}),
   });
 }
 

@@ -41,8 +41,10 @@ const watchTimeoutSeconds = 300;
 const idleTimeoutMs = 90_000;
 /** Items per list page (client-go's pager asks for 500). */
 export const listPageSize = 500;
-/** A watch that ends sooner than this without an event failed (client-go: "very short watch"). */
+/** A watch that ends sooner than this failed, whatever it brought (client-go: "very short watch", there only without an event). */
 export const shortWatchMs = 1_000;
+/** A watch that lasted this long was healthy: the relist backoff starts over (client-go resets its backoff after 2 minutes without a failure). */
+export const healthyWatchMs = 60_000;
 
 /** The longest wait between two lists. */
 export const maxRelistDelayMs = 30_000;
@@ -204,10 +206,13 @@ export abstract class WatchedCache<T extends WatchedObject> {
           // client-go calls a watch shorter than a second an error only without an event; a server that
           // sends one bookmark and ends each watch would then be watched again at once, thousands of times
           // a second. Only a watch that lasted is healthy here, whatever it brought.
-          if (performance.now() - started < shortWatchMs) {
+          const lasted = performance.now() - started;
+          if (lasted < shortWatchMs) {
             throw new KubeUnreachableError(this.client.server, `the watch ended within ${shortWatchMs} ms`);
           }
-          failures = 0;
+          // The backoff starts over only after a watch a real server keeps (minutes): one ended after
+          // just over a second, then a 410, would otherwise have the list read again at once, forever.
+          if (lasted >= healthyWatchMs) failures = 0;
           resourceVersion = watched.resourceVersion;
         }
       } catch (error) {

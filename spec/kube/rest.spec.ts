@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, ResponseTooLargeError, type ApiCallObserver } from '../../server/kube/rest.js';
+import { Deadline, KubeApiError, KubeRestClient, KubeUnreachableError, minCallMs, ResponseTooLargeError, withinJsonDepth, type ApiCallObserver } from '../../server/kube/rest.js';
+import { createClusterClient } from '../../server/kube/target-cluster.js';
 import { startConnectProxy } from '../../harness/connect-proxy.js';
 import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
@@ -235,6 +236,58 @@ describe('KubeRestClient against a broken or hostile server', function () {
     }));
     client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
     expect(await client.request('GET', '/x').catch((e: unknown) => e)).to.be.instanceOf(ResponseTooLargeError);
+  });
+
+  it('parses no JSON nested deeper than an object is, nor an error body past 64 KiB: a hostile answer blocks nothing (third review: 3.4 s before)', async function () {
+    const nested = `${'['.repeat(4_000_000)}${']'.repeat(4_000_000)}`;
+    let status = 200;
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(nested);
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 9 * 1024 * 1024 });
+    for (const code of [200, 403]) {
+      status = code;
+      const started = performance.now();
+      const error = await client.request('POST', '/api/v1/namespaces/ns/serviceaccounts/sa/token').catch((e: unknown) => e);
+      const ms = performance.now() - started;
+      console.log(`      ${code} with 8 MB of nested arrays: ${ms.toFixed(0)} ms`);
+      expect(error).to.be.instanceOf(KubeApiError).and.to.include({ statusCode: code, reason: code === 200 ? 'InvalidResponse' : 'HTTP403' });
+      expect(ms).to.be.below(2_000);
+    }
+    expect(withinJsonDepth('{"a":[{"b":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"]"}]}')).to.equal(true);
+    expect(withinJsonDepth('['.repeat(65))).to.equal(false);
+  });
+
+  it('ends a watch whose line nests deeper than an object is', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"type":"ADDED","object":{}}\n');
+      res.write(`${'['.repeat(100)}${']'.repeat(100)}\n`);
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    const events: unknown[] = [];
+    const error = await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal)
+      .catch((e: unknown) => e);
+    expect(events).to.have.length(1);
+    expect(error).to.be.instanceOf(Error);
+  });
+
+  it('reads at most 1 MiB of an answer from a target cluster (createClusterClient), 8 MiB from the host', async function () {
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ data: 'x'.repeat(1_500_000) }));
+    }));
+    const connection = { server: `http://127.0.0.1:${port()}` };
+    const target = await createClusterClient(connection, { timeoutMs: 10_000 }, 'target');
+    const host = await createClusterClient(connection, { timeoutMs: 10_000 }, 'host');
+    try {
+      expect(await target.request('GET', '/x').catch((e: unknown) => e)).to.be.instanceOf(ResponseTooLargeError);
+      expect(await host.request<{ data: string }>('GET', '/x')).to.have.nested.property('data.length', 1_500_000);
+    } finally {
+      target.close();
+      host.close();
+    }
   });
 
   it('stops a watch whose line never ends past the cap', async function () {

@@ -108,6 +108,30 @@ describe('WatchedCache against a server that ends its watches at once, or expire
     expect(watches).to.be.within(1, 5);
   });
 
+  it('keeps backing off when each watch lasts just over a second and the next answers 410: the backoff starts over only after a watch that lasted (third review)', async function () {
+    this.timeout(20_000);
+    let lists = 0;
+    let watches = 0;
+    await serve((url, res) => {
+      if (url.searchParams.get('watch') === 'true') {
+        watches += 1;
+        if (watches % 2 === 1) {
+          setTimeout(() => res.end(), 1_050);
+        } else {
+          res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' } })}\n`);
+        }
+        return;
+      }
+      lists += 1;
+      res.end(JSON.stringify({ metadata: { resourceVersion: '7' }, items: [] }));
+    });
+    cache = new Cache(client);
+    await delay(8_000);
+    console.log(`      lists in 8 s: ${lists}`);
+    // A list about every second before (the 410 after each 1 s watch relisted at once).
+    expect(lists).to.be.within(2, 4);
+  });
+
   it('starts a list over once when its continue token expires, and fails it (backing off) when the next one expires too', async function () {
     let lists = 0;
     await serve((url, res) => {
