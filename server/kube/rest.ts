@@ -65,6 +65,8 @@ export const minCallMs = 200;
 export const maxResponseBytes = 8 * 1024 * 1024;
 /** The longest watch event line (one object), in bytes; the same bound as an answer. */
 export const maxWatchLineChars = maxResponseBytes;
+/** One watch brings at most this many longest lines in all (16 MiB from a target cluster). */
+export const watchBytesPerLine = 16;
 /**
  * The same bounds for a target cluster, whose server a DPUCluster owner chooses: what the webhook
  * reads there (a ServiceAccount, a token, a page of managed ServiceAccounts) is kilobytes, and
@@ -297,6 +299,11 @@ export class KubeRestClient {
   async watch(path: string, onEvent: (event: unknown) => void, idleTimeoutMs: number, signal: AbortSignal): Promise<void> {
     const headers = { Accept: 'application/json', ...this.authHeaders() };
     const lineLimit = this.options.maxResponseBytes ?? maxWatchLineChars;
+    // What one watch may bring in all: the objects the webhook watches change rarely, and a server
+    // that streams large events without end would keep the event loop parsing; past this the
+    // watch ends as failed, and the caller lists again after its backoff.
+    const watchLimit = watchBytesPerLine * lineLimit;
+    let watchBytes = 0;
     return new Promise<void>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
       const req = send(`${this.server}${path}`, { method: 'GET', headers, agent: this.agent, timeout: idleTimeoutMs, signal }, (res) => {
@@ -311,6 +318,14 @@ export class KubeRestClient {
         let pending: Buffer[] = [];
         let pendingBytes = 0;
         res.on('data', (chunk: Buffer) => {
+          watchBytes += chunk.length;
+          if (watchBytes > watchLimit) {
+            reject(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: the watch, all its events`, watchLimit));
+            pending = [];
+            pendingBytes = 0;
+            req.destroy();
+            return;
+          }
           let start = 0;
           let newline: number;
           while ((newline = chunk.indexOf(0x0a, start)) >= 0) {

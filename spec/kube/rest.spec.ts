@@ -273,6 +273,22 @@ describe('KubeRestClient against a broken or hostile server', function () {
     expect(error).to.be.instanceOf(Error);
   });
 
+  it('ends a watch that streams more than 16 longest lines in all, however well formed its events', async function () {
+    const line = `${JSON.stringify({ type: 'MODIFIED', object: { metadata: { name: 'x'.repeat(1_000) } } })}\n`;
+    ({ server } = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const timer = setInterval(() => res.write(line.repeat(16)), 1);
+      res.on('close', () => clearInterval(timer));
+    }));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 64 * 1024 });
+    let events = 0;
+    const error = await client.watch('/api/v1/serviceaccounts?watch=true', () => { events += 1; }, 10_000, new AbortController().signal)
+      .catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ResponseTooLargeError);
+    expect((error as Error).message).to.contain('the watch, all its events').and.to.contain(String(16 * 64 * 1024));
+    expect(events * line.length).to.be.at.most(16 * 64 * 1024);
+  });
+
   it('reads at most 1 MiB of an answer from a target cluster (createClusterClient), 8 MiB from the host', async function () {
     ({ server } = await serve((_req, _body, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });

@@ -119,9 +119,10 @@ describe('the transport against real API servers behind faults (issue 24)', func
   it('stops a target\'s ServiceAccount cache that its API server floods past the cap, and syncs on that target go on by live reads', async function () {
     this.timeout(120_000);
     await registerDpuCluster(env.hostConfig(), env.target, { name: 'flooding', kubeconfigYaml: faults.kubeconfigYaml() });
-    // Made-up managed ServiceAccounts with 4 kB of labels each, one more than the cap.
+    // Made-up managed ServiceAccounts with 1 kB of labels each, one more than the cap (12 MB, within what one
+    // watch may bring from a target, 16 MiB: past that the watch ends and the cache lists again after a backoff).
     faults.floodObjects = maxCachedServiceAccounts + 1;
-    faults.floodLabels = { [managedByLabel]: managedByValue, [requestNameLabel]: 'flood', [requestNamespaceLabel]: 'default', blob: 'b'.repeat(4_096) };
+    faults.floodLabels = { [managedByLabel]: managedByValue, [requestNameLabel]: 'flood', [requestNamespaceLabel]: 'default', blob: 'b'.repeat(1_000) };
     faults.watchFault = 'flood';
     const first = `flooded-${++counter}`;
     await env.createRequest(first, spec(first, 'flooding'));
