@@ -37,5 +37,5 @@ export async function refuseOversized(request: Pick<SyncRequest, 'controller' | 
   const refused = failed(reasons.hookBodyTooLarge, oversizedBodyMessage(body, parent.metadata?.uid ?? '', grantNote));
   const outcome = await revokeEverything(parent, refused, holdings, context, deadline, context.now());
   const detail = [`body of ${body.bytes} bytes over the limit of ${body.limitBytes}`, outcome.detail].filter(Boolean).join('; ');
-  return { ...outcome, detail, events: readinessChange(parent.status, outcome.response.status) };
+  return { ...outcome, detail, events: [...(outcome.events ?? []), ...readinessChange(parent.status, outcome.response.status)] };
 }
