@@ -71,6 +71,15 @@ export function isProtectedNamespace(namespace: string, patterns: readonly strin
     pattern.endsWith('*') ? namespace.startsWith(pattern.slice(0, -1)) : namespace === pattern);
 }
 
+/**
+ * The UID recorded for a ServiceAccount in `namespace`, if the webhook may act on it by that UID
+ * whatever its labels say (use it, delete it): never in a protected namespace, so that a made-up
+ * status cannot name Kubernetes' own ServiceAccounts there.
+ */
+export function trustedServiceAccountUid(namespace: string, recordedUid: string | undefined, patterns: readonly string[]): string | undefined {
+  return recordedUid && !isProtectedNamespace(namespace, patterns) ? recordedUid : undefined;
+}
+
 /** The grants a scope needs (none for what lies in the request's own namespace). */
 export function grantsNeeded(scope: Scope): Reference[] {
   const own = scope.requestNamespace;

@@ -7,7 +7,7 @@ import { eventReasons, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
 import { isGone, type Removal } from '../credential/removal.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
-import { isProtectedNamespace } from '../credential/tenancy.js';
+import { trustedServiceAccountUid } from '../credential/tenancy.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
@@ -34,8 +34,8 @@ export interface Cleanup {
 export function deleteRecordedServiceAccount(cluster: TargetAccess, entry: ServiceAccountEntry, request: NamespacedName,
   context: HookContext, deadline: Deadline): Promise<Removal> {
   const ref = serviceAccountRefOf(entry);
-  const byUid = entry.serviceAccountUID && !isProtectedNamespace(ref.namespace, policyOf(context).protectedNamespaces);
-  return cluster.deleteServiceAccount({ ...ref, ...(byUid ? { uid: entry.serviceAccountUID } : {}) }, request, deadline);
+  const uid = trustedServiceAccountUid(ref.namespace, entry.serviceAccountUID, policyOf(context).protectedNamespaces);
+  return cluster.deleteServiceAccount({ ...ref, ...(uid ? { uid } : {}) }, request, deadline);
 }
 
 /**

@@ -15,7 +15,7 @@ import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/
 import {
   buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
-import { isProtectedNamespace, scopeOfSpec } from '../credential/tenancy.js';
+import { scopeOfSpec, trustedServiceAccountUid } from '../credential/tenancy.js';
 import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import { dateOf, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
 import type { ValidSpec } from '../credential/validate.js';
@@ -132,10 +132,10 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
   // The UID this webhook recorded for it when it ensured it: one of that UID whose labels were stripped is still
   // this request's. Only from the status's own entries (ensureAccount writes clusterID and UID together), never
   // from an observed token's claims: the tenant may write the output Secret, and a forged token naming a
-  // stranger's UID would have the webhook take that ServiceAccount over and mint for it. Never in a protected
-  // namespace, as deleteRecordedServiceAccount.
-  const recordedUid = isProtectedNamespace(spec.serviceAccount.namespace, run.policy.protectedNamespaces) ? undefined
-    : ledgerOf(run.parent.status).find((known) => known.clusterID && sameServiceAccount(known, place))?.serviceAccountUID;
+  // stranger's UID would have the webhook take that ServiceAccount over and mint for it.
+  const recordedUid = trustedServiceAccountUid(spec.serviceAccount.namespace,
+    ledgerOf(run.parent.status).find((known) => known.clusterID && sameServiceAccount(known, place))?.serviceAccountUID,
+    run.policy.protectedNamespaces);
   let ensured: EnsuredServiceAccount;
   try {
     ensured = await target.ensureServiceAccount({ ...spec.serviceAccount, ...(recordedUid ? { uid: recordedUid } : {}) }, spec.request, run.deadline);

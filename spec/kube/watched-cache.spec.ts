@@ -3,7 +3,7 @@
 // its bounds, against a local HTTP server (the faults that real API servers show are in
 // spec/reliability/transport.e2e.spec.ts).
 import { expect } from 'chai';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
@@ -30,7 +30,7 @@ describe('relistDelayMs', function () {
   });
 });
 
-describe('WatchedCache lists', function () {
+describe('WatchedCache lists and watches against a server misbehaving on cue', function () {
   let server: Server;
   let client: KubeRestClient;
   let cache: Cache | undefined;
@@ -41,12 +41,20 @@ describe('WatchedCache lists', function () {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  /** A local server answering every call with `handler`, and a client of it. */
+  async function serve(handler: (url: URL, res: ServerResponse) => void): Promise<void> {
+    server = createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      handler(new URL(req.url ?? '', 'http://x'), res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
+  }
+
   it('page by page (limit, continue), starting over when the continue token has expired (410)', async function () {
     const lists: string[] = [];
     let expireOnce = true;
-    server = createServer((req, res) => {
-      const url = new URL(req.url ?? '', 'http://x');
-      res.setHeader('Content-Type', 'application/json');
+    await serve((url, res) => {
       if (url.searchParams.get('watch') === 'true') return; // a watch that stays open and quiet
       lists.push(`${url.searchParams.get('limit')} ${url.searchParams.get('continue') ?? '-'}`);
       const token = url.searchParams.get('continue');
@@ -61,35 +69,13 @@ describe('WatchedCache lists', function () {
         items: [{ metadata: { namespace: 'ns', name: `item-${page}` } }],
       }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
     cache = new Cache(client);
     await cache.until((each) => each.isSynced);
     expect(lists).to.deep.equal([`${listPageSize} -`, `${listPageSize} page2`, `${listPageSize} -`, `${listPageSize} page2`]);
     expect(cache.size).to.equal(2);
     expect(cache.lookup('ns', 'item-2')).to.deep.equal({ metadata: { namespace: 'ns', name: 'item-2' } });
   });
-});
 
-describe('WatchedCache against a server that ends its watches at once, or expires every continue token (second review, M2)', function () {
-  let server: Server;
-  let client: KubeRestClient;
-  let cache: Cache | undefined;
-  afterEach(async function () {
-    cache?.close();
-    client?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-
-  async function serve(handler: (url: URL, res: import('node:http').ServerResponse) => void): Promise<void> {
-    server = createServer((req, res) => {
-      res.setHeader('Content-Type', 'application/json');
-      handler(new URL(req.url ?? '', 'http://x'), res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
-  }
 
   it('backs off from a watch that brings one bookmark and ends, instead of watching again at once', async function () {
     let watches = 0;
