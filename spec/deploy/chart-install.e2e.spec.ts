@@ -6,11 +6,11 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { KubeApiError, KubeRestClient } from '../../server/kube/rest.js';
 import { repoRoot } from '../../scripts/render-deploy.js';
@@ -56,6 +56,31 @@ const compositeControllerCrd = {
     }],
   },
 };
+
+/**
+ * What `kubectl apply -k install/metacontroller/` applies, with its remote base (Metacontroller's production
+ * manifests, not fetched here) replaced by a stand-in: the namespace, the CompositeController kind and a
+ * StatefulSet shaped like upstream's, under the shipped patch. Returns the folder to apply instead.
+ */
+async function metacontrollerStandIn(dir: string): Promise<string> {
+  const standIn = join(dir, 'metacontroller-stand-in');
+  await mkdir(standIn, { recursive: true });
+  const shipped = parse(await readFile(join(repoRoot, 'install/metacontroller/kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const statefulSet = {
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'metacontroller', namespace: 'metacontroller' },
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'metacontroller' } }, serviceName: '',
+      template: {
+        metadata: { labels: { 'app.kubernetes.io/name': 'metacontroller' } },
+        spec: { containers: [{ name: 'metacontroller', image: 'ghcr.io/metacontroller/metacontroller:v4.17.2', args: ['--zap-log-level=4', '--discovery-interval=20s'] }] },
+      },
+    },
+  };
+  const upstream = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'metacontroller' } }, compositeControllerCrd, statefulSet];
+  await writeFile(join(standIn, 'upstream.yaml'), upstream.map((object) => stringify(object)).join('---\n'));
+  await writeFile(join(standIn, 'kustomization.yaml'), stringify({ ...shipped, resources: ['upstream.yaml'] }));
+  return standIn;
+}
 
 /** The README's install block ("one `helm install` is the whole install"), one command a line, without docker. */
 async function readmeInstallCommands(): Promise<string[][]> {
@@ -139,11 +164,11 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     dir = await mkdtemp(join(tmpdir(), 'chart-install-'));
     kubeconfig = await plane.writeAdminKubeconfig();
     client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
-    await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
     commands = await readmeInstallCommands();
     const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
     for (const [program, ...args] of commands) {
       if (program === 'helm') await helmAt(args);
+      else if (program === 'kubectl' && args.join(' ') === 'apply -k install/metacontroller/') await kubectl(['apply', '-k', await metacontrollerStandIn(dir)]);
       else if (program === 'kubectl') await kubectl(args);
       else throw new Error(`the README's install block runs ${program}: teach this test to run it`);
     }
@@ -169,6 +194,10 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
 
   it('installs everything with one helm install: CRD, RBAC, workload, policies, CompositeController and the generated Secrets', async function () {
     expect(commands.map((command) => command.slice(0, 2).join(' '))).to.include('helm install');
+    // Metacontroller comes first, as install/metacontroller/ patches it.
+    expect(commands[0]).to.deep.equal(['kubectl', 'apply', '-k', 'install/metacontroller/']);
+    const metacontroller = await get<{ spec: { template: { spec: { containers: { args: string[] }[] } } } }>('/apis/apps/v1/namespaces/metacontroller/statefulsets/metacontroller');
+    expect(metacontroller.spec.template.spec.containers[0]!.args).to.include('--apply-strategy=server-side-apply');
     const installed = (await helmAt(['list', '-n', namespace, '-o', 'json']));
     expect((JSON.parse(installed) as { name: string; status: string; chart: string }[]).map(({ name, status, chart }) => ({ name, status, chart })))
       .to.deep.equal([{ name: release, status: 'deployed', chart: 'dpu-credential-webhook-0.3.0' }]);

@@ -136,6 +136,32 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     expect(policy.spec.matchConstraints.resourceRules[0].operations).to.deep.equal(['CREATE']);
   });
 
+  it('grants DPF\'s operator namespace `use` on DPUClusters only with dpf.operatorNamespace: cluster-wide, or in the dpf.dpuClusterNamespaces listed', async function () {
+    type Binding = Manifest & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string }[] };
+    const groupBindings = (objects: Manifest[]) => (objects.filter((object) => object.kind.endsWith('RoleBinding')) as Binding[])
+      .filter((binding) => binding.subjects.some((subject) => subject.kind === 'Group'));
+    // By default nothing is granted to any namespace's requests, and deploy/ (kustomize) grants nothing either.
+    expect(groupBindings(await template())).to.deep.equal([]);
+    expect(groupBindings(await template(['--values', join(repoRoot, 'chart/deploy-values.yaml')]))).to.deep.equal([]);
+
+    const objects = await template(['--set', 'dpf.operatorNamespace=dpf-operator-system']);
+    const role = find(objects, 'ClusterRole', 'dpu-credential-webhook-dpf-dpuclusters') as Manifest & { rules: unknown[] };
+    expect(role.rules).to.deep.equal([{ apiGroups: ['provisioning.dpu.nvidia.com'], resources: ['dpuclusters'], verbs: ['use'] }]);
+    expect(role.metadata.labels, 'not aggregated into admin or anything else').to.not.have.property('rbac.authorization.k8s.io/aggregate-to-admin');
+    expect(groupBindings(objects).map(({ kind, metadata, roleRef, subjects }) => ({ kind, namespace: metadata.namespace, role: roleRef.name, subjects })))
+      .to.deep.equal([{
+        kind: 'ClusterRoleBinding', namespace: undefined, role: 'dpu-credential-webhook-dpf-dpuclusters',
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:serviceaccounts:dpf-operator-system' }],
+      }]);
+
+    const narrowed = await template(['--set', 'dpf.operatorNamespace=dpf-operator-system', '--set', 'dpf.dpuClusterNamespaces={dpu-cplane-tenant1,dpu-cplane-tenant2}']);
+    expect(groupBindings(narrowed).map(({ kind, metadata }) => `${kind} ${metadata.namespace}`))
+      .to.deep.equal(['RoleBinding dpu-cplane-tenant1', 'RoleBinding dpu-cplane-tenant2']);
+    // A value that is no namespace name (a comma list, a group) renders nothing.
+    const refused = await template(['--set', 'dpf.operatorNamespace=a\\,b']).then(() => undefined, (error: Error) => error);
+    expect(refused?.message).to.include('dpf.operatorNamespace "a,b" is not a namespace name');
+  });
+
   it('writes every name Metacontroller and the policies rely on from the release, its namespace and where Metacontroller runs', async function () {
     const namespace = 'dpu-system';
     const objects = await template([
@@ -187,7 +213,9 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
   it('is what deploy/ and metacontroller/compositecontroller.yaml hold (npm run render:deploy writes them)', async function () {
     const rendered = await renderDeploy();
     expect([...rendered.keys()]).to.include.members(['deploy/deployment.yaml', 'deploy/crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml',
-      'deploy/cert-manager/certificate.yaml', 'deploy/monitoring/prometheusrule.yaml', 'metacontroller/compositecontroller.yaml']);
+      'deploy/cert-manager/certificate.yaml', 'deploy/monitoring/prometheusrule.yaml', 'metacontroller/compositecontroller.yaml',
+      // Not in deploy/kustomization.yaml (Kubernetes 1.36+), applied on its own: docs/install.md, "Installing with kustomize".
+      'deploy/admission/metacontroller-finalizer.yaml']);
     for (const [path, content] of rendered) {
       expect(await readFile(join(repoRoot, path), 'utf8'), `${path} differs from the chart: run npm run render:deploy`).to.equal(content);
     }
