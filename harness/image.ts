@@ -4,7 +4,7 @@
 // env, the Secret volumes at their mount paths, the user, a read-only root filesystem, no
 // capabilities, and the API server reached as in-cluster (KUBERNETES_SERVICE_HOST/PORT and
 // the mounted ServiceAccount folder).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -149,6 +149,13 @@ export async function writeServiceAccountFolder(dir: string, account: { token: s
 const containerRuntimeOptions = ['--runtime', 'runc'];
 const containerUlimits = ['--ulimit', 'nofile=16384:16384', '--ulimit', 'nproc=16384:16384'];
 
+// Containers outlive the podman client that started them (conmon keeps them): whatever a
+// run leaves is removed when it ends, as harness/processes.ts kills its processes.
+const runningContainers = new Set<string>();
+process.once('exit', () => {
+  for (const name of runningContainers) spawnSync('podman', ['rm', '--force', '--time', '0', name], { stdio: 'ignore' });
+});
+
 export interface ContainerOptions {
   image: string;
   /** After the image's ENTRYPOINT (/nodejs/bin/node); none: the image's CMD. */
@@ -193,8 +200,10 @@ export async function runContainer(options: ContainerOptions): Promise<RunningCo
     options.image, ...(options.args ?? []),
   ];
   const podman: ManagedProcess = await startProcess('podman', args, options.logPath);
+  runningContainers.add(name);
   const remove = async () => {
     await run('podman', ['rm', '--force', '--time', '0', name]).catch(() => undefined);
+    runningContainers.delete(name);
     await podman.stop();
   };
   return {

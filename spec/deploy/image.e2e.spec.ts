@@ -124,6 +124,7 @@ describe('the image built from the Dockerfile, run with podman as the Deployment
       // the tests, their harness, and the sources
       /^app\/(spec|harness|bench|scripts|server|hack|examples)(\/|$)/, /^app\/.*\.ts$/,
     ];
+    expect(files.filter((file) => /^(usr\/)?s?bin\/./.test(file)), 'programs in bin/ and sbin/').to.deep.equal([]);
     const found = files.filter((file) => !file.endsWith('.d.ts') && forbidden.some((pattern) => pattern.test(file)));
     expect(found, 'paths the image should not hold').to.deep.equal([]);
   });
