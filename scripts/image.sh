@@ -220,11 +220,18 @@ if [[ -s /etc/ssl/certs/ca-certificates.crt ]]; then
   build_mounts=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro --volume "$scratch/npmrc:/usr/local/etc/npmrc:ro")
 fi
 say "buildah build -> $image"
-buildah build --pull=never --network host --layers --runtime runc "${ulimits[@]}" "${build_mounts[@]}" -f Dockerfile -t "$image" . >&2
+buildah build --pull=never --network host --layers --force-rm --runtime runc "${ulimits[@]}" "${build_mounts[@]}" -f Dockerfile -t "$image" . >&2
 timed "buildah build"
 
-# Older builds of this tree's image go; the stand-ins and the layer cache stay.
+# The build stage tagged too (from the layer cache: seconds), so that pruning keeps its
+# layers, `npm ci`'s among them, for the next build.
+buildah build --pull=never --layers --force-rm --runtime runc "${ulimits[@]}" "${build_mounts[@]}" --target build -f Dockerfile \
+  -t "$repository:build-stage" . >/dev/null
+# Older builds go, and what only they used (old stand-ins, their layers): the disk holds one
+# build's images, the stand-ins and the layer cache.
 for old in $(podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repository:tree-*"); do
   [[ "$old" == "$image" ]] || podman rmi "$old" >/dev/null 2>&1 || true
 done
+podman image prune --force >/dev/null
+timed "tagged and pruned"
 printf '%s\n' "$image"

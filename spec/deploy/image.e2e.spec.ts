@@ -57,7 +57,7 @@ describe('the image built from the Dockerfile, run with podman as the Deployment
   before(async function () {
     const missing = await missingImageTools();
     if (missing.length > 0) {
-      const message = `${missing.join(' and ')} not installed (apt-get install buildah podman crun debootstrap, or bash scripts/image.sh as root)`;
+      const message = `${missing.join(' and ')} not installed (apt-get install buildah podman runc debootstrap, or bash scripts/image.sh as root)`;
       if (process.env.CI) throw new Error(`CI is set and ${message}: the image test cannot run`);
       console.log(`    skipped: the image test needs ${message}`);
       this.skip();
