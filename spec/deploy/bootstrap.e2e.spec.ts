@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { X509Certificate } from 'node:crypto';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import { BootstrapRefused, runBootstrap } from '../../server/bootstrap/run.js';
+import type { BootstrapSettings } from '../../server/bootstrap/settings.js';
 import { KubeRestClient } from '../../server/kube/rest.js';
 import { chartDir, repoRoot } from '../../scripts/render-deploy.js';
 import { BootstrapJobRunner } from '../../harness/bootstrap-job.js';
@@ -220,6 +223,54 @@ describe('the chart rendered with helm template and applied with kubectl apply, 
     expect(await can('delete', `${release}-ca`)).to.equal('no');
     expect(await can('get', `${release}-ca`)).to.equal('yes');
     expect(await can('update', `${release}-tls`)).to.equal('yes');
+  });
+});
+
+describe('the bootstrap against a real API server: races and Secrets it will not overwrite', function () {
+  this.timeout(120_000);
+  let cluster: Cluster;
+  const settingsFor = (namespace: string): BootstrapSettings => ({
+    namespace, hookTokenSecret: 'dcw-hook-token', logLevel: 'info',
+    tls: { caSecret: 'dcw-ca', servingSecret: 'dcw-tls', dnsNames: [`dcw.${namespace}`, `dcw.${namespace}.svc`], caValidityDays: 10, servingValidityDays: 5, renewBeforeDays: 1 },
+  });
+  const labels = { 'app.kubernetes.io/managed-by': 'test' };
+
+  before(async function () {
+    this.timeout(controlPlaneStartTimeoutMs);
+    cluster = await Cluster.start('bootstrap-races', 'races', false);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await cluster?.stop();
+  });
+
+  it('run three times at once (Jobs of two releases\' syncs, or a Job and an installer), makes one token and one CA, and a serving certificate that CA signed', async function () {
+    const runs = await Promise.all([1, 2, 3].map(() => runBootstrap(cluster.client, settingsFor('races'), labels)));
+    const done = runs.flatMap((report) => report.done);
+    expect(done.filter((line) => line.startsWith('made the CA'))).to.have.length(1);
+    expect(done.filter((line) => line.startsWith('made the hook token'))).to.have.length(1);
+    const ca = await cluster.secret('dcw-ca');
+    const tls = await cluster.secret('dcw-tls');
+    const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString();
+    expect(new X509Certificate(decode(tls.data['tls.crt'])).verify(new X509Certificate(decode(ca.data['ca.crt'])).publicKey)).to.equal(true);
+    expect(tls.data['ca.crt']).to.equal(ca.data['ca.crt']);
+    // And a run after them finds everything in place.
+    expect((await runBootstrap(cluster.client, settingsFor('races'), labels)).done).to.deep.equal([]);
+  });
+
+  it('refuses a CA Secret without its key, changing nothing, and makes nothing else either', async function () {
+    await cluster.kubectl(['create', 'namespace', 'broken']);
+    const broken = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'dcw-ca', namespace: 'broken' }, stringData: { 'ca.crt': 'not a certificate' } };
+    await cluster.client.request('POST', '/api/v1/namespaces/broken/secrets', broken);
+    const before = await cluster.client.request<{ metadata: { resourceVersion: string } }>('GET', '/api/v1/namespaces/broken/secrets/dcw-ca');
+    const refused = await runBootstrap(cluster.client, settingsFor('broken'), labels).then(() => undefined, (error: Error) => error);
+    expect(refused).to.be.instanceOf(BootstrapRefused);
+    expect(refused!.message).to.include('Secret dcw-ca exists but').and.include('not overwritten');
+    const after = await cluster.client.request<{ metadata: { resourceVersion: string } }>('GET', '/api/v1/namespaces/broken/secrets/dcw-ca');
+    expect(after.metadata.resourceVersion).to.equal(before.metadata.resourceVersion);
+    const tokenStatus = await cluster.client.request('GET', '/api/v1/namespaces/broken/secrets/dcw-hook-token').then(() => 200, (error: { statusCode: number }) => error.statusCode);
+    expect(tokenStatus).to.equal(404);
   });
 });
 
