@@ -1,8 +1,9 @@
 // The Helm chart installed, upgraded and uninstalled by a real helm against a real API server,
 // with the README's install block: the webhook, run as the tests run it with the Secrets the
-// chart generated, serves the Metacontroller driver reading the CompositeController the chart
-// installed; an upgrade keeps the hook token and the CA byte for byte; uninstall leaves what
-// docs/install.md says. Pods do not run here (no kubelet): nothing waits for them.
+// chart's bootstrap Job made, serves the Metacontroller driver reading the CompositeController
+// the chart installed; an upgrade keeps the hook token and the CA byte for byte; uninstall
+// leaves what docs/install.md says. Pods do not run here (no kubelet): nothing waits for them,
+// but helm waits for its hook Job, which BootstrapJobRunner runs (harness/bootstrap-job.ts).
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -27,35 +28,13 @@ import { startWebhookProcess, type WebhookProcess } from '../../harness/webhook-
 import { webhookTokenKubeConfig } from '../../harness/webhook-identity.js';
 import { eventually } from '../../harness/eventually.js';
 import { connectionOf } from '../../harness/connection.js';
+import { compositeControllerCrd } from '../../harness/composite-controller-crd.js';
+import { BootstrapJobRunner } from '../../harness/bootstrap-job.js';
 
 const run = promisify(execFile);
 const namespace = 'dpu-credential-webhook';
 const release = 'dpu-credential-webhook';
 const controllerPath = '/apis/metacontroller.k8s.io/v1alpha1/compositecontrollers/dpuservicecredentialrequest-controller';
-
-/**
- * Metacontroller's CompositeController kind, which its own install serves before ours: a
- * stand-in CRD that keeps any spec (the shape of the chart's CompositeController is checked
- * against Metacontroller's types by readCompositeController).
- */
-const compositeControllerCrd = {
-  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {
-    name: 'compositecontrollers.metacontroller.k8s.io',
-    // *.k8s.io groups need it; Metacontroller's own CRDs say the same.
-    annotations: { 'api-approved.kubernetes.io': 'unapproved, request not yet submitted' },
-  },
-  spec: {
-    group: 'metacontroller.k8s.io', scope: 'Cluster',
-    names: { plural: 'compositecontrollers', singular: 'compositecontroller', kind: 'CompositeController', listKind: 'CompositeControllerList' },
-    versions: [{
-      name: 'v1alpha1', served: true, storage: true, subresources: { status: {} },
-      schema: { openAPIV3Schema: { type: 'object', properties: {
-        spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-      } } },
-    }],
-  },
-};
 
 /**
  * What `kubectl apply -k install/metacontroller/` applies, with its remote base (Metacontroller's production
@@ -124,6 +103,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
   let webhook: WebhookProcess | undefined;
   let driver: MetacontrollerDriver | undefined;
   let commands: string[][];
+  let jobs: BootstrapJobRunner;
 
   const helmAt = (args: string[]) => helm(args, { home: join(dir, 'helm'), kubeconfig, cwd: repoRoot });
   const get = <T>(path: string) => client.request<T>('GET', path);
@@ -164,6 +144,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     dir = await mkdtemp(join(tmpdir(), 'chart-install-'));
     kubeconfig = await plane.writeAdminKubeconfig();
     client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    jobs = await BootstrapJobRunner.start(plane, namespace, dir);
     commands = await readmeInstallCommands();
     const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
     for (const [program, ...args] of commands) {
@@ -187,12 +168,13 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     this.timeout(60_000);
     driver?.close();
     await webhook?.stop();
+    await jobs?.stop();
     client?.close();
     await plane?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('installs everything with one helm install: CRD, RBAC, workload, policies, CompositeController and the generated Secrets', async function () {
+  it('installs everything with one helm install: CRD, RBAC, workload, policies, CompositeController, and the Secrets its bootstrap Job made', async function () {
     expect(commands.map((command) => command.slice(0, 2).join(' '))).to.include('helm install');
     // Metacontroller comes first, as install/metacontroller/ patches it.
     expect(commands[0]).to.deep.equal(['kubectl', 'apply', '-k', 'install/metacontroller/']);
@@ -214,6 +196,10 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       // Kubernetes 1.36 serves MutatingAdmissionPolicy: metacontrollerFinalizer.policy=auto installs it.
       '/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/dpu-credential-metacontroller-finalizer',
     ]) expect(await status(path), path).to.equal(200);
+    // helm waited for the pre-install Job, run once as its own ServiceAccount, before it made the rest.
+    expect(jobs.runs.map(({ job, user, exitCode }) => ({ job, user, exitCode }))).to.deep.equal([
+      { job: `${release}-bootstrap`, user: `system:serviceaccount:${namespace}:${release}-bootstrap`, exitCode: 0 },
+    ]);
     const secrets = await chartSecrets();
     expect(Object.keys(secrets.token)).to.deep.equal(['token']);
     expect(Object.keys(secrets.ca).sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
@@ -243,7 +229,11 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
 
   it('helm upgrade keeps the hook token, the CA and a serving certificate with time left, byte for byte', async function () {
     const before = await chartSecrets();
+    const runsBefore = jobs.runs.length;
     await helmAt(['upgrade', release, 'chart/dpu-credential-webhook', '-n', namespace, '--reuse-values', '--set', 'replicas=3']);
+    // The pre-upgrade Job ran again (before-hook-creation made it anew) and found everything in place.
+    expect(jobs.runs.slice(runsBefore).map(({ exitCode }) => exitCode)).to.deep.equal([0]);
+    expect(jobs.runs.at(-1)!.log).to.include('everything was in place');
     const deployment = await get<{ spec: { replicas: number } }>(`/apis/apps/v1/namespaces/${namespace}/deployments/${release}`);
     expect(deployment.spec.replicas, 'the upgrade was applied').to.equal(3);
     expect(await chartSecrets()).to.deep.equal(before);
@@ -287,7 +277,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     expect(await secretData(`${release}-hook-token`)).to.deep.equal(rotated);
   });
 
-  it('helm uninstall leaves the CRD, the requests, their Secrets and the namespace, and removes everything else', async function () {
+  it('helm uninstall leaves the CRD, the requests, their Secrets, the namespace and what the bootstrap Job made, and removes everything else', async function () {
     driver?.close();
     driver = undefined;
     await helmAt(['uninstall', release, '-n', namespace]);
@@ -299,10 +289,15 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
       expect(await readSecret(plane.adminKubeConfig(), name), `Secret ${name}`).to.not.equal(undefined);
     }
     expect(await status(`/api/v1/namespaces/${namespace}`)).to.equal(200);
+    // Not the release's: the Secrets (a reinstall finds the same token and CA) and the hook's objects (docs/install.md).
+    for (const path of [
+      `/api/v1/namespaces/${namespace}/secrets/${release}-hook-token`, `/api/v1/namespaces/${namespace}/secrets/${release}-ca`,
+      `/api/v1/namespaces/${namespace}/secrets/${release}-tls`, `/apis/batch/v1/namespaces/${namespace}/jobs/${release}-bootstrap`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles/${release}-bootstrap`,
+    ]) expect(await status(path), path).to.equal(200);
     for (const path of [
       controllerPath, `/apis/apps/v1/namespaces/${namespace}/deployments/${release}`, `/api/v1/namespaces/${namespace}/services/${release}`,
-      `/api/v1/namespaces/${namespace}/secrets/${release}-hook-token`, `/api/v1/namespaces/${namespace}/secrets/${release}-ca`,
-      `/api/v1/namespaces/${namespace}/secrets/${release}-tls`, `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}`,
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}`,
       '/apis/rbac.authorization.k8s.io/v1/clusterroles/dpu-credential-user',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-references',
       '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/dpu-credential-selector-label',
@@ -322,6 +317,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
   let install: WebhookInstall;
   let webhook: WebhookProcess | undefined;
   let driver: MetacontrollerDriver | undefined;
+  let jobs: BootstrapJobRunner;
 
   const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
   const get = <T>(path: string) => client.request<T>('GET', path);
@@ -349,6 +345,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     kubeconfig = await plane.writeAdminKubeconfig();
     client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
+    jobs = await BootstrapJobRunner.start(plane, namespace, dir);
     // The kustomize install of docs/install.md, its Secrets made by hand (openssl, a random token).
     await kubectl(['apply', '-k', 'deploy/']);
     await kubectl(['apply', '-k', 'metacontroller/']);
@@ -369,6 +366,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     this.timeout(60_000);
     driver?.close();
     await webhook?.stop();
+    await jobs?.stop();
     client?.close();
     await plane?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -386,7 +384,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
       '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dpuservicecredentialrequests.svc.dpu.nvidia.com');
     expect(crd.metadata.annotations).to.include({ 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': release });
     expect(crd.metadata.labels).to.include({ 'app.kubernetes.io/managed-by': 'Helm' });
-    // The token the chart read back; the certificates are the installer's (tls.source=external).
+    // The token the bootstrap Job found and left as it was; the certificates are the installer's (tls.source=external).
     expect(await installSecrets()).to.deep.equal(secretsBefore);
     expect((await readSecret(plane.adminKubeConfig(), 'before-move'))!.data).to.deep.equal(credentialBefore);
     // Metacontroller restarted on the adopted CompositeController: the request stays Ready on the token it has.

@@ -2,7 +2,6 @@
 // its values, names written from the release, and deploy/ rendered from it without drift.
 // Installing, upgrading and uninstalling it: chart-install.e2e.spec.ts.
 import { expect } from 'chai';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -19,10 +18,6 @@ interface Manifest {
   data?: Record<string, string>;
   type?: string;
 }
-
-const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString('utf8');
-const dnsNamesOf = (certificate: X509Certificate) =>
-  (certificate.subjectAltName ?? '').split(', ').filter((name) => name.startsWith('DNS:')).map((name) => name.slice(4));
 
 describe('the Helm chart (chart/dpu-credential-webhook)', function () {
   this.timeout(120_000);
@@ -54,11 +49,11 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     }
   });
 
-  it('renders by default the whole install: CRD, RBAC, Deployment, Service, PDB, NetworkPolicy, admission policies, CompositeController and the generated Secrets', async function () {
+  it('renders by default the whole install: CRD, RBAC, Deployment, Service, PDB, NetworkPolicy, admission policies, CompositeController and the bootstrap Job with its RBAC', async function () {
     const objects = await template();
     expect(kinds(objects)).to.deep.equal([
       'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CompositeController', 'CustomResourceDefinition', 'Deployment',
-      'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'ServiceAccount',
+      'Job', 'NetworkPolicy', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceAccount',
       'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding',
       'ValidatingAdmissionPolicyBinding',
@@ -72,39 +67,72 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     });
   });
 
-  it('generates a hook token and a CA whose serving certificate names the host Metacontroller calls and the .svc names', async function () {
+  it('renders no key material: two renders are byte-identical and hold no PEM, no key and no token (helm template, Argo CD, Flux)', async function () {
+    const render = () => helm(['template', 'dpu-credential-webhook', chartDir, '--namespace', 'dpu-credential-webhook'], { home });
+    const [first, second] = [await render(), await render()];
+    expect(second).to.equal(first);
+    expect(first).to.not.match(/-----BEGIN|PRIVATE KEY|LS0tLS1CRUdJTi/);
     const objects = await template();
-    const token = decode(find(objects, 'Secret', 'dpu-credential-webhook-hook-token').data?.token);
-    expect(token).to.match(/^[A-Za-z0-9]{64}$/);
-    const caSecret = find(objects, 'Secret', 'dpu-credential-webhook-ca');
-    const tlsSecret = find(objects, 'Secret', 'dpu-credential-webhook-tls');
-    const ca = new X509Certificate(decode(caSecret.data?.['ca.crt']));
-    const serving = new X509Certificate(decode(tlsSecret.data?.['tls.crt']));
-    expect(ca.ca).to.equal(true);
-    expect(serving.ca).to.equal(false);
-    expect(serving.verify(ca.publicKey), 'signed by the CA').to.equal(true);
-    expect(decode(tlsSecret.data?.['ca.crt'])).to.equal(decode(caSecret.data?.['ca.crt']));
-    expect(serving.checkPrivateKey(createPrivateKey(decode(tlsSecret.data?.['tls.key'])))).to.equal(true);
+    expect(objects.filter((object) => object.kind === 'Secret')).to.deep.equal([]);
+    for (const values of [['--set', 'tls.source=cert-manager'], ['--set', 'tls.source=external', '--set', 'hookToken.generate=false'],
+      ['--values', join(repoRoot, 'chart/deploy-values.yaml')]]) {
+      expect(await helm(['template', 'dpu-credential-webhook', chartDir, '--namespace', 'dpu-credential-webhook', ...values], { home }), values.join(' '))
+        .to.not.match(/-----BEGIN|PRIVATE KEY|LS0tLS1CRUdJTi/);
+    }
+  });
+
+  it('runs the bootstrap Job before install and upgrade, after its RBAC, from the webhook\'s image under the restricted Pod security profile, outside the webhook\'s selector', async function () {
+    const objects = await template();
+    const job = find(objects, 'Job', 'dpu-credential-webhook-bootstrap');
+    expect(job.metadata.annotations).to.deep.equal({
+      'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-weight': '0', 'helm.sh/hook-delete-policy': 'before-hook-creation',
+    });
+    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding']) {
+      expect(find(objects, kind, 'dpu-credential-webhook-bootstrap').metadata.annotations, kind).to.include({
+        'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-weight': '-10',
+      });
+    }
+    const pod = job.spec.template;
+    const deployment = find(objects, 'Deployment').spec.template.spec;
+    const container = pod.spec.containers[0];
+    expect(container.image).to.equal(deployment.containers[0].image);
+    expect(container.args).to.deep.equal(['--enable-source-maps', 'dist/server/bootstrap.js']);
+    expect(pod.spec.securityContext).to.deep.equal(deployment.securityContext);
+    expect(container.securityContext).to.deep.equal({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.spec.serviceAccountName).to.equal('dpu-credential-webhook-bootstrap');
+    // The Service and the PodDisruptionBudget select the webhook's Pods only.
+    const selector = find(objects, 'Service').spec.selector as Record<string, string>;
+    expect(Object.entries(selector).every(([key, value]) => pod.metadata.labels[key] === value)).to.equal(false);
+    const env = Object.fromEntries(container.env.map((entry: { name: string; value: string }) => [entry.name, entry.value]));
     const host = 'dpu-credential-webhook.dpu-credential-webhook';
-    expect(dnsNamesOf(serving)).to.deep.equal([host, `${host}.svc`, `${host}.svc.cluster.local`]);
-    // Each render without a cluster (helm template) makes new ones; an install keeps them (chart-install.e2e.spec.ts).
-    const again = await template();
-    expect(decode(find(again, 'Secret', 'dpu-credential-webhook-hook-token').data?.token)).to.not.equal(token);
+    expect(env).to.deep.equal({
+      BOOTSTRAP_NAMESPACE: 'dpu-credential-webhook', LOG_LEVEL: 'info', HOOK_TOKEN_SECRET: 'dpu-credential-webhook-hook-token',
+      CA_SECRET: 'dpu-credential-webhook-ca', TLS_SECRET: 'dpu-credential-webhook-tls', TLS_DNS_NAMES: `${host},${host}.svc,${host}.svc.cluster.local`,
+      CA_VALIDITY_DAYS: '3650', SERVING_VALIDITY_DAYS: '365', RENEW_BEFORE_DAYS: '120',
+    });
+    // get and update on its own Secrets by name; create cannot be bound by name in RBAC (docs/security.md).
+    expect((find(objects, 'Role', 'dpu-credential-webhook-bootstrap') as unknown as { rules: unknown }).rules).to.deep.equal([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['dpu-credential-webhook-hook-token', 'dpu-credential-webhook-ca', 'dpu-credential-webhook-tls'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
   });
 
   it('takes the certificates from cert-manager with tls.source=cert-manager: its Issuers and Certificates instead of generated Secrets', async function () {
     const objects = await template(['--set', 'tls.source=cert-manager']);
-    expect(objects.filter((object) => object.kind === 'Secret').map((object) => object.metadata.name)).to.deep.equal(['dpu-credential-webhook-hook-token']);
+    // The bootstrap Job makes the token alone.
+    const bootstrapEnv = (rendered: Manifest[]) => Object.fromEntries(find(rendered, 'Job').spec.template.spec.containers[0].env
+      .map((entry: { name: string; value: string }) => [entry.name, entry.value]));
+    expect(Object.keys(bootstrapEnv(objects))).to.deep.equal(['BOOTSTRAP_NAMESPACE', 'LOG_LEVEL', 'HOOK_TOKEN_SECRET']);
     expect(objects.filter((object) => object.apiVersion === 'cert-manager.io/v1').map((object) => `${object.kind} ${object.metadata.name}`).sort()).to.deep.equal([
       'Certificate dpu-credential-webhook', 'Certificate dpu-credential-webhook-ca', 'Issuer dpu-credential-webhook-ca', 'Issuer dpu-credential-webhook-selfsigned',
     ]);
     const serving = find(objects, 'Certificate', 'dpu-credential-webhook').spec;
-    const generated = new X509Certificate(decode(find(await template(), 'Secret', 'dpu-credential-webhook-tls').data?.['tls.crt']));
-    expect(serving.dnsNames).to.deep.equal(dnsNamesOf(generated));
+    expect(serving.dnsNames.join(',')).to.equal(bootstrapEnv(await template()).TLS_DNS_NAMES);
     expect(serving.secretName).to.equal('dpu-credential-webhook-tls');
     expect(find(objects, 'Certificate', 'dpu-credential-webhook-ca').spec).to.include({ isCA: true, secretName: 'dpu-credential-webhook-ca' });
     // Neither generated nor from cert-manager: the Secrets are the installer's.
-    expect(kinds(await template(['--set', 'tls.source=external', '--set', 'hookToken.generate=false']))).to.not.include('Secret').and.to.not.include('Certificate');
+    expect(kinds(await template(['--set', 'tls.source=external', '--set', 'hookToken.generate=false']))).to.not.include('Job').and.to.not.include('Certificate')
+      .and.to.not.include('Role');
   });
 
   it('adds the ServiceMonitor, the alerts and the quick-view rules only with monitoring.enabled=true', async function () {
@@ -171,19 +199,22 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
     const fullname = 'creds-dpu-credential-webhook';
     const service = find(objects, 'Service', fullname);
     const controller = find(objects, 'CompositeController') as unknown as CompositeController;
-    const secrets = objects.filter((object) => object.kind === 'Secret');
-    const secretNamed = (name: string) => secrets.find((secret) => secret.metadata.name === name && secret.metadata.namespace === namespace);
+    // What the bootstrap Job makes, in the release's namespace: the names the CompositeController reads.
+    const job = find(objects, 'Job', `${fullname}-bootstrap`);
+    expect(job.metadata.namespace).to.equal(namespace);
+    const jobEnv = Object.fromEntries(job.spec.template.spec.containers[0].env.map((entry: { name: string; value: string }) => [entry.name, entry.value]));
+    expect(jobEnv.BOOTSTRAP_NAMESPACE).to.equal(namespace);
     for (const [name, hook] of Object.entries(controller.spec.hooks)) {
       // The URL and connection settings as Metacontroller builds them.
       const url = new URL(webhookUrl(hook.webhook));
       expect(url.hostname, name).to.equal(`${service.metadata.name}.${namespace}`);
       expect(Number(url.port || 443)).to.equal(service.spec.ports[0].port);
       const settings = connectionSettingsFor(hook.webhook, controller.spec.endpointConfigs);
-      expect(secretNamed(settings!.caBundle!.secretRef!.name)?.data, `${name} caBundle`).to.have.property('ca.crt');
-      expect(secretNamed(settings!.authorization!.secretRef.name)?.data, `${name} token`).to.have.property('token');
-      const serving = new X509Certificate(decode(secretNamed(`${fullname}-tls`)!.data?.['tls.crt']));
-      expect(serving.checkHost(url.hostname), `${name}: the certificate names ${url.hostname}`).to.equal(url.hostname);
+      expect(settings!.caBundle!.secretRef).to.include({ name: jobEnv.CA_SECRET, namespace });
+      expect(settings!.authorization!.secretRef).to.include({ name: jobEnv.HOOK_TOKEN_SECRET, namespace });
+      expect(jobEnv.TLS_DNS_NAMES.split(',')[0], `${name}: the certificate names ${url.hostname} first`).to.equal(url.hostname);
     }
+    expect(jobEnv.TLS_SECRET).to.equal(`${fullname}-tls`);
     const deployment = find(objects, 'Deployment', fullname);
     const pod = deployment.spec.template.spec;
     expect(pod.volumes.map((volume: { secret: { secretName: string } }) => volume.secret.secretName).sort())

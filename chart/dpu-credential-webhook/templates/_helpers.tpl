@@ -75,3 +75,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* The username the webhook's own ServiceAccount (rbac.yaml) authenticates as. */}}
 {{- define "dcw.webhookUser" -}}system:serviceaccount:{{ include "dcw.namespace" . }}:{{ include "dcw.fullname" . }}{{- end -}}
+
+{{/* The bootstrap Job (templates/bootstrap/): runs when the chart makes the hook token or the certificates. */}}
+{{- define "dcw.bootstrap" -}}
+{{- if or .Values.hookToken.generate (eq .Values.tls.source "generated") -}}true{{- end -}}
+{{- end -}}
+{{- define "dcw.bootstrapName" -}}{{ include "dcw.fullname" . | trunc 53 | trimSuffix "-" }}-bootstrap{{- end -}}
+
+{{/* A Helm hook run before install and upgrade (Argo CD: PreSync); `weight` orders the RBAC before the Job. */}}
+{{- define "dcw.bootstrapHook" -}}
+helm.sh/hook: pre-install,pre-upgrade
+helm.sh/hook-weight: {{ . | quote }}
+helm.sh/hook-delete-policy: before-hook-creation
+{{- end -}}
