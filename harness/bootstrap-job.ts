@@ -8,9 +8,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serviceAccountDir } from '../server/kube/connection.js';
 import { KubeRestClient } from '../server/kube/rest.js';
 import type { ControlPlane } from './control-plane.js';
 import { connectionOf } from './connection.js';
+import { readableAsVolume, runContainer, writeServiceAccountFolder } from './image.js';
 import { tokenKubeConfig, whoAmI } from './kube-helpers.js';
 import { logTail, startProcess } from './processes.js';
 
@@ -22,9 +24,18 @@ interface Job {
   metadata: { name: string; namespace: string; uid: string; creationTimestamp?: string };
   spec: { template: { spec: {
     serviceAccountName?: string;
+    securityContext?: { runAsUser?: number; runAsGroup?: number };
     containers: { name: string; args?: string[]; command?: string[]; env?: { name: string; value?: string; valueFrom?: unknown }[] }[];
   } } };
   status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** One run of a Job's container: its env, the token minted for its ServiceAccount, where its files go. */
+interface JobRun {
+  env: Record<string, string>;
+  token: string;
+  files: string;
+  log: string;
 }
 
 export interface BootstrapRun {
@@ -45,14 +56,18 @@ export class BootstrapJobRunner {
   private failure: Error | undefined;
 
   private constructor(private readonly plane: ControlPlane, private readonly admin: KubeRestClient, private readonly namespace: string,
-    private readonly dir: string) {}
+    private readonly dir: string, private readonly image: string | undefined) {}
 
   /**
    * Runs the Jobs of `namespace` as they appear (polled every 200 ms: helm waits for its hook
-   * Job) until stop(); with `poll: false`, only when the test calls runPending().
+   * Job) until stop(); with `poll: false`, only when the test calls runPending(). With `image`,
+   * each Job's container runs in that image with podman (harness/image.ts) as the kubelet runs
+   * it: the API server reached in-cluster with the ServiceAccount folder mounted; otherwise its
+   * source runs as a process.
    */
-  static async start(plane: ControlPlane, namespace: string, dir: string, options: { poll?: boolean } = {}): Promise<BootstrapJobRunner> {
-    const runner = new BootstrapJobRunner(plane, await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 }), namespace, dir);
+  static async start(plane: ControlPlane, namespace: string, dir: string, options: { poll?: boolean; image?: string } = {}): Promise<BootstrapJobRunner> {
+    const runner = new BootstrapJobRunner(plane, await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 }),
+      namespace, dir, options.image);
     if (options.poll ?? true) runner.schedule();
     return runner;
   }
@@ -107,18 +122,42 @@ export class BootstrapJobRunner {
     const minted = await this.admin.request<{ status: { token: string } }>('POST',
       `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(account)}/token`,
       { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
-    const config = tokenKubeConfig(this.plane.server, this.plane.pki.caCertPem, minted.status.token);
-    const user = await whoAmI(config);
-    const kubeconfig = join(this.dir, `${name}-${job.metadata.uid}.kubeconfig`);
-    await writeFile(kubeconfig, config.exportConfig(), { mode: 0o600 });
-    const log = join(this.dir, `${name}-${job.metadata.uid}.log`);
+    const token = minted.status.token;
+    const user = await whoAmI(tokenKubeConfig(this.plane.server, this.plane.pki.caCertPem, token));
+    const files = join(this.dir, `${name}-${job.metadata.uid}`);
+    const log = `${files}.log`;
     const startedAt = new Date();
-    // Only the Job's environment (and what node needs to start): nothing of the test's leaks in.
-    const child = await startProcess(process.execPath, ['--enable-source-maps', '--import', 'tsx', bootstrapSource], log,
-      { PATH: process.env.PATH ?? '', HOME: this.dir, KUBECONFIG: kubeconfig, ...env });
-    const exitCode = await child.exited;
+    const exitCode = this.image
+      ? await this.runInImage(this.image, job, { env, token, files, log })
+      : await this.runFromSource({ env, token, files, log });
     await this.writeStatus(job, exitCode === 0, startedAt);
     return { job: name, user, exitCode, log: await logTail(log, 50) };
+  }
+
+  private async runFromSource(run: JobRun): Promise<number | null> {
+    const kubeconfig = `${run.files}.kubeconfig`;
+    await writeFile(kubeconfig, tokenKubeConfig(this.plane.server, this.plane.pki.caCertPem, run.token).exportConfig(), { mode: 0o600 });
+    // Only the Job's environment (and what node needs to start): nothing of the test's leaks in.
+    const child = await startProcess(process.execPath, ['--enable-source-maps', '--import', 'tsx', bootstrapSource], run.log,
+      { PATH: process.env.PATH ?? '', HOME: this.dir, KUBECONFIG: kubeconfig, ...run.env });
+    return await child.exited;
+  }
+
+  private async runInImage(image: string, job: Job, run: JobRun): Promise<number | null> {
+    const serviceAccountFolder = await writeServiceAccountFolder(`${run.files}-serviceaccount`,
+      { token: run.token, caPem: this.plane.pki.caCertPem, namespace: job.metadata.namespace });
+    await readableAsVolume(serviceAccountFolder);
+    const { runAsUser = 65532, runAsGroup = runAsUser } = job.spec.template.spec.securityContext ?? {};
+    const container = await runContainer({
+      image, args: imageArgs, user: `${runAsUser}:${runAsGroup}`, readOnlyRootFilesystem: true, logPath: run.log,
+      env: { ...run.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(this.plane.apiServerPort) },
+      mounts: { [serviceAccountFolder]: serviceAccountDir },
+    });
+    try {
+      return await container.exited;
+    } finally {
+      await container.remove();
+    }
   }
 
   /** The status the Job controller writes when its Pod ended (batch/v1 validation wants all of these). */

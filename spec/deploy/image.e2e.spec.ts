@@ -3,13 +3,20 @@
 // root filesystem, user 65532, no capabilities, the Deployment's env and Secret volumes, the
 // host API server reached in-cluster with the webhook's ServiceAccount token; against real
 // host and target API servers, called by the Metacontroller driver. Skipped, saying so, only
-// where podman or buildah is missing and CI is not set; under CI their absence fails.
+// where podman or buildah is missing and CI is not set; under CI their absence fails. The
+// chart's bootstrap Job runs from the same image, as the Job's ServiceAccount.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
+import { chartDir } from '../../scripts/render-deploy.js';
+import { BootstrapJobRunner } from '../../harness/bootstrap-job.js';
+import { helm } from '../../harness/helm.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
 import { eventually } from '../../harness/eventually.js';
@@ -26,6 +33,9 @@ import { authenticatesAs, identityOn, readSecret, tokenIn } from '../../harness/
 import { controlPlaneStartTimeoutMs, hookTokenSecretName, parentApi, requestCrdPath, serviceNetwork } from '../../harness/webhook-env.js';
 import { webhookAccount, webhookKubeConfig } from '../../harness/webhook-identity.js';
 import { WebhookInstall } from '../../harness/webhook-install.js';
+
+/** The chart's release whose bootstrap Job the image runs. */
+const bootstrapRelease = 'dpu-credential-webhook';
 
 /** The first build debootstraps Debian and runs `npm ci`: minutes; later runs reuse the image. */
 const imageBuildTimeoutMs = 30 * 60_000;
@@ -134,6 +144,31 @@ describe('the image built from the Dockerfile, run with podman as the Deployment
     await driver!.reconcile('default', 'from-image');
     expect(condition(await readRequest('from-image'), 'Ready')).to.include({ status: 'True' });
     expect(await authenticatesAs((await readSecret(host.adminKubeConfig(), 'from-image'))!)).to.equal('system:serviceaccount:default:from-image-sa');
+  });
+
+  it('runs the chart\'s bootstrap Job: from the image, as the Job\'s ServiceAccount, it makes the token, the CA and a serving certificate for the host Metacontroller calls', async function () {
+    const namespace = 'image-bootstrap';
+    const rendered = await helm(['template', bootstrapRelease, chartDir, '--namespace', namespace,
+      '--show-only', 'templates/bootstrap/rbac.yaml', '--show-only', 'templates/bootstrap/job.yaml'], { home: join(dir, 'helm') });
+    const objects = parseAllDocuments(rendered).map((document) => document.toJS() as KubernetesObject | null)
+      .filter((object): object is KubernetesObject => object !== null);
+    await createObjects(host.adminKubeConfig(), [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, ...objects]);
+    const jobs = await BootstrapJobRunner.start(host, namespace, dir, { poll: false, image });
+    try {
+      const [bootstrap] = await jobs.runPending();
+      expect({ user: bootstrap?.user, exitCode: bootstrap?.exitCode }, bootstrap?.log).to.deep.equal({
+        user: `system:serviceaccount:${namespace}:${bootstrapRelease}-bootstrap`, exitCode: 0,
+      });
+    } finally {
+      await jobs.stop();
+    }
+    const secret = async (name: string) => (await readSecret(host.adminKubeConfig(), name, namespace))!.data!;
+    expect(Object.keys(await secret(`${bootstrapRelease}-hook-token`))).to.deep.equal(['token']);
+    const ca = new X509Certificate(Buffer.from((await secret(`${bootstrapRelease}-ca`))['ca.crt']!, 'base64'));
+    const serving = new X509Certificate(Buffer.from((await secret(`${bootstrapRelease}-tls`))['tls.crt']!, 'base64'));
+    expect(serving.verify(ca.publicKey), 'the serving certificate is signed by the CA').to.equal(true);
+    // {service}.{namespace} without .svc: the name Metacontroller builds and checks.
+    expect(serving.checkHost(`${bootstrapRelease}.${namespace}`)).to.equal(`${bootstrapRelease}.${namespace}`);
   });
 
   it('drains on SIGTERM: a hook in flight completes and the container exits 0 within the grace period', async function () {
