@@ -210,7 +210,7 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
       [string, string, string, string, string, string, string, string];
 
     await runBlock(record);
-    expect((await readFile(join(work, 'dpf-requests.txt'), 'utf8')).trim().split('\n').sort()).to.deep.equal([
+    expect((await readFile(join(work, 'dpf-requests.txt'), 'utf8')).trim().split('\n').map((line) => line.trimEnd()).sort()).to.deep.equal([
       'dpf-operator-system ovn-dpu dpf-operator-system/ovn-dpu dpf-operator-system/ovn-dpu',
       'dpucr-test-ns dpu-01-credential-request default/dpu-01-sa default/dpu-01-credential dpf-operator-system/dpu-cluster-1',
     ]);
