@@ -219,6 +219,7 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
     expect(((await readRequest(e2e)).spec as { serviceAccount?: unknown }).serviceAccount).to.deep.equal({ name: 'dpu-01-sa', namespace: 'default' });
 
     // Installed: Metacontroller syncs each request at once. Without consent nothing is taken, nothing changes.
+    const dpfOvnSecret = await readSecret(ovn.namespace, 'ovn-dpu');
     await reconcileAll();
     const conflicted = await readRequest(e2e);
     expect(condition(conflicted, 'ServiceAccountReconciled')).to.include({ status: 'False', reason: 'ServiceAccountConflict' });
@@ -229,6 +230,9 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
 
     await runBlock(annotateServiceAccounts);
     await reconcileAll();
+    // The OVN request waits for its Secret's consent (SecretNotOwned): DPF's Secret is still as DPF left it.
+    expect(condition(await readRequest(ovn), 'SecretReconciled')).to.include({ status: 'False', reason: 'SecretNotOwned' });
+    expect(await readSecret(ovn.namespace, 'ovn-dpu')).to.deep.equal(dpfOvnSecret);
     const adopted = await readSa(dpu, 'default', 'dpu-01-sa');
     expect(adopted.metadata?.uid).to.equal(uidsBefore.dpu);
     expect(adopted.metadata?.labels).to.deep.equal(managedLabels(e2e.namespace, e2e.name));
