@@ -39,7 +39,7 @@ export interface EnsuredServiceAccount {
   /**
    * It had lost the request's labels (tampering) but has the UID recorded for it: the request's own,
    * used all the same. `relabelled`: its labels were restored; `unlabelled`: the patch was forbidden
-   * (the host's RBAC grants no patch), it is used without them.
+   * (in the host, webhook-identity.yaml admits only an adoption's), it is used without them.
    */
   tampered?: 'relabelled' | 'unlabelled';
   /** It was label-less and consented to this request (DPF v24.10's): now labelled as the request's, the same object. */
@@ -133,7 +133,8 @@ async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: st
     return 'relabelled';
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error;
-    // The host's RBAC grants no patch on ServiceAccounts: its tokens are bound to its UID, used unlabelled.
+    // Refused (403): in the host, webhook-identity.yaml admits no relabelling but an adoption. Its tokens are bound to
+    // its UID, so a reclaimed one is used unlabelled; an adoption without its labels is refused by the caller.
     if (error.statusCode === 403) return 'unlabelled';
     if (isNotFound(error) || error.statusCode === 409 || error.statusCode === 422) throw new ServiceAccountInUseError(account);
     throw error;
