@@ -169,7 +169,7 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
         + `(its ${adoptServiceAccountAnnotation} annotation names this request): labelled as this request's, the same object (UID ${ensured.uid})`)] : []),
       ...(ensured.tampered ? [warning(eventReasons.serviceAccountTampered, `the service account ${ref} in ${where} no longer carried `
         + `this request's labels (tampering): it has the UID recorded for it, so it is still this request's and is used; `
-        + (ensured.tampered === 'relabelled' ? 'its labels were restored' : 'its labels could not be restored (no patch right)'))] : []),
+        + (ensured.tampered === 'relabelled' ? 'its labels were restored' : 'its labels could not be restored (the patch was refused)'))] : []),
     ],
   };
 }
