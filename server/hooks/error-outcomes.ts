@@ -120,6 +120,10 @@ function serviceAccountInUseMessage(error: ServiceAccountInUseError): string {
   const { account, why, request } = error;
   const ref = `${account.namespace}/${account.name}`;
   if (why === 'labelledForAnother') return `service account ${ref} is already in use (it was created for another request); choose another name`;
+  if (why === 'labelsRefused') {
+    return `service account ${ref} was handed to this request, but the cluster refused the webhook its managed labels `
+      + '(in the host cluster: apply this release\'s RBAC and webhook-identity.yaml); retrying';
+  }
   const handOver = request
     ? `; to hand it to this request, whoever may edit it annotates it: kubectl -n ${account.namespace} annotate serviceaccount `
       + `${account.name} ${adoptServiceAccountAnnotation}=${adoptionConsentFor(request)}`

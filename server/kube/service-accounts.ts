@@ -21,8 +21,8 @@ export class NamespaceMissingError extends Error {
 /** A ServiceAccount of that name exists and was not made for the request asking. */
 export class ServiceAccountInUseError extends Error {
   override name = 'ServiceAccountInUseError';
-  /** `why`: undefined when it vanished or changed under the label patch. */
-  constructor(readonly account: NamespacedName, readonly why?: 'labelledForAnother' | 'noConsent' | 'consentForAnother',
+  /** `why`: undefined when it vanished or changed under the label patch; `labelsRefused`: handed over, but the cluster refused the labels. */
+  constructor(readonly account: NamespacedName, readonly why?: 'labelledForAnother' | 'noConsent' | 'consentForAnother' | 'labelsRefused',
     readonly request?: NamespacedName) {
     super(`service account ${account.namespace}/${account.name} is not managed for this request`);
   }
@@ -111,7 +111,7 @@ export async function ensureServiceAccount(
     case 'reclaim': return { uid, created, tampered: await restoreLabels(client, account, uid, request, cache) };
     case 'adopt': {
       // Written, or not used: an adopted ServiceAccount left label-less would be no one's after a lost status.
-      if (await restoreLabels(client, account, uid, request, cache) === 'unlabelled') throw new ServiceAccountInUseError(account);
+      if (await restoreLabels(client, account, uid, request, cache) === 'unlabelled') throw new ServiceAccountInUseError(account, 'labelsRefused', request);
       return { uid, created, adopted: true };
     }
     case 'refused': throw new ServiceAccountInUseError(account, claim.why, request);
