@@ -19,6 +19,7 @@ import { adoptServiceAccountAnnotation } from '../../server/credential/service-a
 import { managedLabels } from '../../server/credential/names.js';
 import { isNotFound, KubeRestClient } from '../../server/kube/rest.js';
 import { connectionOf } from '../../harness/connection.js';
+import { eventually } from '../../harness/eventually.js';
 import { condition } from '../../harness/kube-helpers.js';
 import { authenticatesAs } from '../../harness/secrets.js';
 import { webhookKubeConfig } from '../../harness/webhook-identity.js';
@@ -237,6 +238,9 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
     expect(adopted.metadata?.uid).to.equal(uidsBefore.dpu);
     expect(adopted.metadata?.labels).to.deep.equal(managedLabels(e2e.namespace, e2e.name));
     expect(condition(await readRequest(e2e), 'Ready')).to.include({ status: 'True' });
+    await eventually(async () => (await host.request<{ items: { reason?: string; regarding?: { name?: string } }[] }>(
+      'GET', `/apis/events.k8s.io/v1/namespaces/${e2e.namespace}/events`)).items
+      .some((event) => event.reason === 'ServiceAccountAdopted' && event.regarding?.name === e2e.name), 'the ServiceAccountAdopted Event');
     const newSecret = await readSecret(e2e.namespace, 'dpu-01-credential');
     expect(newSecret?.metadata?.ownerReferences?.[0]).to.include({ kind: 'DPUServiceCredentialRequest', name: e2e.name, controller: true });
     // From here on the request's Secret is the one in its own namespace: its consumers move there.
