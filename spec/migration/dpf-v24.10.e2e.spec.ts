@@ -285,12 +285,14 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
     expect(samples.filter((sample) => sample.secret === 'default/dpu-01-credential').length).to.be.greaterThan(0);
   });
 
-  it('never takes a label-less ServiceAccount without consent, nor one whose consent names another request', async function () {
+  it('never takes a label-less ServiceAccount without consent, nor one whose consent names another request, nor an adopted one for a stranger of the same name', async function () {
     // DPF-made-like ServiceAccounts: one nobody handed over, one handed to dpucr-test-ns/thief.
     await dpu.request('POST', '/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'bare-sa' }, automountServiceAccountToken: false });
     await dpu.request('POST', '/api/v1/namespaces/default/serviceaccounts',
       { metadata: { name: 'handed-sa', annotations: { [adoptServiceAccountAnnotation]: 'dpucr-test-ns/thief' } } });
-    const before = { bare: await readSa(dpu, 'default', 'bare-sa'), handed: await readSa(dpu, 'default', 'handed-sa') };
+    const before = {
+      bare: await readSa(dpu, 'default', 'bare-sa'), handed: await readSa(dpu, 'default', 'handed-sa'), adopted: await readSa(dpu, 'default', 'dpu-01-sa'),
+    };
     // A stranger of the same name in namespace team-b, granted the DPUCluster and its namespace default.
     await host.request('POST', '/api/v1/namespaces', { metadata: { name: 'team-b' } });
     for (const role of ['dpu-credential-user', 'dpu-credential-target-namespaces']) {
@@ -304,6 +306,14 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
       secret: { name: 'bare-cred' } }, { namespace: 'dpucr-test-ns' });
     await env.createRequest('thief', { serviceAccount: { name: 'handed-sa', namespace: 'default' }, targetCluster: cluster, type: 'kubeconfig',
       secret: { name: 'thief-cred' } }, { namespace: 'team-b' });
+    // The migrated request's ServiceAccount, asked for by a request of the same name in team-b.
+    await env.createRequest(e2e.name, { serviceAccount: { name: 'dpu-01-sa', namespace: 'default' }, targetCluster: cluster, type: 'kubeconfig',
+      secret: { name: 'twin-cred' } }, { namespace: 'team-b' });
+    await env.driver.reconcile('team-b', e2e.name);
+    expect(condition(await readRequest({ namespace: 'team-b', name: e2e.name }), 'ServiceAccountReconciled')).to.include({
+      status: 'False', reason: 'ServiceAccountConflict',
+      message: 'service account default/dpu-01-sa is already in use (it was created for another request); choose another name',
+    });
     for (const [namespace, name] of [['dpucr-test-ns', 'bare'], ['team-b', 'thief']] as const) {
       await env.driver.reconcile(namespace, name);
       const request = await readRequest({ namespace, name });
@@ -315,6 +325,7 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
     // Nothing changed on either ServiceAccount: not a label, not a resourceVersion.
     expect(await readSa(dpu, 'default', 'bare-sa')).to.deep.equal(before.bare);
     expect(await readSa(dpu, 'default', 'handed-sa')).to.deep.equal(before.handed);
+    expect(await readSa(dpu, 'default', 'dpu-01-sa')).to.deep.equal(before.adopted);
   });
 
   it('deletes a migrated request to the end: gone, its ServiceAccount with it, its Secret owned by it (garbage-collected)', async function () {
