@@ -15,6 +15,8 @@ export const eventReasons = {
   tokenIssued: 'TokenIssued',
   tokensRevoked: 'TokensRevoked',
   serviceAccountCreated: 'ServiceAccountCreated',
+  /** A label-less ServiceAccount (DPF v24.10's) its editor handed to the request, now labelled as its own. */
+  serviceAccountAdopted: 'ServiceAccountAdopted',
   serviceAccountDeleted: 'ServiceAccountDeleted',
   /** Warnings: what the webhook made was relabelled by someone else, and deleted by its UID all the same. */
   anchorTampered: 'AnchorTampered',

@@ -1,5 +1,6 @@
 // Label and annotation keys this webhook writes. The label keys are DPF's, so that
-// ServiceAccounts created by DPF's own controller are recognised as managed.
+// ServiceAccounts created by DPF's own controller (releases after v24.10) are recognised as
+// managed; DPF v24.10's carry no labels and are handed over by annotation (service-account-claim.ts).
 
 export const managedByLabel = 'svc.dpu.nvidia.com/managed-by-controller';
 export const managedByValue = 'dpuservicecredentialrequestcontroller';
@@ -12,7 +13,8 @@ export const rotateAnnotation = 'svc.dpu.nvidia.com/rotate';
 /**
  * Set on an existing Secret, with a request's name as the value, by someone who may edit that
  * Secret: it consents to the request of that name (in the Secret's namespace) taking it over.
- * How Secrets written by DPF's controller, which carry no owner reference, are migrated.
+ * How Secrets written by DPF's controller, which carry no owner reference, are migrated. On a
+ * ServiceAccount its value is "namespace/name" of the request (service-account-claim.ts).
  */
 export const adoptAnnotation = 'svc.dpu.nvidia.com/adopt-for-request';
 

@@ -2,6 +2,7 @@
 // the condition it sets (reason, message), the other condition meanwhile, whether to
 // forget the target's credentials, and the retry hint. Anything not in the table is a bug
 // and propagates (HTTP 500).
+import { adoptionConsentFor, adoptServiceAccountAnnotation } from '../credential/service-account-claim.js';
 import { failed, reasons, type ConditionResult, type Reason } from '../credential/status.js';
 import { TargetClusterNotReadyError } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
@@ -42,10 +43,7 @@ const phases: Record<Phase, PhaseRow> = {
 /** The kinds of error the hooks expect; undefined: a bug. */
 function conditionOf(error: unknown, row: PhaseRow): ConditionResult | undefined {
   if (error instanceof NamespaceMissingError) return failed(reasons.namespaceNotFound, namespaceMissingMessage(error));
-  if (error instanceof ServiceAccountInUseError) {
-    return failed(reasons.serviceAccountConflict, `service account ${error.account.namespace}/${error.account.name} is already in use `
-      + '(it was not created for this request); choose another name');
-  }
+  if (error instanceof ServiceAccountInUseError) return failed(reasons.serviceAccountConflict, serviceAccountInUseMessage(error));
   if (error instanceof ServiceAccountReplacedError) return failed(reasons.serviceAccountConflict, `${error.message}; the token was discarded, retrying`);
   if (error instanceof TargetClusterNotReadyError) return failed(reasons.targetClusterNotReady, error.message);
   if (error instanceof InvalidKubeconfigError) return failed(reasons.invalidTargetKubeconfig, error.message);
@@ -116,3 +114,20 @@ export function finalizeFailure(error: unknown): FinalizeFailure {
 /** What failed, for the log: the unreachable server's cause too. */
 export const detailOf = (error: unknown): string =>
   (error instanceof KubeUnreachableError ? `${error.message}: ${error.detail}` : error instanceof Error ? error.message : String(error));
+
+/** Why a ServiceAccount is not this request's, and, for a label-less one, how its editor hands it over. */
+function serviceAccountInUseMessage(error: ServiceAccountInUseError): string {
+  const { account, why, request } = error;
+  const ref = `${account.namespace}/${account.name}`;
+  if (why === 'labelledForAnother') return `service account ${ref} is already in use (it was created for another request); choose another name`;
+  if (why === 'labelsRefused') {
+    return `service account ${ref} was handed to this request, but the cluster refused the webhook its managed labels `
+      + '(in the host cluster: apply this release\'s RBAC and webhook-identity.yaml); retrying';
+  }
+  const handOver = request
+    ? `; to hand it to this request, whoever may edit it annotates it: kubectl -n ${account.namespace} annotate serviceaccount `
+      + `${account.name} ${adoptServiceAccountAnnotation}=${adoptionConsentFor(request)}`
+    : '';
+  const consent = why === 'consentForAnother' ? `; its ${adoptServiceAccountAnnotation} annotation names another request` : '';
+  return `service account ${ref} is already in use (it was not created for this request)${consent}; choose another name${handOver}`;
+}

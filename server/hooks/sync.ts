@@ -11,6 +11,7 @@ import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
 import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
+import { adoptServiceAccountAnnotation } from '../credential/service-account-claim.js';
 import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import {
   buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
@@ -164,9 +165,11 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
     where,
     events: [
       ...(ensured.created ? [normal(eventReasons.serviceAccountCreated, `created service account ${ref} in ${where}`)] : []),
+      ...(ensured.adopted ? [normal(eventReasons.serviceAccountAdopted, `adopted service account ${ref} in ${where} `
+        + `(its ${adoptServiceAccountAnnotation} annotation names this request): labelled as this request's, the same object (UID ${ensured.uid})`)] : []),
       ...(ensured.tampered ? [warning(eventReasons.serviceAccountTampered, `the service account ${ref} in ${where} no longer carried `
         + `this request's labels (tampering): it has the UID recorded for it, so it is still this request's and is used; `
-        + (ensured.tampered === 'relabelled' ? 'its labels were restored' : 'its labels could not be restored (no patch right)'))] : []),
+        + (ensured.tampered === 'relabelled' ? 'its labels were restored' : 'its labels could not be restored (the patch was refused)'))] : []),
     ],
   };
 }

@@ -1,8 +1,10 @@
 // ServiceAccounts in a target cluster: made with the managed labels, and never used unless
-// those labels name the request asking or it has the UID recorded when it was made (its
-// labels, stripped by someone who may patch ServiceAccounts there, are then restored);
-// deleted by that UID (or, without one, by those labels).
+// those labels name the request asking, it has the UID recorded when it was made (its
+// labels, stripped by someone who may patch ServiceAccounts there, are then restored), or it
+// is label-less and its editor consented to this request (credential/service-account-claim.ts;
+// the labels are then written); deleted by that UID (or, without one, by those labels).
 import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
+import { claimServiceAccount } from '../credential/service-account-claim.js';
 import { planRemoval, type Removal } from '../credential/removal.js';
 import type { NamespacedName } from '../credential/validate.js';
 import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
@@ -19,13 +21,15 @@ export class NamespaceMissingError extends Error {
 /** A ServiceAccount of that name exists and was not made for the request asking. */
 export class ServiceAccountInUseError extends Error {
   override name = 'ServiceAccountInUseError';
-  constructor(readonly account: NamespacedName) {
+  /** `why`: undefined when it vanished or changed under the label patch; `labelsRefused`: handed over, but the cluster refused the labels. */
+  constructor(readonly account: NamespacedName, readonly why?: 'labelledForAnother' | 'noConsent' | 'consentForAnother' | 'labelsRefused',
+    readonly request?: NamespacedName) {
     super(`service account ${account.namespace}/${account.name} is not managed for this request`);
   }
 }
 
 interface ServiceAccountObject {
-  metadata?: { uid?: string; labels?: Record<string, string> };
+  metadata?: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 }
 
 export interface EnsuredServiceAccount {
@@ -35,9 +39,11 @@ export interface EnsuredServiceAccount {
   /**
    * It had lost the request's labels (tampering) but has the UID recorded for it: the request's own,
    * used all the same. `relabelled`: its labels were restored; `unlabelled`: the patch was forbidden
-   * (the host's RBAC grants no patch), it is used without them.
+   * (in the host, webhook-identity.yaml admits only an adoption's), it is used without them.
    */
   tampered?: 'relabelled' | 'unlabelled';
+  /** It was label-less and consented to this request (DPF v24.10's): now labelled as the request's, the same object. */
+  adopted?: true;
 }
 
 const path = (namespace: string, name?: string) =>
@@ -99,12 +105,23 @@ export async function ensureServiceAccount(
     }
   }
   const uid = existing.metadata?.uid ?? '';
-  if (isManagedBy(existing, request)) return { uid, created };
-  if (!account.uid || uid !== account.uid) throw new ServiceAccountInUseError(account);
-  return { uid, created, tampered: await restoreLabels(client, account, account.uid, request, cache) };
+  const claim = claimServiceAccount({ uid, ...existing.metadata }, request, account.uid);
+  switch (claim.kind) {
+    case 'own': return { uid, created };
+    case 'reclaim': return { uid, created, tampered: await restoreLabels(client, account, uid, request, cache) };
+    case 'adopt': {
+      // Written, or not used: an adopted ServiceAccount left label-less would be no one's after a lost status.
+      if (await restoreLabels(client, account, uid, request, cache) === 'unlabelled') throw new ServiceAccountInUseError(account, 'labelsRefused', request);
+      return { uid, created, adopted: true };
+    }
+    case 'refused': throw new ServiceAccountInUseError(account, claim.why, request);
+  }
 }
 
-/** Puts the managed labels back on the request's own ServiceAccount, so the cache and the label checks know it again. */
+/**
+ * Puts the managed labels on the request's ServiceAccount (its own, stripped; or adopted), so the cache and the label
+ * checks know it. The same object stays: the RBAC bound to it and the tokens issued for it keep working.
+ */
 async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
   cache?: ServiceAccountCache): Promise<'relabelled' | 'unlabelled'> {
   try {
@@ -116,7 +133,8 @@ async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: st
     return 'relabelled';
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error;
-    // The host's RBAC grants no patch on ServiceAccounts: its tokens are bound to its UID, used unlabelled.
+    // Refused (403): in the host, webhook-identity.yaml admits no relabelling but an adoption. Its tokens are bound to
+    // its UID, so a reclaimed one is used unlabelled; an adoption without its labels is refused by the caller.
     if (error.statusCode === 403) return 'unlabelled';
     if (isNotFound(error) || error.statusCode === 409 || error.statusCode === 422) throw new ServiceAccountInUseError(account);
     throw error;

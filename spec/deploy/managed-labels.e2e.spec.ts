@@ -110,7 +110,7 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
     webhook = await KubeRestClient.create(connectionOf(await webhookKubeConfig(plane)), { timeoutMs: 10_000 });
     await admin.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: tenant } });
     tenantClient = await wildcardTenant(plane, admin, tenant);
-    // The shipped ClusterRole lets the webhook create and delete, not yet patch: enough here to show what the policy admits.
+    // The shipped ClusterRole lets the webhook patch ServiceAccounts, not Secrets: this Role adds that, to show what the policies admit.
     await admin.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${tenant}/roles`, {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'webhook-patch' },
       rules: [{ apiGroups: [''], resources: ['secrets', 'serviceaccounts'], verbs: ['get', 'patch', 'update'] }],
@@ -191,11 +191,17 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
     expect(await labelsAt(account.path)).to.deep.equal(account.labels);
   });
 
-  it('admits the webhook\'s identity changing and restoring the labels, and deleting an anchor whatever its labels (webhook-identity.yaml)', async function () {
+  it('admits the webhook\'s identity labelling a ServiceAccount handed to its request, changing an anchor\'s labels, and deleting an anchor whatever its labels (webhook-identity.yaml)', async function () {
+    // A ServiceAccount it did not make, handed over by its editor (DPF v24.10's, unlabelled): the webhook adds the labels.
+    const handed = fresh('sa');
+    await admin.request('POST', accountsPath, { apiVersion: 'v1', kind: 'ServiceAccount',
+      metadata: { name: handed, annotations: { 'svc.dpu.nvidia.com/adopt-for-request': `${request.namespace}/${request.name}` } } });
+    await patchLabels(webhook, `${accountsPath}/${handed}`, managedLabels(request.namespace, request.name));
+    expect(await labelsAt(`${accountsPath}/${handed}`)).to.deep.equal(managedLabels(request.namespace, request.name));
+    // Stripping a ServiceAccount's labels is no part of its work: webhook-identity.yaml refuses it (this policy would admit it).
     const account = await managedAccount();
-    await patchLabels(webhook, account.path, null);
-    expect(await labelsAt(account.path)).to.deep.equal({});
-    await patchLabels(webhook, account.path, account.labels);
+    expectDeniedBy('dpu-credential-webhook-identity', await refusalOf(patchLabels(webhook, account.path, null)),
+      'may update a ServiceAccount only by adding the managed labels of the request its svc.dpu.nvidia.com/adopt-for-request annotation names');
     expect(await labelsAt(account.path)).to.deep.equal(account.labels);
     const made = await anchor();
     await patchLabels(webhook, made.path, null);

@@ -173,6 +173,41 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     });
   });
 
+  describe('updates of ServiceAccounts: only the adoption of one handed to a request', function () {
+    const consent = (value: string) => ({ 'svc.dpu.nvidia.com/adopt-for-request': value });
+    const label = (name: string, labels: Record<string, string> | null, extra: Record<string, unknown> = {}) =>
+      webhook.request('PATCH', `${accountsPath(tenant)}/${name}`, { metadata: { labels }, ...extra }, { contentType: 'application/merge-patch+json' });
+
+    it('lets the webhook add the managed labels of the request the annotation names, and its own code adopt it (same UID)', async function () {
+      const name = fresh('dpf-sa');
+      await admin.request('POST', accountsPath(tenant), { ...account(name), metadata: { name, annotations: consent(`${request.namespace}/${request.name}`) } });
+      const { metadata: { uid } } = await admin.request<{ metadata: { uid: string } }>('GET', `${accountsPath(tenant)}/${name}`);
+      expect(await ensureServiceAccount(webhook, { namespace: tenant, name }, request)).to.deep.equal({ uid, created: false, adopted: true });
+      const adopted = await admin.request<{ metadata: { labels?: Record<string, string> } }>('GET', `${accountsPath(tenant)}/${name}`);
+      expect(adopted.metadata.labels).to.deep.equal(managedLabels(request.namespace, request.name));
+    });
+
+    it('refuses the webhook labelling a ServiceAccount without consent, with consent for another request, or changing anything else', async function () {
+      const bare = fresh('dpf-sa');
+      await admin.request('POST', accountsPath(tenant), account(bare));
+      expectDeniedBy(policyName, await refusalOf(label(bare, managedLabels(request.namespace, request.name))),
+        `may update a ServiceAccount only by adding the managed labels of the request its svc.dpu.nvidia.com/adopt-for-request annotation names, and nothing else; refused: update ServiceAccount ${tenant}/${bare}`);
+      const handed = fresh('dpf-sa');
+      await admin.request('POST', accountsPath(tenant), { ...account(handed), metadata: { name: handed, annotations: consent(`${request.namespace}/other`) } });
+      expectDeniedBy(policyName, await refusalOf(label(handed, managedLabels(request.namespace, request.name))), `refused: update ServiceAccount ${tenant}/${handed}`);
+      const mine = fresh('dpf-sa');
+      await admin.request('POST', accountsPath(tenant), { ...account(mine), metadata: { name: mine, annotations: consent(`${request.namespace}/${request.name}`) } });
+      expectDeniedBy(policyName, await refusalOf(label(mine, managedLabels(request.namespace, request.name), { automountServiceAccountToken: true })),
+        `refused: update ServiceAccount ${tenant}/${mine}`);
+      expectDeniedBy(policyName, await refusalOf(label(mine, managedLabels(request.namespace, request.name), { imagePullSecrets: [{ name: 'x' }] })),
+        `refused: update ServiceAccount ${tenant}/${mine}`);
+      expectDeniedBy(policyName, await refusalOf(label(mine, { team: 'a' })), `refused: update ServiceAccount ${tenant}/${mine}`);
+      // Nothing of it changed.
+      const after = await admin.request<{ metadata: { labels?: Record<string, string> } }>('GET', `${accountsPath(tenant)}/${mine}`);
+      expect(after.metadata.labels ?? {}).to.deep.equal({});
+    });
+  });
+
   it('lets the webhook\'s own code do a host-mode credential\'s whole life: ServiceAccount, anchor, token, revocation, deletion', async function () {
     const serviceAccount = { namespace: tenant, name: fresh('managed') };
     const { uid, created } = await ensureServiceAccount(webhook, serviceAccount, request);
@@ -187,7 +222,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     expect(await exists(`${accountsPath(tenant)}/${serviceAccount.name}`)).to.equal(false);
   });
 
-  it('rotates for a host ServiceAccount of the recorded UID whose labels were stripped: used unlabelled (the shipped RBAC grants no patch), anchor and token made', async function () {
+  it('rotates for a host ServiceAccount of the recorded UID whose labels were stripped: used unlabelled (the policy lets the webhook label only a ServiceAccount handed over by annotation), anchor and token made', async function () {
     const serviceAccount = { namespace: tenant, name: fresh('stripped') };
     const { uid } = await ensureServiceAccount(webhook, serviceAccount, request);
     await admin.request('PATCH', `${accountsPath(tenant)}/${serviceAccount.name}`, { metadata: { labels: null } },

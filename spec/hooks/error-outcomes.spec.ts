@@ -69,6 +69,16 @@ describe('errorOutcome (error kind × phase → condition)', function () {
     expect(failing('serviceAccount', errors.namespaceMissing).reason).to.equal(reasons.namespaceNotFound);
     expect(failing('serviceAccount', errors.inUse)).to.deep.equal({ ok: false, reason: reasons.serviceAccountConflict,
       message: 'service account tenant/sa is already in use (it was not created for this request); choose another name' });
+    const request = { namespace: 'tenant', name: 'req' };
+    expect(failing('serviceAccount', new ServiceAccountInUseError({ namespace: 'default', name: 'sa' }, 'noConsent', request)).message).to.equal(
+      'service account default/sa is already in use (it was not created for this request); choose another name; to hand it to this request, '
+      + 'whoever may edit it annotates it: kubectl -n default annotate serviceaccount sa svc.dpu.nvidia.com/adopt-for-request=tenant/req');
+    expect(failing('serviceAccount', new ServiceAccountInUseError({ namespace: 'default', name: 'sa' }, 'consentForAnother', request)).message)
+      .to.contain('its svc.dpu.nvidia.com/adopt-for-request annotation names another request');
+    expect(failing('serviceAccount', new ServiceAccountInUseError({ namespace: 'default', name: 'sa' }, 'labelledForAnother', request)).message)
+      .to.equal('service account default/sa is already in use (it was created for another request); choose another name');
+    expect(failing('serviceAccount', new ServiceAccountInUseError({ namespace: 'default', name: 'sa' }, 'labelsRefused', request)).message)
+      .to.contain('was handed to this request, but the cluster refused the webhook its managed labels');
     expect(failing('token', errors.replaced).message)
       .to.equal('service account tenant/sa was replaced while its token was minted; the token was discarded, retrying');
   });
