@@ -88,7 +88,7 @@ async function signingKeyOf(caKeyPem: string): Promise<{ key: webcrypto.CryptoKe
 
 /**
  * A serving certificate for `dnsNames` (the first is the subject's common name too), signed by
- * `ca`: server authentication only, so it can never pass as a client certificate (the webhook's
+ * `ca`, ending `validityDays` from now or with the CA, whichever is first: server authentication only, so it can never pass as a client certificate (the webhook's
  * mutual-TLS check wants clientAuth). Its issuer is the CA's subject byte for byte, as Go's
  * verifier (Metacontroller) matches them.
  */
@@ -97,7 +97,8 @@ export async function issueServingCertificate(ca: KeyPair, dnsNames: string[], v
   const caCertificate = new x509.X509Certificate(ca.certPem);
   const signing = await signingKeyOf(ca.keyPem);
   const keys = await newKeys();
-  const notAfter = new Date(now.getTime() + validityDays * msPerDay);
+  // Never past the CA's end: a chain is only as valid as its CA (the bootstrap renews it as the CA nears its end).
+  const notAfter = new Date(Math.min(now.getTime() + validityDays * msPerDay, caCertificate.notAfter.getTime()));
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(), subject: [{ CN: [dnsNames[0]!] }], issuer: caCertificate.subjectName,
     notBefore: new Date(now.getTime() - backdateMs), notAfter,

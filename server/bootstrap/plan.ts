@@ -10,6 +10,7 @@ import type { BootstrapSettings, TlsSettings } from './settings.js';
 /** A Secret as read, its data decoded (PEM, the token). */
 export interface ObservedSecret {
   name: string;
+  labels: Record<string, string>;
   annotations: Record<string, string>;
   data: Record<string, string>;
 }
@@ -51,19 +52,42 @@ export type BootstrapPlan = { actions: BootstrapAction[] } | { refused: string }
 
 const msPerDay = 86_400_000;
 
-/** The CA's certificate and key when the Secret holds a usable pair; otherwise why not. */
-export function usableCa(secret: ObservedSecret): { certPem: string; keyPem: string } | { unusable: string } {
+/**
+ * The shortest hook token the bootstrap accepts in a Secret it did not make: a known or
+ * guessable token lets whoever holds it call the hooks as Metacontroller. Its own are 64.
+ */
+export const minHookTokenLength = 32;
+
+/** The CA's certificate, key and end when the Secret holds a usable pair, not expired at `now`; otherwise why not. */
+export function usableCa(secret: ObservedSecret, now: Date): { certPem: string; keyPem: string; notAfter: Date } | { unusable: string } {
   const certPem = secret.data['ca.crt'] ?? secret.data['tls.crt'];
   const keyPem = secret.data['tls.key'];
   if (!certPem || !keyPem) return { unusable: 'it has no ca.crt and tls.key' };
+  let certificate: X509Certificate;
   try {
-    const certificate = new X509Certificate(certPem);
+    certificate = new X509Certificate(certPem);
     if (!certificate.ca) return { unusable: 'its ca.crt is not a CA certificate' };
     if (!certificate.checkPrivateKey(createPrivateKey(keyPem))) return { unusable: 'its tls.key is not the key of its ca.crt' };
   } catch {
     return { unusable: 'its ca.crt or tls.key cannot be read' };
   }
-  return { certPem, keyPem };
+  const notAfter = new Date(certificate.validTo);
+  // A serving certificate it signed would fail every hook call: Metacontroller checks the chain's dates.
+  if (!(now < notAfter)) return { unusable: `its CA certificate expired on ${notAfter.toISOString()}` };
+  return { certPem, keyPem, notAfter };
+}
+
+/**
+ * Why a hook-token or CA Secret that exists deserves a look, or undefined: one the bootstrap did
+ * not make (its managed-by label) and no Helm release rendered was written by someone else,
+ * and the bootstrap trusts it as it is (a kustomize install moved to the chart, or whoever may
+ * write Secrets in this namespace: docs/security.md).
+ */
+export function foreignSecretNotice(secret: ObservedSecret | undefined, madeBy: Record<string, string>): string | undefined {
+  if (!secret) return undefined;
+  const ours = Object.entries(madeBy).every(([label, value]) => secret.labels[label] === value);
+  if (ours || secret.annotations[helmReleaseName] !== undefined) return undefined;
+  return `Secret ${secret.name} was not made by this bootstrap nor rendered by a Helm release: it is used as it is; make sure your installer made it`;
 }
 
 const dnsNamesOf = (certificate: X509Certificate) => (certificate.subjectAltName ?? '').split(', ')
@@ -100,8 +124,8 @@ export function planBootstrap(observed: ObservedSecrets, settings: BootstrapSett
 
   if (settings.hookTokenSecret) {
     if (!observed.hookToken) actions.push({ kind: 'create-hook-token', secret: settings.hookTokenSecret });
-    else if (!observed.hookToken.data.token?.trim()) {
-      return { refused: `Secret ${settings.hookTokenSecret} exists without a token: it is not overwritten. Write a token into it, or delete it to have one made` };
+    else if ((observed.hookToken.data.token?.trim().length ?? 0) < minHookTokenLength) {
+      return { refused: `Secret ${settings.hookTokenSecret} exists without a token of at least ${minHookTokenLength} characters: it is not overwritten. Write a longer token into it, or delete it to have one made` };
     }
   }
 
@@ -109,7 +133,7 @@ export function planBootstrap(observed: ObservedSecrets, settings: BootstrapSett
   if (tls) {
     let caCertPem: string | undefined;
     if (observed.ca) {
-      const ca = usableCa(observed.ca);
+      const ca = usableCa(observed.ca, now);
       if ('unusable' in ca) return { refused: `Secret ${tls.caSecret} exists but ${ca.unusable}: it is not overwritten. Fix it, or delete it (and restart Metacontroller afterwards) to have a new CA made` };
       caCertPem = ca.certPem;
     } else {

@@ -6,7 +6,7 @@ import { createSecret, isRaceLost, readSecret, updateSecret, type ReadSecret } f
 import type { ApiCaller } from '../kube/rest.js';
 import { createCa, issueServingCertificate, newHookToken } from './certificates.js';
 import {
-  dnsNamesAnnotation, helmResourcePolicy, notAfterAnnotation, planBootstrap, usableCa, type BootstrapAction, type ObservedSecrets,
+  dnsNamesAnnotation, foreignSecretNotice, helmResourcePolicy, notAfterAnnotation, planBootstrap, usableCa, type BootstrapAction, type ObservedSecrets,
 } from './plan.js';
 import type { BootstrapSettings, TlsSettings } from './settings.js';
 
@@ -52,6 +52,7 @@ export async function runBootstrap(client: ApiCaller, settings: BootstrapSetting
   const done: string[] = [];
   for (let round = 1; round <= maxBootstrapRounds; round++) {
     const read = await readAll(client, settings);
+    if (round === 1) warnOfForeignSecrets(read, labels, options.log);
     const plan = planBootstrap(observedOf(read), settings, now());
     if ('refused' in plan) throw new BootstrapRefused(plan.refused);
     if (plan.actions.length === 0) return { done };
@@ -71,6 +72,13 @@ export async function runBootstrap(client: ApiCaller, settings: BootstrapSetting
     }
   }
   throw new Error(`the Secrets kept changing under the bootstrap for ${maxBootstrapRounds} rounds`);
+}
+
+function warnOfForeignSecrets(read: Read, madeBy: BootstrapLabels, log: Logger | undefined): void {
+  for (const secret of [read.hookToken, read.ca]) {
+    const notice = foreignSecretNotice(secret?.observed, madeBy);
+    if (notice) log?.warn(notice, { secret: secret!.observed.name });
+  }
 }
 
 function describe(action: BootstrapAction): string {
@@ -108,7 +116,7 @@ async function act(client: ApiCaller, settings: BootstrapSettings, labels: Boots
     }
     case 'issue-serving': {
       const tls = settings.tls as TlsSettings;
-      const ca = madeCa ?? (read.ca ? usableCa(read.ca.observed) : undefined);
+      const ca = madeCa ?? (read.ca ? usableCa(read.ca.observed, now) : undefined);
       if (!ca || 'unusable' in ca) throw new Error(`no usable CA in ${tls.caSecret} to issue ${action.secret} from`);
       const serving = await issueServingCertificate(ca, tls.dnsNames, tls.servingValidityDays, now);
       const data = { 'ca.crt': ca.certPem, 'tls.crt': serving.certPem, 'tls.key': serving.keyPem };

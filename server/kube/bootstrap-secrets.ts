@@ -25,7 +25,7 @@ export async function readSecret(client: ApiCaller, namespace: string, name: str
     throw error;
   }
   const data = Object.fromEntries(Object.entries(object.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
-  return { observed: { name, annotations: { ...object.metadata?.annotations }, data }, object };
+  return { observed: { name, labels: { ...object.metadata?.labels }, annotations: { ...object.metadata?.annotations }, data }, object };
 }
 
 const encoded = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));

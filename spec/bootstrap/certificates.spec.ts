@@ -127,6 +127,14 @@ describe('the bootstrap\'s certificates and token', function () {
     expect(issuer).to.equal(subject);
   });
 
+  it('never issues a serving certificate past its CA\'s end', async function () {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const shortCa = await createCa('dcw-ca', 10, now);
+    const serving = await issueServingCertificate(shortCa, ['dcw.ns'], 365, now);
+    expect(new X509Certificate(serving.certPem).validTo).to.equal(new X509Certificate(shortCa.certPem).validTo);
+    expect(serving.notAfter.getTime()).to.equal(shortCa.notAfter.getTime());
+  });
+
   it('makes a token of 64 characters from [A-Za-z0-9], a new one each time', function () {
     const tokens = new Set(Array.from({ length: 100 }, newHookToken));
     expect(tokens.size).to.equal(100);

@@ -2,7 +2,7 @@
 // from the Secrets as they are and the clock.
 import { expect } from 'chai';
 import { createCa, issueServingCertificate, type IssuedCertificate } from '../../server/bootstrap/certificates.js';
-import { planBootstrap, servingReasons, type ObservedSecret, type ObservedSecrets } from '../../server/bootstrap/plan.js';
+import { foreignSecretNotice, planBootstrap, servingReasons, type ObservedSecret, type ObservedSecrets } from '../../server/bootstrap/plan.js';
 import type { BootstrapSettings } from '../../server/bootstrap/settings.js';
 import { openssl0_3Ca } from './fixtures.js';
 
@@ -14,7 +14,8 @@ const settings: BootstrapSettings = {
 const madeAt = new Date('2026-01-01T00:00:00Z');
 const day = 86_400_000;
 
-const secret = (name: string, data: Record<string, string>, annotations: Record<string, string> = {}): ObservedSecret => ({ name, data, annotations });
+const secret = (name: string, data: Record<string, string>, annotations: Record<string, string> = {}, labels: Record<string, string> = {}): ObservedSecret =>
+  ({ name, labels, data, annotations });
 const caSecret = (ca: IssuedCertificate) => secret('dcw-ca', { 'ca.crt': ca.certPem, 'tls.crt': ca.certPem, 'tls.key': ca.keyPem });
 const servingSecret = (ca: IssuedCertificate, serving: IssuedCertificate) => secret('dcw-tls', { 'ca.crt': ca.certPem, 'tls.crt': serving.certPem, 'tls.key': serving.keyPem });
 
@@ -47,11 +48,10 @@ describe('planBootstrap', function () {
     expect(planBootstrap(installed, settings, new Date(renewAt))).to.deep.equal({ actions: [
       { kind: 'issue-serving', secret: 'dcw-tls', why: servingReasons.expiring, replace: true },
     ] });
-    // Expired long ago, the CA too: still no new CA (Metacontroller trusts this one).
+    // Expired long ago, the CA too: no new CA either (Metacontroller trusts this one until it restarts),
+    // but no certificate from a dead CA: the Job fails, saying so.
     const muchLater = new Date(madeAt.getTime() + 4000 * day);
-    expect(planBootstrap(installed, settings, muchLater)).to.deep.equal({ actions: [
-      { kind: 'issue-serving', secret: 'dcw-tls', why: servingReasons.expiring, replace: true },
-    ] });
+    expect(planBootstrap(installed, settings, muchLater)).to.have.property('refused').that.includes('its CA certificate expired');
   });
 
   it('renews the serving certificate when the names change (another release name or namespace)', function () {
@@ -94,8 +94,29 @@ describe('planBootstrap', function () {
     expect(plan).to.have.property('refused').that.includes('Secret dcw-hook-token exists without a token');
   });
 
+  it('refuses a token it did not make that is shorter than 32 characters (guessable), and does nothing else', function () {
+    const plan = planBootstrap({ ...installed, hookToken: secret('dcw-hook-token', { token: 'x'.repeat(31) }) }, settings, madeAt);
+    expect(plan).to.have.property('refused').that.includes('without a token of at least 32 characters');
+    expect(planBootstrap({ ...installed, hookToken: secret('dcw-hook-token', { token: 'x'.repeat(32) }) }, settings, madeAt)).to.deep.equal({ actions: [] });
+  });
+
+  it('refuses a CA whose certificate has expired: a serving certificate it signed would fail every hook call', async function () {
+    const shortCa = await createCa('dcw-ca', 10, madeAt);
+    const afterItsEnd = new Date(madeAt.getTime() + 11 * day);
+    const plan = planBootstrap({ ...installed, ca: caSecret(shortCa) }, settings, afterItsEnd);
+    expect(plan).to.have.property('refused').that.includes('Secret dcw-ca exists but its CA certificate expired on');
+  });
+
+  it('names a token or CA Secret that neither it made nor a Helm release rendered, and no other', function () {
+    const madeBy = { 'app.kubernetes.io/managed-by': 'dpu-credential-webhook-bootstrap' };
+    expect(foreignSecretNotice(secret('dcw-ca', {}), madeBy)).to.include('Secret dcw-ca was not made by this bootstrap');
+    expect(foreignSecretNotice(secret('dcw-ca', {}, {}, madeBy), madeBy)).to.equal(undefined);
+    expect(foreignSecretNotice(secret('dcw-ca', {}, { 'meta.helm.sh/release-name': 'dcw' }), madeBy)).to.equal(undefined);
+    expect(foreignSecretNotice(undefined, madeBy)).to.equal(undefined);
+  });
+
   it('keeps a token with a previous key as it is', function () {
-    const rotating = secret('dcw-hook-token', { token: 'new', previous: 'old' });
+    const rotating = secret('dcw-hook-token', { token: 'n'.repeat(64), previous: 'o'.repeat(64) });
     expect(planBootstrap({ ...installed, hookToken: rotating }, settings, madeAt)).to.deep.equal({ actions: [] });
   });
 
