@@ -175,7 +175,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
 
   describe('updates of ServiceAccounts: only the adoption of one handed to a request', function () {
     const consent = (value: string) => ({ 'svc.dpu.nvidia.com/adopt-for-request': value });
-    const label = (name: string, labels: Record<string, string> | null, extra: Record<string, unknown> = {}) =>
+    const label = (name: string, labels: Record<string, string | null> | null, extra: Record<string, unknown> = {}) =>
       webhook.request('PATCH', `${accountsPath(tenant)}/${name}`, { metadata: { labels }, ...extra }, { contentType: 'application/merge-patch+json' });
 
     it('lets the webhook add the managed labels of the request the annotation names, and its own code adopt it (same UID)', async function () {
@@ -205,6 +205,29 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
       // Nothing of it changed.
       const after = await admin.request<{ metadata: { labels?: Record<string, string> } }>('GET', `${accountsPath(tenant)}/${mine}`);
       expect(after.metadata.labels ?? {}).to.deep.equal({});
+    });
+
+    it('refuses the webhook moving a ServiceAccount labelled for another request, or dropping or adding a label of its owner\'s, even with consent', async function () {
+      const another = fresh('dpf-sa');
+      // Labelled for another request (made by an admin here), its annotation naming this one.
+      await admin.request('POST', accountsPath(tenant), { ...account(another), metadata: {
+        name: another, annotations: consent(`${request.namespace}/${request.name}`), labels: managedLabels(request.namespace, 'other-request'),
+      } });
+      expectDeniedBy(policyName, await refusalOf(label(another, managedLabels(request.namespace, request.name))), `refused: update ServiceAccount ${tenant}/${another}`);
+      const owned = fresh('dpf-sa');
+      await admin.request('POST', accountsPath(tenant), { ...account(owned), metadata: {
+        name: owned, annotations: consent(`${request.namespace}/${request.name}`), labels: { team: 'a' },
+      } });
+      expectDeniedBy(policyName, await refusalOf(label(owned, { ...managedLabels(request.namespace, request.name), team: null })),
+        `refused: update ServiceAccount ${tenant}/${owned}`);
+      expectDeniedBy(policyName, await refusalOf(label(owned, { ...managedLabels(request.namespace, request.name), extra: 'x' })),
+        `refused: update ServiceAccount ${tenant}/${owned}`);
+      expect((await admin.request<{ metadata: { labels?: Record<string, string> } }>('GET', `${accountsPath(tenant)}/${owned}`)).metadata.labels)
+        .to.deep.equal({ team: 'a' });
+      // The adoption itself still goes through, keeping the owner's label.
+      await label(owned, managedLabels(request.namespace, request.name));
+      expect((await admin.request<{ metadata: { labels?: Record<string, string> } }>('GET', `${accountsPath(tenant)}/${owned}`)).metadata.labels)
+        .to.deep.equal({ team: 'a', ...managedLabels(request.namespace, request.name) });
     });
   });
 
