@@ -29,7 +29,7 @@ export class ServiceAccountInUseError extends Error {
 }
 
 interface ServiceAccountObject {
-  metadata?: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata?: { uid?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 }
 
 export interface EnsuredServiceAccount {
@@ -108,10 +108,20 @@ export async function ensureServiceAccount(
   const claim = claimServiceAccount({ uid, ...existing.metadata }, request, account.uid);
   switch (claim.kind) {
     case 'own': return { uid, created };
-    case 'reclaim': return { uid, created, tampered: await restoreLabels(client, account, uid, request, cache) };
+    case 'reclaim': {
+      const tampered = await restoreLabels(client, account, uid, request, cache);
+      // Without a resourceVersion the patch never reports 'changed'.
+      if (tampered === 'changed') throw new ServiceAccountInUseError(account);
+      return { uid, created, tampered };
+    }
     case 'adopt': {
+      // Only as the consent was read: a read from the watch cache may be stale, and consent withdrawn since must
+      // hold. A change since the read fails the patch (409); the retry reads etcd and decides again.
+      const adopted = await restoreLabels(client, account, uid, request, cache, existing.metadata?.resourceVersion);
+      if (adopted === 'changed' && attempt === 1) return ensureServiceAccount(client, account, request, cache, attempt + 1);
       // Written, or not used: an adopted ServiceAccount left label-less would be no one's after a lost status.
-      if (await restoreLabels(client, account, uid, request, cache) === 'unlabelled') throw new ServiceAccountInUseError(account, 'labelsRefused', request);
+      if (adopted === 'unlabelled') throw new ServiceAccountInUseError(account, 'labelsRefused', request);
+      if (adopted === 'changed') throw new ServiceAccountInUseError(account);
       return { uid, created, adopted: true };
     }
     case 'refused': throw new ServiceAccountInUseError(account, claim.why, request);
@@ -123,12 +133,14 @@ export async function ensureServiceAccount(
  * checks know it. The same object stays: the RBAC bound to it and the tokens issued for it keep working.
  */
 async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
-  cache?: ServiceAccountCache): Promise<'relabelled' | 'unlabelled'> {
+  cache?: ServiceAccountCache, resourceVersion?: string): Promise<'relabelled' | 'unlabelled' | 'changed'> {
   try {
-    // The UID in the patch is a precondition: one recreated meanwhile under that name is refused (409 or 422).
+    // The UID in the patch is a precondition: one recreated meanwhile under that name is refused (409 or 422);
+    // so is the resourceVersion when given: any change since that read is refused (409).
     const patched = await client.request<ServiceAccountObject & { metadata?: { name?: string; namespace?: string } }>(
       'PATCH', path(account.namespace, account.name),
-      { metadata: { uid, labels: managedLabels(request.namespace, request.name) } }, { contentType: 'application/merge-patch+json' });
+      { metadata: { uid, ...(resourceVersion ? { resourceVersion } : {}), labels: managedLabels(request.namespace, request.name) } },
+      { contentType: 'application/merge-patch+json' });
     cache?.remember(patched);
     return 'relabelled';
   } catch (error) {
@@ -136,6 +148,7 @@ async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: st
     // Refused (403): in the host, webhook-identity.yaml admits no relabelling but an adoption. Its tokens are bound to
     // its UID, so a reclaimed one is used unlabelled; an adoption without its labels is refused by the caller.
     if (error.statusCode === 403) return 'unlabelled';
+    if (error.statusCode === 409 && resourceVersion) return 'changed';
     if (isNotFound(error) || error.statusCode === 409 || error.statusCode === 422) throw new ServiceAccountInUseError(account);
     throw error;
   }
