@@ -32,3 +32,6 @@ export async function helm(args: string[], options: { home: string; kubeconfig?:
     throw new Error(`helm ${args[0]} failed: ${failure.stderr || failure.message}`);
   }
 }
+
+/** The last commit of the 0.3.0 chart, which rendered the hook token, the CA and the serving certificate itself (genCA, randAlphaNum, lookup). */
+export const chart0_3Commit = 'e1a9f45399ecfc8d6f18231de15bc3ea54fe9231';

@@ -23,7 +23,7 @@ import { compositeControllerCrd, compositeControllerPath } from '../../harness/c
 import { connectionOf } from '../../harness/connection.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { eventually } from '../../harness/eventually.js';
-import { helm } from '../../harness/helm.js';
+import { chart0_3Commit, helm } from '../../harness/helm.js';
 import { condition, createObjects, tokenKubeConfig } from '../../harness/kube-helpers.js';
 import { MetacontrollerDriver } from '../../harness/metacontroller/driver.js';
 import type { CompositeController } from '../../harness/metacontroller/controller-spec.js';
@@ -34,9 +34,6 @@ import { startWebhookProcess, type WebhookProcess } from '../../harness/webhook-
 
 const run = promisify(execFile);
 const release = 'dpu-credential-webhook';
-/** The last commit of the 0.3.0 chart, which rendered the hook token, the CA and the serving certificate itself (genCA, randAlphaNum, lookup). */
-const chart0_3Commit = 'e1a9f45399ecfc8d6f18231de15bc3ea54fe9231';
-
 type SecretData = Record<string, string>;
 
 /** One control plane with Metacontroller's CRD, helm and kubectl pointed at it, and the bootstrap Job runner. */

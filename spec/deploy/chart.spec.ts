@@ -2,14 +2,17 @@
 // its values, names written from the release, and deploy/ rendered from it without drift.
 // Installing, upgrading and uninstalling it: chart-install.e2e.spec.ts.
 import { expect } from 'chai';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { chartDir, renderDeploy, repoRoot } from '../../scripts/render-deploy.js';
-import { helm } from '../../harness/helm.js';
+import { chart0_3Commit, helm } from '../../harness/helm.js';
 import { connectionSettingsFor, webhookUrl, type CompositeController } from '../../harness/metacontroller/controller-spec.js';
 
+const run = promisify(execFile);
 interface Manifest {
   apiVersion: string;
   kind: string;
@@ -47,6 +50,16 @@ describe('the Helm chart (chart/dpu-credential-webhook)', function () {
       const stdout = await helm(['lint', '--strict', chartDir, ...values], { home });
       expect(stdout).to.include('1 chart(s) linted, 0 chart(s) failed');
     }
+  });
+
+  it('renders on the 0.3.0 chart\'s values alone, as helm upgrade --reuse-values does (it drops the new chart\'s defaults): the same kinds, the Job without limits', async function () {
+    const chart = join(home, 'reuse-values');
+    await cp(chartDir, chart, { recursive: true });
+    await writeFile(join(chart, 'values.yaml'), (await run('git', ['show', `${chart0_3Commit}:chart/dpu-credential-webhook/values.yaml`], { cwd: repoRoot })).stdout);
+    const stdout = await helm(['template', 'dpu-credential-webhook', chart, '--namespace', 'dpu-credential-webhook'], { home });
+    const objects = parseAllDocuments(stdout).map((document) => document.toJS() as Manifest | null).filter((object): object is Manifest => object !== null);
+    expect(kinds(objects)).to.deep.equal(kinds(await template()));
+    expect(find(objects, 'Job').spec.template.spec.containers[0].resources).to.equal(undefined);
   });
 
   it('renders by default the whole install: CRD, RBAC, Deployment, Service, PDB, NetworkPolicy, admission policies, CompositeController and the bootstrap Job with its RBAC', async function () {
