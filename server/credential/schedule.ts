@@ -1,32 +1,7 @@
-// When a token is renewed, and when a failing request is retried.
-//
-// The refresh rule is the kubelet's token manager's (and DPF's): renew once 80% of
-// the lifetime has passed, and at the latest after 24 hours, less a jitter so that
-// many requests created together do not all renew in the same second.
-import { hash } from 'node:crypto';
-
-export const refreshAfterFraction = 0.8;
-export const maxRefreshAfterMs = 24 * 3_600_000;
-export const maxJitterMs = 10_000;
+// When a failing request is retried. (When a token is renewed is token.ts.)
 
 export const minRetryAfterSeconds = 5;
 export const maxRetryAfterSeconds = 300;
-
-export interface TokenLifetime {
-  issuedAt: Date;
-  expiresAt: Date;
-}
-
-/** A jitter in [0, maxJitterMs), fixed per request so that every sync computes the same schedule. */
-export function jitterMsFor(requestUid: string): number {
-  return hash('sha256', requestUid, 'buffer').readUInt32BE(0) % maxJitterMs;
-}
-
-export function refreshTime(lifetime: TokenLifetime, jitterMs: number): Date {
-  const issuedMs = lifetime.issuedAt.getTime();
-  const ttlMs = lifetime.expiresAt.getTime() - issuedMs;
-  return new Date(Math.min(issuedMs + refreshAfterFraction * ttlMs, issuedMs + maxRefreshAfterMs) - jitterMs);
-}
 
 /** Seconds until `when`, rounded up so the next sync lands at or after it; at least 1. */
 export function secondsUntil(when: Date, now: Date): number {

@@ -5,7 +5,7 @@ import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } fr
 import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
 import { anchorsOf, recordable, type AnchorEntry } from './token-anchors.js';
 import { rfc3339 } from './time.js';
-import type { TokenRecord } from './token-record.js';
+import type { TokenRecord } from './token.js';
 
 export const conditionTypes = {
   serviceAccount: 'ServiceAccountReconciled',

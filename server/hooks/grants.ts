@@ -12,7 +12,7 @@ import {
 } from '../credential/tenancy.js';
 import { anchorEntryOf, anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
 import { rfc3339 } from '../credential/time.js';
-import type { TokenRecord } from '../credential/token-record.js';
+import type { TokenRecord } from '../credential/token.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { policyOf, type HookContext } from './context.js';
