@@ -5,8 +5,7 @@
 // early answer (an invalid spec, a stale input) can keep a token alive past a withdrawal.
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
-import { retryAfterSeconds } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, type ConditionResult } from '../credential/status.js';
+import { buildStatus, failed, failingSince, reasons, retryAfterSeconds, type ConditionResult } from '../credential/status.js';
 import {
   grantsNeeded, grantVerb, protectedRefusal, referenceKey, refusalMessage, requesterOf, scopeOfRecord, type Refusal, type Scope,
 } from '../credential/tenancy.js';

@@ -10,10 +10,10 @@
 // and a read when that name is taken or a forced rotation asks.
 import type { ServiceAccountEntry } from '../api.js';
 import { namespacedName } from '../credential/names.js';
-import { secondsUntil, unobservedMintRetryAt } from '../credential/schedule.js';
-import { failed, previousFailure, reasons, rfc3339, type ConditionResult, type Reason } from '../credential/status.js';
-import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } from '../credential/token-anchors.js';
+import { failed, previousFailure, reasons, rfc3339, unobservedMintRetryAt, type ConditionResult, type Reason } from '../credential/status.js';
+import { secondsUntil } from '../credential/time.js';
 import { stillValid, type TokenDecision } from '../credential/token.js';
+import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import type { ValidSpec } from '../credential/validate.js';
 import { KubeApiError } from '../kube/rest.js';
 import type { Anchor, AnchorState } from '../kube/token-anchors.js';

@@ -3,8 +3,9 @@
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
 import type { EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
-import { retryAfterSeconds } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, type ConditionResult, type Reason, type StatusInput } from '../credential/status.js';
+import {
+  buildStatus, failed, failingSince, reasons, retryAfterSeconds, type ConditionResult, type Reason, type StatusInput,
+} from '../credential/status.js';
 import type { AnchorEntry } from '../credential/token-anchors.js';
 import type { MintReason } from '../credential/token.js';
 import type { SyncResponse } from '../metacontroller.js';

@@ -9,13 +9,13 @@ import { eventReasons, normal, readinessChange, warning, type EventNote } from '
 import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
-import { retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
 import { adoptServiceAccountAnnotation } from '../credential/service-account-claim.js';
 import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import {
-  buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
+  buildStatus, failed, failingSince, previousFailure, reasons, retryAfterSeconds, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
 import { scopeOfSpec, trustedServiceAccountUid } from '../credential/tenancy.js';
+import { secondsUntil } from '../credential/time.js';
 import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import { dateOf } from '../credential/token-record.js';
 import {
