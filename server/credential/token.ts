@@ -43,7 +43,10 @@ export function tokenIdentityFor(spec: Pick<ValidSpec, 'serviceAccount' | 'expir
   };
 }
 
-/** In the order a change is reported: the ServiceAccount and the cluster before what the request's writer forces. */
+/**
+ * In the order a change is reported: the ServiceAccount and the cluster before what the request's
+ * writer forces, so that a new ServiceAccount that comes with a new rotate value is never held back.
+ */
 const identityFields: readonly (keyof TokenIdentity)[] = ['serviceAccount', 'serviceAccountUid', 'targetCluster', 'targetClusterUid', 'duration', 'rotation'];
 
 /** The first field in which the identity held differs from the one wanted; undefined: the same identity. */
@@ -72,6 +75,7 @@ export function refreshTime(lifetime: TokenLifetime, jitterMs: number): Date {
   return new Date(Math.min(issuedMs + refreshAfterFraction * ttlMs, issuedMs + maxRefreshAfterMs) - jitterMs);
 }
 
+/** The kubelet's requiresRefresh: at or past the refresh time, a new token is minted even for the same identity. */
 export const dueForRefresh = (lifetime: TokenLifetime, jitterMs: number, now: Date): boolean =>
   now.getTime() >= refreshTime(lifetime, jitterMs).getTime();
 
