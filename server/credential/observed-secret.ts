@@ -7,7 +7,7 @@
 // or, worse, return the older Secret and roll the token back. After the window, what is
 // observed is the truth (a Secret deleted by hand, or one Metacontroller never adopted).
 import { failed, reasons, succeeded, type ConditionResult } from './status.js';
-import type { TokenIdentity, TokenRecord } from './token-record.js';
+import { sameIdentity, stillValid, type TokenRecord } from './token.js';
 
 /** Longer than an informer takes to see a write; short enough that a lost Secret is noticed soon. */
 export const settleWindowMs = 30_000;
@@ -88,10 +88,6 @@ export function writeRefused(check: WrittenCheck): boolean {
   return check.observed !== undefined || check.live !== undefined || !check.secretWasObserved;
 }
 
-const sameIdentity = (a: TokenIdentity, b: TokenIdentity) =>
-  a.serviceAccount === b.serviceAccount && a.serviceAccountUid === b.serviceAccountUid && a.targetCluster === b.targetCluster
-  && a.targetClusterUid === b.targetClusterUid && a.duration === b.duration && a.rotation === b.rotation;
-
 export interface SecretObservation {
   /** "namespace/name" of the Secret the spec asks for. */
   secretName: string;
@@ -114,16 +110,17 @@ export function observedSecretResult(input: SecretObservation): ConditionResult 
   const { observed, returned, secretName, now } = input;
   const until = (record: TokenRecord) => record.expiresAt.toISOString();
   if (observed?.token === returned.token) return succeeded(`secret ${secretName} holds a token valid until ${until(returned)}`);
+  // A predecessor of the token returned: minted for the same spec, and it still works.
+  const predecessor = observed && sameIdentity(observed, returned) && stillValid(observed, now) ? observed : undefined;
   if (input.writeRefused) {
     // Before the renewal branch: a refused renewal is not "being written", and says so while the old token still works.
-    const still = observed && sameIdentity(observed, returned) && observed.expiresAt > now
-      ? `it still holds the previous token, valid until ${until(observed)}` : 'it holds no token valid for this request';
+    const still = predecessor ? `it still holds the previous token, valid until ${until(predecessor)}` : 'it holds no token valid for this request';
     return failed(reasons.secretNotWritten,
       `Metacontroller could not write secret ${secretName}: the API server refused it (an admission policy, a ResourceQuota or `
       + `another owner; the SyncError event on this request says which); ${still}. Lift the block: the next retry writes it`);
   }
-  if (observed && sameIdentity(observed, returned) && observed.expiresAt > now) {
-    return succeeded(`secret ${secretName} holds a token valid until ${until(observed)}; its renewal (valid until ${until(returned)}) is being written`);
+  if (predecessor) {
+    return succeeded(`secret ${secretName} holds a token valid until ${until(predecessor)}; its renewal (valid until ${until(returned)}) is being written`);
   }
   const waiting = input.previousFailure;
   const waitedMs = waiting && (waiting.reason === reasons.pending || waiting.reason === reasons.secretNotAdopted)

@@ -1,7 +1,8 @@
 // The output Secret, in either format, from the token and the target cluster's endpoint.
 import type { SecretObject } from '../api.js';
 import { managedLabels } from './names.js';
-import { tokenRecordAnnotations, type TokenRecord } from './token-record.js';
+import type { TokenRecord } from './token.js';
+import { tokenRecordAnnotations } from './token-record.js';
 import type { ValidSpec } from './validate.js';
 
 export interface ClusterEndpoint {

@@ -1,11 +1,12 @@
 // The request's status, built from what the sync found. The same inputs give the same
 // status byte for byte: a condition's lastTransitionTime moves only when its status
-// does, so Metacontroller sees no change and does not loop.
+// does, so Metacontroller sees no change and does not loop. How soon a failing request is
+// retried is read from the status too (failingSince), so that backoff lives here.
 import type { Condition, ConditionStatus, DpuServiceCredentialRequestStatus } from '../api.js';
 import { ledgerOf, type ServiceAccountEntry } from './service-account-ledger.js';
 import { anchorsOf, recordable, type AnchorEntry } from './token-anchors.js';
 import { rfc3339 } from './time.js';
-import type { TokenRecord } from './token-record.js';
+import type { TokenRecord } from './token.js';
 
 export const conditionTypes = {
   serviceAccount: 'ServiceAccountReconciled',
@@ -135,6 +136,34 @@ export function failingSince(previous: DpuServiceCredentialRequestStatus | undef
   if (ready?.status !== 'False' || ready.reason !== reason || !previous?.failingSince) return undefined;
   const since = new Date(previous.failingSince);
   return Number.isNaN(since.getTime()) ? undefined : since;
+}
+
+// The failure backoff, counted from failingSince above: it needs no state beyond the status itself.
+export const minRetryAfterSeconds = 5;
+export const maxRetryAfterSeconds = 300;
+
+/**
+ * Retry delay for a failing request, from how long it has been failing (failingSince):
+ * half the time failed so far, within [5 s, 5 min]. It grows about 1.5x per retry.
+ */
+export function retryAfterSeconds(failingSince: Date | undefined, now: Date): number {
+  const failedForSeconds = failingSince ? Math.max(0, (now.getTime() - failingSince.getTime()) / 1_000) : 0;
+  return Math.min(maxRetryAfterSeconds, Math.max(minRetryAfterSeconds, Math.round(failedForSeconds / 2)));
+}
+
+/**
+ * When a token may be minted again after the one minted at `mintedAt` (its anchor's
+ * creationTimestamp in the target) never showed in the Secret, while the request has been
+ * failing for that since `failingSince`: the failing request's backoff (retryAfterSeconds)
+ * counted from that mint, half the time failed so far at the next mint, within [5 s, 5 min]:
+ * now - mintedAt >= clamp((now - since) / 2), that is now >= max(mintedAt + 5 s,
+ * min(mintedAt + 5 min, 2 * mintedAt - since)). The gap between mints doubles while the failure
+ * lasts. A failure said to begin after that mint (its reason changed since) counts from the mint.
+ */
+export function unobservedMintRetryAt(mintedAt: Date, failingSince: Date): Date {
+  const minted = mintedAt.getTime();
+  const since = Math.min(failingSince.getTime(), minted);
+  return new Date(Math.max(minted + minRetryAfterSeconds * 1_000, Math.min(minted + maxRetryAfterSeconds * 1_000, 2 * minted - since)));
 }
 
 /** The reason Ready was False for in the previous answer, and since when; undefined when it was not False. */

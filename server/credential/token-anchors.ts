@@ -18,7 +18,7 @@
 // (anchorNameFor). While that Secret holds the same token, every new token is bound to an
 // anchor of that one name: one already there is a token minted since and never observed,
 // revoked before the next is minted (hooks/sync.ts), and the name's creationTimestamp in the
-// target says when it was minted (schedule.ts unobservedMintRetryAt backs off from it).
+// target says when it was minted (status.ts unobservedMintRetryAt backs off from it).
 import { hash } from 'node:crypto';
 import { isRecord, type DpuServiceCredentialRequestStatus, type ServiceAccountEntry, type TokenAnchorEntry } from '../api.js';
 import { sameServiceAccount } from './service-account-ledger.js';

@@ -1,27 +1,10 @@
 // What an output Secret says about the token it holds: the token itself and the
-// bookkeeping annotations written beside it. The next sync reads it back to decide
-// whether the token can stay.
+// bookkeeping annotations written beside it. The next sync reads it back for token.ts
+// to decide whether the token can stay.
 import { parse } from 'yaml';
 import { isRecord, type SecretObject } from '../api.js';
 import { tokenAnnotations } from './names.js';
-
-export interface TokenIdentity {
-  /** "namespace/name" of the ServiceAccount in the target cluster. */
-  serviceAccount: string;
-  serviceAccountUid: string;
-  /** "namespace/name" of the DPUCluster; '' for the host cluster. */
-  targetCluster: string;
-  targetClusterUid: string;
-  /** The spec's duration text; '' for the API server's default. */
-  duration: string;
-  rotation: string;
-}
-
-export interface TokenRecord extends TokenIdentity {
-  token: string;
-  issuedAt: Date;
-  expiresAt: Date;
-}
+import type { TokenRecord } from './token.js';
 
 // The Secret is read back from the API server, where anyone allowed to edit it may have
 // written anything: every reader below takes what it finds as untrusted JSON and answers

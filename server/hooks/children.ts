@@ -4,7 +4,8 @@ import { isRecord, type DpuServiceCredentialRequest, type SecretObject } from '.
 import { namespacedName } from '../credential/names.js';
 import type { IssuedToken } from '../credential/observed-secret.js';
 import { anchorsOf } from '../credential/token-anchors.js';
-import { readTokenRecord, type TokenRecord } from '../credential/token-record.js';
+import type { TokenRecord } from '../credential/token.js';
+import { readTokenRecord } from '../credential/token-record.js';
 import { bindingOf } from '../kube/tokens.js';
 
 /**

@@ -3,8 +3,8 @@
 // cluster that is gone took the ServiceAccount with it and blocks nothing.
 import type { ServiceAccountEntry } from '../api.js';
 import { eventReasons, normal } from '../credential/events.js';
-import { retryAfterSeconds } from '../credential/schedule.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
+import { retryAfterSeconds } from '../credential/status.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';

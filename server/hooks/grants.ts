@@ -5,14 +5,13 @@
 // early answer (an invalid spec, a stale input) can keep a token alive past a withdrawal.
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
-import { retryAfterSeconds } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, type ConditionResult } from '../credential/status.js';
+import { buildStatus, failed, failingSince, reasons, retryAfterSeconds, type ConditionResult } from '../credential/status.js';
 import {
   grantsNeeded, grantVerb, protectedRefusal, referenceKey, refusalMessage, requesterOf, scopeOfRecord, type Refusal, type Scope,
 } from '../credential/tenancy.js';
 import { anchorEntryOf, anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
 import { rfc3339 } from '../credential/time.js';
-import type { TokenRecord } from '../credential/token-record.js';
+import type { TokenRecord } from '../credential/token.js';
 import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { policyOf, type HookContext } from './context.js';

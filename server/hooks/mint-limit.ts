@@ -9,10 +9,10 @@
 // the last anchor made for one. Only the mint path pays for this: the create it makes anyway,
 // and a read when that name is taken or a forced rotation asks.
 import type { ServiceAccountEntry } from '../api.js';
-import type { TokenDecision } from '../credential/decide.js';
 import { namespacedName } from '../credential/names.js';
-import { secondsUntil, unobservedMintRetryAt } from '../credential/schedule.js';
-import { failed, previousFailure, reasons, rfc3339, type ConditionResult, type Reason } from '../credential/status.js';
+import { failed, previousFailure, reasons, rfc3339, unobservedMintRetryAt, type ConditionResult, type Reason } from '../credential/status.js';
+import { secondsUntil } from '../credential/time.js';
+import { stillValid, type TokenDecision } from '../credential/token.js';
 import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } from '../credential/token-anchors.js';
 import type { ValidSpec } from '../credential/validate.js';
 import { KubeApiError } from '../kube/rest.js';
@@ -133,7 +133,7 @@ async function stopMint(run: SyncRun, input: ClaimInput, reason: Reason, why: st
 function waitToMint(run: SyncRun, spec: ValidSpec, input: ClaimInput, unobserved: AnchorState, retryAt: Date): Promise<Ended> {
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
   const current = run.observed.recordOf(run.observed.lineage(spec.secret.name).current);
-  const still = current && current.expiresAt > run.now
+  const still = current && stillValid(current, run.now)
     ? `it still holds the previous token, valid until ${rfc3339(current.expiresAt)}` : 'it holds no token valid for this request';
   const why = input.refusedWrite
     ? `Metacontroller could not write secret ${secretName}: the API server refused it (an admission policy, a ResourceQuota or another `

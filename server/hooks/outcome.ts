@@ -1,12 +1,13 @@
 // What a hook call comes to: the answer for Metacontroller, and what to count and log about
 // it; the reasons an outcome may give; and the builders of the answers that end a sync early.
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
-import type { MintReason } from '../credential/decide.js';
 import type { EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
-import { retryAfterSeconds } from '../credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, type ConditionResult, type Reason, type StatusInput } from '../credential/status.js';
+import {
+  buildStatus, failed, failingSince, reasons, retryAfterSeconds, type ConditionResult, type Reason, type StatusInput,
+} from '../credential/status.js';
 import type { AnchorEntry } from '../credential/token-anchors.js';
+import type { MintReason } from '../credential/token.js';
 import type { SyncResponse } from '../metacontroller.js';
 import { unchanged, type ObservedSecrets } from './children.js';
 

@@ -5,20 +5,22 @@
 // that ends the sync. The decisions are the pure functions in credential/; the calls go
 // through the context's ClusterAccess; a failed call becomes an outcome in error-outcomes.ts.
 import type { SecretObject, ServiceAccountEntry } from '../api.js';
-import { decideToken, type TokenDecision } from '../credential/decide.js';
 import { eventReasons, normal, readinessChange, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
-import { jitterMsFor, refreshTime, retryAfterSeconds, secondsUntil } from '../credential/schedule.js';
 import { adoptServiceAccountAnnotation } from '../credential/service-account-claim.js';
 import { ledgerOf, sameServiceAccount, withServiceAccount } from '../credential/service-account-ledger.js';
 import {
-  buildStatus, failed, failingSince, previousFailure, reasons, rfc3339, succeeded, type ConditionResult, type StatusInput,
+  buildStatus, failed, failingSince, previousFailure, reasons, retryAfterSeconds, rfc3339, succeeded, type ConditionResult, type StatusInput,
 } from '../credential/status.js';
 import { scopeOfSpec, trustedServiceAccountUid } from '../credential/tenancy.js';
+import { secondsUntil } from '../credential/time.js';
 import { anchorEntryOf, anchorsToDelete, markSuperseded, nextGraceEnd, withAnchor, type AnchorEntry } from '../credential/token-anchors.js';
-import { dateOf, type TokenIdentity, type TokenRecord } from '../credential/token-record.js';
+import { dateOf } from '../credential/token-record.js';
+import {
+  decideToken, jitterMsFor, refreshTime, stillValid, tokenIdentityFor, type TokenDecision, type TokenIdentity, type TokenRecord,
+} from '../credential/token.js';
 import type { ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { EnsuredServiceAccount } from '../kube/service-accounts.js';
@@ -152,15 +154,7 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: TargetAccess
     ref,
     current,
     ledger: withServiceAccount(run.holdings.serviceAccounts, current),
-    identity: {
-      serviceAccount: ref,
-      serviceAccountUid: ensured.uid,
-      targetCluster: target.ref,
-      targetClusterUid: target.uid,
-      // Compared by value: 1h and 60m are the same lifetime.
-      duration: spec.expirationSeconds === undefined ? '' : `${spec.expirationSeconds}s`,
-      rotation: spec.rotation,
-    },
+    identity: tokenIdentityFor(spec, ensured.uid, target),
     ready: succeeded(`service account ${ref} exists in ${where}`),
     where,
     events: [
@@ -354,7 +348,7 @@ function render(run: SyncRun, { spec, target, token, revoked }: Synced): SecretO
   const predecessors = run.observed.lineage(spec.secret.name).predecessors;
   return [secret, ...unchanged(predecessors.filter((child) => {
     const held = run.observed.recordOf(child);
-    return held !== undefined && held.expiresAt > run.now;
+    return held !== undefined && stillValid(held, run.now);
   }))];
 }
 

@@ -1,6 +1,6 @@
 // Shared inputs for the pure-core tests.
 import type { ValidSpec } from '../../server/credential/validate.js';
-import type { TokenRecord } from '../../server/credential/token-record.js';
+import type { TokenRecord } from '../../server/credential/token.js';
 
 export const testCaPem = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
 

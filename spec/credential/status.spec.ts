@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { retryAfterSeconds } from '../../server/credential/schedule.js';
-import { buildStatus, failed, failingSince, reasons, succeeded, type StatusInput } from '../../server/credential/status.js';
+import {
+  buildStatus, failed, failingSince, reasons, retryAfterSeconds, succeeded, unobservedMintRetryAt, type StatusInput,
+} from '../../server/credential/status.js';
 
 const now = new Date('2026-01-01T00:10:00.123Z');
 const later = new Date('2026-01-01T00:20:00Z');
@@ -91,5 +92,43 @@ describe('buildStatus', function () {
   it('drops failingSince once Ready is True', function () {
     const failing = buildStatus(input({ secret: failed(reasons.targetClusterUnreachable, 'down') }));
     expect(buildStatus(input({ previous: failing, now: later }))).to.not.have.property('failingSince');
+  });
+});
+
+describe('failure backoff', function () {
+  it('backs off failing requests from 5 s growing to 5 min', function () {
+    const now = new Date('2026-01-01T01:00:00Z');
+    const failingFor = (seconds: number) => new Date(now.getTime() - seconds * 1_000);
+    expect(retryAfterSeconds(undefined, now)).to.equal(5);
+    expect(retryAfterSeconds(failingFor(4), now)).to.equal(5);
+    expect(retryAfterSeconds(failingFor(60), now)).to.equal(30);
+    expect(retryAfterSeconds(failingFor(3_000), now)).to.equal(300);
+  });
+});
+
+describe('unobservedMintRetryAt (the backoff of a mint whose previous token no Secret showed)', function () {
+  const origin = new Date('2026-01-01T00:00:00Z');
+  const at = (seconds: number) => new Date(origin.getTime() + seconds * 1_000);
+  const retry = (mintedAt: number, since: number) => unobservedMintRetryAt(at(mintedAt), at(since));
+
+  it('waits 5 s after a mint made when the failure began', function () {
+    expect(retry(0, 0)).to.deep.equal(at(5));
+    // A failingSince after the mint (a reason that changed since) counts from the mint.
+    expect(retry(100, 130)).to.deep.equal(at(105));
+  });
+
+  it('doubles the time since the failure began at each mint: 5, 10, 20, 40 s...', function () {
+    let mintedAt = 0;
+    const gaps: number[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const next = (retry(mintedAt, 0).getTime() - origin.getTime()) / 1_000;
+      gaps.push(next - mintedAt);
+      mintedAt = next;
+    }
+    expect(gaps).to.deep.equal([5, 5, 10, 20, 40, 80]);
+  });
+
+  it('waits at most 5 minutes after a mint, however long the failure', function () {
+    expect(retry(86_400, 0)).to.deep.equal(at(86_400 + 300));
   });
 });

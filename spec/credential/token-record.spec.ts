@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import type { SecretObject } from '../../server/api.js';
 import { tokenAnnotations } from '../../server/credential/names.js';
 import { renderSecret, type ClusterEndpoint } from '../../server/credential/render.js';
-import { readTokenRecord, type TokenRecord } from '../../server/credential/token-record.js';
+import { readTokenRecord } from '../../server/credential/token-record.js';
+import type { TokenRecord } from '../../server/credential/token.js';
 import { testCaPem, tokenRecord, validSpec } from './fixtures.js';
 
 const endpoint: ClusterEndpoint = { clusterName: 'dpu-cplane-tenant1', server: 'https://10.0.0.1:6443', caPem: testCaPem };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { DpuServiceCredentialRequest } from '../../server/api.js';
 import { defaultPolicy } from '../../server/credential/policy.js';
-import { jitterMsFor } from '../../server/credential/schedule.js';
+import { jitterMsFor } from '../../server/credential/token.js';
 import { bindingOf, serviceAccountUidOf } from '../../server/kube/tokens.js';
 import type { CustomizeResponse, SyncResponse } from '../../server/metacontroller.js';
 import { dpuClusterApi, registerDpuCluster } from '../../harness/dpucluster.js';

@@ -1,7 +1,7 @@
 // A request, a clock, the fake clusters and what Metacontroller would write back: enough to
 // drive the sync and finalize hooks through every phase in memory, in milliseconds.
 import type { Condition, DpuServiceCredentialRequest, SecretObject } from '../../server/api.js';
-import { mintReasons } from '../../server/credential/decide.js';
+import { mintReasons } from '../../server/credential/token.js';
 import { reasons } from '../../server/credential/status.js';
 import type { HookContext } from '../../server/hooks/context.js';
 import { finalize } from '../../server/hooks/finalize.js';

@@ -1,9 +1,12 @@
 import { expect } from 'chai';
-import { decideToken } from '../../server/credential/decide.js';
+import { decideToken, jitterMsFor, maxJitterMs, refreshTime } from '../../server/credential/token.js';
 import { tokenRecord } from './fixtures.js';
 
 const { token: _token, issuedAt: _issuedAt, expiresAt: _expiresAt, ...identity } = tokenRecord();
 const beforeRefresh = new Date('2026-01-01T00:30:00Z');
+const hour = 3_600_000;
+const issuedAt = new Date('2026-01-01T00:00:00Z');
+const lifetime = (ttlMs: number) => ({ issuedAt, expiresAt: new Date(issuedAt.getTime() + ttlMs) });
 
 describe('decideToken', function () {
   it('keeps a fresh token minted for the same identity', function () {
@@ -45,5 +48,28 @@ describe('decideToken', function () {
     expect(decideToken(tokenRecord(), { ...identity, duration: '2h' }, 0, beforeRefresh, allowedAt)).to.deep.equal({ action: 'keep', record: tokenRecord(), rotationAllowedAt: allowedAt });
     expect(decideToken(tokenRecord(), { ...rotated, serviceAccount: 'default/other' }, 0, beforeRefresh, allowedAt))
       .to.deep.equal({ action: 'mint', why: 'the ServiceAccount changed' });
+  });
+});
+
+describe('refresh schedule', function () {
+  it('renews after 80% of a 1h lifetime, less the jitter', function () {
+    expect(refreshTime(lifetime(hour), 0).toISOString()).to.equal('2026-01-01T00:48:00.000Z');
+    expect(refreshTime(lifetime(hour), 7_000).toISOString()).to.equal('2026-01-01T00:47:53.000Z');
+  });
+
+  it('renews a 48h token after 24h at the latest', function () {
+    expect(refreshTime(lifetime(48 * hour), 0).toISOString()).to.equal('2026-01-02T00:00:00.000Z');
+  });
+
+  it('keeps the 80% rule when it comes before 24h (a 25h token renews at 20h)', function () {
+    expect(refreshTime(lifetime(25 * hour), 0).toISOString()).to.equal('2026-01-01T20:00:00.000Z');
+  });
+
+  it('fixes the jitter per request UID, within [0, 10 s)', function () {
+    const uids = Array.from({ length: 200 }, (_, i) => `uid-${i}`);
+    const jitters = uids.map(jitterMsFor);
+    expect(jitters.every((ms) => ms >= 0 && ms < maxJitterMs)).to.equal(true);
+    expect(jitterMsFor('uid-1')).to.equal(jitters[1]);
+    expect(new Set(jitters).size).to.be.greaterThan(150);
   });
 });
