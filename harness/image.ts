@@ -8,7 +8,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,6 +17,13 @@ import { serviceAccountDir } from '../server/kube/connection.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 
 const run = promisify(execFile);
+
+/**
+ * scripts/image.sh builds into a container store of its own (its storage.conf), so that its
+ * stand-ins never take the real base images' names in the machine's store: every podman call
+ * here reads the same store.
+ */
+process.env.CONTAINERS_STORAGE_CONF ??= join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dpu-credential-webhook/image/storage.conf');
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const deploymentPath = fileURLToPath(new URL('../deploy/deployment.yaml', import.meta.url));
 

@@ -35,7 +35,7 @@
 #   no dpkg: nothing in bin/ or sbin/ at all.
 #
 # Caches, outside the repository: ~/.cache/dpu-credential-webhook/image/ holds the
-# debootstrap root filesystem (a tar) and the node/npm packages; buildah's --layers cache
+# debootstrap root filesystem (a tar), the node/npm packages and the container store; buildah's --layers cache
 # reuses `npm ci` while package*.json are unchanged (the build stage is tagged
 # localhost/dpu-credential-webhook:build-stage so that pruning keeps it). The stand-ins are
 # rebuilt only when this script changes. Older tree-* images, and what only they used, are
@@ -52,6 +52,22 @@ repository=localhost/dpu-credential-webhook
 build_base=docker.io/library/node:24-bookworm-slim
 runtime_base=gcr.io/distroless/nodejs24-debian12:nonroot
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/dpu-credential-webhook/image"
+
+# --- a container store of its own ----------------------------------------------------
+# The stand-ins carry the real base images' names: in the machine's default store they would
+# replace a real node:24-bookworm-slim or distroless image pulled there, and a later real
+# release build on the same machine would silently build on them (its pull policy takes a
+# local image). Everything here (stand-ins, builds, the test's containers: harness/image.ts
+# names the same file) lives in a store under the cache instead.
+storage="$cache/storage"
+mkdir -p "$storage"
+cat > "$cache/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$storage/graph"
+runroot = "$storage/run"
+CONF
+export CONTAINERS_STORAGE_CONF="$cache/storage.conf"
 
 # --- the OCI runtime ------------------------------------------------------------------
 # runc, not crun: Debian bookworm's crun (1.8) refuses hybrid cgroup hierarchies (v1 with a
