@@ -41,6 +41,12 @@ export class KubeUnreachableError extends Error {
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.statusCode === 404;
 
 /**
+ * A DELETE with a UID precondition that found nothing to delete: 404, the object is gone; 409,
+ * the precondition failed, the object under that name is another one now. Either way ours is absent.
+ */
+export const isAlreadyDeleted = (error: unknown) => isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409);
+
+/**
  * When the hook that makes a call must have answered. A call gets what is left of it (at
  * most the client's own timeout), and one with too little left is not started: its answer
  * would come after Metacontroller has given up on the hook, and a token it minted be lost.

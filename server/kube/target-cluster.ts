@@ -5,7 +5,7 @@ import type { ClusterEndpoint } from '../credential/render.js';
 import type { Logger } from '../log.js';
 import type { Removal } from '../credential/removal.js';
 import type { ClusterConnection } from './connection.js';
-import type { NamespacedName } from '../credential/validate.js';
+import type { NamespacedName } from '../credential/names.js';
 import { KubeRestClient, maxTargetResponseBytes, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
 import { deleteManagedServiceAccount, ensureServiceAccount, type EnsuredServiceAccount } from './service-accounts.js';
