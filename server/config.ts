@@ -1,6 +1,7 @@
 // Every setting, from the environment, in one place. docs/operations.md lists them.
 import { parseDurationMs } from './credential/duration.js';
 import { crdMaxTokenDurationSeconds, defaultPolicy, type Policy } from './credential/policy.js';
+import { idleTargetCloseMs } from './kube/clusters.js';
 import { logLevels, type LogLevel } from './log.js';
 
 export interface Config {
@@ -145,8 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
-    // The default is kube/clusters.ts idleTargetCloseMs (not imported: config loads no client library).
-    idleTargetCloseMs: integer(env, 'IDLE_TARGET_CLOSE_MS', 15 * 60_000, 1_000, 86_400_000),
+    idleTargetCloseMs: integer(env, 'IDLE_TARGET_CLOSE_MS', idleTargetCloseMs, 1_000, 86_400_000),
     policy: loadPolicy(env),
   };
   // The hooks mint credentials: an install that forgot its Secrets must not come up open.

@@ -10,11 +10,6 @@ import { InvalidKubeconfigError } from './kubeconfig.js';
 import type { Deadline } from './rest.js';
 import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
-// Where they were before this file was split; main.ts, the tests and the benchmarks import them from here.
-export { HostCluster } from './host-cluster.js';
-export { TargetCluster, type ClusterOptions } from './target-cluster.js';
-export { adminKubeconfigKeys } from './admin-kubeconfig.js';
-
 /** The target cluster cannot be used yet: its DPUCluster or kubeconfig Secret is missing or broken. */
 export class TargetClusterNotReadyError extends Error {
   override name = 'TargetClusterNotReadyError';
