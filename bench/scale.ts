@@ -92,12 +92,12 @@ async function cpuPerRequest(context: ScaleContext, requests: number, phase: () 
 }
 
 export class Scale {
-  private readonly hostApi: Promise<KubeRestClient>;
-  private readonly targetApi: Promise<KubeRestClient>;
+  private readonly hostApi: KubeRestClient;
+  private readonly targetApi: KubeRestClient;
 
   constructor(private readonly context: ScaleContext) {
-    this.hostApi = KubeRestClient.create(connectionOf(context.hostConfig), { timeoutMs: 60_000, maxSockets: 64 });
-    this.targetApi = KubeRestClient.create(connectionOf(context.target.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 64 });
+    this.hostApi = new KubeRestClient(connectionOf(context.hostConfig), { timeoutMs: 60_000, maxSockets: 64 });
+    this.targetApi = new KubeRestClient(connectionOf(context.target.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 64 });
   }
 
   /** One scrape; note that a scrape also resets the event-loop delay histogram behind nodejs_eventloop_lag_*. */
@@ -113,7 +113,7 @@ export class Scale {
 
   /** Parents made before any clock starts: both paths begin from requests that exist. */
   async createRequests(prefix: string, count: number, duration: string, targetCluster = 'dpu-cplane-tenant1'): Promise<string[]> {
-    const host = await this.hostApi;
+    const host = this.hostApi;
     const all = names(prefix, count);
     await pool(all, 32, async (name) => {
       await host.request('POST', requestsPath, {
@@ -129,7 +129,7 @@ export class Scale {
    * and request its token in the target, write the Secret and the status in the host.
    */
   async rawPath(all: string[], workers: number) {
-    const [host, target] = [await this.hostApi, await this.targetApi];
+    const [host, target] = [this.hostApi, this.targetApi];
     const started = performance.now();
     const cpuMsPerRequest = await cpuPerRequest(this.context, all.length, () => pool(all, workers, async (name) => {
       await target.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: `${name}-sa` } });
@@ -175,7 +175,7 @@ export class Scale {
 
   /** Every request's Secret exists and holds a token; a sample of them authenticates as its ServiceAccount in the target. */
   async checkSecrets(all: string[]): Promise<void> {
-    const host = await this.hostApi;
+    const host = this.hostApi;
     const secrets = new Map<string, V1Secret>();
     let next: string | undefined;
     do {
@@ -301,8 +301,8 @@ export class Scale {
   }
 
   close(): void {
-    void this.hostApi.then((client) => client.close());
-    void this.targetApi.then((client) => client.close());
+    this.hostApi.close();
+    this.targetApi.close();
   }
 }
 

@@ -81,7 +81,7 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
     ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
   };
   const clusters = deps.clusters ?? new TargetClusters(
-    await (deps.hostConnection ? HostCluster.fromConfig(deps.hostConnection, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
+    (deps.hostConnection ? HostCluster.fromConfig(deps.hostConnection, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
     clusterOptions);
   const ownTokens = !deps.hookTokens && config.hookBearerTokenFile ? new HookTokens(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
   const hookTokens = deps.hookTokens ?? ownTokens;

@@ -250,7 +250,7 @@ export class KubeRestClient {
   private readonly agent: Agent | PlainAgent;
   private readonly isHttps: boolean;
 
-  private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
+  constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
     this.server = withoutTrailingSlashes(connection.server);
     this.isHttps = this.server.startsWith('https:');
     // timeout: how long a pooled socket may stay idle (the agent destroys it then).
@@ -269,11 +269,6 @@ export class KubeRestClient {
       routeThroughProxy(this.agent, { refusal: (error as Error).message }, this.isHttps);
     }
     if (proxy) routeThroughProxy(this.agent, { proxy }, this.isHttps);
-  }
-
-  /** Async for the callers that awaited client-node's authentication; nothing is awaited any more. */
-  static async create(connection: ClusterConnection, options: KubeRestClientOptions): Promise<KubeRestClient> {
-    return new KubeRestClient(connection, options);
   }
 
   /** Closes pooled connections; the client must not be used afterwards. */

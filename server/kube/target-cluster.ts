@@ -27,9 +27,9 @@ export interface ClusterOptions {
 }
 
 /** A pooled client whose calls are counted under `kind`. */
-export function createClusterClient(connection: ClusterConnection, options: ClusterOptions, kind: 'host' | 'target'): Promise<KubeRestClient> {
+export function createClusterClient(connection: ClusterConnection, options: ClusterOptions, kind: 'host' | 'target'): KubeRestClient {
   const observe = options.observeApiCall;
-  return KubeRestClient.create(connection, {
+  return new KubeRestClient(connection, {
     timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe(kind, method, code) } : {}),
     ...(kind === 'target' ? { maxResponseBytes: maxTargetResponseBytes } : {}),
   });

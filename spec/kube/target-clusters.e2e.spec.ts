@@ -30,7 +30,7 @@ describe('TargetClusters (real API servers)', function () {
       timeoutMs: 5_000, now: () => nowMs,
       observeApiCall: (cluster: 'host' | 'target', method: string) => { if (cluster === 'host') hostCalls.push(method); },
     };
-    clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(host.adminKubeConfig()), options), options);
+    clusters = new TargetClusters(HostCluster.fromConfig(connectionOf(host.adminKubeConfig()), options), options);
   });
 
   after(async function () {
