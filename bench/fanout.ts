@@ -24,7 +24,7 @@ import { registerDpuCluster, updateDpuClusterStatus } from '../harness/dpucluste
 import { customizeCacheTtlMs, type MetacontrollerDriver } from '../harness/metacontroller/driver.js';
 import { startRelatedController } from '../harness/metacontroller/related-controller.js';
 import { serviceNetwork } from '../harness/webhook-env.js';
-import { highSettings, Scale, type ScaleContext } from './scale.js';
+import { highSettings, Scale, type ScaleContext } from './scale-steps.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectionOf } from '../harness/connection.js';

@@ -44,7 +44,7 @@ import { serviceNetwork } from '../harness/webhook-env.js';
 import type { WebhookInstall } from '../harness/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../harness/webhook-process.js';
 import { fleetAddress, fleetClusters } from './fleet-addresses.js';
-import { recommendedSettings } from './scale.js';
+import { recommendedSettings } from './scale-steps.js';
 import { buildWebhook, log as benchLog, metricSum, root, rssMb, startBenchEnvironment } from './setup.js';
 
 const fleetRequests = Number(process.env.BENCH_FLEET_REQUESTS ?? 10_000);
