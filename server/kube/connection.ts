@@ -8,6 +8,7 @@ import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ClusterConnection } from './cluster-connection.js';
+import { RotatingFile } from '../rotating-file.js';
 import { InvalidKubeconfigError, currentEntries, parseKubeconfig } from './kubeconfig.js';
 import { withoutTrailingSlashes } from './kubeconfig-text.js';
 
@@ -34,18 +35,15 @@ export const tokenFileMaxAgeMs = 60_000;
 export function fileToken(path: string, options: { now?: () => number; maxAgeMs?: number } = {}): (reread?: boolean) => string {
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? tokenFileMaxAgeMs;
-  const read = () => readFileSync(path, 'utf8').trim();
-  let token = read();
+  const file = new RotatingFile(path);
+  const tokenIn = (content: Buffer | undefined) => (content ?? Buffer.alloc(0)).toString('utf8').trim();
+  let token = tokenIn(file.current);
   let readAtMs = now();
   // reread: the server refused the token (401); the file may hold its successor already (the
   // kubelet rotates it in place), which is then sent at once rather than up to a minute later.
   return (reread = false) => {
     if (reread || now() - readAtMs >= maxAgeMs) {
-      try {
-        token = read();
-      } catch {
-        // keep the last token (see above)
-      }
+      if (file.reread()) token = tokenIn(file.current);
       readAtMs = now();
     }
     return token;
