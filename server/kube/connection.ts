@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ClusterConnection } from './cluster-connection.js';
+import { clusterConnectionOf, type ClusterConnection } from './cluster-connection.js';
 import { RotatingFile } from '../rotating-file.js';
 import { InvalidKubeconfigError, currentEntries, parseKubeconfig } from './kubeconfig.js';
 import { withoutTrailingSlashes } from './kubeconfig-text.js';
@@ -118,14 +118,18 @@ export function loadKubeconfigFile(path: string, now: () => number = Date.now): 
     throw new InvalidKubeconfigError(`cannot read the kubeconfig ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    return hostConnectionOf(text, dirname(resolve(path)), now);
+    return trustedKubeconfigConnection(text, dirname(resolve(path)), now);
   } catch (error) {
     if (error instanceof InvalidKubeconfigError) throw new InvalidKubeconfigError(`the kubeconfig ${path}: ${error.message}`);
     throw error;
   }
 }
 
-function hostConnectionOf(text: string, folder: string, now: () => number): ClusterConnection {
+/**
+ * The connection a trusted kubeconfig's current context describes (its files relative to
+ * `folder`). The host's, and the tests' (harness/connection.ts): one reader for both.
+ */
+export function trustedKubeconfigConnection(text: string, folder: string, now: () => number = Date.now): ClusterConnection {
   const { cluster, user } = currentEntries(parseKubeconfig(text));
   for (const [field, why] of refusedHostUserFields) {
     if (user[field] !== undefined) throw new InvalidKubeconfigError(`the user uses ${field}: ${why}`);
@@ -178,13 +182,7 @@ function hostConnectionOf(text: string, folder: string, now: () => number): Clus
       throw new InvalidKubeconfigError(`cannot read token-file ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
-  const tlsServerName = typeof cluster['tls-server-name'] === 'string' && cluster['tls-server-name'] ? cluster['tls-server-name'] : undefined;
-  return {
-    server: withoutTrailingSlashes(server),
-    ...(caPem !== undefined ? { caPem } : {}),
-    ...(tlsServerName ? { tlsServerName } : {}),
-    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
-    ...(cluster['insecure-skip-tls-verify'] === true ? { insecureSkipTlsVerify: true } : {}),
-    ...(bearerToken ? { bearerToken } : {}),
-  };
+  return clusterConnectionOf(withoutTrailingSlashes(server), cluster, {
+    caPem, clientCertPem, clientKeyPem, bearerToken, insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
+  });
 }

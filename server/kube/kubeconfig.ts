@@ -9,7 +9,7 @@
 import { isScalar, Lexer, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
-import type { ClusterConnection } from './cluster-connection.js';
+import { clusterConnectionOf, type ClusterConnection } from './cluster-connection.js';
 import { isWrappedBase64, withoutTrailingSlashes } from './kubeconfig-text.js';
 
 export class InvalidKubeconfigError extends Error {
@@ -194,17 +194,14 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
   const token = typeof user.token === 'string' ? user.token : undefined;
   const hasCertificate = user['client-certificate-data'] !== undefined || user['client-key-data'] !== undefined;
   if (!token && !hasCertificate) throw new InvalidKubeconfigError('the user has neither a token nor client-certificate-data');
-  const tlsServerName = typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : undefined;
 
-  const connection: ClusterConnection = {
-    server,
+  const connection = clusterConnectionOf(server, cluster, {
     caPem,
-    ...(tlsServerName ? { tlsServerName } : {}),
     ...(hasCertificate ? {
       clientCertPem: decodeInline(user['client-certificate-data'], 'client-certificate-data'),
       clientKeyPem: decodeInline(user['client-key-data'], 'client-key-data'),
     } : {}),
     ...(token ? { bearerToken: () => token } : {}),
-  };
+  });
   return { connection, endpoint: { clusterName, server, caPem: caPem.endsWith('\n') ? caPem : `${caPem}\n` } };
 }
