@@ -3,6 +3,7 @@ import { parseDurationMs } from './credential/duration.js';
 import { crdMaxTokenDurationSeconds, defaultPolicy, type Policy } from './credential/policy.js';
 import { idleTargetCloseMs } from './kube/clusters.js';
 import { logLevels, type LogLevel } from './log.js';
+import { parseUrl } from './url.js';
 
 export interface Config {
   port: number;
@@ -54,12 +55,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 }
 
 function httpsUrl(name: string, text: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(text);
   if (!url || url.protocol !== 'https:' || !url.hostname) throw new ConfigError(`${name}=${text}: expected an https URL such as https://10.0.0.1:6443`);
   return text.replace(/\/+$/, '');
 }

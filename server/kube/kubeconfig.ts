@@ -8,6 +8,7 @@
 // credentials to another server.
 import { isScalar, Lexer, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
+import { parseUrl } from '../url.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import { clusterConnectionOf, type ClusterConnection } from './cluster-connection.js';
 import { isWrappedBase64, withoutTrailingSlashes } from './kubeconfig-text.js';
@@ -63,12 +64,8 @@ function pick(clusters: Map<string, Entry>, users: Map<string, Entry>, contexts:
 
 function checkServer(server: unknown): string {
   if (typeof server !== 'string' || server === '') throw new InvalidKubeconfigError('the cluster has no server');
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
-  }
+  const url = parseUrl(server);
+  if (!url) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
   if (url.protocol !== 'https:' || !url.hostname) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not an https URL`);
   return withoutTrailingSlashes(server);
 }
