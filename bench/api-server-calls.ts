@@ -7,7 +7,7 @@
 import { request } from 'node:https';
 import { stopAllControlPlanes, type ControlPlane } from '../harness/control-plane.js';
 import { serviceNetwork } from '../harness/webhook-env.js';
-import { highSettings, Scale } from './scale.js';
+import { highSettings, Scale } from './scale-steps.js';
 import { buildWebhook, log, startBenchEnvironment } from './setup.js';
 
 const sizes = [Number(process.env.API_CALLS_SMALL ?? 1_000), Number(process.env.API_CALLS_LARGE ?? 10_000)];

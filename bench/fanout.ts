@@ -24,7 +24,7 @@ import { registerDpuCluster, updateDpuClusterStatus } from '../harness/dpucluste
 import { customizeCacheTtlMs, type MetacontrollerDriver } from '../harness/metacontroller/driver.js';
 import { startRelatedController } from '../harness/metacontroller/related-controller.js';
 import { serviceNetwork } from '../harness/webhook-env.js';
-import { highSettings, Scale, type ScaleContext } from './scale.js';
+import { highSettings, Scale, type ScaleContext } from './scale-steps.js';
 import { buildWebhook, cpuMs, log, startBenchEnvironment } from './setup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectionOf } from '../harness/connection.js';
@@ -84,7 +84,7 @@ export async function fanoutPhase(context: ScaleContext, scale: Scale, requests:
   await registerDpuCluster(context.hostConfig, context.target, { name: cluster });
   let offsetMs = 0;
   const driver = await scale.driver(highSettings, () => Date.now() + offsetMs, controllerPath);
-  const host = await KubeRestClient.create(connectionOf(context.hostConfig), { timeoutMs: 60_000 });
+  const host = new KubeRestClient(connectionOf(context.hostConfig), { timeoutMs: 60_000 });
   try {
     const setupStarted = performance.now();
     const names = await scale.createRequests(`fan${controllerPath ? 'rel' : ''}${requests}`, requests, '1h', cluster);

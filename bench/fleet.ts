@@ -44,7 +44,7 @@ import { serviceNetwork } from '../harness/webhook-env.js';
 import type { WebhookInstall } from '../harness/webhook-install.js';
 import { startWebhookProcess, type WebhookProcess } from '../harness/webhook-process.js';
 import { fleetAddress, fleetClusters } from './fleet-addresses.js';
-import { recommendedSettings } from './scale.js';
+import { recommendedSettings } from './scale-steps.js';
 import { buildWebhook, log as benchLog, metricSum, root, rssMb, startBenchEnvironment } from './setup.js';
 
 const fleetRequests = Number(process.env.BENCH_FLEET_REQUESTS ?? 10_000);
@@ -306,8 +306,8 @@ async function memoryAfterGc(webhook: WebhookProcess, file: string): Promise<Mem
 async function runOnce(context: FleetContext, proxy: FleetProxy, label: string, clusters: FleetCluster[], requests: number, idle: boolean) {
   const log = context.log ?? benchLog;
   const { hostConfig, target, install } = context;
-  const host = await KubeRestClient.create(connectionOf(hostConfig), { timeoutMs: 60_000, maxSockets: 64 });
-  const targetApi = await KubeRestClient.create(connectionOf(target.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 16 });
+  const host = new KubeRestClient(connectionOf(hostConfig), { timeoutMs: 60_000, maxSockets: 64 });
+  const targetApi = new KubeRestClient(connectionOf(target.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 16 });
   log(`fleet (${label}): ${clusters.length} DPUClusters, ${requests} requests`);
   const adminYaml = parse(target.adminKubeconfigYaml()) as { clusters: { name: string; cluster: { server: string } }[] };
   await pool(clusters, 8, async (cluster) => {

@@ -1,12 +1,12 @@
 // The webhook's memory after new requests: RSS_LOAD_REQUESTS (2,000) requests made and reconciled
-// through the driver at the high settings (bench/scale.ts's webhook path), then VmRSS, VmHWM and the
+// through the driver at the high settings (bench/scale-steps.ts's webhook path), then VmRSS, VmHWM and the
 // heap read. For this build and every build in RSS_LOAD_ENTRIES (other main.js, comma-separated),
 // each in fresh control planes, so no build starts with another's ServiceAccounts and Secrets.
 // A shorter stand-in for bench:scale's 10,000-request RSS. RSS_LOAD_THIS=false: the other builds only.
 //   RSS_LOAD_ENTRIES=/path/to/other/dist/server/main.js npx tsx bench/rss-load.ts
 import { stopAllControlPlanes } from '../harness/control-plane.js';
 import { serviceNetwork } from '../harness/webhook-env.js';
-import { highSettings, Scale } from './scale.js';
+import { highSettings, Scale } from './scale-steps.js';
 import { buildWebhook, log, rssMb, startBenchEnvironment } from './setup.js';
 
 const requests = Number(process.env.RSS_LOAD_REQUESTS ?? 2_000);

@@ -14,7 +14,8 @@ import type { WebhookProcess } from '../harness/webhook-process.js';
 import {
   buildWebhook, connections, cpuMs, log, median, metricSum, reuseRequestBody, root, rssMb, startBaseline, startBenchEnvironment, type BenchEnvironment,
 } from './setup.js';
-import { runScale, Scale } from './scale.js';
+import { runScale } from './scale.js';
+import { Scale } from './scale-steps.js';
 import { runFleet } from './fleet.js';
 
 const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 10);

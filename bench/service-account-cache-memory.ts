@@ -27,7 +27,7 @@ export async function measureInChild(kubeconfigPath: string): Promise<CacheMemor
 async function measure(kubeconfigPath: string): Promise<CacheMemory> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfigPath);
-  const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 60_000 });
+  const client = new KubeRestClient(connectionOf(config), { timeoutMs: 60_000 });
   const settle = () => {
     for (let round = 0; round < 3; round++) global.gc!();
     return process.memoryUsage().heapUsed;
@@ -48,7 +48,7 @@ async function standalone(): Promise<void> {
   const count = Number(process.env.SA_CACHE_ENTRIES ?? 10_000);
   const plane = await startControlPlane({ name: 'sa-cache' });
   try {
-    const client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 32 });
+    const client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 60_000, maxSockets: 32 });
     let next = 0;
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (next < count) {

@@ -66,7 +66,7 @@ export class BootstrapJobRunner {
    * source runs as a process.
    */
   static async start(plane: ControlPlane, namespace: string, dir: string, options: { poll?: boolean; image?: string } = {}): Promise<BootstrapJobRunner> {
-    const runner = new BootstrapJobRunner(plane, await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 }),
+    const runner = new BootstrapJobRunner(plane, new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 }),
       namespace, dir, options.image);
     if (options.poll ?? true) runner.schedule();
     return runner;

@@ -56,7 +56,7 @@ interface ApiResourceList {
  * x-kubernetes-validations from CRDs). CRDs are awaited until Established.
  */
 export async function createObjects(config: KubeConfig, objects: KubernetesObject[]): Promise<void> {
-  const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
+  const client = new KubeRestClient(connectionOf(config), { timeoutMs: 10_000 });
   try {
     for (const object of objects) {
       const apiVersion = object.apiVersion ?? '';

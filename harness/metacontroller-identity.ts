@@ -15,7 +15,7 @@ export const metacontrollerUser = `system:serviceaccount:${metacontrollerAccount
 
 /** Creates what is missing of Metacontroller's account and returns a kubeconfig authenticating as it (a token of a day). */
 export async function metacontrollerKubeConfig(plane: ControlPlane): Promise<KubeConfig> {
-  const admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+  const admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   const { namespace, name } = metacontrollerAccount;
   const createUnlessExists = async (path: string, body: object) => {
     try {

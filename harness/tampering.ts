@@ -9,7 +9,7 @@ import { eventually } from './eventually.js';
 
 /** Removes every label and owner reference of a Secret or ServiceAccount (a merge patch, as `kubectl label` or `edit` would do). */
 export async function stripLabelsAndOwners(config: KubeConfig, resource: 'secrets' | 'serviceaccounts', namespace: string, name: string): Promise<void> {
-  const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
+  const client = new KubeRestClient(connectionOf(config), { timeoutMs: 10_000 });
   try {
     await client.request('PATCH', `/api/v1/namespaces/${namespace}/${resource}/${name}`,
       { metadata: { labels: null, ownerReferences: null } }, { contentType: 'application/merge-patch+json' });

@@ -25,6 +25,7 @@ import { MetacontrollerDriver } from './metacontroller/driver.js';
 import { readCompositeController } from './metacontroller/controller-spec.js';
 import { WebhookInstall } from './webhook-install.js';
 import { connectionOf } from './connection.js';
+import { insecureAppOf } from './insecure-app.js';
 
 export const parentApi = { group: 'svc.dpu.nvidia.com', version: 'v1alpha1', plural: 'dpuservicecredentialrequests' } as const;
 
@@ -107,9 +108,10 @@ export class WebhookEnv {
     const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
     const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
     const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
+    const maxBodyBytes = 1024 * 1024;
     const webhook = await createWebhook({
       config: {
-        port: 0, metricsPort: 0, remoteTimeoutMs: options.remoteTimeoutMs ?? 3_000, maxBodyBytes: 1024 * 1024,
+        port: 0, metricsPort: 0, remoteTimeoutMs: options.remoteTimeoutMs ?? 3_000, maxBodyBytes,
         filePollIntervalMs: 50, shutdownTimeoutMs: 1_000, policy: defaultPolicy,
         hookBearerTokenFile: install.tokenFile, tlsCertFile: install.tlsVolume.path('tls.crt'), tlsKeyFile: install.tlsVolume.path('tls.key'),
       },
@@ -118,7 +120,7 @@ export class WebhookEnv {
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
-      const listening = webhook.insecureApp().listen(0, '127.0.0.1', () => resolve(listening));
+      const listening = insecureAppOf(webhook, maxBodyBytes).listen(0, '127.0.0.1', () => resolve(listening));
     });
     // One clock for the webhook and Metacontroller's timers: moving it makes requeues and the periodic resync due.
     const driver = await MetacontrollerDriver.start({

@@ -17,7 +17,7 @@ const deploy = (path: string) => fileURLToPath(new URL(`../deploy/${path}`, impo
 
 /** Creates what is missing of the webhook's namespace, account and rights, and returns a kubeconfig authenticating as it (a token of a day). */
 export async function webhookKubeConfig(plane: ControlPlane): Promise<KubeConfig> {
-  const admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+  const admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   try {
     for (const object of [...await readManifests(deploy('namespace.yaml')), ...await readManifests(deploy('rbac.yaml'))]) {
       const [group, version] = object.apiVersion!.includes('/') ? object.apiVersion!.split('/') : ['', object.apiVersion!];
@@ -38,7 +38,7 @@ export async function webhookKubeConfig(plane: ControlPlane): Promise<KubeConfig
 
 /** A kubeconfig authenticating as the webhook's ServiceAccount, which must exist (a token of a day). */
 export async function webhookTokenKubeConfig(plane: ControlPlane): Promise<KubeConfig> {
-  const admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+  const admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   try {
     const { namespace, name } = webhookAccount;
     const minted = await admin.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {

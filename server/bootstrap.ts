@@ -26,7 +26,7 @@ async function main(): Promise<number> {
   }
   const log = createLogger(settings.logLevel);
   // KUBECONFIG, else ~/.kube/config, else the Pod's ServiceAccount (the Job's).
-  const client = await KubeRestClient.create(loadHostConnection().connection, { timeoutMs: callTimeoutMs });
+  const client = new KubeRestClient(loadHostConnection().connection, { timeoutMs: callTimeoutMs });
   try {
     const report = await runBootstrap(client, settings, secretLabels, { log });
     log.info(report.done.length ? 'bootstrap done' : 'bootstrap: everything was in place', { namespace: settings.namespace, changes: report.done.length });

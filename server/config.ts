@@ -1,7 +1,9 @@
 // Every setting, from the environment, in one place. docs/operations.md lists them.
 import { parseDurationMs } from './credential/duration.js';
 import { crdMaxTokenDurationSeconds, defaultPolicy, type Policy } from './credential/policy.js';
+import { idleTargetCloseMs } from './kube/clusters.js';
 import { logLevels, type LogLevel } from './log.js';
+import { parseUrl } from './url.js';
 
 export interface Config {
   port: number;
@@ -53,12 +55,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 }
 
 function httpsUrl(name: string, text: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
+  const url = parseUrl(text);
   if (!url || url.protocol !== 'https:' || !url.hostname) throw new ConfigError(`${name}=${text}: expected an https URL such as https://10.0.0.1:6443`);
   return text.replace(/\/+$/, '');
 }
@@ -145,8 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowInsecureHooks: boolean(env, 'ALLOW_INSECURE_HOOKS'),
     filePollIntervalMs: integer(env, 'FILE_POLL_INTERVAL_MS', 5_000, 10, 600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000),
-    // The default is kube/clusters.ts idleTargetCloseMs (not imported: config loads no client library).
-    idleTargetCloseMs: integer(env, 'IDLE_TARGET_CLOSE_MS', 15 * 60_000, 1_000, 86_400_000),
+    idleTargetCloseMs: integer(env, 'IDLE_TARGET_CLOSE_MS', idleTargetCloseMs, 1_000, 86_400_000),
     policy: loadPolicy(env),
   };
   // The hooks mint credentials: an install that forgot its Secrets must not come up open.

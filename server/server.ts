@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from './log.js';
-import { WatchedFile } from './watched-file.js';
+import { WatchedFile } from './rotating-file.js';
 
 export interface ClientTimeouts {
   /** A request's headers must arrive within this. */

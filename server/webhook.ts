@@ -2,12 +2,14 @@
 // hook app and its HTTP(S) server, the metrics app and its server, Events and hook tokens.
 // main.ts gives it the process's configuration, clock and log; the tests give it their own.
 import type { Express } from 'express';
-import { createApp, createMetricsApp, type AppOptions } from './app.js';
+import { createApp, createMetricsApp } from './app.js';
 import type { Config } from './config.js';
 import type { HookContext } from './hooks/context.js';
 import { HookTokens } from './http/bearer-auth.js';
 import type { ClusterConnection } from './kube/connection.js';
-import { HostCluster, TargetClusters, type ClusterOptions } from './kube/clusters.js';
+import { TargetClusters } from './kube/clusters.js';
+import { HostCluster } from './kube/host-cluster.js';
+import type { ClusterOptions } from './kube/target-cluster.js';
 import { EventRecorder } from './kube/events.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -47,8 +49,6 @@ export interface WiredWebhook {
   hookTokens: HookTokens | undefined;
   /** The hooks and probes, with authentication as configured. */
   app: Express;
-  /** The same hooks over the same context without TLS, hook token, client certificate or Events (ALLOW_INSECURE_HOOKS). */
-  insecureApp(): Express;
   metricsApp: Express;
   /** Closes what it opened itself: the hook-token files and the cluster clients. */
   close(): void;
@@ -79,21 +79,19 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
     ...(config.hostClusterServer ? { hostClusterServer: config.hostClusterServer } : {}),
   };
   const clusters = deps.clusters ?? new TargetClusters(
-    await (deps.hostConnection ? HostCluster.fromConfig(deps.hostConnection, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
+    (deps.hostConnection ? HostCluster.fromConfig(deps.hostConnection, clusterOptions) : HostCluster.fromEnvironment(clusterOptions)),
     clusterOptions);
   const ownTokens = !deps.hookTokens && config.hookBearerTokenFile ? new HookTokens(config.hookBearerTokenFile, config.filePollIntervalMs) : undefined;
   const hookTokens = deps.hookTokens ?? ownTokens;
   const context: HookContext = { clusters, now: deps.now ?? (() => new Date()), log, ...(config.policy ? { policy: config.policy } : {}) };
-  const common: AppOptions = { maxBodyBytes: config.maxBodyBytes, metrics, hostClusterReachable: () => clusters.host.checkReachable() };
   const app = createApp(context, {
-    ...common,
+    maxBodyBytes: config.maxBodyBytes, metrics, hostClusterReachable: () => clusters.host.checkReachable(),
     ...(hookTokens ? { hookTokens } : {}),
     ...(config.tlsClientSubject !== undefined ? { clientCertificateSubject: config.tlsClientSubject } : {}),
     ...((deps.recordEvents ?? true) ? { events: new EventRecorder(clusters.host.client, log) } : {}),
   });
   return {
     clusters, metrics, context, hookTokens, app,
-    insecureApp: () => createApp(context, common),
     metricsApp: createMetricsApp(metrics),
     close: () => {
       ownTokens?.close();

@@ -12,6 +12,7 @@ import { silentLogger } from '../server/log.js';
 import { createWebhook, type WebhookDeps } from '../server/webhook.js';
 import { closedHostKubeConfig, unreachableHostConfig } from '../harness/unreachable-host-app.js';
 import { connectionOf } from '../harness/connection.js';
+import { insecureAppOf } from '../harness/insecure-app.js';
 
 const deps = (config: Partial<WebhookDeps['config']> = {}): WebhookDeps => ({
   config: { ...unreachableHostConfig, ...config }, hostConnection: connectionOf(closedHostKubeConfig()), log: silentLogger, recordEvents: false, listenHost: '127.0.0.1',
@@ -71,8 +72,8 @@ describe('createWebhook', function () {
       expect(await customize(guarded.port, 'wrong')).to.equal(401);
       expect(await customize(guarded.port, 'hook-token')).to.equal(200);
       expect(await customize(open.port)).to.equal(200);
-      // insecureApp: the same hooks without the token (the tests' plain listener).
-      await request(guarded.insecureApp()).post('/customize').set('content-type', 'application/json').send(body).expect(200);
+      // insecureAppOf: the same hooks without the token (the tests' plain listener).
+      await request(insecureAppOf(guarded, unreachableHostConfig.maxBodyBytes)).post('/customize').set('content-type', 'application/json').send(body).expect(200);
     } finally {
       await Promise.all([guarded.stop(), open.stop()]);
       await rm(dir, { recursive: true, force: true });

@@ -230,7 +230,7 @@ export class MetacontrollerDriver {
    */
   static async start(options: DriverOptions): Promise<MetacontrollerDriver> {
     const controller = await readCompositeController(options.controllerPath ?? shippedControllerPath);
-    const host = await KubeRestClient.create(connectionOf(options.host), { timeoutMs: 10_000 });
+    const host = new KubeRestClient(connectionOf(options.host), { timeoutMs: 10_000 });
     const giveUpAt = Date.now() + (options.buildTimeoutMs ?? 30_000);
     for (let failures = 0; ; failures++) {
       try {

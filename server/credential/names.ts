@@ -1,6 +1,13 @@
-// Label and annotation keys this webhook writes. The label keys are DPF's, so that
-// ServiceAccounts created by DPF's own controller (releases after v24.10) are recognised as
-// managed; DPF v24.10's carry no labels and are handed over by annotation (service-account-claim.ts).
+// Label and annotation keys this webhook writes, and how an object is named ("namespace/name").
+// The label keys are DPF's, so that ServiceAccounts created by DPF's own controller (releases
+// after v24.10) are recognised as managed; DPF v24.10's carry no labels and are handed over by
+// annotation (service-account-claim.ts).
+import type { DpuServiceCredentialRequest } from '../api.js';
+
+export interface NamespacedName {
+  namespace: string;
+  name: string;
+}
 
 export const managedByLabel = 'svc.dpu.nvidia.com/managed-by-controller';
 export const managedByValue = 'dpuservicecredentialrequestcontroller';
@@ -39,3 +46,13 @@ export function managedLabels(requestNamespace: string, requestName: string): Re
 }
 
 export const namespacedName = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/** "namespace/name", as the status and the Secret's annotations record it; a part that is missing is ''. */
+export function parseNamespacedName(reference: string): NamespacedName {
+  const [namespace = '', name = ''] = reference.split('/');
+  return { namespace, name };
+}
+
+/** The request's own namespace and name, from its metadata ('' where missing). */
+export const requestRefOf = (request: DpuServiceCredentialRequest): NamespacedName =>
+  ({ namespace: request.metadata?.namespace ?? '', name: request.metadata?.name ?? '' });

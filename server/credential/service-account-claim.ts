@@ -21,8 +21,7 @@
 //   none of ours                 none / another     absent, or another      refused
 // A ServiceAccount carrying any managed label but not all three naming this request counts as
 // another request's: consent never moves a ServiceAccount from one request to another.
-import { adoptAnnotation, managedByLabel, managedByValue, namespacedName, requestNameLabel, requestNamespaceLabel } from './names.js';
-import type { NamespacedName } from './validate.js';
+import { adoptAnnotation, managedByLabel, managedByValue, namespacedName, requestNameLabel, requestNamespaceLabel, type NamespacedName } from './names.js';
 
 /** The consent annotation: the same key as a Secret's, valued "namespace/name" of the request on the host. */
 export const adoptServiceAccountAnnotation = adoptAnnotation;

@@ -15,7 +15,8 @@
 // And no grant opens a protected namespace (kube-* and the configured list), in any cluster:
 // Kubernetes' own ClusterRoleBindings name ServiceAccounts there that may not exist yet, and
 // whoever creates such a name first gets its rights.
-import type { NamespacedName, ValidSpec } from './validate.js';
+import { parseNamespacedName, type NamespacedName } from './names.js';
+import type { ValidSpec } from './validate.js';
 
 export const grantVerb = 'use';
 /** The identity a request's namespace is checked as; it needs not exist. */
@@ -56,12 +57,10 @@ export function scopeOfSpec(spec: ValidSpec): Scope {
 
 /** The scope of a ServiceAccount recorded as "namespace/name", in the DPUCluster "namespace/name" (absent: the host). */
 export function scopeOfRecord(requestNamespace: string, serviceAccount: string, targetCluster: string | undefined): Scope {
-  const [serviceAccountNamespace = ''] = serviceAccount.split('/');
-  const [clusterNamespace = '', clusterName = ''] = (targetCluster ?? '').split('/');
   return {
     requestNamespace,
-    ...(targetCluster ? { targetCluster: { namespace: clusterNamespace, name: clusterName } } : {}),
-    serviceAccountNamespace,
+    ...(targetCluster ? { targetCluster: parseNamespacedName(targetCluster) } : {}),
+    serviceAccountNamespace: parseNamespacedName(serviceAccount).namespace,
   };
 }
 

@@ -2,7 +2,7 @@
 // or before the CRD was updated), plus the rules only the hook can check.
 import { isRecord, type DpuServiceCredentialRequest, type SecretType } from '../api.js';
 import { parseDurationMs } from './duration.js';
-import { rotateAnnotation } from './names.js';
+import { rotateAnnotation, type NamespacedName } from './names.js';
 
 /** The TokenRequest API rejects shorter tokens. */
 export const minTokenDurationMs = 10 * 60_000;
@@ -17,11 +17,6 @@ const maxRotationLength = 63;
  * value fails the whole sync, so no status is ever written: refused here and by the CRD.
  */
 const metacontrollerSelectorLabel = 'controller-uid';
-
-export interface NamespacedName {
-  namespace: string;
-  name: string;
-}
 
 export interface ValidSpec {
   request: NamespacedName & { uid: string; generation: number };

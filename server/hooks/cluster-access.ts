@@ -5,7 +5,7 @@
 import type { DpuClusterObject, SecretObject } from '../api.js';
 import type { ClusterEndpoint } from '../credential/render.js';
 import type { Removal } from '../credential/removal.js';
-import type { NamespacedName } from '../credential/validate.js';
+import type { NamespacedName } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';
 import type { EnsuredServiceAccount } from '../kube/service-accounts.js';
 import type { Anchor, AnchorOptions, AnchorState } from '../kube/token-anchors.js';

@@ -1,9 +1,9 @@
 // What the hooks share: the clusters, the clock, the log, and finding the cluster a
 // request (or an earlier version of it) points at.
 import type { DpuClusterObject, ServiceAccountEntry } from '../api.js';
-import { namespacedName } from '../credential/names.js';
+import { namespacedName, parseNamespacedName, type NamespacedName } from '../credential/names.js';
 import { defaultPolicy, type Policy } from '../credential/policy.js';
-import type { NamespacedName, ValidSpec } from '../credential/validate.js';
+import type { ValidSpec } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
@@ -30,16 +30,22 @@ export class TargetClusterGoneError extends Error {
 }
 
 /**
- * A DPUCluster as a sync sees it, cheapest first: the hook request's related objects (sent
- * only by a CompositeController of 0.3.x or earlier, whose customize hook named it: during a
- * rollout), else the webhook's own DPUCluster watch, else a GET, which catches one made a
- * moment ago that the watch has not brought yet. Undefined only when the GET says 404.
+ * A DPUCluster known without a call: the hook request's related objects (sent only by a
+ * CompositeController of 0.3.x or earlier, whose customize hook named it: during a rollout),
+ * else the webhook's own DPUCluster watch. Undefined does not mean gone (findDpuCluster).
+ */
+export function knownDpuCluster(host: HostAccess, { namespace, name }: NamespacedName, related: SyncRequest['related']):
+  DpuClusterObject | undefined {
+  return related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)] ?? host.cachedDpuCluster(namespace, name);
+}
+
+/**
+ * A DPUCluster as a sync sees it, cheapest first: knownDpuCluster, else a GET, which catches
+ * one made a moment ago that the watch has not brought yet. Undefined only when the GET says 404.
  */
 export async function findDpuCluster(host: HostAccess, namespace: string, name: string, related: SyncRequest['related'],
   deadline: Deadline): Promise<DpuClusterObject | undefined> {
-  return related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)]
-    ?? host.cachedDpuCluster(namespace, name)
-    ?? await host.readDpuCluster(namespace, name, deadline);
+  return knownDpuCluster(host, { namespace, name }, related) ?? await host.readDpuCluster(namespace, name, deadline);
 }
 
 /** The target cluster of a valid spec: the host, or the DPUCluster it names (findDpuCluster). */
@@ -55,10 +61,7 @@ export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest
 }
 
 /** The namespace and name of a recorded ServiceAccount. */
-export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName {
-  const [namespace = '', name = ''] = entry.serviceAccount.split('/');
-  return { namespace, name };
-}
+export const serviceAccountRefOf = (entry: ServiceAccountEntry): NamespacedName => parseNamespacedName(entry.serviceAccount);
 
 /**
  * The cluster a recorded ServiceAccount lives in: the host, or the DPUCluster of that name when it
@@ -69,7 +72,7 @@ export function serviceAccountRefOf(entry: ServiceAccountEntry): NamespacedName 
 export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline,
   related?: SyncRequest['related']): Promise<TargetAccess | undefined> {
   if (!previous.targetCluster) return clusters.host.target;
-  const [namespace = '', name = ''] = previous.targetCluster.split('/');
+  const { namespace, name } = parseNamespacedName(previous.targetCluster);
   const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related, deadline);
   if (!dpuCluster) {
     clusters.forget(previous.targetCluster);

@@ -6,11 +6,11 @@ import { eventReasons, normal } from '../credential/events.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { retryAfterSeconds } from '../credential/status.js';
 import { validateRequest } from '../credential/validate.js';
-import { namespacedName } from '../credential/names.js';
+import { namespacedName, requestRefOf } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';
-import { dpuClusterRelatedKey, objectKey, secretChildKey, type SyncRequest } from '../metacontroller.js';
+import { secretChildKey, type SyncRequest } from '../metacontroller.js';
 import type { HostAccess } from './cluster-access.js';
-import { clusterOf, type HookContext } from './context.js';
+import { clusterOf, knownDpuCluster, type HookContext } from './context.js';
 import { deleteRecordedServiceAccount, tamperingEvents } from './leftovers.js';
 import { unchanged, writtenByWebhook } from './children.js';
 import { finalizeFailure } from './error-outcomes.js';
@@ -28,10 +28,7 @@ function serviceAccountsToDelete(request: SyncRequest, host: HostAccess): Servic
     const { serviceAccount, targetCluster } = validation.spec;
     // The UID of the cluster it was made in, when known without a call (related, or the watch);
     // without it, clusterOf takes the DPUCluster of that name at its word.
-    const known = targetCluster
-      ? request.related?.[dpuClusterRelatedKey]?.[objectKey(targetCluster.namespace, targetCluster.name)]
-        ?? host.cachedDpuCluster(targetCluster.namespace, targetCluster.name)
-      : undefined;
+    const known = targetCluster ? knownDpuCluster(host, targetCluster, request.related) : undefined;
     const fromSpec: ServiceAccountEntry = {
       serviceAccount: namespacedName(serviceAccount.namespace, serviceAccount.name),
       ...(targetCluster ? { targetCluster: namespacedName(targetCluster.namespace, targetCluster.name) } : {}),
@@ -92,7 +89,7 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
  */
 async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], tampered: string[], request: SyncRequest,
   context: HookContext, deadline: Deadline): Promise<void> {
-  const requestRef = { namespace: request.parent.metadata?.namespace ?? '', name: request.parent.metadata?.name ?? '' };
+  const requestRef = requestRefOf(request.parent);
   for (const account of accounts) {
     const target = await clusterOf(context.clusters, account, deadline, request.related);
     // undefined: the cluster is gone, and the ServiceAccount with it.

@@ -4,6 +4,7 @@
 // namespace) ends the sync with a refusal that takes back what was issued, so no other
 // early answer (an invalid spec, a stale input) can keep a token alive past a withdrawal.
 import type { DpuServiceCredentialRequest, ServiceAccountEntry } from '../api.js';
+import { requestRefOf } from '../credential/names.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { buildStatus, failed, failingSince, reasons, retryAfterSeconds, type ConditionResult } from '../credential/status.js';
 import {
@@ -12,7 +13,6 @@ import {
 import { anchorEntryOf, anchorsOf, type AnchorEntry } from '../credential/token-anchors.js';
 import { rfc3339 } from '../credential/time.js';
 import type { TokenRecord } from '../credential/token.js';
-import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { policyOf, type HookContext } from './context.js';
 import { deleteAnchors, deleteLeftovers, tamperingEvents, tamperingNote } from './leftovers.js';
@@ -87,7 +87,7 @@ export function refuse(parent: DpuServiceCredentialRequest, refusal: Refusal, ho
  */
 export async function revokeEverything(parent: DpuServiceCredentialRequest, refused: ConditionResult, holdings: Holdings,
   context: HookContext, deadline: Deadline, now: Date): Promise<SyncOutcome> {
-  const request: NamespacedName = { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' };
+  const request = requestRefOf(parent);
   const revocation = await deleteAnchors(holdings.anchors.map((entry) => ({ entry, action: 'revoke' as const })), holdings.anchors,
     undefined, request, context, deadline);
   const cleanup = await deleteLeftovers(holdings.serviceAccounts, undefined, request, context, deadline);

@@ -4,12 +4,11 @@
 // (credential/removal.ts); what fails stays recorded and is tried again at the next sync.
 import type { ServiceAccountEntry } from '../api.js';
 import { eventReasons, warning, type EventNote } from '../credential/events.js';
-import { namespacedName } from '../credential/names.js';
+import { namespacedName, type NamespacedName } from '../credential/names.js';
 import { isGone, type Removal } from '../credential/removal.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
 import { trustedServiceAccountUid } from '../credential/tenancy.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
-import type { NamespacedName } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import type { TargetAccess } from './cluster-access.js';
 import { clusterOf, policyOf, serviceAccountRefOf, type HookContext } from './context.js';

@@ -2,7 +2,7 @@
 // older than this webhook's last answer (Metacontroller's caches lag; observed-secret.ts
 // decides), and that the Secret the spec names is this request's to write.
 import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject } from '../api.js';
-import { adoptAnnotation, namespacedName } from '../credential/names.js';
+import { adoptAnnotation, namespacedName, parseNamespacedName } from '../credential/names.js';
 import { inputFreshness, showsLastIssued, writeRefused, type IssuedToken } from '../credential/observed-secret.js';
 import { outputSecretType } from '../credential/render.js';
 import { buildStatus, conditionTypes, failed, reasons, succeeded } from '../credential/status.js';
@@ -76,7 +76,7 @@ async function refusedSecretWrite(run: SyncRun, knownAnchors: ReadonlySet<string
   const last = lastIssued(parent.status);
   const recorded = parent.status?.secret;
   if (!last || !recorded) return undefined;
-  const [namespace = '', name = ''] = recorded.split('/');
+  const { namespace, name } = parseNamespacedName(recorded);
   const child = observed.named(name);
   const childRecord = observed.recordOf(child);
   const seen = child ? (childRecord ? { token: observed.issuedToken(childRecord) } : {}) : undefined;

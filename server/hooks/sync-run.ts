@@ -4,7 +4,8 @@ import type { DpuServiceCredentialRequest } from '../api.js';
 import type { Policy } from '../credential/policy.js';
 import type { ConditionResult } from '../credential/status.js';
 import { anchorsToDelete, type AnchorLimits } from '../credential/token-anchors.js';
-import { validateRequest, type NamespacedName, type Validation } from '../credential/validate.js';
+import { requestRefOf, type NamespacedName } from '../credential/names.js';
+import { validateRequest, type Validation } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { secretChildKey, type SyncRequest } from '../metacontroller.js';
 import { ObservedSecrets, writtenByWebhook } from './children.js';
@@ -42,7 +43,7 @@ export function startRun(request: SyncRequest, context: HookContext, deadline: D
   return {
     request,
     parent,
-    requestRef: { namespace: parent.metadata?.namespace ?? '', name: parent.metadata?.name ?? '' },
+    requestRef: requestRefOf(parent),
     observed,
     validation: validateRequest(parent),
     holdings,

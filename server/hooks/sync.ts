@@ -38,8 +38,6 @@ import { end, failure, hasEnded, outcomeReasons, type Ended, type SyncOutcome } 
 import { checkInputFreshness, checkSecretOwnership, type Freshness } from './secret-checks.js';
 import { failedCall, failureBase, keepSecret, startRun, type SyncRun } from './sync-run.js';
 
-export type { SyncDecision, SyncOutcome } from './outcome.js';
-
 /** `deadline`: when the answer must be sent, so that Metacontroller still takes it. */
 export async function sync(request: SyncRequest, context: HookContext, deadline: Deadline): Promise<SyncOutcome> {
   const outcome = await syncPhases(startRun(request, context, deadline));

@@ -5,7 +5,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
-import { WatchedFile } from '../watched-file.js';
+import { WatchedFile } from '../rotating-file.js';
 
 // One-shot hash: half the cost of a Hash object, and this runs on every hook call.
 const digest = (value: string) => hash('sha256', value, 'buffer');

@@ -10,11 +10,6 @@ import { InvalidKubeconfigError } from './kubeconfig.js';
 import type { Deadline } from './rest.js';
 import { createClusterClient, TargetCluster, type ClusterOptions } from './target-cluster.js';
 
-// Where they were before this file was split; main.ts, the tests and the benchmarks import them from here.
-export { HostCluster } from './host-cluster.js';
-export { TargetCluster, type ClusterOptions } from './target-cluster.js';
-export { adminKubeconfigKeys } from './admin-kubeconfig.js';
-
 /** The target cluster cannot be used yet: its DPUCluster or kubeconfig Secret is missing or broken. */
 export class TargetClusterNotReadyError extends Error {
   override name = 'TargetClusterNotReadyError';
@@ -115,7 +110,7 @@ export class TargetClusters {
     if (refused?.fingerprint === fingerprint) throw refused.error;
     let target: TargetCluster;
     try {
-      target = await this.connect(source, kubeconfig);
+      target = this.connect(source, kubeconfig);
     } catch (error) {
       if (error instanceof InvalidKubeconfigError) this.invalid.set(source.ref, { fingerprint, error });
       throw error;
@@ -144,9 +139,9 @@ export class TargetClusters {
     return encodedAdminKubeconfig(secret, secretRef, source.ref);
   }
 
-  private async connect(source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig): Promise<TargetCluster> {
+  private connect(source: KubeconfigSource, kubeconfig: EncodedAdminKubeconfig): TargetCluster {
     const loaded = loadAdminKubeconfig(kubeconfig, namespacedName(source.namespace, source.secretName));
-    const client = await createClusterClient(loaded.connection, this.options, 'target');
+    const client = createClusterClient(loaded.connection, this.options, 'target');
     return new TargetCluster(source.ref, source.uid, clusterIdOf(loaded.endpoint), loaded.endpoint, client, this.options.log);
   }
 

@@ -7,7 +7,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ClusterConnection } from './cluster-connection.js';
+import { clusterConnectionOf, type ClusterConnection } from './cluster-connection.js';
+import { RotatingFile } from '../rotating-file.js';
+import { parseUrl } from '../url.js';
 import { InvalidKubeconfigError, currentEntries, parseKubeconfig } from './kubeconfig.js';
 import { withoutTrailingSlashes } from './kubeconfig-text.js';
 
@@ -34,18 +36,15 @@ export const tokenFileMaxAgeMs = 60_000;
 export function fileToken(path: string, options: { now?: () => number; maxAgeMs?: number } = {}): (reread?: boolean) => string {
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? tokenFileMaxAgeMs;
-  const read = () => readFileSync(path, 'utf8').trim();
-  let token = read();
+  const file = new RotatingFile(path);
+  const tokenIn = (content: Buffer | undefined) => (content ?? Buffer.alloc(0)).toString('utf8').trim();
+  let token = tokenIn(file.current);
   let readAtMs = now();
   // reread: the server refused the token (401); the file may hold its successor already (the
   // kubelet rotates it in place), which is then sent at once rather than up to a minute later.
   return (reread = false) => {
     if (reread || now() - readAtMs >= maxAgeMs) {
-      try {
-        token = read();
-      } catch {
-        // keep the last token (see above)
-      }
+      if (file.reread()) token = tokenIn(file.current);
       readAtMs = now();
     }
     return token;
@@ -120,73 +119,83 @@ export function loadKubeconfigFile(path: string, now: () => number = Date.now): 
     throw new InvalidKubeconfigError(`cannot read the kubeconfig ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    return hostConnectionOf(text, dirname(resolve(path)), now);
+    return trustedKubeconfigConnection(text, dirname(resolve(path)), now);
   } catch (error) {
     if (error instanceof InvalidKubeconfigError) throw new InvalidKubeconfigError(`the kubeconfig ${path}: ${error.message}`);
     throw error;
   }
 }
 
-function hostConnectionOf(text: string, folder: string, now: () => number): ClusterConnection {
-  const { cluster, user } = currentEntries(parseKubeconfig(text));
+type Entry = Record<string, unknown>;
+
+/** A path a trusted kubeconfig names, relative to its folder as for kubectl. */
+function trustedPath(value: unknown, what: string, folder: string): string {
+  if (typeof value !== 'string' || value === '') throw new InvalidKubeconfigError(`${what} is not a path`);
+  return isAbsolute(value) ? value : join(folder, value);
+}
+
+const unreadable = (what: string, at: string, error: unknown) =>
+  new InvalidKubeconfigError(`cannot read ${what} ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+
+/** The `${field}-data` field's content, else the file `field` names, else undefined. */
+function trustedMaterial(entry: Entry, field: string, folder: string): string | undefined {
+  const inline = entry[`${field}-data`];
+  if (inline !== undefined) {
+    if (typeof inline !== 'string') throw new InvalidKubeconfigError(`${field}-data is not base64`);
+    return Buffer.from(inline, 'base64').toString('utf8');
+  }
+  if (entry[field] === undefined) return undefined;
+  const at = trustedPath(entry[field], field, folder);
+  try {
+    return readFileSync(at, 'utf8');
+  } catch (error) {
+    throw unreadable(field, at, error);
+  }
+}
+
+/** The user's token, else the token-file's (read again as it rotates), else undefined. */
+function trustedBearerToken(user: Entry, folder: string, now: () => number): (() => string) | undefined {
+  if (typeof user.token === 'string' && user.token !== '') {
+    const token = user.token;
+    return () => token;
+  }
+  const tokenFile = user['token-file'] ?? user.tokenFile;
+  if (tokenFile === undefined) return undefined;
+  const at = trustedPath(tokenFile, 'token-file', folder);
+  try {
+    return fileToken(at, { now });
+  } catch (error) {
+    throw unreadable('token-file', at, error);
+  }
+}
+
+/** The server of a trusted kubeconfig's cluster, once what the webhook cannot honour is refused. */
+function trustedServer(cluster: Entry, user: Entry): string {
   for (const [field, why] of refusedHostUserFields) {
     if (user[field] !== undefined) throw new InvalidKubeconfigError(`the user uses ${field}: ${why}`);
   }
   if (cluster['proxy-url'] !== undefined) throw new InvalidKubeconfigError('the cluster uses proxy-url: proxies are not supported');
-
   const server = typeof cluster.server === 'string' ? cluster.server : '';
-  let url: URL | undefined;
-  try {
-    url = new URL(server);
-  } catch {
-    // reported below
-  }
+  const url = parseUrl(server);
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.hostname) {
     throw new InvalidKubeconfigError('the cluster\'s server is not an http(s) URL');
   }
-  const file = (value: unknown, what: string): string => {
-    if (typeof value !== 'string' || value === '') throw new InvalidKubeconfigError(`${what} is not a path`);
-    const at = isAbsolute(value) ? value : join(folder, value);
-    try {
-      return readFileSync(at, 'utf8');
-    } catch (error) {
-      throw new InvalidKubeconfigError(`cannot read ${what} ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  const inline = (value: unknown, what: string): string => {
-    if (typeof value !== 'string') throw new InvalidKubeconfigError(`${what} is not base64`);
-    return Buffer.from(value, 'base64').toString('utf8');
-  };
-  /** The -data field's content, else the file the path field names, else undefined. */
-  const material = (entry: Record<string, unknown>, field: string): string | undefined =>
-    entry[`${field}-data`] !== undefined ? inline(entry[`${field}-data`], `${field}-data`)
-      : entry[field] !== undefined ? file(entry[field], field) : undefined;
+  return withoutTrailingSlashes(server);
+}
 
-  const caPem = material(cluster, 'certificate-authority');
-  const clientCertPem = material(user, 'client-certificate');
-  const clientKeyPem = material(user, 'client-key');
+/**
+ * The connection a trusted kubeconfig's current context describes (its files relative to
+ * `folder`). The host's, and the tests' (harness/connection.ts): one reader for both.
+ */
+export function trustedKubeconfigConnection(text: string, folder: string, now: () => number = Date.now): ClusterConnection {
+  const { cluster, user } = currentEntries(parseKubeconfig(text));
+  const server = trustedServer(cluster, user);
+  const caPem = trustedMaterial(cluster, 'certificate-authority', folder);
+  const clientCertPem = trustedMaterial(user, 'client-certificate', folder);
+  const clientKeyPem = trustedMaterial(user, 'client-key', folder);
   if ((clientCertPem === undefined) !== (clientKeyPem === undefined)) throw new InvalidKubeconfigError('the user has a client certificate without its key, or a key without its certificate');
-  const tokenFile = user['token-file'] ?? user.tokenFile;
-  let bearerToken: (() => string) | undefined;
-  if (typeof user.token === 'string' && user.token !== '') {
-    const token = user.token;
-    bearerToken = () => token;
-  } else if (tokenFile !== undefined) {
-    if (typeof tokenFile !== 'string' || tokenFile === '') throw new InvalidKubeconfigError('token-file is not a path');
-    const at = isAbsolute(tokenFile) ? tokenFile : join(folder, tokenFile);
-    try {
-      bearerToken = fileToken(at, { now });
-    } catch (error) {
-      throw new InvalidKubeconfigError(`cannot read token-file ${at}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-  const tlsServerName = typeof cluster['tls-server-name'] === 'string' && cluster['tls-server-name'] ? cluster['tls-server-name'] : undefined;
-  return {
-    server: withoutTrailingSlashes(server),
-    ...(caPem !== undefined ? { caPem } : {}),
-    ...(tlsServerName ? { tlsServerName } : {}),
-    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
-    ...(cluster['insecure-skip-tls-verify'] === true ? { insecureSkipTlsVerify: true } : {}),
-    ...(bearerToken ? { bearerToken } : {}),
-  };
+  return clusterConnectionOf(server, cluster, {
+    caPem, clientCertPem, clientKeyPem, bearerToken: trustedBearerToken(user, folder, now),
+    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
+  });
 }

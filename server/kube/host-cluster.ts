@@ -20,7 +20,7 @@ export class HostCluster {
   private constructor(readonly client: KubeRestClient, readonly target: TargetCluster, private readonly log?: Logger) {}
 
   /** KUBECONFIG, else ~/.kube/config, else the in-cluster config (client-node's order: connection.ts). */
-  static async fromEnvironment(options: ClusterOptions): Promise<HostCluster> {
+  static fromEnvironment(options: ClusterOptions): HostCluster {
     return HostCluster.fromConfig(loadHostConnection().connection, options);
   }
 
@@ -29,8 +29,8 @@ export class HostCluster {
    * server (in a Pod, the kubernetes Service's address); the connection's CA (in a Pod, the
    * mounted ca.crt).
    */
-  static async fromConfig(connection: ClusterConnection, options: ClusterOptions): Promise<HostCluster> {
-    const client = await createClusterClient(connection, options, 'host');
+  static fromConfig(connection: ClusterConnection, options: ClusterOptions): HostCluster {
+    const client = createClusterClient(connection, options, 'host');
     const endpoint: ClusterEndpoint = {
       clusterName: 'incluster',
       server: options.hostClusterServer ?? client.server,

@@ -8,8 +8,9 @@
 // credentials to another server.
 import { isScalar, Lexer, parseDocument, visit } from 'yaml';
 import { isRecord } from '../api.js';
+import { parseUrl } from '../url.js';
 import type { ClusterEndpoint } from '../credential/render.js';
-import type { ClusterConnection } from './cluster-connection.js';
+import { clusterConnectionOf, type ClusterConnection } from './cluster-connection.js';
 import { isWrappedBase64, withoutTrailingSlashes } from './kubeconfig-text.js';
 
 export class InvalidKubeconfigError extends Error {
@@ -63,12 +64,8 @@ function pick(clusters: Map<string, Entry>, users: Map<string, Entry>, contexts:
 
 function checkServer(server: unknown): string {
   if (typeof server !== 'string' || server === '') throw new InvalidKubeconfigError('the cluster has no server');
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
-  }
+  const url = parseUrl(server);
+  if (!url) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not a URL`);
   if (url.protocol !== 'https:' || !url.hostname) throw new InvalidKubeconfigError(`the cluster's server "${server.slice(0, 100)}" is not an https URL`);
   return withoutTrailingSlashes(server);
 }
@@ -194,17 +191,14 @@ export function loadKubeconfig(text: string): LoadedKubeconfig {
   const token = typeof user.token === 'string' ? user.token : undefined;
   const hasCertificate = user['client-certificate-data'] !== undefined || user['client-key-data'] !== undefined;
   if (!token && !hasCertificate) throw new InvalidKubeconfigError('the user has neither a token nor client-certificate-data');
-  const tlsServerName = typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : undefined;
 
-  const connection: ClusterConnection = {
-    server,
+  const connection = clusterConnectionOf(server, cluster, {
     caPem,
-    ...(tlsServerName ? { tlsServerName } : {}),
     ...(hasCertificate ? {
       clientCertPem: decodeInline(user['client-certificate-data'], 'client-certificate-data'),
       clientKeyPem: decodeInline(user['client-key-data'], 'client-key-data'),
     } : {}),
     ...(token ? { bearerToken: () => token } : {}),
-  };
+  });
   return { connection, endpoint: { clusterName, server, caPem: caPem.endsWith('\n') ? caPem : `${caPem}\n` } };
 }

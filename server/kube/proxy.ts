@@ -3,6 +3,7 @@
 // client-go honour), so the webhook reaches the same clusters the same way. Pure: the
 // environment is passed in.
 import { BlockList, isIP } from 'node:net';
+import { parseUrl } from '../url.js';
 
 /** The proxy variables name a proxy the webhook cannot use (a SOCKS proxy, an unparsable URL). */
 export class UnusableProxyError extends Error {
@@ -23,12 +24,7 @@ const firstOf = (env: NodeJS.ProcessEnv, ...names: string[]): string => {
 
 /** Go's parseProxy: a value without a scheme (`proxy:3128`) is an http:// proxy. */
 function parseProxyUrl(value: string, variable: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
+  let url = parseUrl(value);
   if (!url || !url.host) {
     try {
       url = new URL(`http://${value}`);

@@ -41,6 +41,12 @@ export class KubeUnreachableError extends Error {
 export const isNotFound = (error: unknown) => error instanceof KubeApiError && error.statusCode === 404;
 
 /**
+ * A DELETE with a UID precondition that found nothing to delete: 404, the object is gone; 409,
+ * the precondition failed, the object under that name is another one now. Either way ours is absent.
+ */
+export const isAlreadyDeleted = (error: unknown) => isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409);
+
+/**
  * When the hook that makes a call must have answered. A call gets what is left of it (at
  * most the client's own timeout), and one with too little left is not started: its answer
  * would come after Metacontroller has given up on the hook, and a token it minted be lost.
@@ -244,7 +250,7 @@ export class KubeRestClient {
   private readonly agent: Agent | PlainAgent;
   private readonly isHttps: boolean;
 
-  private constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
+  constructor(private readonly connection: ClusterConnection, private readonly options: KubeRestClientOptions) {
     this.server = withoutTrailingSlashes(connection.server);
     this.isHttps = this.server.startsWith('https:');
     // timeout: how long a pooled socket may stay idle (the agent destroys it then).
@@ -263,11 +269,6 @@ export class KubeRestClient {
       routeThroughProxy(this.agent, { refusal: (error as Error).message }, this.isHttps);
     }
     if (proxy) routeThroughProxy(this.agent, { proxy }, this.isHttps);
-  }
-
-  /** Async for the callers that awaited client-node's authentication; nothing is awaited any more. */
-  static async create(connection: ClusterConnection, options: KubeRestClientOptions): Promise<KubeRestClient> {
-    return new KubeRestClient(connection, options);
   }
 
   /** Closes pooled connections; the client must not be used afterwards. */

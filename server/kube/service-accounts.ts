@@ -3,11 +3,10 @@
 // labels, stripped by someone who may patch ServiceAccounts there, are then restored), or it
 // is label-less and its editor consented to this request (credential/service-account-claim.ts;
 // the labels are then written); deleted by that UID (or, without one, by those labels).
-import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel } from '../credential/names.js';
+import { managedByLabel, managedByValue, managedLabels, requestNameLabel, requestNamespaceLabel, type NamespacedName } from '../credential/names.js';
 import { claimServiceAccount } from '../credential/service-account-claim.js';
 import { planRemoval, type Removal } from '../credential/removal.js';
-import type { NamespacedName } from '../credential/validate.js';
-import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
+import { isAlreadyDeleted, isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 import type { ServiceAccountCache } from './service-account-cache.js';
 
 /** The ServiceAccount's namespace does not exist in the target cluster (it is never created). */
@@ -182,7 +181,7 @@ export async function deleteManagedServiceAccount(
     cache?.forget(account.namespace, account.name);
     return plan.as;
   } catch (error) {
-    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return 'absent';
+    if (isAlreadyDeleted(error)) return 'absent';
     throw error;
   }
 }

@@ -5,7 +5,7 @@ import type { ClusterEndpoint } from '../credential/render.js';
 import type { Logger } from '../log.js';
 import type { Removal } from '../credential/removal.js';
 import type { ClusterConnection } from './connection.js';
-import type { NamespacedName } from '../credential/validate.js';
+import type { NamespacedName } from '../credential/names.js';
 import { KubeRestClient, maxTargetResponseBytes, type Deadline } from './rest.js';
 import { ServiceAccountCache } from './service-account-cache.js';
 import { deleteManagedServiceAccount, ensureServiceAccount, type EnsuredServiceAccount } from './service-accounts.js';
@@ -27,9 +27,9 @@ export interface ClusterOptions {
 }
 
 /** A pooled client whose calls are counted under `kind`. */
-export function createClusterClient(connection: ClusterConnection, options: ClusterOptions, kind: 'host' | 'target'): Promise<KubeRestClient> {
+export function createClusterClient(connection: ClusterConnection, options: ClusterOptions, kind: 'host' | 'target'): KubeRestClient {
   const observe = options.observeApiCall;
-  return KubeRestClient.create(connection, {
+  return new KubeRestClient(connection, {
     timeoutMs: options.timeoutMs, ...(observe ? { observe: (method, code) => observe(kind, method, code) } : {}),
     ...(kind === 'target' ? { maxResponseBytes: maxTargetResponseBytes } : {}),
   });

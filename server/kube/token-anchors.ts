@@ -1,10 +1,9 @@
 // The anchor Secrets tokens are bound to (credential/token-anchors.ts says why). An
 // anchor holds no data; it is owned by its ServiceAccount, so the garbage collector
 // removes what is left of them when the ServiceAccount goes.
-import { managedLabels } from '../credential/names.js';
+import { managedLabels, type NamespacedName } from '../credential/names.js';
 import { planRemoval, type Removal } from '../credential/removal.js';
-import type { NamespacedName } from '../credential/validate.js';
-import { isNotFound, KubeApiError, type ApiCaller } from './rest.js';
+import { isAlreadyDeleted, isNotFound, KubeApiError, type ApiCaller } from './rest.js';
 
 export const anchorLabel = 'svc.dpu.nvidia.com/token-anchor';
 /** A Secret type of its own, so nothing mistakes an anchor for a credential. */
@@ -135,8 +134,7 @@ export async function deleteAnchor(client: ApiCaller, namespace: string, name: s
     await client.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: plan.uid } });
     return plan.as;
   } catch (error) {
-    // 409: the UID precondition failed, the Secret under that name is another one now.
-    if (isNotFound(error) || (error instanceof KubeApiError && error.statusCode === 409)) return 'absent';
+    if (isAlreadyDeleted(error)) return 'absent';
     throw error;
   }
 }

@@ -50,7 +50,7 @@ class Cluster {
   static async start(name: string, namespace: string, pollJobs: boolean): Promise<Cluster> {
     const cluster = new Cluster(await startControlPlane({ name }), await mkdtemp(join(tmpdir(), `${name}-`)), namespace);
     cluster.kubeconfig = await cluster.plane.writeAdminKubeconfig();
-    cluster.client = await KubeRestClient.create(connectionOf(cluster.plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    cluster.client = new KubeRestClient(connectionOf(cluster.plane.adminKubeConfig()), { timeoutMs: 10_000 });
     await createObjects(cluster.plane.adminKubeConfig(), [compositeControllerCrd]);
     await cluster.kubectl(['create', 'namespace', namespace]);
     cluster.jobs = await BootstrapJobRunner.start(cluster.plane, namespace, cluster.dir, { poll: pollJobs });

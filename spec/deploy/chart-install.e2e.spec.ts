@@ -143,7 +143,7 @@ describe('the Helm chart installed, upgraded and uninstalled (README install blo
     plane = await startControlPlane({ name: 'chart' });
     dir = await mkdtemp(join(tmpdir(), 'chart-install-'));
     kubeconfig = await plane.writeAdminKubeconfig();
-    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     jobs = await BootstrapJobRunner.start(plane, namespace, dir);
     commands = await readmeInstallCommands();
     const kubectl = (args: string[]) => run(plane.kubectlPath, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfig } });
@@ -343,7 +343,7 @@ describe('an install made with kubectl apply -k deploy/ moved to the chart (CHAN
     plane = await startControlPlane({ name: 'chart-move' });
     dir = await mkdtemp(join(tmpdir(), 'chart-move-'));
     kubeconfig = await plane.writeAdminKubeconfig();
-    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     await createObjects(plane.adminKubeConfig(), [compositeControllerCrd]);
     jobs = await BootstrapJobRunner.start(plane, namespace, dir);
     // The kustomize install of docs/install.md, its Secrets made by hand (openssl, a random token).

@@ -63,7 +63,7 @@ describe('the CRD bounds one request: lifetime and Secret size (real API server)
     plane = await startControlPlane({ name: 'crd-bounds' });
     // A rule whose estimated cost is over the API server's budget fails here, with 422.
     await createObjects(plane.adminKubeConfig(), await readManifests(requestCrdPath));
-    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   });
 
   after(async function () {

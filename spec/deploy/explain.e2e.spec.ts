@@ -142,7 +142,7 @@ describe('kubectl explain dpuservicecredentialrequest', function () {
     });
 
     before(async function () {
-      client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+      client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
       await client.request('POST', '/apis/svc.dpu.nvidia.com/v1alpha1/namespaces/default/dpuservicecredentialrequests', {
         apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest',
         metadata: { name: 'conditions-by-type', namespace: 'default' },

@@ -50,7 +50,7 @@ async function wildcardTenant(plane: ControlPlane, admin: KubeRestClient, namesp
   });
   const config = tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.status.token);
   expect(await whoAmI(config)).to.equal(`system:serviceaccount:${namespace}:tenant`);
-  return KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
+  return new KubeRestClient(connectionOf(config), { timeoutMs: 10_000 });
 }
 
 /** 200 when `path` is there, else the status of the refused read (404: gone). */
@@ -106,8 +106,8 @@ describe('only the webhook relabels what it made or makes token anchors (deploy/
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'managed-labels' });
-    admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
-    webhook = await KubeRestClient.create(connectionOf(await webhookKubeConfig(plane)), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    webhook = new KubeRestClient(connectionOf(await webhookKubeConfig(plane)), { timeoutMs: 10_000 });
     await admin.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: tenant } });
     tenantClient = await wildcardTenant(plane, admin, tenant);
     // The shipped ClusterRole lets the webhook patch ServiceAccounts, not Secrets: this Role adds that, to show what the policies admit.
@@ -221,7 +221,7 @@ describe('a leaked host-cluster token is revoked at grant withdrawal though its 
     this.timeout(controlPlaneStartTimeoutMs);
     // The webhook calls its host cluster as its ServiceAccount with the shipped rights, as in production.
     env = await WebhookEnv.start({ hostIdentity: webhookKubeConfig });
-    admin = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     for (const name of [requester, tenant]) {
       await env.hostConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
     }

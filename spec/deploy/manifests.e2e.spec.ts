@@ -115,7 +115,7 @@ describe('deploy/ and metacontroller/ manifests', function () {
     const config = plane.adminKubeConfig();
     // Namespaced objects can be dry-run only into a namespace that exists.
     await createObjects(config, rendered.filter((object) => object.kind === 'Namespace'));
-    const client = await KubeRestClient.create(connectionOf(config), { timeoutMs: 10_000 });
+    const client = new KubeRestClient(connectionOf(config), { timeoutMs: 10_000 });
     try {
       for (const object of rendered.filter((candidate) => candidate.kind !== 'Namespace')) {
         const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;

@@ -47,7 +47,7 @@ describe('only Metacontroller labels Secrets controller-uid and writes a request
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'metacontroller-writes' });
     const adminConfig = plane.adminKubeConfig();
-    admin = await KubeRestClient.create(connectionOf(adminConfig), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(adminConfig), { timeoutMs: 10_000 });
     await createObjects(adminConfig, await readManifests(deploy('crd/svc.dpu.nvidia.com_dpuservicecredentialrequests.yaml')));
     // The tenant: a ServiceAccount whose Role grants everything in its namespace, status subresources included.
     await admin.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: tenant } });
@@ -65,8 +65,8 @@ describe('only Metacontroller labels Secrets controller-uid and writes a request
     });
     const tenantConfig = tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.status.token);
     expect(await whoAmI(tenantConfig)).to.equal(tenantUser);
-    tenantClient = await KubeRestClient.create(connectionOf(tenantConfig), { timeoutMs: 10_000 });
-    metacontroller = await KubeRestClient.create(connectionOf(await metacontrollerKubeConfig(plane)), { timeoutMs: 10_000 });
+    tenantClient = new KubeRestClient(connectionOf(tenantConfig), { timeoutMs: 10_000 });
+    metacontroller = new KubeRestClient(connectionOf(await metacontrollerKubeConfig(plane)), { timeoutMs: 10_000 });
 
     request = await tenantClient.request<DpuServiceCredentialRequest>('POST', requestsPath, {
       apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name: 'dpu-01' },

@@ -48,7 +48,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'webhook-identity' });
     const adminConfig = plane.adminKubeConfig();
-    admin = await KubeRestClient.create(connectionOf(adminConfig), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(adminConfig), { timeoutMs: 10_000 });
     // The webhook's namespace, ServiceAccount and rights as shipped.
     await createObjects(adminConfig, [...await readManifests(deploy('namespace.yaml')), ...await readManifests(deploy('rbac.yaml'))]);
     for (const name of [tenant, 'metacontroller']) {
@@ -58,7 +58,7 @@ describe('deploy/admission/webhook-identity.yaml: the webhook\'s own identity is
       'POST', `${accountsPath(webhookNamespace)}/dpu-credential-webhook/token`, { ...tokenRequest, spec: { expirationSeconds: 3_600 } });
     const webhookConfig = tokenKubeConfig(plane.server, plane.pki.caCertPem, minted.status.token);
     expect(await whoAmI(webhookConfig)).to.equal(webhookUser);
-    webhook = await KubeRestClient.create(connectionOf(webhookConfig), { timeoutMs: 10_000 });
+    webhook = new KubeRestClient(connectionOf(webhookConfig), { timeoutMs: 10_000 });
 
     await createObjects(adminConfig, await readManifests(deploy('admission/webhook-identity.yaml')));
     // In force once the API server has loaded it: until then the webhook's RBAC lets an

@@ -45,7 +45,7 @@ describe('examples/resourcequota.yaml: a quota on DPUServiceCredentialRequests p
     plane = await startControlPlane({ name: 'quota' });
     const admin = plane.adminKubeConfig();
     await createObjects(admin, await readManifests(requestCrdPath));
-    client = await KubeRestClient.create(connectionOf(admin), { timeoutMs: 10_000 });
+    client = new KubeRestClient(connectionOf(admin), { timeoutMs: 10_000 });
     await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
 
     const [example] = await readManifests(examplePath) as ResourceQuota[];

@@ -5,7 +5,7 @@
 import type { DpuClusterObject, SecretObject } from '../../server/api.js';
 import type { ClusterEndpoint } from '../../server/credential/render.js';
 import { planRemoval, type Removal } from '../../server/credential/removal.js';
-import type { NamespacedName } from '../../server/credential/validate.js';
+import type { NamespacedName } from '../../server/credential/names.js';
 import type { ClusterAccess, HostAccess, TargetAccess } from '../../server/hooks/cluster-access.js';
 import { KubeApiError, type Deadline } from '../../server/kube/rest.js';
 import { ServiceAccountInUseError, type EnsuredServiceAccount } from '../../server/kube/service-accounts.js';

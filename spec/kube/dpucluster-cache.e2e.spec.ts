@@ -29,7 +29,7 @@ describe('DpuClusterCache (real API server)', function () {
     plane = await startControlPlane({ name: 'dpucluster-cache' });
     await installDpuClusterCrd(plane.adminKubeConfig());
     await create('before-start');
-    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
+    client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
   });
 
   after(async function () {

@@ -21,7 +21,7 @@ describe('the in-cluster connection (real API server)', function () {
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'in-cluster' });
-    admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
     dir = await mkdtemp(join(tmpdir(), 'in-cluster-'));
   });
 
@@ -51,7 +51,7 @@ describe('the in-cluster connection (real API server)', function () {
       env: { KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, home: join(dir, 'no-home'), serviceAccountDir: accountDir, now: () => now,
     });
     expect(inCluster).to.equal(true);
-    client = await KubeRestClient.create(connection, { timeoutMs: 10_000 });
+    client = new KubeRestClient(connection, { timeoutMs: 10_000 });
     expect(await whoAmI(client)).to.equal('system:serviceaccount:default:first');
 
     await writeFile(join(accountDir, 'token'), await tokenOf('second'));
@@ -72,14 +72,14 @@ describe('the in-cluster connection (real API server)', function () {
     const { connection } = loadHostConnection({
       env: { KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, home: join(dir, 'no-home'), serviceAccountDir: accountDir, now: () => now,
     });
-    const inCluster = await KubeRestClient.create(connection, { timeoutMs: 10_000 });
+    const inCluster = new KubeRestClient(connection, { timeoutMs: 10_000 });
     try {
       expect(await whoAmI(inCluster)).to.equal('system:serviceaccount:default:revoked');
       // The kubelet has written the successor; the old token dies with its ServiceAccount (once the
       // API server's 10 s cache of authenticated tokens lets go of it), well within the minute.
       await writeFile(join(accountDir, 'token'), await tokenOf('successor'));
       await admin.request('DELETE', '/api/v1/namespaces/default/serviceaccounts/revoked');
-      const withRevoked = await KubeRestClient.create({ server: plane.server, caPem: plane.pki.caCertPem, bearerToken: () => revoked }, { timeoutMs: 10_000 });
+      const withRevoked = new KubeRestClient({ server: plane.server, caPem: plane.pki.caCertPem, bearerToken: () => revoked }, { timeoutMs: 10_000 });
       try {
         await eventually(async () => (await whoAmI(withRevoked).catch((error: unknown) => error)) instanceof KubeApiError,
           'the revoked token is refused', { timeoutMs: 30_000, intervalMs: 500 });

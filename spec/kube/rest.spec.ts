@@ -28,14 +28,14 @@ async function serve(handler: Handler): Promise<{ server: Server; url: string }>
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-function clientFor(url: string, timeoutMs = 2_000, observe?: ApiCallObserver): Promise<KubeRestClient> {
+function clientFor(url: string, timeoutMs = 2_000, observe?: ApiCallObserver): KubeRestClient {
   const config = new KubeConfig();
   config.loadFromOptions({
     // client-node accepts a plain-http server only with skipTLSVerify.
     clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c',
   });
-  return KubeRestClient.create(connectionOf(config), { timeoutMs, ...(observe ? { observe } : {}) });
+  return new KubeRestClient(connectionOf(config), { timeoutMs, ...(observe ? { observe } : {}) });
 }
 
 describe('KubeRestClient', function () {
@@ -54,7 +54,7 @@ describe('KubeRestClient', function () {
       res.setHeader('Content-Type', 'application/json');
       res.end('{}');
     }));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     await client.request('DELETE', '/api/v1/namespaces/default/serviceaccounts/a', { preconditions: { uid: 'u1' } });
     await client.request('GET', '/api/v1/namespaces/default/serviceaccounts/b');
     expect(seen.map((request) => request.method)).to.deep.equal(['DELETE', 'GET']);
@@ -69,7 +69,7 @@ describe('KubeRestClient', function () {
       authorization = req.headers.authorization;
       res.end('{}');
     }));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     await client.request('GET', '/version');
     expect(authorization).to.equal('Bearer test-token');
   });
@@ -81,7 +81,7 @@ describe('KubeRestClient', function () {
       res.end('{}');
     }));
     let token = 'before';
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bearerToken: () => token }, { timeoutMs: 2_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bearerToken: () => token }, { timeoutMs: 2_000 });
     await client.request('GET', '/version');
     token = 'after';
     await client.request('GET', '/version');
@@ -103,12 +103,12 @@ describe('KubeRestClient', function () {
       await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
       const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
       const connection = { server: url, caPem: pki.caCertPem, clientCertPem: clientCertificate.certPem, clientKeyPem: clientCertificate.keyPem };
-      const withoutName = await KubeRestClient.create(connection, { timeoutMs: 5_000 });
+      const withoutName = new KubeRestClient(connection, { timeoutMs: 5_000 });
       const refused = await withoutName.request('GET', '/version').catch((e: unknown) => e);
       withoutName.close();
       expect(refused).to.be.instanceOf(KubeUnreachableError);
       expect((refused as KubeUnreachableError).detail).to.contain('IP: 127.0.0.1 is not in the cert\'s list');
-      client = await KubeRestClient.create({ ...connection, tlsServerName: 'kubernetes' }, { timeoutMs: 5_000 });
+      client = new KubeRestClient({ ...connection, tlsServerName: 'kubernetes' }, { timeoutMs: 5_000 });
       expect(await client.request('GET', '/version')).to.deep.equal({});
       expect(presented).to.equal('webhook');
     } finally {
@@ -121,7 +121,7 @@ describe('KubeRestClient', function () {
       res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' });
       res.end(JSON.stringify({ kind: 'Status', reason: 'TooManyRequests', message: 'slow down' }));
     }));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const error = await client.request('GET', '/x').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeApiError);
     expect(error).to.include({ statusCode: 429, reason: 'TooManyRequests', retryAfterSeconds: 7 });
@@ -130,7 +130,7 @@ describe('KubeRestClient', function () {
 
   it('gives up on a server that does not answer within the timeout', async function () {
     ({ server } = await serve(() => undefined));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 300);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 300);
     const started = Date.now();
     const error = await client.request('GET', '/slow').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
@@ -140,7 +140,7 @@ describe('KubeRestClient', function () {
 
   it('cuts a call short when the hook\'s deadline comes before the client\'s own timeout', async function () {
     ({ server } = await serve(() => undefined));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 5_000);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 5_000);
     const error = await client.request('GET', '/slow', undefined, { deadline: new Deadline(Date.now() + 400) }).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
     const allowedMs = Number(/no answer within (\d+) ms/.exec((error as KubeUnreachableError).detail)?.[1]);
@@ -153,7 +153,7 @@ describe('KubeRestClient', function () {
       arrived += 1;
       res.end('{}');
     }));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const error = await client.request('POST', '/api/v1/namespaces/default/serviceaccounts/sa/token', {},
       { deadline: new Deadline(Date.now() + minCallMs / 2) }).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
@@ -163,7 +163,7 @@ describe('KubeRestClient', function () {
   });
 
   it('reports a closed port as unreachable', async function () {
-    client = await clientFor('http://127.0.0.1:1');
+    client = clientFor('http://127.0.0.1:1');
     const error = await client.request('GET', '/x').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(KubeUnreachableError);
     expect((error as Error).message).to.contain('cannot reach http://127.0.0.1:1');
@@ -175,7 +175,7 @@ describe('KubeRestClient', function () {
       res.end('{}');
     }));
     const seen: [string, number][] = [];
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 2_000, (method, code) => seen.push([method, code]));
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 2_000, (method, code) => seen.push([method, code]));
     await client.request('POST', '/api/v1/namespaces/default/serviceaccounts', {});
     await client.request('GET', '/version');
     await client.request('GET', '/missing').catch(() => undefined);
@@ -188,7 +188,7 @@ describe('KubeRestClient', function () {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write('{"type":"ADDED","object":{}}\n');
     }));
-    client = await clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const bug = new TypeError('the handler has a bug');
     const error = await client.watch('/api/v1/serviceaccounts?watch=true', () => { throw bug; }, 2_000, new AbortController().signal)
       .catch((e: unknown) => e);
@@ -221,7 +221,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       pump();
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
     const error = await client.request('GET', '/api/v1/serviceaccounts').catch((e: unknown) => e);
     expect(error).to.be.instanceOf(ResponseTooLargeError);
     expect(error).to.include({ statusCode: 200, reason: 'ResponseTooLarge' });
@@ -234,7 +234,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(2 * 1024 * 1024) });
       res.write('{');
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
     expect(await client.request('GET', '/x').catch((e: unknown) => e)).to.be.instanceOf(ResponseTooLargeError);
   });
 
@@ -245,7 +245,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(nested);
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 9 * 1024 * 1024 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 9 * 1024 * 1024 });
     for (const code of [200, 403]) {
       status = code;
       const started = performance.now();
@@ -265,7 +265,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       res.write('{"type":"ADDED","object":{}}\n');
       res.write(`${'['.repeat(100)}${']'.repeat(100)}\n`);
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
     const events: unknown[] = [];
     const error = await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal)
       .catch((e: unknown) => e);
@@ -280,7 +280,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       const timer = setInterval(() => res.write(line.repeat(16)), 1);
       res.on('close', () => clearInterval(timer));
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 64 * 1024 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 64 * 1024 });
     let events = 0;
     const error = await client.watch('/api/v1/serviceaccounts?watch=true', () => { events += 1; }, 10_000, new AbortController().signal)
       .catch((e: unknown) => e);
@@ -295,8 +295,8 @@ describe('KubeRestClient against a broken or hostile server', function () {
       res.end(JSON.stringify({ data: 'x'.repeat(1_500_000) }));
     }));
     const connection = { server: `http://127.0.0.1:${port()}` };
-    const target = await createClusterClient(connection, { timeoutMs: 10_000 }, 'target');
-    const host = await createClusterClient(connection, { timeoutMs: 10_000 }, 'host');
+    const target = createClusterClient(connection, { timeoutMs: 10_000 }, 'target');
+    const host = createClusterClient(connection, { timeoutMs: 10_000 }, 'host');
     try {
       expect(await target.request('GET', '/x').catch((e: unknown) => e)).to.be.instanceOf(ResponseTooLargeError);
       expect(await host.request<{ data: string }>('GET', '/x')).to.have.nested.property('data.length', 1_500_000);
@@ -313,7 +313,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       const timer = setInterval(() => res.write('x'.repeat(64 * 1024)), 1);
       res.on('close', () => clearInterval(timer));
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 });
     const events: unknown[] = [];
     const error = await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal)
       .catch((e: unknown) => e);
@@ -341,7 +341,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       };
       pump();
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
     const names: number[] = [];
     const started = performance.now();
     const cpuBefore = process.cpuUsage();
@@ -375,7 +375,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       };
       send(0);
     }));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 10_000 });
     const events: unknown[] = [];
     await client.watch('/api/v1/serviceaccounts?watch=true', (event) => events.push(event), 10_000, new AbortController().signal);
     expect(events).to.deep.equal([JSON.parse(first), JSON.parse(second), JSON.parse(third)]);
@@ -388,7 +388,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       res.end('{}');
     }));
     server.keepAliveTimeout = 60_000;
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, idleSocketTimeoutMs: 200 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, idleSocketTimeoutMs: 200 });
     await client.request('GET', '/x');
     expect(closed, 'kept for the next call').to.equal(0);
     await eventually(() => closed === 1, 'the idle connection closed by the client');
@@ -411,7 +411,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const seen: [string, number][] = [];
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, observe: (method, code) => seen.push([method, code]) });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}` }, { timeoutMs: 5_000, observe: (method, code) => seen.push([method, code]) });
     await client.request('GET', '/first');
     dropReused = true;
     for (const method of ['GET', 'PUT', 'DELETE']) {
@@ -436,7 +436,7 @@ describe('KubeRestClient against a broken or hostile server', function () {
       if (reread) current = onFile;
       return current;
     };
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${port()}`, bearerToken }, { timeoutMs: 5_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${port()}`, bearerToken }, { timeoutMs: 5_000 });
     const unchanged = await client.request('GET', '/x').catch((e: unknown) => e);
     expect(unchanged, 'the file still holds the refused token: no second call').to.include({ statusCode: 401 });
     expect(seen).to.deep.equal(['Bearer old']);
@@ -455,23 +455,23 @@ describe('KubeRestClient against a broken or hostile server', function () {
       await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
       const connection = { server: `https://only-the-proxy-knows.test:${port()}`, caPem: pki.caCertPem, tlsServerName: 'localhost' };
       const proxyUrl = proxy.url.replace('http://', 'http://user:p%40ss@');
-      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl } });
+      client = new KubeRestClient(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl } });
       expect(await client.request('GET', '/version')).to.deep.equal({ through: 'tls' });
       expect(proxy.tunnels).to.deep.equal([`only-the-proxy-knows.test:${port()}`]);
       client.close();
 
-      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl, NO_PROXY: '.test' } });
+      client = new KubeRestClient(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxyUrl, NO_PROXY: '.test' } });
       const direct = await client.request('GET', '/version').catch((e: unknown) => e);
       expect(direct, 'not proxied: the name resolves nowhere').to.be.instanceOf(KubeUnreachableError);
       expect(proxy.tunnels).to.have.length(1);
       client.close();
 
-      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxy.url } });
+      client = new KubeRestClient(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: proxy.url } });
       const refused = await client.request('GET', '/version').catch((e: unknown) => e);
       expect((refused as KubeUnreachableError).detail).to.contain('refused a tunnel').and.contain('HTTP 407');
 
       client.close();
-      client = await KubeRestClient.create(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: 'socks5://127.0.0.1:1080' } });
+      client = new KubeRestClient(connection, { timeoutMs: 5_000, env: { HTTPS_PROXY: 'socks5://127.0.0.1:1080' } });
       const socks = await client.request('GET', '/version').catch((e: unknown) => e);
       expect((socks as KubeUnreachableError).detail).to.equal('HTTPS_PROXY is a socks5 proxy: only http and https proxies are supported');
     } finally {

@@ -40,7 +40,7 @@ describe('adopting a ServiceAccount by consent, on a target cluster (real API se
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'adoption' });
-    admin = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
+    admin = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 10_000 });
   });
 
   after(async function () {

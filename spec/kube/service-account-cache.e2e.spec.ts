@@ -21,7 +21,7 @@ describe('ServiceAccountCache (real API server)', function () {
     this.timeout(controlPlaneStartTimeoutMs);
     plane = await startControlPlane({ name: 'cache' });
     await core().createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'before-start', labels: managedLabels('default', 'r0') } } });
-    client = await KubeRestClient.create(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
+    client = new KubeRestClient(connectionOf(plane.adminKubeConfig()), { timeoutMs: 2_000 });
     cache = new ServiceAccountCache(client);
   });
 

@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import type { DpuClusterObject } from '../../server/api.js';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { HostCluster, kubeconfigRecheckMs, TargetClusters } from '../../server/kube/clusters.js';
+import { kubeconfigRecheckMs, TargetClusters } from '../../server/kube/clusters.js';
+import { HostCluster } from '../../server/kube/host-cluster.js';
 import { InvalidKubeconfigError } from '../../server/kube/kubeconfig.js';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
 import { installDpuClusterCrd, registerDpuCluster } from '../../harness/dpucluster.js';
@@ -29,7 +30,7 @@ describe('TargetClusters (real API servers)', function () {
       timeoutMs: 5_000, now: () => nowMs,
       observeApiCall: (cluster: 'host' | 'target', method: string) => { if (cluster === 'host') hostCalls.push(method); },
     };
-    clusters = new TargetClusters(await HostCluster.fromConfig(connectionOf(host.adminKubeConfig()), options), options);
+    clusters = new TargetClusters(HostCluster.fromConfig(connectionOf(host.adminKubeConfig()), options), options);
   });
 
   after(async function () {

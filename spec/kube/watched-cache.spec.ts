@@ -48,7 +48,7 @@ describe('WatchedCache lists and watches against a server misbehaving on cue', f
       handler(new URL(req.url ?? '', 'http://x'), res);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 2_000 });
   }
 
   it('page by page (limit, continue), starting over when the continue token has expired (410)', async function () {
@@ -207,7 +207,7 @@ describe('ServiceAccountCache against a hostile target API server (issue 24 revi
       }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = await KubeRestClient.create({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 5_000 });
+    client = new KubeRestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { timeoutMs: 5_000 });
   }
 
   it('keeps only the UID and the managed labels, of managed ServiceAccounts with names Kubernetes allows: a flood of 60 kB labels leaves the heap flat', async function () {

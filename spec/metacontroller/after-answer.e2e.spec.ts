@@ -66,7 +66,7 @@ describe('what Metacontroller does after an answer, and how the webhook copes (r
   before(async function () {
     this.timeout(controlPlaneStartTimeoutMs);
     env = await WebhookEnv.start();
-    host = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
+    host = new KubeRestClient(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     await host.request('POST', `${admissionPath}/validatingadmissionpolicies`, {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy',
       metadata: { name: policyName },

@@ -35,7 +35,7 @@ describe('DPUClusters from the webhook\'s own watch: no fan-out, the periodic re
   };
   /** What DPF's DPUCluster controller does at each reconcile: a status update (here the phase and a condition). */
   const bumpStatus = async (cluster: string, phase: string): Promise<KubeObject> => {
-    const client = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
+    const client = new KubeRestClient(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
     try {
       return await updateDpuClusterStatus(client, 'default', cluster, phase) as KubeObject;
     } finally {

@@ -136,8 +136,8 @@ describe('migrating from DPF v24.10 as docs/migrating.md says (its own controlle
 
   before(async function () {
     env = await WebhookEnv.start({ hostIdentity: webhookKubeConfig });
-    host = await KubeRestClient.create(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
-    dpu = await KubeRestClient.create(connectionOf(env.target.adminKubeConfig()), { timeoutMs: 10_000 });
+    host = new KubeRestClient(connectionOf(env.hostConfig()), { timeoutMs: 10_000 });
+    dpu = new KubeRestClient(connectionOf(env.target.adminKubeConfig()), { timeoutMs: 10_000 });
     work = await mkdtemp(join(tmpdir(), 'dpf-migration-'));
     hostKubeconfig = await env.host.writeAdminKubeconfig();
     // The admission policies that hold the webhook's own identity to what it may write.
