@@ -73,11 +73,7 @@ export function createMetricsApp(metrics: Metrics): express.Express {
   return app;
 }
 
-export function createApp(context: HookContext, options: AppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
+function addProbes(app: express.Express, options: AppOptions): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -89,80 +85,109 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       res.status(503).json({ status: 'host cluster unreachable', error: (error as Error).message });
     }
   });
-  const requireJson = (req: Request, res: Response, next: NextFunction) => {
-    if (!req.is('application/json')) {
-      res.status(415).json({ error: 'hook requests must be application/json' });
-      return;
-    }
+}
+
+function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (!req.is('application/json')) {
+    res.status(415).json({ error: 'hook requests must be application/json' });
+    return;
+  }
+  next();
+}
+
+// requireJson has checked the type already. A body over the limit is not refused here: its
+// parent can still be read, and the hook answers it (oversized.ts).
+const jsonBody = (maxBodyBytes: number) => (req: Request, res: Response, next: NextFunction) => {
+  readHookBody(req, maxBodyBytes).then((body) => {
+    if (body.fits) req.body = body.value;
+    else res.locals.oversizedBody = body.oversized;
     next();
-  };
-  // requireJson has checked the type already. A body over the limit is not refused here: its
-  // parent can still be read, and the hook answers it (oversized.ts).
-  const jsonBody = (req: Request, res: Response, next: NextFunction) => {
-    readHookBody(req, options.maxBodyBytes).then((body) => {
-      if (body.fits) req.body = body.value;
-      else res.locals.oversizedBody = body.oversized;
-      next();
-    }, next);
-  };
-  const guard = [
+  }, next);
+};
+
+/** What every hook call passes before its hook runs: the caller's credentials, then a JSON body. */
+function hookGuard(options: AppOptions) {
+  return [
     ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
-    requireJson, jsonBody,
+    requireJson, jsonBody(options.maxBodyBytes),
   ];
+}
 
-  const hook = (name: 'sync' | 'finalize') =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      const started = performance.now();
-      const receivedAtMs = Date.now();
-      try {
-        const oversized = oversizedBodyOf(res);
-        let request: Pick<SyncRequest, 'controller' | 'parent'>;
-        let outcome: SyncOutcome;
-        if (oversized) {
-          request = oversizedHookRequest(oversized);
-          // `finalizing` comes after the children: when it was not seen, a parent being deleted is finalized.
-          const finalizing = name === 'finalize' || (oversized.layout.finalizing ?? Boolean(request.parent.metadata?.deletionTimestamp));
-          const deadline = hookDeadline(request.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
-          // Finalize reads the status's records and the spec, not the children: it runs as it would.
-          outcome = finalizing
-            ? await finalize(request, context, deadline)
-            : await refuseOversized(request, oversizedSummary(oversized), context, deadline);
-        } else {
-          const whole = parseHookRequest<SyncRequest>(req, res);
-          request = whole;
-          const finalizing = whole.finalizing === true || name === 'finalize';
-          const deadline = hookDeadline(whole.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
-          outcome = await (finalizing ? finalize : sync)(whole, context, deadline);
-        }
-        if (outcome.decision === 'behind') {
-          // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
-          // requeues the parent without a SyncError event, and nothing it holds is applied.
-          const retryAfter = retryAfterHeader(outcome.response.resyncAfterSeconds);
-          res.status(429).set('Retry-After', retryAfter)
-            .json({ error: `the children in this request are older than the token issued last; retry in ${retryAfter}s` });
-        } else {
-          res.json(outcome.response);
-        }
-        const durationMs = performance.now() - started;
-        const { namespace = '', name: requestName = '', uid = '' } = request.parent.metadata ?? {};
-        if (outcome.events?.length) {
-          options.events?.record({ apiVersion: request.parent.apiVersion ?? apiVersion, kind: request.parent.kind ?? kind, namespace, name: requestName, uid }, outcome.events);
-        }
-        const failed = outcome.decision === 'error' || outcome.decision === 'invalid';
-        options.metrics.observeHook(name, outcome.decision, durationMs, failed ? outcome.reason : undefined);
-        options.metrics.observeToken(namespace, requestName, outcome.response);
-        context.log.info('hook', {
-          hook: name, namespace, name: requestName, decision: outcome.decision, reason: outcome.reason,
-          ...(outcome.detail ? { detail: outcome.detail } : {}), durationMs: Math.round(durationMs),
-        });
-      } catch (error) {
-        next(error);
-      }
-    };
+type HookName = 'sync' | 'finalize';
 
-  app.post('/sync', ...guard, hook('sync'));
-  app.post('/finalize', ...guard, hook('finalize'));
+interface HookRun {
+  request: Pick<SyncRequest, 'controller' | 'parent'>;
+  outcome: SyncOutcome;
+}
+
+/** A body over the limit: finalized when its parent is being deleted, otherwise refused by the hook. */
+async function runOversizedHook(name: HookName, oversized: OversizedHookBody, context: HookContext, receivedAtMs: number): Promise<HookRun> {
+  const request = oversizedHookRequest(oversized);
+  // `finalizing` comes after the children: when it was not seen, a parent being deleted is finalized.
+  const finalizing = name === 'finalize' || (oversized.layout.finalizing ?? Boolean(request.parent.metadata?.deletionTimestamp));
+  const deadline = hookDeadline(request.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
+  // Finalize reads the status's records and the spec, not the children: it runs as it would.
+  const outcome = finalizing
+    ? await finalize(request, context, deadline)
+    : await refuseOversized(request, oversizedSummary(oversized), context, deadline);
+  return { request, outcome };
+}
+
+async function runHook(name: HookName, req: Request, res: Response, context: HookContext, receivedAtMs: number): Promise<HookRun> {
+  const oversized = oversizedBodyOf(res);
+  if (oversized) return runOversizedHook(name, oversized, context, receivedAtMs);
+  const whole = parseHookRequest<SyncRequest>(req, res);
+  const finalizing = whole.finalizing === true || name === 'finalize';
+  const deadline = hookDeadline(whole.controller, finalizing ? 'finalize' : 'sync', receivedAtMs);
+  const outcome = await (finalizing ? finalize : sync)(whole, context, deadline);
+  return { request: whole, outcome };
+}
+
+function sendOutcome(res: Response, outcome: SyncOutcome): void {
+  if (outcome.decision === 'behind') {
+    // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
+    // requeues the parent without a SyncError event, and nothing it holds is applied.
+    const retryAfter = retryAfterHeader(outcome.response.resyncAfterSeconds);
+    res.status(429).set('Retry-After', retryAfter)
+      .json({ error: `the children in this request are older than the token issued last; retry in ${retryAfter}s` });
+  } else {
+    res.json(outcome.response);
+  }
+}
+
+/** The Events, metrics and log line of a hook call that was answered. */
+function recordHook(name: HookName, { request, outcome }: HookRun, durationMs: number, context: HookContext, options: AppOptions): void {
+  const { namespace = '', name: requestName = '', uid = '' } = request.parent.metadata ?? {};
+  if (outcome.events?.length) {
+    options.events?.record({ apiVersion: request.parent.apiVersion ?? apiVersion, kind: request.parent.kind ?? kind, namespace, name: requestName, uid }, outcome.events);
+  }
+  const failed = outcome.decision === 'error' || outcome.decision === 'invalid';
+  options.metrics.observeHook(name, outcome.decision, durationMs, failed ? outcome.reason : undefined);
+  options.metrics.observeToken(namespace, requestName, outcome.response);
+  context.log.info('hook', {
+    hook: name, namespace, name: requestName, decision: outcome.decision, reason: outcome.reason,
+    ...(outcome.detail ? { detail: outcome.detail } : {}), durationMs: Math.round(durationMs),
+  });
+}
+
+const hookRoute = (name: HookName, context: HookContext, options: AppOptions) =>
+  async (req: Request, res: Response, next: NextFunction) => {
+    const started = performance.now();
+    const receivedAtMs = Date.now();
+    try {
+      const run = await runHook(name, req, res, context, receivedAtMs);
+      sendOutcome(res, run.outcome);
+      recordHook(name, run, performance.now() - started, context, options);
+    } catch (error) {
+      next(error);
+    }
+  };
+
+function addHooks(app: express.Express, context: HookContext, options: AppOptions): void {
+  const guard = hookGuard(options);
+  app.post('/sync', ...guard, hookRoute('sync', context, options));
+  app.post('/finalize', ...guard, hookRoute('finalize', context, options));
   app.post('/customize', ...guard, (req, res, next) => {
     try {
       res.json(customize(parseHookRequest<CustomizeRequest>(req, res)));
@@ -170,32 +195,42 @@ export function createApp(context: HookContext, options: AppOptions): express.Ex
       next(error);
     }
   });
+}
 
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize (and /metrics is on METRICS_PORT)' });
-  });
+/** The status and message a failed hook call is answered with; a 500 is logged. */
+function errorAnswer(error: unknown, req: Request, context: HookContext, options: AppOptions): [status: number, message: string] {
+  const httpError = error as { status?: number; type?: string };
+  if (error instanceof BadRequest || error instanceof BodyNotJson) return [400, error.message];
+  if (error instanceof BodyTooLarge) {
+    return [413, `the body is larger than ${options.maxBodyBytes} bytes${error.message ? `: ${error.message}` : ''}`];
+  }
+  if (error instanceof BodyUnreadable) return [error.status, error.message];
+  if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
+    return [httpError.status, 'the request could not be read'];
+  }
+  // Only the error's class and message: they come from this code and the API servers, never from a Secret.
+  context.log.error('hook failed', { path: req.path, error: error instanceof Error ? `${error.name}: ${error.message}` : 'unknown' });
+  return [500, 'internal error; see the webhook log'];
+}
 
-  // Express's error handler signature needs all four parameters.
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const httpError = error as { status?: number; type?: string };
-    let status: number;
-    let message: string;
-    if (error instanceof BadRequest || error instanceof BodyNotJson) {
-      [status, message] = [400, error.message];
-    } else if (error instanceof BodyTooLarge) {
-      [status, message] = [413, `the body is larger than ${options.maxBodyBytes} bytes${error.message ? `: ${error.message}` : ''}`];
-    } else if (error instanceof BodyUnreadable) {
-      [status, message] = [error.status, error.message];
-    } else if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
-      [status, message] = [httpError.status, 'the request could not be read'];
-    } else {
-      [status, message] = [500, 'internal error; see the webhook log'];
-      // Only the error's class and message: they come from this code and the API servers, never from a Secret.
-      context.log.error('hook failed', { path: req.path, error: error instanceof Error ? `${error.name}: ${error.message}` : 'unknown' });
-    }
+// Express's error handler signature needs all four parameters.
+const errorHandler = (context: HookContext, options: AppOptions) =>
+  (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const [status, message] = errorAnswer(error, req, context, options);
     options.metrics.observeRejected(req.path.slice(1), status === 500 ? 'internal_error' : 'bad_request');
     context.log.debug('hook rejected', { path: req.path, status, error: message });
     res.status(status).json({ error: message });
+  };
+
+export function createApp(context: HookContext, options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  addProbes(app, options);
+  addHooks(app, context, options);
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found: the hooks are POST /sync, /customize and /finalize (and /metrics is on METRICS_PORT)' });
   });
+  app.use(errorHandler(context, options));
   return app;
 }

@@ -34,55 +34,56 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(app: Express, options: ServerOptions): Promise<RunningServer> {
-  const timeouts = options.clientTimeouts ?? defaultClientTimeouts;
-  const limits = {
+/** Node's server-side limits from the client timeouts. */
+function serverLimits(timeouts: ClientTimeouts) {
+  return {
     headersTimeout: timeouts.headersMs,
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
     // How often Node looks for requests past those timeouts (its default is 30 s).
     connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
   };
-  const watched: WatchedFile[] = [];
-  let server: Server | HttpsServer;
-  if (options.tls) {
-    const cert = new WatchedFile(options.tls.certFile, options.tls.pollIntervalMs);
-    const key = new WatchedFile(options.tls.keyFile, options.tls.pollIntervalMs);
-    const clientCa = options.tls.clientCaFile ? new WatchedFile(options.tls.clientCaFile, options.tls.pollIntervalMs) : undefined;
-    watched.push(cert, key, ...(clientCa ? [clientCa] : []));
-    const context = () => ({ cert: cert.current, key: key.current, ...(clientCa ? { ca: clientCa.current } : {}) });
-    // Probes present no certificate: the handshake accepts them, and the hook
-    // routes refuse a request whose certificate is missing or not from the CA (server/http/client-certificate.ts).
-    const https = createHttpsServer({ ...limits, ...context(), ...(clientCa ? { requestCert: true, rejectUnauthorized: false } : {}) }, app);
-    const reload = () => {
-      try {
-        https.setSecureContext(context());
-        options.log.info('TLS certificate reloaded', { certFile: options.tls!.certFile });
-      } catch (error) {
-        // A certificate and key from different rotations do not match; the other file's change follows.
-        options.log.warn('TLS certificate not reloaded yet', { error: (error as Error).message });
-      }
-    };
-    cert.onChange(reload);
-    key.onChange(reload);
-    clientCa?.onChange(reload);
-    server = https;
-  } else {
-    server = createHttpServer(limits, app);
-  }
+}
 
+/** An HTTPS server whose certificate, key and client CA are read again whenever their files change. */
+function createTlsServer(app: Express, tls: NonNullable<ServerOptions['tls']>, limits: ReturnType<typeof serverLimits>, log: Logger) {
+  const cert = new WatchedFile(tls.certFile, tls.pollIntervalMs);
+  const key = new WatchedFile(tls.keyFile, tls.pollIntervalMs);
+  const clientCa = tls.clientCaFile ? new WatchedFile(tls.clientCaFile, tls.pollIntervalMs) : undefined;
+  const watched = [cert, key, ...(clientCa ? [clientCa] : [])];
+  const context = () => ({ cert: cert.current, key: key.current, ...(clientCa ? { ca: clientCa.current } : {}) });
+  // Probes present no certificate: the handshake accepts them, and the hook
+  // routes refuse a request whose certificate is missing or not from the CA (server/http/client-certificate.ts).
+  const https = createHttpsServer({ ...limits, ...context(), ...(clientCa ? { requestCert: true, rejectUnauthorized: false } : {}) }, app);
+  const reload = () => {
+    try {
+      https.setSecureContext(context());
+      log.info('TLS certificate reloaded', { certFile: tls.certFile });
+    } catch (error) {
+      // A certificate and key from different rotations do not match; the other file's change follows.
+      log.warn('TLS certificate not reloaded yet', { error: (error as Error).message });
+    }
+  };
+  cert.onChange(reload);
+  key.onChange(reload);
+  clientCa?.onChange(reload);
+  return { server: https, watched };
+}
+
+async function listen(server: Server | HttpsServer, port: number, host: string | undefined): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  server.on('error', (error) => options.log.error('server error', { error: error.message }));
-  const port = (server.address() as AddressInfo).port;
+}
 
+/** The server's stop: the same promise however often it is called. */
+function gracefulStop(server: Server | HttpsServer, watched: WatchedFile[], options: ServerOptions): () => Promise<void> {
   let stopping: Promise<void> | undefined;
-  const stop = () => {
+  return () => {
     stopping ??= new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         options.log.warn('shutdown timeout: closing connections with requests still in flight');
@@ -102,5 +103,15 @@ export async function startServer(app: Express, options: ServerOptions): Promise
     });
     return stopping;
   };
-  return { server, port, stop };
+}
+
+export async function startServer(app: Express, options: ServerOptions): Promise<RunningServer> {
+  const limits = serverLimits(options.clientTimeouts ?? defaultClientTimeouts);
+  const { server, watched } = options.tls
+    ? createTlsServer(app, options.tls, limits, options.log)
+    : { server: createHttpServer(limits, app), watched: [] };
+  await listen(server, options.port, options.host);
+  server.on('error', (error) => options.log.error('server error', { error: error.message }));
+  const port = (server.address() as AddressInfo).port;
+  return { server, port, stop: gracefulStop(server, watched, options) };
 }

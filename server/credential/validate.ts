@@ -1,6 +1,6 @@
 // Spec validation: what the CRD enforces, checked again (a hook can be called by hand,
 // or before the CRD was updated), plus the rules only the hook can check.
-import { isRecord, type DpuServiceCredentialRequest, type SecretType } from '../api.js';
+import { isRecord, type DpuServiceCredentialRequest, type ObjectMeta, type SecretType } from '../api.js';
 import { parseDurationMs } from './duration.js';
 import { rotateAnnotation, type NamespacedName } from './names.js';
 
@@ -124,18 +124,36 @@ function checkDuration(value: unknown, problems: string[]): { expirationSeconds?
   return { expirationSeconds: Math.floor(durationMs / 1_000) };
 }
 
-export function validateRequest(parent: DpuServiceCredentialRequest): Validation {
-  const problems: string[] = [];
-  const metadata = parent.metadata ?? {};
-  const requestName = metadata.name ?? '';
-  const requestNamespace = metadata.namespace ?? '';
-  if (requestName.length > maxRequestNameLength) {
+/** The request's own name and rotation annotation; returns the rotation. */
+function checkRequestMetadata(metadata: ObjectMeta, problems: string[]): string {
+  if ((metadata.name ?? '').length > maxRequestNameLength) {
     problems.push(`metadata.name: at most ${maxRequestNameLength} characters (it is used as a label value)`);
   }
   const rotation = metadata.annotations?.[rotateAnnotation] ?? '';
   if (typeof rotation !== 'string' || rotation.length > maxRotationLength) {
     problems.push(`metadata.annotations["${rotateAnnotation}"]: at most ${maxRotationLength} characters (a timestamp or a counter will do)`);
   }
+  return rotation;
+}
+
+/** spec.metadata: the labels and annotations the Secret is given. */
+function checkSecretMetadata(value: unknown, problems: string[]): { secretLabels: Record<string, string>; secretAnnotations: Record<string, string> } {
+  const secretMetadata = isRecord(value) ? value : {};
+  if (value !== undefined && !isRecord(value)) problems.push('spec.metadata: must be an object');
+  const secretLabels = checkStringMap(secretMetadata.labels, 'spec.metadata.labels', problems, true);
+  if (isRecord(secretMetadata.labels) && Object.hasOwn(secretMetadata.labels, metacontrollerSelectorLabel)) {
+    problems.push(`spec.metadata.labels: "${metacontrollerSelectorLabel}" is reserved: Metacontroller selects this request's Secret by it`);
+  }
+  const secretAnnotations = checkStringMap(secretMetadata.annotations, 'spec.metadata.annotations', problems, false);
+  return { secretLabels, secretAnnotations };
+}
+
+export function validateRequest(parent: DpuServiceCredentialRequest): Validation {
+  const problems: string[] = [];
+  const metadata = parent.metadata ?? {};
+  const requestName = metadata.name ?? '';
+  const requestNamespace = metadata.namespace ?? '';
+  const rotation = checkRequestMetadata(metadata, problems);
   const spec = parent.spec;
   if (!isRecord(spec)) return { valid: false, problems: [...problems, 'spec: required'] };
 
@@ -153,13 +171,7 @@ export function validateRequest(parent: DpuServiceCredentialRequest): Validation
     problems.push(`spec.type: must be kubeconfig or tokenFile (got "${printable(type ?? '')}")`);
   }
   const { expirationSeconds } = checkDuration(spec.duration, problems);
-  const secretMetadata = isRecord(spec.metadata) ? spec.metadata : {};
-  if (spec.metadata !== undefined && !isRecord(spec.metadata)) problems.push('spec.metadata: must be an object');
-  const secretLabels = checkStringMap(secretMetadata.labels, 'spec.metadata.labels', problems, true);
-  if (isRecord(secretMetadata.labels) && Object.hasOwn(secretMetadata.labels, metacontrollerSelectorLabel)) {
-    problems.push(`spec.metadata.labels: "${metacontrollerSelectorLabel}" is reserved: Metacontroller selects this request's Secret by it`);
-  }
-  const secretAnnotations = checkStringMap(secretMetadata.annotations, 'spec.metadata.annotations', problems, false);
+  const { secretLabels, secretAnnotations } = checkSecretMetadata(spec.metadata, problems);
 
   if (problems.length > 0 || !serviceAccount || !secret) return { valid: false, problems };
   return {

@@ -38,36 +38,51 @@ export interface OversizedHookBody {
 
 export type HookBody = { fits: true; value: unknown } | { fits: false; oversized: OversizedHookBody };
 
+/** A body as it arrives: kept up to the limit, and from there looked through from the start, never kept. */
+class ReceivedBody {
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+  private scanner: HookBodyScanner | undefined;
+
+  constructor(private readonly limitBytes: number) {}
+
+  add(chunk: Buffer): void {
+    if (this.scanner) {
+      this.scanner.write(chunk);
+      return;
+    }
+    if (this.keptBytes + chunk.length <= this.limitBytes) {
+      this.kept.push(chunk);
+      this.keptBytes += chunk.length;
+      return;
+    }
+    // Over the limit from here: keep up to it, and look through everything from the start.
+    this.kept.push(chunk.subarray(0, this.limitBytes - this.keptBytes));
+    this.keptBytes = this.limitBytes;
+    this.scanner = new HookBodyScanner();
+    for (const part of this.kept) this.scanner.write(part);
+    this.scanner.write(chunk.subarray(this.kept[this.kept.length - 1]!.length));
+  }
+
+  /** The part kept, and the layout of the whole when it was over the limit. */
+  end(): { prefix: Buffer; layout?: BodyLayout } {
+    const prefix = Buffer.concat(this.kept, this.keptBytes);
+    return this.scanner ? { prefix, layout: this.scanner.end() } : { prefix };
+  }
+}
+
 /** Receives the whole body, keeping at most `limitBytes` of it. */
 export function readHookBody(req: IncomingMessage, limitBytes: number): Promise<HookBody> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') return Promise.reject(new BodyUnreadable(`unsupported content encoding "${encoding}"`, 415));
   return new Promise((resolve, reject) => {
-    const kept: Buffer[] = [];
-    let keptBytes = 0;
-    let scanner: HookBodyScanner | undefined;
-    const onData = (chunk: Buffer) => {
-      if (scanner) {
-        scanner.write(chunk);
-        return;
-      }
-      if (keptBytes + chunk.length <= limitBytes) {
-        kept.push(chunk);
-        keptBytes += chunk.length;
-        return;
-      }
-      // Over the limit from here: keep up to it, and look through everything from the start.
-      kept.push(chunk.subarray(0, limitBytes - keptBytes));
-      keptBytes = limitBytes;
-      scanner = new HookBodyScanner();
-      for (const part of kept) scanner.write(part);
-      scanner.write(chunk.subarray(kept[kept.length - 1]!.length));
-    };
+    const received = new ReceivedBody(limitBytes);
+    const onData = (chunk: Buffer) => received.add(chunk);
     const onEnd = () => {
       cleanup();
-      const prefix = Buffer.concat(kept, keptBytes);
-      if (scanner) {
-        resolve({ fits: false, oversized: { prefix, limitBytes, layout: scanner.end() } });
+      const { prefix, layout } = received.end();
+      if (layout) {
+        resolve({ fits: false, oversized: { prefix, limitBytes, layout } });
         return;
       }
       const text = prefix.toString('utf8');

@@ -245,6 +245,132 @@ function parseAnswer<T>(method: string, path: string, statusCode: number, text: 
   throw new KubeApiError(statusCode, status.reason ?? `HTTP${statusCode}`, `${method} ${path}: ${detail}`, retryAfterSeconds);
 }
 
+/**
+ * The lines of a watch stream. The bytes of the line not ended yet are kept as received: a
+ * newline is looked for only in each new chunk, and a line is joined and decoded once, when it
+ * ends (a line across chunks may split a UTF-8 character; 0x0A never occurs inside one).
+ */
+class WatchLineReader {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  /** The bytes of the line not ended yet. */
+  get unendedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Passes each line `chunk` ends, trimmed and not empty, to onLine, and keeps the rest of the
+   * chunk. False when onLine stopped the reading (it returned false): the rest is then dropped.
+   */
+  read(chunk: Buffer, onLine: (line: string) => boolean): boolean {
+    let start = 0;
+    let newline: number;
+    while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
+      const tail = chunk.subarray(start, newline);
+      const bytes = this.pending.length ? Buffer.concat([...this.pending, tail]) : tail;
+      this.clear();
+      start = newline + 1;
+      const line = bytes.toString('utf8').trim();
+      if (line && !onLine(line)) return false;
+    }
+    if (start < chunk.length) {
+      this.pending.push(chunk.subarray(start));
+      this.pendingBytes += chunk.length - start;
+    }
+    return true;
+  }
+
+  clear(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}
+
+/** One watch as it is read: its request and answer, and where its events and its failure go. */
+interface WatchStream {
+  req: ClientRequest;
+  res: IncomingMessage;
+  path: string;
+  onEvent: (event: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** One watch line to onEvent; false when the watch ends on it (its request is destroyed). */
+function handleWatchLine(line: string, { req, onEvent, reject }: WatchStream): boolean {
+  let event: unknown;
+  try {
+    if (!withinJsonDepth(line)) throw new Error('nested too deep');
+    event = JSON.parse(line);
+  } catch {
+    // A line that is not JSON: the stream is broken; the caller lists again.
+    req.destroy(new Error('a watch event is not JSON'));
+    return false;
+  }
+  try {
+    onEvent(event);
+  } catch (error) {
+    // The handler's own verdict (an ERROR event), or a bug, which is not the server's
+    // fault: either is passed on as it is, not as "unreachable".
+    reject(error);
+    req.destroy();
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Reads a watch's answer as events, within its budget: at most `watchLimit` bytes in all, and
+ * no line longer than `lineLimit`; past either the watch fails and is not read further.
+ */
+function readWatchEvents(stream: WatchStream, { lineLimit, watchLimit }: { lineLimit: number; watchLimit: number }): void {
+  const { req, res, path, reject } = stream;
+  const lines = new WatchLineReader();
+  let watchBytes = 0;
+  const fail = (error: Error) => {
+    reject(error);
+    lines.clear();
+    req.destroy();
+  };
+  res.on('data', (chunk: Buffer) => {
+    watchBytes += chunk.length;
+    if (watchBytes > watchLimit) {
+      fail(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: the watch, all its events`, watchLimit));
+      return;
+    }
+    if (!lines.read(chunk, (line) => handleWatchLine(line, stream))) return;
+    if (lines.unendedBytes > lineLimit) {
+      // A line without end: the server is broken or hostile; it is not read further.
+      fail(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: a watch event`, lineLimit));
+    }
+  });
+}
+
+/**
+ * Reads an answer of at most `limit` bytes: a larger one (by its Content-Length, or as it
+ * arrives) goes to tooLarge and is read no further; otherwise its chunks go to end.
+ */
+function readCappedAnswer(res: IncomingMessage, limit: number, on: { tooLarge: () => void; error: (error: Error) => void; end: (chunks: Buffer[]) => void }): void {
+  if (Number(res.headers['content-length']) > limit) {
+    on.tooLarge();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  res.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > limit) {
+      chunks.length = 0;
+      res.removeAllListeners('data');
+      on.tooLarge();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on('error', (error) => on.error(error));
+  res.on('end', () => on.end(chunks));
+}
+
 export class KubeRestClient {
   readonly server: string;
   private readonly agent: Agent | PlainAgent;
@@ -304,7 +430,6 @@ export class KubeRestClient {
     // that streams large events without end would keep the event loop parsing; past this the
     // watch ends as failed, and the caller lists again after its backoff.
     const watchLimit = watchBytesPerLine * lineLimit;
-    let watchBytes = 0;
     return new Promise<void>((resolve, reject) => {
       const send = this.isHttps ? request : plainRequest;
       const req = send(`${this.server}${path}`, { method: 'GET', headers, agent: this.agent, timeout: idleTimeoutMs, signal }, (res) => {
@@ -313,61 +438,7 @@ export class KubeRestClient {
           reject(new KubeApiError(res.statusCode ?? 0, `HTTP${res.statusCode}`, `GET ${path}: HTTP ${res.statusCode}`));
           return;
         }
-        // The bytes of the line not ended yet, kept as received: a newline is looked for only in
-        // each new chunk, and a line is joined and decoded once, when it ends (a line across
-        // chunks may split a UTF-8 character; 0x0A never occurs inside one).
-        let pending: Buffer[] = [];
-        let pendingBytes = 0;
-        res.on('data', (chunk: Buffer) => {
-          watchBytes += chunk.length;
-          if (watchBytes > watchLimit) {
-            reject(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: the watch, all its events`, watchLimit));
-            pending = [];
-            pendingBytes = 0;
-            req.destroy();
-            return;
-          }
-          let start = 0;
-          let newline: number;
-          while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
-            const tail = chunk.subarray(start, newline);
-            const bytes = pending.length ? Buffer.concat([...pending, tail]) : tail;
-            pending = [];
-            pendingBytes = 0;
-            start = newline + 1;
-            const line = bytes.toString('utf8').trim();
-            if (!line) continue;
-            let event: unknown;
-            try {
-              if (!withinJsonDepth(line)) throw new Error('nested too deep');
-              event = JSON.parse(line);
-            } catch {
-              // A line that is not JSON: the stream is broken; the caller lists again.
-              req.destroy(new Error('a watch event is not JSON'));
-              return;
-            }
-            try {
-              onEvent(event);
-            } catch (error) {
-              // The handler's own verdict (an ERROR event), or a bug, which is not the server's
-              // fault: either is passed on as it is, not as "unreachable".
-              reject(error);
-              req.destroy();
-              return;
-            }
-          }
-          if (start < chunk.length) {
-            pending.push(chunk.subarray(start));
-            pendingBytes += chunk.length - start;
-          }
-          if (pendingBytes > lineLimit) {
-            // A line without end: the server is broken or hostile; it is not read further.
-            reject(new ResponseTooLargeError(res.statusCode ?? 0, `GET ${path}: a watch event`, lineLimit));
-            pending = [];
-            pendingBytes = 0;
-            req.destroy();
-          }
-        });
+        readWatchEvents({ req, res, path, onEvent, reject }, { lineLimit, watchLimit });
         res.on('error', (error) => reject(new KubeUnreachableError(this.server, error.message)));
         res.on('end', () => resolve());
       });
@@ -432,39 +503,25 @@ export class KubeRestClient {
       const req = send(`${this.server}${path}`, { method, headers, agent: this.agent }, (res) => {
         answered = true;
         const statusCode = res.statusCode ?? 0;
-        const tooLarge = () => {
-          clearTimeout(timer);
-          reject(new ResponseTooLargeError(statusCode, `${method} ${path}`, limit));
-          // The rest is not read: the socket goes, not back to the pool.
-          req.destroy();
-        };
-        if (Number(res.headers['content-length']) > limit) {
-          tooLarge();
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let received = 0;
-        res.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > limit) {
-            chunks.length = 0;
-            res.removeAllListeners('data');
-            tooLarge();
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', (error) => {
-          clearTimeout(timer);
-          reject(new KubeUnreachableError(this.server, error.message));
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          try {
-            resolve({ value: parseAnswer<T>(method, path, statusCode, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after']), statusCode });
-          } catch (error) {
-            reject(error);
-          }
+        readCappedAnswer(res, limit, {
+          tooLarge: () => {
+            clearTimeout(timer);
+            reject(new ResponseTooLargeError(statusCode, `${method} ${path}`, limit));
+            // The rest is not read: the socket goes, not back to the pool.
+            req.destroy();
+          },
+          error: (error) => {
+            clearTimeout(timer);
+            reject(new KubeUnreachableError(this.server, error.message));
+          },
+          end: (chunks) => {
+            clearTimeout(timer);
+            try {
+              resolve({ value: parseAnswer<T>(method, path, statusCode, Buffer.concat(chunks).toString('utf8'), res.headers['retry-after']), statusCode });
+            } catch (error) {
+              reject(error);
+            }
+          },
         });
       });
       // One timer bounds the whole call, connecting, waiting and reading included (a socket

@@ -55,6 +55,49 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
     && labels[requestNamespaceLabel] === request.namespace;
 }
 
+/** The ServiceAccount as the cache (first attempt only) or the API server has it; undefined when there is none. */
+async function readServiceAccount(client: ApiCaller, account: NamespacedName, cache: ServiceAccountCache | undefined, attempt: number,
+): Promise<ServiceAccountObject | undefined> {
+  const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
+  if (cached) return cached;
+  // null: the cache knows there is none.
+  if (cached !== undefined) return undefined;
+  try {
+    // resourceVersion=0 is served from the API server's watch cache instead of a quorum read
+    // from etcd: much cheaper, at most milliseconds stale. The retry after a conflict reads etcd.
+    const consistency = attempt === 1 ? '?resourceVersion=0' : '';
+    return await client.request<ServiceAccountObject>('GET', `${path(account.namespace, account.name)}${consistency}`);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    return undefined;
+  }
+}
+
+/**
+ * Creates the request's ServiceAccount with the managed labels. Undefined when one of that name
+ * exists after all (409) on the first attempt: the caller then reads it again.
+ */
+async function createServiceAccount(client: ApiCaller, account: NamespacedName, request: NamespacedName,
+  cache: ServiceAccountCache | undefined, attempt: number): Promise<ServiceAccountObject | undefined> {
+  try {
+    const created = await client.request<ServiceAccountObject>('POST', path(account.namespace), {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: account.name, namespace: account.namespace, labels: managedLabels(request.namespace, request.name) },
+      automountServiceAccountToken: false,
+    });
+    cache?.remember(created);
+    return created;
+  } catch (error) {
+    if (isNotFound(error)) {
+      throw new NamespaceMissingError(account, request);
+    }
+    // Made by someone else meanwhile, or not managed (the cache does not see those): read it from etcd once.
+    if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Gets or creates the ServiceAccount for `request`; returns its UID, and whether it was made now. The cache answers
  * when it can; it knows only managed ServiceAccounts, so an unmanaged one of that name
@@ -67,41 +110,12 @@ function isManagedBy(account: ServiceAccountObject, request: NamespacedName): bo
 export async function ensureServiceAccount(
   client: ApiCaller, account: NamespacedName & { uid?: string }, request: NamespacedName, cache?: ServiceAccountCache, attempt = 1,
 ): Promise<EnsuredServiceAccount> {
-  let existing: ServiceAccountObject | undefined;
+  let existing = await readServiceAccount(client, account, cache, attempt);
   let created = false;
-  const cached = attempt === 1 ? cache?.lookup(account.namespace, account.name) : undefined;
-  if (cached) {
-    existing = cached;
-  } else if (cached === undefined) {
-    try {
-      // resourceVersion=0 is served from the API server's watch cache instead of a quorum read
-      // from etcd: much cheaper, at most milliseconds stale. The retry after a conflict reads etcd.
-      const consistency = attempt === 1 ? '?resourceVersion=0' : '';
-      existing = await client.request<ServiceAccountObject>('GET', `${path(account.namespace, account.name)}${consistency}`);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-  }
   if (!existing) {
-    try {
-      existing = await client.request<ServiceAccountObject>('POST', path(account.namespace), {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: account.name, namespace: account.namespace, labels: managedLabels(request.namespace, request.name) },
-        automountServiceAccountToken: false,
-      });
-      cache?.remember(existing);
-      created = true;
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new NamespaceMissingError(account, request);
-      }
-      // Made by someone else meanwhile, or not managed (the cache does not see those): read it from etcd once.
-      if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) {
-        return ensureServiceAccount(client, account, request, cache, attempt + 1);
-      }
-      throw error;
-    }
+    existing = await createServiceAccount(client, account, request, cache, attempt);
+    if (!existing) return ensureServiceAccount(client, account, request, cache, attempt + 1);
+    created = true;
   }
   const uid = existing.metadata?.uid ?? '';
   const claim = claimServiceAccount({ uid, ...existing.metadata }, request, account.uid);
