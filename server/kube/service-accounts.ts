@@ -74,28 +74,32 @@ async function readServiceAccount(client: ApiCaller, account: NamespacedName, ca
 }
 
 /**
- * Creates the request's ServiceAccount with the managed labels. Undefined when one of that name
- * exists after all (409) on the first attempt: the caller then reads it again.
+ * Creates the request's ServiceAccount with the managed labels; `exists` when one of that name
+ * exists after all (409) on the first attempt: the caller then reads it again, once.
  */
 async function createServiceAccount(client: ApiCaller, account: NamespacedName, request: NamespacedName,
-  cache: ServiceAccountCache | undefined, attempt: number): Promise<ServiceAccountObject | undefined> {
+  cache: ServiceAccountCache | undefined, attempt: number): Promise<{ made: ServiceAccountObject } | 'exists'> {
+  const target = path(account.namespace);
+  let made: ServiceAccountObject | undefined;
   try {
-    const created = await client.request<ServiceAccountObject>('POST', path(account.namespace), {
+    made = await client.request<ServiceAccountObject | undefined>('POST', target, {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
       metadata: { name: account.name, namespace: account.namespace, labels: managedLabels(request.namespace, request.name) },
       automountServiceAccountToken: false,
     });
-    cache?.remember(created);
-    return created;
   } catch (error) {
     if (isNotFound(error)) {
       throw new NamespaceMissingError(account, request);
     }
     // Made by someone else meanwhile, or not managed (the cache does not see those): read it from etcd once.
-    if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) return undefined;
+    if (error instanceof KubeApiError && error.statusCode === 409 && attempt === 1) return 'exists';
     throw error;
   }
+  // A target that answers a create with no object (a broken or hostile API server) gets a clear error, not a retry.
+  if (!made?.metadata?.uid) throw new KubeApiError(200, 'InvalidResponse', `POST ${target}: the answer holds no ServiceAccount`);
+  cache?.remember(made);
+  return { made };
 }
 
 /**
@@ -113,8 +117,9 @@ export async function ensureServiceAccount(
   let existing = await readServiceAccount(client, account, cache, attempt);
   let created = false;
   if (!existing) {
-    existing = await createServiceAccount(client, account, request, cache, attempt);
-    if (!existing) return ensureServiceAccount(client, account, request, cache, attempt + 1);
+    const creation = await createServiceAccount(client, account, request, cache, attempt);
+    if (creation === 'exists') return ensureServiceAccount(client, account, request, cache, attempt + 1);
+    existing = creation.made;
     created = true;
   }
   const uid = existing.metadata?.uid ?? '';
