@@ -37,7 +37,8 @@ export function fileToken(path: string, options: { now?: () => number; maxAgeMs?
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? tokenFileMaxAgeMs;
   const file = new RotatingFile(path);
-  const tokenIn = (content: Buffer | undefined) => (content ?? Buffer.alloc(0)).toString('utf8').trim();
+  // Not optional: the first read threw if the file was missing, and a failed re-read keeps the last content.
+  const tokenIn = (content: Buffer | undefined) => content!.toString('utf8').trim();
   let token = tokenIn(file.current);
   let readAtMs = now();
   // reread: the server refused the token (401); the file may hold its successor already (the
@@ -169,12 +170,16 @@ function trustedBearerToken(user: Entry, folder: string, now: () => number): (()
   }
 }
 
-/** The server of a trusted kubeconfig's cluster, once what the webhook cannot honour is refused. */
-function trustedServer(cluster: Entry, user: Entry): string {
+/** Refuses what the webhook cannot honour in a trusted kubeconfig: exec, auth-provider, basic auth, proxy-url. */
+function refuseUnsupported(cluster: Entry, user: Entry): void {
   for (const [field, why] of refusedHostUserFields) {
     if (user[field] !== undefined) throw new InvalidKubeconfigError(`the user uses ${field}: ${why}`);
   }
   if (cluster['proxy-url'] !== undefined) throw new InvalidKubeconfigError('the cluster uses proxy-url: proxies are not supported');
+}
+
+/** The server of a trusted kubeconfig's cluster: an http(s) URL. */
+function trustedServer(cluster: Entry): string {
   const server = typeof cluster.server === 'string' ? cluster.server : '';
   const url = parseUrl(server);
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.hostname) {
@@ -189,7 +194,8 @@ function trustedServer(cluster: Entry, user: Entry): string {
  */
 export function trustedKubeconfigConnection(text: string, folder: string, now: () => number = Date.now): ClusterConnection {
   const { cluster, user } = currentEntries(parseKubeconfig(text));
-  const server = trustedServer(cluster, user);
+  refuseUnsupported(cluster, user);
+  const server = trustedServer(cluster);
   const caPem = trustedMaterial(cluster, 'certificate-authority', folder);
   const clientCertPem = trustedMaterial(user, 'client-certificate', folder);
   const clientKeyPem = trustedMaterial(user, 'client-key', folder);
