@@ -125,11 +125,17 @@ class Cluster {
     await this.startWebhook();
     const driver = this.driver ?? await this.startDriver();
     const requests = this.plane.adminKubeConfig().makeApiClient(CustomObjectsApi);
-    await requests.createNamespacedCustomObject({
-      ...parentApi, namespace: 'default',
-      body: { apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
-        spec: { serviceAccount: { name: `${name}-sa` }, type: 'kubeconfig', secret: { name } } },
-    });
+    // After an install or upgrade the API server refuses creates for a few seconds, until it has loaded the
+    // request CRD's schema for the finalizer policy (README): the README's answer, so the test waits it out.
+    await eventually(async () => {
+      const refused = await requests.createNamespacedCustomObject({
+        ...parentApi, namespace: 'default',
+        body: { apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
+          spec: { serviceAccount: { name: `${name}-sa` }, type: 'kubeconfig', secret: { name } } },
+      }).then(() => undefined, (error: Error) => error);
+      if (refused) expect(refused.message).to.include('There can be a delay between when CustomResourceDefinitions are created and when they are available');
+      return !refused;
+    }, `request ${name} is created`, { timeoutMs: 30_000, intervalMs: 500 });
     await driver.reconcile('default', name);
     return await requests.getNamespacedCustomObject({ ...parentApi, namespace: 'default', name }) as DpuServiceCredentialRequest;
   }
