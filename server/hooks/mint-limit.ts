@@ -34,7 +34,7 @@ export interface ClaimInput {
   serviceAccount: ValidSpec['serviceAccount'] & { uid: string };
   /** The same decision with the last forced rotation at `at`: a keep while the interval holds it back. */
   holdBack: (at: Date) => TokenDecision;
-  /** Metacontroller's last write of the Secret was refused (secret-checks.ts). */
+  /** Metacontroller's last write of the Secret was refused (input-checks.ts). */
   refusedWrite: boolean;
   serviceAccountReady: ConditionResult;
   ledger: ServiceAccountEntry[];
