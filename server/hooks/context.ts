@@ -4,10 +4,10 @@ import type { DpuClusterObject, ServiceAccountEntry } from '../api.js';
 import { namespacedName, parseNamespacedName, type NamespacedName } from '../credential/names.js';
 import { defaultPolicy, type Policy } from '../credential/policy.js';
 import type { ValidSpec } from '../credential/validate.js';
-import type { Deadline } from '../kube/rest.js';
 import type { Logger } from '../log.js';
 import { dpuClusterRelatedKey, objectKey, type SyncRequest } from '../metacontroller.js';
-import type { ClusterAccess, HostAccess, TargetAccess } from './cluster-access.js';
+import type { CallClusters, CallTarget } from './bound-clusters.js';
+import type { ClusterAccess } from './cluster-access.js';
 
 export interface HookContext {
   clusters: ClusterAccess;
@@ -34,8 +34,8 @@ export class TargetClusterGoneError extends Error {
  * CompositeController of 0.3.x or earlier, whose customize hook named it: during a rollout),
  * else the webhook's own DPUCluster watch. Undefined does not mean gone (findDpuCluster).
  */
-export function knownDpuCluster(host: HostAccess, { namespace, name }: NamespacedName, related: SyncRequest['related']):
-  DpuClusterObject | undefined {
+export function knownDpuCluster(host: Pick<CallClusters['host'], 'cachedDpuCluster'>, { namespace, name }: NamespacedName,
+  related: SyncRequest['related']): DpuClusterObject | undefined {
   return related?.[dpuClusterRelatedKey]?.[objectKey(namespace, name)] ?? host.cachedDpuCluster(namespace, name);
 }
 
@@ -43,45 +43,44 @@ export function knownDpuCluster(host: HostAccess, { namespace, name }: Namespace
  * A DPUCluster as a sync sees it, cheapest first: knownDpuCluster, else a GET, which catches
  * one made a moment ago that the watch has not brought yet. Undefined only when the GET says 404.
  */
-export async function findDpuCluster(host: HostAccess, namespace: string, name: string, related: SyncRequest['related'],
-  deadline: Deadline): Promise<DpuClusterObject | undefined> {
-  return knownDpuCluster(host, { namespace, name }, related) ?? await host.readDpuCluster(namespace, name, deadline);
+async function findDpuCluster(host: CallClusters['host'], namespace: string, name: string, related: SyncRequest['related']):
+  Promise<DpuClusterObject | undefined> {
+  return knownDpuCluster(host, { namespace, name }, related) ?? await host.readDpuCluster(namespace, name);
 }
 
 /** The target cluster of a valid spec: the host, or the DPUCluster it names (findDpuCluster). */
-export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], context: HookContext, deadline: Deadline): Promise<TargetAccess> {
-  if (!spec.targetCluster) return context.clusters.host.target;
+export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest['related'], clusters: CallClusters): Promise<CallTarget> {
+  if (!spec.targetCluster) return clusters.host.target;
   const { namespace, name } = spec.targetCluster;
-  const dpuCluster = await findDpuCluster(context.clusters.host, namespace, name, related, deadline);
-  if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) {
-    context.clusters.forget(namespacedName(namespace, name));
-    throw new TargetClusterGoneError(namespacedName(namespace, name));
-  }
-  return context.clusters.forDpuCluster(dpuCluster, deadline);
+  const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related);
+  if (!dpuCluster || dpuCluster.metadata?.deletionTimestamp) throw new TargetClusterGoneError(namespacedName(namespace, name));
+  return clusters.forDpuCluster(dpuCluster);
 }
 
 /** The namespace and name of a recorded ServiceAccount. */
 export const serviceAccountRefOf = (entry: ServiceAccountEntry): NamespacedName => parseNamespacedName(entry.serviceAccount);
 
+/** Where a recorded ServiceAccount lives; no cluster: gone, and `forget` names the DPUCluster whose cached client goes. */
+export interface Whereabouts {
+  cluster?: CallTarget;
+  forget?: string;
+}
+
 /**
  * The cluster a recorded ServiceAccount lives in: the host, or the DPUCluster of that name when it
- * is the same cluster; undefined when gone. A DPUCluster deleted and recreated under the same name
- * (a backup restore, a GitOps re-sync) has a new UID: it is the same cluster when it reaches the same
- * API server (the entry's clusterID: URL and CA), and what was made there is still there.
+ * is the same cluster. A DPUCluster deleted and recreated under the same name (a backup restore, a
+ * GitOps re-sync) has a new UID: it is the same cluster when it reaches the same API server (the
+ * entry's clusterID: URL and CA), and what was made there is still there.
  */
-export async function clusterOf(clusters: ClusterAccess, previous: ServiceAccountEntry, deadline: Deadline,
-  related?: SyncRequest['related']): Promise<TargetAccess | undefined> {
-  if (!previous.targetCluster) return clusters.host.target;
+export async function clusterOf(clusters: CallClusters, previous: ServiceAccountEntry, related?: SyncRequest['related']): Promise<Whereabouts> {
+  if (!previous.targetCluster) return { cluster: clusters.host.target };
   const { namespace, name } = parseNamespacedName(previous.targetCluster);
-  const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related, deadline);
-  if (!dpuCluster) {
-    clusters.forget(previous.targetCluster);
-    return undefined;
-  }
+  const dpuCluster = await findDpuCluster(clusters.host, namespace, name, related);
+  if (!dpuCluster) return { forget: previous.targetCluster };
   // A status without the UID (written by older DPF releases, or by hand) is taken at its word.
-  if (!previous.targetClusterUID || dpuCluster.metadata?.uid === previous.targetClusterUID) return clusters.forDpuCluster(dpuCluster, deadline);
+  if (!previous.targetClusterUID || dpuCluster.metadata?.uid === previous.targetClusterUID) return { cluster: await clusters.forDpuCluster(dpuCluster) };
   // Same name, new UID, and no clusterID to compare (an older status): taken as another cluster, as before.
-  if (!previous.clusterID) return undefined;
-  const recreated = await clusters.forDpuCluster(dpuCluster, deadline);
-  return recreated.id === previous.clusterID ? recreated : undefined;
+  if (!previous.clusterID) return {};
+  const recreated = await clusters.forDpuCluster(dpuCluster);
+  return recreated.id === previous.clusterID ? { cluster: recreated } : {};
 }

@@ -2,19 +2,20 @@
 // for it (by the UID recorded when it was made, whatever its labels say by then). A
 // cluster that is gone took the ServiceAccount with it and blocks nothing.
 import type { ServiceAccountEntry } from '../api.js';
-import { eventReasons, normal } from '../credential/events.js';
 import { recordedServiceAccounts, sameServiceAccount } from '../credential/service-account-ledger.js';
 import { retryAfterSeconds } from '../credential/status.js';
 import { validateRequest } from '../credential/validate.js';
 import { namespacedName, requestRefOf } from '../credential/names.js';
 import type { Deadline } from '../kube/rest.js';
 import { secretChildKey, type SyncRequest } from '../metacontroller.js';
+import { finalizeAnswer } from './answer.js';
+import { bindDeadline } from './bound-clusters.js';
 import type { HostAccess } from './cluster-access.js';
-import { clusterOf, knownDpuCluster, type HookContext } from './context.js';
-import { deleteRecordedServiceAccount, tamperingEvents } from './leftovers.js';
-import { unchanged, writtenByWebhook } from './children.js';
+import { clusterOf, knownDpuCluster, policyOf, type HookContext } from './context.js';
+import { deleteRecordedServiceAccount, type Deleter } from './leftovers.js';
+import { writtenByWebhook } from './children.js';
 import { finalizeFailure } from './error-outcomes.js';
-import { outcomeReasons, type OutcomeReason, type SyncOutcome } from './outcome.js';
+import { outcomeReasons, type SyncOutcome } from './outcome.js';
 
 /**
  * What to delete: every ServiceAccount the status recorded, and the one the spec names
@@ -50,51 +51,45 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
   const now = context.now();
   const parent = request.parent;
   const status = parent.status ?? {};
-  const deleted: string[] = [];
-  const tampered: string[] = [];
-  const done = (reason: OutcomeReason, detail?: string): SyncOutcome => ({
-    response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
-    decision: 'finalized',
-    reason,
-    ...(detail ? { detail } : {}),
-    events: [
-      ...deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
-      ...tamperingEvents({ tampered }, { tampered: [] }),
-    ],
-  });
-
+  const deletion: Deletion = { deleted: [], tampered: [], forget: [] };
   const accounts = serviceAccountsToDelete(request, context.clusters.host);
-  if (accounts.length === 0) return done(outcomeReasons.noServiceAccount);
+  if (accounts.length === 0) return finalizeAnswer(status, { reason: outcomeReasons.noServiceAccount, ...deletion });
+  const deleter = { clusters: bindDeadline(context.clusters, deadline), request: requestRefOf(parent),
+    protectedNamespaces: policyOf(context).protectedNamespaces, now };
   try {
-    await deleteServiceAccounts(accounts, deleted, tampered, request, context, deadline);
+    await deleteServiceAccounts(accounts, deletion, request, deleter);
     // Called again after finalized: true (another finalizer keeps the request, or a resync): nothing left, nothing written.
-    return done(deleted.length > 0 ? outcomeReasons.serviceAccountDeleted : outcomeReasons.nothingLeftToDelete);
+    return finalizeAnswer(status, { reason: deletion.deleted.length > 0 ? outcomeReasons.serviceAccountDeleted : outcomeReasons.nothingLeftToDelete,
+      ...deletion });
   } catch (error) {
     const { detail, clusterUnusable } = finalizeFailure(error);
     const deletingSince = parent.metadata?.deletionTimestamp ? new Date(parent.metadata.deletionTimestamp) : now;
-    if (clusterUnusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) return done(outcomeReasons.gaveUpOnServiceAccount, detail);
+    if (clusterUnusable && now.getTime() - deletingSince.getTime() > finalizeGiveUpAfterMs) {
+      return finalizeAnswer(status, { reason: outcomeReasons.gaveUpOnServiceAccount, detail, ...deletion });
+    }
     const observed = writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent);
-    return {
-      response: { status, children: unchanged(observed), resyncAfterSeconds: retryAfterSeconds(deletingSince, now), finalized: false },
-      decision: 'error',
-      reason: outcomeReasons.serviceAccountDeleteFailed,
-      detail,
-    };
+    return finalizeAnswer(status, { reason: outcomeReasons.serviceAccountDeleteFailed, detail, ...deletion,
+      retry: { observed, afterSeconds: retryAfterSeconds(deletingSince, now) } });
+  } finally {
+    for (const cluster of new Set(deletion.forget)) context.clusters.forget(cluster);
   }
 }
 
-/**
- * Deletes each ServiceAccount in its cluster, adding to `deleted` ("namespace/name") as it goes, and
- * to `tampered` those deleted by UID though relabelled: a failure keeps what was done.
- */
-async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deleted: string[], tampered: string[], request: SyncRequest,
-  context: HookContext, deadline: Deadline): Promise<void> {
-  const requestRef = requestRefOf(request.parent);
+/** What finalize deleted so far ("namespace/name"), of that what had been relabelled, and the DPUClusters found gone. */
+interface Deletion {
+  deleted: string[];
+  tampered: string[];
+  forget: string[];
+}
+
+/** Deletes each ServiceAccount in its cluster, recording as it goes: a failure keeps what was done. */
+async function deleteServiceAccounts(accounts: ServiceAccountEntry[], deletion: Deletion, request: SyncRequest, deleter: Deleter): Promise<void> {
   for (const account of accounts) {
-    const target = await clusterOf(context.clusters, account, deadline, request.related);
-    // undefined: the cluster is gone, and the ServiceAccount with it.
-    const removal = target ? await deleteRecordedServiceAccount(target, account, requestRef, context, deadline) : 'absent';
-    if (removal === 'deleted' || removal === 'tampered') deleted.push(account.serviceAccount);
-    if (removal === 'tampered') tampered.push(account.serviceAccount);
+    const { cluster, forget } = await clusterOf(deleter.clusters, account, request.related);
+    if (forget) deletion.forget.push(forget);
+    // No cluster: it is gone, and the ServiceAccount with it.
+    const removal = cluster ? await deleteRecordedServiceAccount(cluster, account, deleter) : 'absent';
+    if (removal === 'deleted' || removal === 'tampered') deletion.deleted.push(account.serviceAccount);
+    if (removal === 'tampered') deletion.tampered.push(account.serviceAccount);
   }
 }

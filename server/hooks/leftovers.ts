@@ -9,10 +9,23 @@ import { isGone, type Removal } from '../credential/removal.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
 import { trustedServiceAccountUid } from '../credential/tenancy.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
-import type { Deadline } from '../kube/rest.js';
-import type { TargetAccess } from './cluster-access.js';
-import { clusterOf, policyOf, serviceAccountRefOf, type HookContext } from './context.js';
+import type { CallClusters, CallTarget } from './bound-clusters.js';
+import { clusterOf, serviceAccountRefOf } from './context.js';
 import { detailOf } from './error-outcomes.js';
+
+/** Who deletes, where, and under which rules: the request, its clusters for this call, the protected namespaces, the time. */
+export interface Deleter {
+  clusters: CallClusters;
+  request: NamespacedName;
+  protectedNamespaces: readonly string[];
+  now: Date;
+}
+
+/** The ServiceAccount the current token belongs to, and its cluster: not a leftover. */
+export interface Kept {
+  current: ServiceAccountEntry;
+  target: CallTarget;
+}
 
 export interface Cleanup {
   ledger: ServiceAccountEntry[];
@@ -22,6 +35,8 @@ export interface Cleanup {
   tampered: string[];
   /** What could not be deleted (it stays recorded, and is tried again at the next sync). */
   failed: ServiceAccountEntry[];
+  /** The DPUClusters found gone: their cached clients are forgotten. */
+  forget: string[];
   detail?: string;
 }
 
@@ -30,11 +45,10 @@ export interface Cleanup {
  * protected namespace, where only one still labelled for `request` is (a made-up status cannot
  * name Kubernetes' own ServiceAccounts there by UID).
  */
-export function deleteRecordedServiceAccount(cluster: TargetAccess, entry: ServiceAccountEntry, request: NamespacedName,
-  context: HookContext, deadline: Deadline): Promise<Removal> {
+export function deleteRecordedServiceAccount(cluster: CallTarget, entry: ServiceAccountEntry, deleter: Deleter): Promise<Removal> {
   const ref = serviceAccountRefOf(entry);
-  const uid = trustedServiceAccountUid(ref.namespace, entry.serviceAccountUID, policyOf(context).protectedNamespaces);
-  return cluster.deleteServiceAccount({ ...ref, ...(uid ? { uid } : {}) }, request, deadline);
+  const uid = trustedServiceAccountUid(ref.namespace, entry.serviceAccountUID, deleter.protectedNamespaces);
+  return cluster.deleteServiceAccount({ ...ref, ...(uid ? { uid } : {}) }, deleter.request);
 }
 
 /**
@@ -44,18 +58,18 @@ export function deleteRecordedServiceAccount(cluster: TargetAccess, entry: Servi
  * never leaves the request without one. One labelled for someone else and of no recorded UID is
  * not ours: forgotten, not counted.
  */
-export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: { current: ServiceAccountEntry; target: TargetAccess } | undefined,
-  request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Cleanup> {
-  const cleanup: Cleanup = { ledger, deleted: [], tampered: [], failed: [] };
+export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: Kept | undefined, deleter: Deleter): Promise<Cleanup> {
+  const cleanup: Cleanup = { ledger, deleted: [], tampered: [], failed: [], forget: [] };
   const toDelete = keep ? leftoverServiceAccounts(ledger, keep.current) : ledger;
   for (const entry of toDelete) {
     try {
-      const cluster = keep && entry.clusterID === keep.target.id ? keep.target : await clusterOf(context.clusters, entry, deadline);
+      const { cluster, forget } = keep && entry.clusterID === keep.target.id ? { cluster: keep.target } : await clusterOf(deleter.clusters, entry);
+      if (forget) cleanup.forget.push(forget);
       // Another reference to the API server the current token lives on: the same ServiceAccount, kept.
       const isCurrent = keep !== undefined && cluster?.id === keep.current.clusterID && entry.serviceAccount === keep.current.serviceAccount;
       // No cluster: it is gone, and the ServiceAccount with it.
       if (cluster && !isCurrent) {
-        const removal = await deleteRecordedServiceAccount(cluster, entry, request, context, deadline);
+        const removal = await deleteRecordedServiceAccount(cluster, entry, deleter);
         if (removal === 'deleted' || removal === 'tampered') cleanup.deleted.push(entry.serviceAccount);
         if (removal === 'tampered') cleanup.tampered.push(entry.serviceAccount);
       }
@@ -81,6 +95,8 @@ export interface Revocation {
    * request's anchor stands: left alone, and kept on record, since their tokens may still work.
    */
   unproven: string[];
+  /** The DPUClusters found gone: their cached clients are forgotten. */
+  forget: string[];
   detail?: string;
 }
 
@@ -89,19 +105,20 @@ export interface Revocation {
  * the next sync. Only what is gone counts as revoked: an unproven anchor stays recorded (until its
  * token has expired) and revokes nothing.
  */
-export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: TargetAccess | undefined,
-  request: NamespacedName, context: HookContext, deadline: Deadline): Promise<Revocation> {
-  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [] };
+export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: CallTarget | undefined,
+  deleter: Deleter): Promise<Revocation> {
+  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] };
   for (const { entry, action } of toDelete) {
     const { namespace, name } = serviceAccountRefOf(entry);
     const anchorRef = namespacedName(namespace, entry.anchor);
     try {
-      const cluster = target && entry.clusterID === target.id ? target : await clusterOf(context.clusters, entry, deadline);
+      const { cluster, forget } = target && entry.clusterID === target.id ? { cluster: target } : await clusterOf(deleter.clusters, entry);
+      if (forget) revocation.forget.push(forget);
       // No cluster: it is gone, and the token with it.
-      const removal = cluster ? await cluster.deleteAnchor(namespace, entry.anchor, request, name, deadline, entry.anchorUID) : 'absent';
+      const removal = cluster ? await cluster.deleteAnchor(namespace, entry.anchor, deleter.request, name, entry.anchorUID) : 'absent';
       if (removal === 'tampered') revocation.tampered.push(anchorRef);
       // An expired token needs no revoking: its entry goes whatever stands under its name.
-      if (removal === 'unproven' && action !== 'expired' && Date.parse(entry.expiresAt) > context.now().getTime()) {
+      if (removal === 'unproven' && action !== 'expired' && Date.parse(entry.expiresAt) > deleter.now.getTime()) {
         revocation.unproven.push(anchorRef);
         continue;
       }

@@ -17,10 +17,9 @@ import { anchorNameFor, maxRecordedAnchors, roomForAnchor, type AnchorEntry } fr
 import type { ValidSpec } from '../credential/validate.js';
 import { KubeApiError } from '../kube/rest.js';
 import type { Anchor, AnchorState } from '../kube/token-anchors.js';
-import type { TargetAccess } from './cluster-access.js';
-import type { Ended } from './outcome.js';
-import { deleteAnchors } from './leftovers.js';
-import { keepSecret, type SyncRun } from './sync-run.js';
+import type { CallTarget } from './bound-clusters.js';
+import { stopped, type Ended } from './facts.js';
+import type { SyncRun } from './run.js';
 
 type Kept = Extract<TokenDecision, { action: 'keep' }>;
 
@@ -35,7 +34,7 @@ export interface ClaimInput {
   serviceAccount: ValidSpec['serviceAccount'] & { uid: string };
   /** The same decision with the last forced rotation at `at`: a keep while the interval holds it back. */
   holdBack: (at: Date) => TokenDecision;
-  /** Metacontroller's last write of the Secret was refused (secret-checks.ts). */
+  /** Metacontroller's last write of the Secret was refused (input-checks.ts). */
   refusedWrite: boolean;
   serviceAccountReady: ConditionResult;
   ledger: ServiceAccountEntry[];
@@ -60,10 +59,10 @@ function heldBack(input: ClaimInput, anchor: AnchorState | undefined): Kept | un
  * refuses; a forced rotation the target shows too soon is held back; a token minted since the
  * Secret's and never seen is revoked first, once its backoff has passed.
  */
-export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetAccess, input: ClaimInput): Promise<Claim> {
+export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: CallTarget, input: ClaimInput): Promise<Claim> {
   const { namespace } = input.serviceAccount;
   if (input.decision.forced && input.heldAnchor) {
-    const kept = heldBack(input, await target.readAnchor(namespace, input.heldAnchor, spec.request, run.deadline));
+    const kept = heldBack(input, await target.readAnchor(namespace, input.heldAnchor, spec.request));
     if (kept) return { kept };
   }
   const anchors = roomForAnchor(run.holdings.anchors, run.now);
@@ -71,18 +70,18 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     const full = failed(reasons.tokenLimitReached, `this request has ${run.holdings.anchors.length} tokens on record that are still valid `
       + `(status.tokenAnchors holds at most ${maxRecordedAnchors}): no further token is minted until some expire or their anchors `
       + `can be deleted (TokenRevocationFailed said why they could not); the current Secret is kept`);
-    return keepSecret(run, { serviceAccount: input.serviceAccountReady, secret: full, decision: 'error', serviceAccounts: input.ledger });
+    return stopped({ serviceAccount: input.serviceAccountReady, secret: full, decision: 'error', serviceAccounts: input.ledger, sweep: true });
   }
   const name = anchorNameFor(input.serviceAccount.name, spec.request.uid, input.heldAnchor);
   const options = { name, ...(input.decision.forced ? { forcedRotation: true } : {}) };
   try {
-    return { anchor: await target.createAnchor(input.serviceAccount, spec.request, run.deadline, options), anchors };
+    return { anchor: await target.createAnchor(input.serviceAccount, spec.request, options), anchors };
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
   }
-  const occupant = await target.readAnchor(namespace, name, spec.request, run.deadline);
+  const occupant = await target.readAnchor(namespace, name, spec.request);
   if (occupant && !occupant.ours) {
-    return stopMint(run, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where} is not a token `
+    return stopMint(run.holdings.anchors, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where} is not a token `
       + 'anchor of this request, and has the name this request\'s next one needs: delete it');
   }
   if (occupant) {
@@ -92,7 +91,7 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     if (kept && run.holdings.anchors.some((entry) => entry.anchorUID === occupant.uid)) return { kept };
     if (kept) {
       const allowedAt = kept.rotationAllowedAt ? ` before ${rfc3339(kept.rotationAllowedAt)}` : '';
-      return stopMint(run, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where}, made for a `
+      return stopMint(run.holdings.anchors, input, reasons.tokenRequestFailed, `secret ${namespacedName(namespace, name)} in ${input.where}, made for a `
         + `forced rotation at ${rfc3339(occupant.createdAt)}, is not on this request's record (made by someone else, or minted `
         + `moments ago and not recorded yet): no token is minted${allowedAt}`);
     }
@@ -102,9 +101,9 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
     const failure = previousFailure(run.parent.status);
     const retryAt = failure && secretNotShown.has(failure.reason) ? unobservedMintRetryAt(occupant.createdAt, failure.since) : undefined;
     if (retryAt && run.now < retryAt) return waitToMint(run, spec, input, occupant, retryAt);
-    await target.revokeAnchor(namespace, occupant, run.deadline);
+    await target.revokeAnchor(namespace, occupant);
   }
-  return { anchor: await target.createAnchor(input.serviceAccount, spec.request, run.deadline, options), anchors };
+  return { anchor: await target.createAnchor(input.serviceAccount, spec.request, options), anchors };
 }
 
 /**
@@ -114,23 +113,22 @@ export async function claimAnchor(run: SyncRun, spec: ValidSpec, target: TargetA
  * knows the request's UID and the held token, and a Secret made under the next one (`why`)
  * would otherwise keep alive the token the rotation was forced to end.
  */
-async function stopMint(run: SyncRun, input: ClaimInput, reason: Reason, why: string): Promise<Ended> {
+function stopMint(onRecord: AnchorEntry[], input: ClaimInput, reason: Reason, why: string): Ended {
   const serviceAccount = namespacedName(input.serviceAccount.namespace, input.serviceAccount.name);
   const heldEntries = input.decision.forced
-    ? run.holdings.anchors.filter((entry) => entry.anchor === input.heldAnchor && entry.serviceAccount === serviceAccount)
+    ? onRecord.filter((entry) => entry.anchor === input.heldAnchor && entry.serviceAccount === serviceAccount)
     : [];
-  const revocation = await deleteAnchors(heldEntries.map((entry) => ({ entry, action: 'revoke' as const })), run.holdings.anchors, undefined,
-    run.requestRef, run.context, run.deadline);
-  const revoked = heldEntries.length > 0 && revocation.failedToRevoke.length === 0;
-  const stopped = failed(reason, `${why}; ${revoked
+  const secretAfter = (revoked: boolean) => failed(reason, `${why}; ${revoked
     ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
     : 'the current Secret is kept'}`);
-  return keepSecret({ ...run, holdings: { ...run.holdings, anchors: revocation.anchors } },
-    { serviceAccount: input.serviceAccountReady, secret: stopped, decision: 'error', serviceAccounts: input.ledger });
+  return stopped({
+    serviceAccount: input.serviceAccountReady, secret: secretAfter(false), decision: 'error', serviceAccounts: input.ledger, sweep: true,
+    ...(heldEntries.length > 0 ? { revokeHeld: { entries: heldEntries, secretAfter } } : {}),
+  });
 }
 
-/** The answer while the next mint waits: the Secret as it is, and why no token is minted before `retryAt`. */
-function waitToMint(run: SyncRun, spec: ValidSpec, input: ClaimInput, unobserved: AnchorState, retryAt: Date): Promise<Ended> {
+/** Why the next mint waits: the Secret as it is, and why no token is minted before `retryAt`. */
+function waitToMint(run: SyncRun, spec: ValidSpec, input: ClaimInput, unobserved: AnchorState, retryAt: Date): Ended {
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
   const current = run.observed.recordOf(run.observed.lineage(spec.secret.name).current);
   const still = current && stillValid(current, run.now)
@@ -146,8 +144,8 @@ function waitToMint(run: SyncRun, spec: ValidSpec, input: ClaimInput, unobserved
     : 'Usually a Secret of that name exists that is not this request\'s child: delete it, or run Metacontroller with '
       + '--apply-strategy=server-side-apply, which takes it over';
   const waiting = failed(input.refusedWrite ? reasons.secretNotWritten : reasons.secretNotAdopted, `${why}; ${next}. ${todo}`);
-  return keepSecret(run, {
-    serviceAccount: input.serviceAccountReady, secret: waiting, decision: 'error', serviceAccounts: input.ledger,
+  return stopped({
+    serviceAccount: input.serviceAccountReady, secret: waiting, decision: 'error', serviceAccounts: input.ledger, sweep: true,
     retryAfterHint: secondsUntil(retryAt, run.now),
   });
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { holdingsOf } from '../../server/hooks/grants.js';
+import { holdingsOf } from '../../server/hooks/run.js';
 import { fakeToken } from './fake-clusters.js';
 
 describe('holdingsOf (what a request holds, as recorded and as observed)', function () {

@@ -1,22 +1,18 @@
-// The two checks on the output Secret before anything is minted: that the input is not
-// older than this webhook's last answer (Metacontroller's caches lag; observed-secret.ts
-// decides), and that the Secret the spec names is this request's to write.
-import { isRecord, type DpuServiceCredentialRequest, type DpuServiceCredentialRequestStatus, type SecretObject } from '../api.js';
+// The checks before anything is issued: that the input is not older than this webhook's last
+// answer (Metacontroller's caches lag; observed-secret.ts decides), that the spec is valid and
+// within the policy, and that the Secret it names is this request's to write. Each ends the
+// sync with what it found, never with an answer.
+import { isRecord, type DpuServiceCredentialRequestStatus, type SecretObject } from '../api.js';
 import { adoptAnnotation, namespacedName, parseNamespacedName } from '../credential/names.js';
 import { inputFreshness, showsLastIssued, writeRefused, type IssuedToken } from '../credential/observed-secret.js';
 import { outputSecretType } from '../credential/render.js';
-import { buildStatus, conditionTypes, failed, reasons, succeeded } from '../credential/status.js';
+import { conditionTypes, failed, reasons } from '../credential/status.js';
 import { dateOf, readTokenRecord } from '../credential/token-record.js';
 import { anchorsOf } from '../credential/token-anchors.js';
 import type { ValidSpec } from '../credential/validate.js';
 import { issuedToken } from './children.js';
-import { end, outcomeReasons, waitingFor, type Ended, type SyncOutcome } from './outcome.js';
-import { failedCall, keepSecret, type SyncRun } from './sync-run.js';
-
-/** The input is current enough to act on; `refusedWrite`: the Secret ("namespace/name") whose last write Metacontroller could not make. */
-export interface Freshness {
-  refusedWrite?: string;
-}
+import { failedCall, stopped, type Ended, type Freshness } from './facts.js';
+import type { SyncRun } from './run.js';
 
 /** The token this webhook issued last, as the status recorded it. */
 function lastIssued(status: DpuServiceCredentialRequestStatus | undefined): IssuedToken | undefined {
@@ -33,33 +29,8 @@ export async function checkInputFreshness(run: SyncRun): Promise<Freshness | End
   // A refused write is no lag: waiting for it would end in a 429 loop or a Secret never written.
   const refusedWrite = await refusedSecretWrite(run, knownAnchors, secretWasObserved);
   if (refusedWrite) return { refusedWrite };
-  if (freshness.state === 'behind') {
-    return end({ response: { status: parent.status ?? {}, children: [], resyncAfterSeconds: freshness.retryAfterSeconds },
-      decision: 'behind', reason: outcomeReasons.behind });
-  }
-  if (freshness.state === 'awaiting') return end(awaitingSecret(parent, freshness.retryAfterSeconds, now));
-  return {};
-}
-
-/**
- * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
- * without minting again and without children (there is no observed child to delete).
- */
-function awaitingSecret(parent: DpuServiceCredentialRequest, retryAfter: number, now: Date): SyncOutcome {
-  const previous = parent.status ?? {};
-  const issuedAt = dateOf(previous.issuedAt);
-  const expiresAt = dateOf(previous.expirationTimestamp);
-  const serviceAccount = previous.conditions?.find((c) => c.type === conditionTypes.serviceAccount);
-  const status = buildStatus({
-    previous,
-    generation: parent.metadata?.generation ?? 0,
-    serviceAccount: serviceAccount?.status === 'True' ? succeeded(serviceAccount.message) : waitingFor('the ServiceAccount'),
-    secret: failed(reasons.pending, `waiting for Metacontroller to write secret ${previous.secret ?? ''} with the token issued at ${previous.issuedAt ?? ''}`),
-    ...(previous.secret ? { secretName: previous.secret } : {}),
-    ...(issuedAt && expiresAt ? { token: { issuedAt, expiresAt, ...(previous.tokenID ? { tokenId: previous.tokenID } : {}) } } : {}),
-    now,
-  });
-  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
+  if (freshness.state === 'current') return {};
+  return { ended: { kind: freshness.state, retryAfterSeconds: freshness.retryAfterSeconds } };
 }
 
 /** Whether `secret` is the child of the request with UID `requestUid` (its controller reference), observed or not yet. */
@@ -83,7 +54,7 @@ async function refusedSecretWrite(run: SyncRun, knownAnchors: ReadonlySet<string
   if (seen?.token && showsLastIssued(seen.token, last, knownAnchors)) return undefined;
   let live: SecretObject | undefined;
   try {
-    live = await run.context.clusters.host.readSecret(namespace, name, run.deadline);
+    live = await run.clusters.host.readSecret(namespace, name);
   } catch {
     // Not knowing is not a refusal: the cache-lag rules decide as they did before.
     return undefined;
@@ -108,10 +79,10 @@ function unwritable(secret: SecretObject): string | undefined {
   return type === outputSecretType ? undefined : `it is of type ${type}, and an output Secret is ${outputSecretType} (a Secret's type never changes)`;
 }
 
-function notWritable(run: SyncRun, spec: ValidSpec, why: string): Promise<Ended> {
+function notWritable(spec: ValidSpec, why: string): Ended {
   const refused = failed(reasons.secretNotWritable, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} cannot be written: ${why}; `
     + `nothing was minted and nothing in it is changed. Delete it (this request then writes a new one), or choose another spec.secret.name`);
-  return keepSecret(run, { serviceAccount: refused, secret: refused, decision: 'error' });
+  return stopped({ serviceAccount: refused, secret: refused, decision: 'error', sweep: true });
 }
 
 /**
@@ -120,28 +91,44 @@ function notWritable(run: SyncRun, spec: ValidSpec, why: string): Promise<Ended>
  * written may not be yet, so what is not observed is read live. Undefined: it may be written.
  * One that can never be written (unwritable) is refused before anything is minted for it.
  */
-export async function checkSecretOwnership(run: SyncRun, spec: ValidSpec): Promise<Ended | undefined> {
+async function checkSecretOwnership(run: SyncRun, spec: ValidSpec): Promise<Ended | undefined> {
   const child = run.observed.named(spec.secret.name);
   if (child) {
     const why = unwritable(child);
-    return why ? notWritable(run, spec, why) : undefined;
+    return why ? notWritable(spec, why) : undefined;
   }
   let existing: SecretObject | undefined;
   try {
-    existing = await run.context.clusters.host.readSecretMetadata(spec.secret.namespace, spec.secret.name, run.deadline);
+    existing = await run.clusters.host.readSecretMetadata(spec.secret.namespace, spec.secret.name);
     // Handed over (the adopt annotation): its type and immutability decide whether it can be written, and
     // only a full read has them. Its data is not looked at.
     if (existing && !isControlledBy(existing, spec.request.uid) && mayWrite(existing, spec.request)) {
-      existing = await run.context.clusters.host.readSecret(spec.secret.namespace, spec.secret.name, run.deadline);
+      existing = await run.clusters.host.readSecret(spec.secret.namespace, spec.secret.name);
       const why = existing && unwritable(existing);
-      if (why) return notWritable(run, spec, why);
+      if (why) return notWritable(spec, why);
     }
   } catch (error) {
-    return keepSecret(run, failedCall(run, error, 'secretOwnership'));
+    return failedCall({ error, phase: 'secretOwnership', sweep: true });
   }
   if (!existing || mayWrite(existing, spec.request)) return undefined;
   const taken = failed(reasons.secretNotOwned, `secret ${namespacedName(spec.secret.namespace, spec.secret.name)} exists and is not `
     + `this request's: nothing in it is changed. Choose another spec.secret.name, delete that Secret, or let this request take it over: `
     + `kubectl -n ${spec.secret.namespace} annotate secret ${spec.secret.name} ${adoptAnnotation}=${spec.request.name}`);
-  return keepSecret(run, { serviceAccount: taken, secret: taken, decision: 'error' });
+  return stopped({ serviceAccount: taken, secret: taken, decision: 'error', sweep: true });
+}
+
+/** The spec, valid, within the policy, and naming a Secret this request may write. */
+export async function checkSpec(run: SyncRun): Promise<ValidSpec | Ended> {
+  if (!run.validation.valid) {
+    const invalid = failed(reasons.invalidSpec, `the request is invalid: ${run.validation.problems.join('; ')}`);
+    return stopped({ serviceAccount: invalid, secret: invalid, decision: 'invalid', sweep: true });
+  }
+  const spec = run.validation.spec;
+  const maxSeconds = run.policy.maxTokenDurationSeconds;
+  if (spec.expirationSeconds !== undefined && spec.expirationSeconds > maxSeconds) {
+    const tooLong = failed(reasons.durationNotPermitted, `spec.duration: ${spec.expirationSeconds}s is longer than this webhook issues `
+      + `(MAX_TOKEN_DURATION: ${maxSeconds}s); nothing was minted, the current Secret is kept`);
+    return stopped({ serviceAccount: tooLong, secret: tooLong, decision: 'invalid', sweep: true });
+  }
+  return (await checkSecretOwnership(run, spec)) ?? spec;
 }

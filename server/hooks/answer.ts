@@ -1,0 +1,267 @@
+// Every answer of the hooks, built in one place from what the phases found (facts.ts) and what
+// the effects did (effects.ts): pure, no call. An issued credential's answer renders its Secret;
+// every other keeps the Secret as it is (but a refusal, and a cluster gone), reports why, and
+// retries with backoff.
+import type { DpuServiceCredentialRequestStatus, SecretObject } from '../api.js';
+import { eventReasons, normal, readinessChange } from '../credential/events.js';
+import { namespacedName } from '../credential/names.js';
+import { observedSecretResult } from '../credential/observed-secret.js';
+import { renderSecret } from '../credential/render.js';
+import {
+  buildStatus, conditionTypes, failed, failingSince, previousFailure, reasons, retryAfterSeconds, succeeded, type ConditionResult,
+} from '../credential/status.js';
+import { secondsUntil } from '../credential/time.js';
+import { nextGraceEnd } from '../credential/token-anchors.js';
+import { dateOf } from '../credential/token-record.js';
+import { jitterMsFor, refreshTime, stillValid } from '../credential/token.js';
+import { unchanged, type ObservedSecrets } from './children.js';
+import type { Done } from './effects.js';
+import type { Facts, Issued, Stop } from './facts.js';
+import { tamperingEvents, tamperingNote, type Cleanup, type Revocation } from './leftovers.js';
+import { outcomeReasons, waitingFor, type OutcomeReason, type SyncOutcome } from './outcome.js';
+import type { SyncRun } from './run.js';
+
+const nothingRevoked: Revocation = { anchors: [], revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] };
+const nothingCleaned: Cleanup = { ledger: [], deleted: [], tampered: [], failed: [], forget: [] };
+
+/** The answer to a sync: what the phases found and the effects did, and the change of readiness as an Event. */
+export function answer(run: SyncRun, facts: Facts, done: Done): SyncOutcome {
+  if (facts.kind === 'behind') {
+    return { response: { status: run.parent.status ?? {}, children: [], resyncAfterSeconds: facts.retryAfterSeconds },
+      decision: 'behind', reason: outcomeReasons.behind };
+  }
+  const outcome = facts.kind === 'awaiting' ? awaiting(run, facts.retryAfterSeconds)
+    : facts.kind === 'refused' ? refusal(run, facts, done)
+      : facts.kind === 'stopped' ? stopAnswer(run, facts.stop, done)
+        : issuedAnswer(run, facts.issued, done);
+  return { ...outcome, events: [...(outcome.events ?? []), ...readinessChange(run.parent.status, outcome.response.status)] };
+}
+
+/**
+ * A token was issued moments ago and Metacontroller does not show its Secret yet: answer
+ * without minting again and without children (there is no observed child to delete).
+ */
+function awaiting({ parent, now }: SyncRun, retryAfter: number): SyncOutcome {
+  const previous = parent.status ?? {};
+  const issuedAt = dateOf(previous.issuedAt);
+  const expiresAt = dateOf(previous.expirationTimestamp);
+  const serviceAccount = previous.conditions?.find((c) => c.type === conditionTypes.serviceAccount);
+  const status = buildStatus({
+    previous,
+    generation: parent.metadata?.generation ?? 0,
+    serviceAccount: serviceAccount?.status === 'True' ? succeeded(serviceAccount.message) : waitingFor('the ServiceAccount'),
+    secret: failed(reasons.pending, `waiting for Metacontroller to write secret ${previous.secret ?? ''} with the token issued at ${previous.issuedAt ?? ''}`),
+    ...(previous.secret ? { secretName: previous.secret } : {}),
+    ...(issuedAt && expiresAt ? { token: { issuedAt, expiresAt, ...(previous.tokenID ? { tokenId: previous.tokenID } : {}) } } : {}),
+    now,
+  });
+  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
+}
+
+/**
+ * Nothing is minted, the Secret is dropped, and everything issued was taken back (effects.ts);
+ * what could not be deleted stays recorded and is tried at the next sync.
+ */
+function refusal({ parent, now }: SyncRun, { refused, detail: why }: Extract<Facts, { kind: 'refused' }>, done: Done): SyncOutcome {
+  const revocation = done.revocations.revokeAll ?? nothingRevoked;
+  const cleanup = done.cleanup ?? nothingCleaned;
+  const tampering = tamperingNote(cleanup, revocation);
+  const status = buildStatus({
+    previous: parent.status,
+    generation: parent.metadata?.generation ?? 0,
+    serviceAccount: tampering ? { ...refused, message: `${refused.message}; ${tampering}` } : refused,
+    secret: refused,
+    // No identity: what was not deleted stays in the ledger, and nothing else may be read back as held.
+    identity: {},
+    serviceAccounts: cleanup.ledger,
+    tokenAnchors: done.anchors,
+    ...(revocation.revoked || cleanup.deleted.length > 0 ? { revokedAt: now } : {}),
+    now,
+  });
+  const detail = [why, revocation.detail ?? cleanup.detail].filter(Boolean).join('; ');
+  return {
+    response: { status, children: [], resyncAfterSeconds: retryAfterSeconds(failingSince(parent.status, refused.reason), now) },
+    decision: 'error',
+    reason: refused.reason,
+    ...(detail ? { detail } : {}),
+    events: tamperingEvents(cleanup, revocation),
+  };
+}
+
+/** Nothing is lost on a stop: the Secret stays as it is (unless its cluster is gone) and the sync is retried. */
+function stopAnswer(run: SyncRun, stop: Stop, done: Done): SyncOutcome {
+  const { parent, observed, now } = run;
+  const secretName = run.validation.valid ? run.validation.spec.secret.name : undefined;
+  const held = stop.dropSecret ? undefined : observed.lineage(secretName).held;
+  const heldRecord = observed.recordOf(held);
+  const heldRevocation = done.revocations.revokeHeld;
+  const secret = stop.revokeHeld ? stop.revokeHeld.secretAfter(heldRevocation?.failedToRevoke.length === 0) : stop.secret;
+  const status = buildStatus({
+    previous: parent.status,
+    generation: parent.metadata?.generation ?? 0,
+    serviceAccount: stop.serviceAccount,
+    secret,
+    ...(stop.serviceAccounts ? { serviceAccounts: stop.serviceAccounts } : {}),
+    ...(stop.sweep || stop.tokenAnchors ? { tokenAnchors: done.anchors } : {}),
+    ...(held?.metadata?.name ? { secretName: namespacedName(held.metadata.namespace ?? '', held.metadata.name) } : {}),
+    ...(heldRecord ? { token: observed.issuedToken(heldRecord) } : {}),
+    now,
+  });
+  const failing = [stop.serviceAccount, secret].find((result) => !result.ok);
+  const reason = failing?.reason ?? reasons.pending;
+  const backoff = retryAfterSeconds(failingSince(parent.status, reason), now);
+  const sweep = done.revocations.sweep;
+  return {
+    response: { status, children: stop.dropSecret ? [] : unchanged(observed.all), resyncAfterSeconds: Math.max(backoff, stop.retryAfterHint ?? 0) },
+    decision: stop.decision,
+    reason,
+    ...(stop.detail ? { detail: stop.detail } : {}),
+    events: sweep ? tamperingEvents({ tampered: [] }, sweep) : [],
+  };
+}
+
+/** The issued credential's answer: the rendered Secret (and its predecessor while a rename is in flight), the status, the next sync. */
+function issuedAnswer(run: SyncRun, issued: Issued, done: Done): SyncOutcome {
+  const { account, token: { decision, events } } = issued;
+  const cleanup = done.cleanup ?? nothingCleaned;
+  const revocation = done.revocations.replaced ?? nothingRevoked;
+  const serviceAccount = serviceAccountResultOf(cleanup, revocation, account.ready);
+  const secret = secretResultOf(run, issued);
+  const rotationAllowedAt = decision.action === 'keep' ? decision.rotationAllowedAt : undefined;
+  const detail = cleanup.detail ?? revocation.detail;
+  return {
+    response: {
+      status: issuedStatus(run, issued, { serviceAccount, secret, cleanup, revocation, rotationAllowedAt }),
+      children: render(run, issued),
+      resyncAfterSeconds: resyncAfter(run, issued, { serviceAccount, secret, anchors: revocation.anchors, rotationAllowedAt }),
+    },
+    decision: decision.action === 'keep' ? 'reused' : 'minted',
+    reason: decision.action === 'keep' ? outcomeReasons.tokenStillFresh : decision.why,
+    ...(detail ? { detail } : {}),
+    events: [
+      ...account.events,
+      ...events,
+      ...cleanup.deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}, which the spec no longer names`)),
+      ...(revocation.revoked ? [normal(eventReasons.tokensRevoked, 'revoked the tokens issued before the rotation: the Secret holds the new one')] : []),
+      ...tamperingEvents(cleanup, revocation),
+    ],
+  };
+}
+
+function serviceAccountResultOf(cleanup: Cleanup, revocation: Revocation, ready: ConditionResult): ConditionResult {
+  if (cleanup.failed.length > 0) {
+    return failed(reasons.serviceAccountCleanupFailed,
+      `the previous service account ${cleanup.failed.map((entry) => entry.serviceAccount).join(', ')} could not be deleted yet; retrying`);
+  }
+  if (revocation.failedToRevoke.length > 0) {
+    return failed(reasons.tokenRevocationFailed,
+      `the tokens this one replaced still work: their anchor ${revocation.failedToRevoke.join(', ')} could not be deleted yet; retrying`);
+  }
+  const tampering = tamperingNote(cleanup, revocation);
+  // A token that should have ended may still work: not ready until it has expired (or its ServiceAccount is deleted).
+  if (revocation.unproven.length > 0) return failed(reasons.tamperingDetected, tampering);
+  // Relabelled, deleted all the same: its token is revoked, the request is as ready as before (a Warning says what was found).
+  return tampering ? { ...ready, message: `${ready.message}; ${tampering}` } : ready;
+}
+
+/** Whether Metacontroller reports the Secret holding the token handed out (observed-secret.ts decides). */
+function secretResultOf(run: SyncRun, { spec, token, observedRecord, freshness }: Issued): ConditionResult {
+  const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
+  return observedSecretResult({
+    secretName,
+    observed: observedRecord,
+    returned: token.record,
+    previousFailure: previousFailure(run.parent.status),
+    writeRefused: freshness.refusedWrite === secretName,
+    now: run.now,
+  });
+}
+
+/**
+ * The Secret to write, and the ones under earlier names that still hold a working token:
+ * Metacontroller deletes the children an answer leaves out before it applies the new ones, so
+ * after a rename the old one is kept until the new one is seen holding the token, and a refused
+ * write of the new one does not leave the consumer without a working credential.
+ */
+function render(run: SyncRun, { spec, target, token, observedRecord }: Issued): SecretObject[] {
+  const secret = renderSecret(spec, target.endpoint, token.record);
+  if (observedRecord?.token === token.record.token) return [secret];
+  const predecessors = run.observed.lineage(spec.secret.name).predecessors;
+  return [secret, ...unchanged(predecessors.filter((child) => {
+    const held = run.observed.recordOf(child);
+    return held !== undefined && stillValid(held, run.now);
+  }))];
+}
+
+interface IssuedResults {
+  serviceAccount: ConditionResult;
+  secret: ConditionResult;
+  cleanup: Cleanup;
+  revocation: Revocation;
+  rotationAllowedAt: Date | undefined;
+}
+
+function issuedStatus(run: SyncRun, { spec, target, token, returned }: Issued, results: IssuedResults): DpuServiceCredentialRequestStatus {
+  const { decision } = token;
+  const { revocation, rotationAllowedAt } = results;
+  const serviceAccount = namespacedName(spec.serviceAccount.namespace, spec.serviceAccount.name);
+  return buildStatus({
+    previous: run.parent.status,
+    generation: spec.request.generation,
+    serviceAccount: results.serviceAccount,
+    secret: results.secret,
+    identity: { serviceAccount, ...(spec.targetCluster ? { targetCluster: target.ref, targetClusterUID: target.uid } : {}) },
+    serviceAccounts: results.cleanup.ledger,
+    tokenAnchors: revocation.anchors,
+    ...(revocation.revoked ? { revokedAt: run.now } : {}),
+    ...(decision.action === 'mint' && decision.forced ? { forcedRotationAt: run.now } : {}),
+    ...(rotationAllowedAt ? { forcedRotationAllowedAt: rotationAllowedAt } : {}),
+    secretName: namespacedName(spec.secret.namespace, spec.secret.name),
+    token: returned,
+    now: run.now,
+  });
+}
+
+/**
+ * Whatever comes first: the refresh, the end of a replaced token's grace, a rotation held back;
+ * sooner while failing. Not sooner while the Secret this answer writes is Pending: its own event
+ * brings the next sync (a refused write fails Metacontroller's sync, which it retries with
+ * backoff), and a requeue, which Metacontroller cannot withdraw, would only add a sync and a
+ * status read per new request (docs/performance.md, "Calls per new request").
+ */
+function resyncAfter(run: SyncRun, { spec, token }: Issued,
+  results: Pick<IssuedResults, 'serviceAccount' | 'secret' | 'rotationAllowedAt'> & Pick<Done, 'anchors'>): number {
+  const { secret } = results;
+  const wakeUps = [refreshTime(token.record, jitterMsFor(spec.request.uid)), nextGraceEnd(results.anchors, run.policy.renewalGraceMs, run.now),
+    results.rotationAllowedAt].filter((when): when is Date => when !== undefined);
+  const untilRefresh = Math.min(...wakeUps.map((when) => secondsUntil(when, run.now)));
+  const failing = [results.serviceAccount, secret].find((result) => !result.ok);
+  if (!failing || (failing === secret && secret.reason === reasons.pending)) return untilRefresh;
+  return Math.min(untilRefresh, retryAfterSeconds(failingSince(run.parent.status, failing.reason), run.now));
+}
+
+/** Finalize's answer: done, or not yet (a deletion failed: retried with backoff, the children kept meanwhile). */
+export function finalizeAnswer(status: DpuServiceCredentialRequestStatus, result: {
+  reason: OutcomeReason; detail?: string; deleted: string[]; tampered: string[];
+  retry?: { observed: ObservedSecrets['all']; afterSeconds: number };
+}): SyncOutcome {
+  const { reason, detail, retry } = result;
+  if (retry) {
+    return {
+      response: { status, children: unchanged(retry.observed), resyncAfterSeconds: retry.afterSeconds, finalized: false },
+      decision: 'error',
+      reason,
+      ...(detail ? { detail } : {}),
+    };
+  }
+  return {
+    response: { status, children: [], resyncAfterSeconds: 0, finalized: true },
+    decision: 'finalized',
+    reason,
+    ...(detail ? { detail } : {}),
+    events: [
+      ...result.deleted.map((name) => normal(eventReasons.serviceAccountDeleted, `deleted service account ${name}: the request is being deleted`)),
+      ...tamperingEvents({ tampered: result.tampered }, { tampered: [] }),
+    ],
+  };
+}
