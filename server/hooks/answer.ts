@@ -14,7 +14,7 @@ import { secondsUntil } from '../credential/time.js';
 import { nextGraceEnd } from '../credential/token-anchors.js';
 import { dateOf } from '../credential/token-record.js';
 import { jitterMsFor, refreshTime, stillValid } from '../credential/token.js';
-import { unchanged, type ObservedSecrets } from './children.js';
+import { unchanged } from './children.js';
 import type { Done } from './effects.js';
 import type { Facts, Issued, Stop } from './facts.js';
 import { tamperingEvents, tamperingNote, type Cleanup, type Revocation } from './leftovers.js';
@@ -91,9 +91,7 @@ function refusal({ parent, now }: SyncRun, { refused, detail: why }: Extract<Fac
 /** Nothing is lost on a stop: the Secret stays as it is (unless its cluster is gone) and the sync is retried. */
 function stopAnswer(run: SyncRun, stop: Stop, done: Done): SyncOutcome {
   const { parent, observed, now } = run;
-  const secretName = run.validation.valid ? run.validation.spec.secret.name : undefined;
-  const held = stop.dropSecret ? undefined : observed.lineage(secretName).held;
-  const heldRecord = observed.recordOf(held);
+  const held = stop.dropSecret ? undefined : observed.held;
   const heldRevocation = done.revocations.revokeHeld;
   const secret = stop.revokeHeld ? stop.revokeHeld.secretAfter(heldRevocation?.failedToRevoke.length === 0) : stop.secret;
   const status = buildStatus({
@@ -103,8 +101,8 @@ function stopAnswer(run: SyncRun, stop: Stop, done: Done): SyncOutcome {
     secret,
     ...(stop.serviceAccounts ? { serviceAccounts: stop.serviceAccounts } : {}),
     ...(stop.sweep || stop.tokenAnchors ? { tokenAnchors: done.anchors } : {}),
-    ...(held?.metadata?.name ? { secretName: namespacedName(held.metadata.namespace ?? '', held.metadata.name) } : {}),
-    ...(heldRecord ? { token: observed.issuedToken(heldRecord) } : {}),
+    ...(held?.secret.metadata?.name ? { secretName: namespacedName(held.secret.metadata.namespace ?? '', held.secret.metadata.name) } : {}),
+    ...(held?.token ? { token: held.token } : {}),
     now,
   });
   const failing = [stop.serviceAccount, secret].find((result) => !result.ok);
@@ -186,11 +184,8 @@ function secretResultOf(run: SyncRun, { spec, token, observedRecord, freshness }
 function render(run: SyncRun, { spec, target, token, observedRecord }: Issued): SecretObject[] {
   const secret = renderSecret(spec, target.endpoint, token.record);
   if (observedRecord?.token === token.record.token) return [secret];
-  const predecessors = run.observed.lineage(spec.secret.name).predecessors;
-  return [secret, ...unchanged(predecessors.filter((child) => {
-    const held = run.observed.recordOf(child);
-    return held !== undefined && stillValid(held, run.now);
-  }))];
+  const stillWorking = run.observed.predecessors.filter((child) => child.record && stillValid(child.record, run.now));
+  return [secret, ...unchanged(stillWorking.map((child) => child.secret))];
 }
 
 interface IssuedResults {
@@ -243,7 +238,7 @@ function resyncAfter(run: SyncRun, { spec, token }: Issued,
 /** Finalize's answer: done, or not yet (a deletion failed: retried with backoff, the children kept meanwhile). */
 export function finalizeAnswer(status: DpuServiceCredentialRequestStatus, result: {
   reason: OutcomeReason; detail?: string; deleted: string[]; tampered: string[];
-  retry?: { observed: ObservedSecrets['all']; afterSeconds: number };
+  retry?: { observed: SecretObject[]; afterSeconds: number };
 }): SyncOutcome {
   const { reason, detail, retry } = result;
   if (retry) {

@@ -56,58 +56,42 @@ export type HeldToken = IssuedToken & Pick<TokenRecord, 'expiresAt'>;
 export const issuedToken = (record: TokenRecord): HeldToken =>
   ({ issuedAt: record.issuedAt, expiresAt: record.expiresAt, ...bindingOf(record.token) });
 
-/**
- * Which observed Secret is which while `spec.secret.name` may be changing: `current` is the
- * one under the spec's name; `predecessors` are the others that hold a token (the names it
- * had before); `held` is the one whose token the request holds now: current, else the first
- * predecessor, else whatever single child there is.
- */
-export interface SecretLineage {
-  current?: SecretObject;
-  predecessors: SecretObject[];
-  held?: SecretObject;
+/** An observed child as a sync reads it: the Secret, and the token it holds. */
+export interface ObservedSecret {
+  secret: SecretObject;
+  record?: TokenRecord;
+  token?: HeldToken;
 }
 
 /**
- * What the observed children hold, each read once per sync: decoding a Secret's kubeconfig
- * and its token's claims is most of this hook's own work on the reuse path.
+ * The children this webhook wrote, each read once (decoding a Secret's kubeconfig and its token's
+ * claims is most of this hook's own work on the reuse path), and which is which while
+ * `spec.secret.name` may be changing: `current` is the one under the spec's name; `predecessors`
+ * are the others that hold a token (the names it had before); `held` is the one whose token the
+ * request holds now: current, else the first predecessor, else whatever single child there is.
  */
-export class ObservedSecrets {
-  private readonly records: Map<SecretObject, TokenRecord | undefined>;
-  private readonly issued = new Map<TokenRecord, HeldToken>();
+export interface Observed {
+  all: SecretObject[];
+  byName: ReadonlyMap<string, ObservedSecret>;
+  current?: ObservedSecret;
+  predecessors: ObservedSecret[];
+  held?: ObservedSecret;
+  /** Every child that holds a token. */
+  withTokens: Required<ObservedSecret>[];
+}
 
-  constructor(readonly all: SecretObject[]) {
-    this.records = new Map(all.map((secret) => [secret, readTokenRecord(secret)]));
-  }
-
-  recordOf(secret: SecretObject | undefined): TokenRecord | undefined {
-    return secret ? this.records.get(secret) : undefined;
-  }
-
-  issuedToken(record: TokenRecord): HeldToken {
-    let issued = this.issued.get(record);
-    if (!issued) this.issued.set(record, issued = issuedToken(record));
-    return issued;
-  }
-
-  /** The token records the observed children hold. */
-  tokenRecords(): TokenRecord[] {
-    return [...this.records.values()].filter((record): record is TokenRecord => record !== undefined);
-  }
-
-  /** The tokens the observed children hold. */
-  tokens(): IssuedToken[] {
-    return this.tokenRecords().map((record) => this.issuedToken(record));
-  }
-
-  named(name: string): SecretObject | undefined {
-    return this.all.find((secret) => secret.metadata?.name === name);
-  }
-
-  /** The one answer to "which Secret is current, which its predecessor"; `currentName` absent: the spec is invalid. */
-  lineage(currentName: string | undefined): SecretLineage {
-    const current = currentName === undefined ? undefined : this.named(currentName);
-    const predecessors = this.all.filter((secret) => secret !== current && this.records.get(secret) !== undefined);
-    return { ...(current ? { current } : {}), predecessors, held: current ?? predecessors[0] ?? this.all[0] };
-  }
+/** The children Metacontroller reports, as observe says; `secretName`: the spec's, absent when the spec is invalid. */
+export function observe(children: SecretObject[], parent: DpuServiceCredentialRequest, secretName: string | undefined): Observed {
+  const all = writtenByWebhook(children, parent);
+  const read = all.map((secret): ObservedSecret => {
+    const record = readTokenRecord(secret);
+    return record ? { secret, record, token: issuedToken(record) } : { secret };
+  });
+  const byName = new Map<string, ObservedSecret>();
+  for (const child of read) if (!byName.has(child.secret.metadata?.name ?? '')) byName.set(child.secret.metadata?.name ?? '', child);
+  const current = secretName === undefined ? undefined : byName.get(secretName);
+  const withTokens = read.filter((child): child is Required<ObservedSecret> => child.token !== undefined);
+  const predecessors = withTokens.filter((child) => child !== current);
+  const held = current ?? predecessors[0] ?? read[0];
+  return { all, byName, ...(current ? { current } : {}), predecessors, ...(held ? { held } : {}), withTokens };
 }

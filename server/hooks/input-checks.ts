@@ -25,7 +25,7 @@ export async function checkInputFreshness(run: SyncRun): Promise<Freshness | End
   const { parent, now } = run;
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
   const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
-  const freshness = inputFreshness(lastIssued(parent.status), run.observed.tokens(), knownAnchors, secretWasObserved, now);
+  const freshness = inputFreshness(lastIssued(parent.status), run.observed.withTokens.map((child) => child.token), knownAnchors, secretWasObserved, now);
   // A refused write is no lag: waiting for it would end in a 429 loop or a Secret never written.
   const refusedWrite = await refusedSecretWrite(run, knownAnchors, secretWasObserved);
   if (refusedWrite) return { refusedWrite };
@@ -48,9 +48,8 @@ async function refusedSecretWrite(run: SyncRun, knownAnchors: ReadonlySet<string
   const recorded = parent.status?.secret;
   if (!last || !recorded) return undefined;
   const { namespace, name } = parseNamespacedName(recorded);
-  const child = observed.named(name);
-  const childRecord = observed.recordOf(child);
-  const seen = child ? (childRecord ? { token: observed.issuedToken(childRecord) } : {}) : undefined;
+  const child = observed.byName.get(name);
+  const seen = child ? (child.token ? { token: child.token } : {}) : undefined;
   if (seen?.token && showsLastIssued(seen.token, last, knownAnchors)) return undefined;
   let live: SecretObject | undefined;
   try {
@@ -92,7 +91,7 @@ function notWritable(spec: ValidSpec, why: string): Ended {
  * One that can never be written (unwritable) is refused before anything is minted for it.
  */
 async function checkSecretOwnership(run: SyncRun, spec: ValidSpec): Promise<Ended | undefined> {
-  const child = run.observed.named(spec.secret.name);
+  const child = run.observed.current?.secret;
   if (child) {
     const why = unwritable(child);
     return why ? notWritable(spec, why) : undefined;

@@ -17,6 +17,7 @@ import type { EnsuredServiceAccount } from '../kube/service-accounts.js';
 import type { Anchor } from '../kube/token-anchors.js';
 import { serviceAccountUidOf } from '../kube/tokens.js';
 import type { CallTarget } from './bound-clusters.js';
+import { issuedToken } from './children.js';
 import { resolveTargetCluster, TargetClusterGoneError } from './context.js';
 import { ServiceAccountReplacedError } from './error-outcomes.js';
 import {
@@ -43,7 +44,7 @@ async function resolveTarget(run: SyncRun, spec: ValidSpec): Promise<CallTarget 
     if (!(error instanceof TargetClusterGoneError)) return failedCall({ error, phase: 'target', sweep: true });
     // Only a Secret minted for the cluster that is gone is dropped: a typo in
     // targetCluster must not cost the Secret that still works for the old one.
-    const kept = run.observed.recordOf(run.observed.lineage(spec.secret.name).held);
+    const kept = run.observed.held?.record;
     const mintedForGoneCluster = !kept || kept.targetCluster === error.clusterRef;
     const message = mintedForGoneCluster ? error.message : `${error.message}; the Secret for ${kept.targetCluster || 'the host cluster'} is kept`;
     const gone = failed(reasons.targetClusterNotFound, message);
@@ -98,8 +99,8 @@ function accountEvents(ensured: EnsuredServiceAccount, ref: string, where: strin
 
 async function keepOrMint(run: SyncRun, spec: ValidSpec, target: CallTarget, account: EnsuredAccount, freshness: Freshness):
   Promise<HeldOrMinted | Ended> {
-  const held = run.observed.recordOf(run.observed.lineage(spec.secret.name).held);
-  const decide = (lastForcedRotation: Date | undefined) => decideToken(held, account.identity, jitterMsFor(spec.request.uid), run.now,
+  const held = run.observed.held;
+  const decide = (lastForcedRotation: Date | undefined) => decideToken(held?.record, account.identity, jitterMsFor(spec.request.uid), run.now,
     lastForcedRotation && new Date(lastForcedRotation.getTime() + run.policy.minForcedRotationIntervalMs));
   const decision = decide(dateOf(run.parent.status?.lastForcedRotationAt));
   // What the status lost to Metacontroller's cache lag but the observed Secrets show is kept on record.
@@ -112,7 +113,7 @@ async function keepOrMint(run: SyncRun, spec: ValidSpec, target: CallTarget, acc
     // The limits that hold whatever status this sync read (mint-limit.ts).
     const claim = await claimAnchor(run, spec, target, {
       decision,
-      heldAnchor: held ? run.observed.issuedToken(held).anchor : undefined,
+      heldAnchor: held?.token?.anchor,
       serviceAccount: { ...spec.serviceAccount, uid: account.identity.serviceAccountUid },
       holdBack: decide,
       refusedWrite: freshness.refusedWrite === namespacedName(spec.secret.namespace, spec.secret.name),
@@ -152,9 +153,11 @@ async function mintToken(target: CallTarget, spec: ValidSpec, identity: TokenIde
  * reports the Secret holding this token are older ones revoked.
  */
 function replacedBy(run: SyncRun, found: Omit<Issued, 'returned' | 'observedRecord' | 'anchors' | 'replaced'>): Issued {
-  const { spec, account, token } = found;
-  const observedRecord = run.observed.recordOf(run.observed.lineage(spec.secret.name).current);
-  const returned = run.observed.issuedToken(token.record);
+  const { account, token } = found;
+  const { current, held } = run.observed;
+  const observedRecord = current?.record;
+  // A kept token was read from its Secret already; a new one is read here.
+  const returned = held?.token && token.record === held.record ? held.token : issuedToken(token.record);
   // The token handed out names its anchor itself: recorded even when the status this sync read (from
   // Metacontroller's cache) predates the answer that minted it. Without the UID its claims name (holdingsOf
   // says why): a token minted now is on record with its UID already.

@@ -130,7 +130,7 @@ function stopMint(onRecord: AnchorEntry[], input: ClaimInput, reason: Reason, wh
 /** Why the next mint waits: the Secret as it is, and why no token is minted before `retryAt`. */
 function waitToMint(run: SyncRun, spec: ValidSpec, input: ClaimInput, unobserved: AnchorState, retryAt: Date): Ended {
   const secretName = namespacedName(spec.secret.namespace, spec.secret.name);
-  const current = run.observed.recordOf(run.observed.lineage(spec.secret.name).current);
+  const current = run.observed.current?.record;
   const still = current && stillValid(current, run.now)
     ? `it still holds the previous token, valid until ${rfc3339(current.expiresAt)}` : 'it holds no token valid for this request';
   const why = input.refusedWrite

@@ -12,7 +12,7 @@ import { validateRequest, type Validation } from '../credential/validate.js';
 import type { Deadline } from '../kube/rest.js';
 import { secretChildKey, type SyncRequest } from '../metacontroller.js';
 import { bindDeadline, type CallClusters } from './bound-clusters.js';
-import { ObservedSecrets, writtenByWebhook } from './children.js';
+import { observe, type Observed } from './children.js';
 import { policyOf, type HookContext } from './context.js';
 import type { Deleter } from './leftovers.js';
 
@@ -27,7 +27,7 @@ export interface SyncRun {
   request: SyncRequest;
   parent: DpuServiceCredentialRequest;
   requestRef: NamespacedName;
-  observed: ObservedSecrets;
+  observed: Observed;
   validation: Validation;
   /** What the request holds: its status's records and the observed Secrets' tokens. */
   holdings: Holdings;
@@ -41,18 +41,15 @@ export interface SyncRun {
 export function startRun(request: SyncRequest, context: HookContext, deadline: Deadline): SyncRun {
   const parent = request.parent;
   const policy = policyOf(context);
-  const observed = new ObservedSecrets(writtenByWebhook(Object.values(request.children?.[secretChildKey] ?? {}), parent));
-  const holdings = holdingsOf(parent, observed.tokenRecords().map((record) => {
-    const { anchor } = observed.issuedToken(record);
-    return { record, ...(anchor ? { anchor } : {}) };
-  }));
+  const validation = validateRequest(parent);
+  const observed = observe(Object.values(request.children?.[secretChildKey] ?? {}), parent, validation.valid ? validation.spec.secret.name : undefined);
   return {
     request,
     parent,
     requestRef: requestRefOf(parent),
     observed,
-    validation: validateRequest(parent),
-    holdings,
+    validation,
+    holdings: holdingsOf(parent, observed.withTokens.map(({ record, token }) => ({ record, anchor: token.anchor }))),
     policy,
     limits: { renewalGraceMs: policy.renewalGraceMs, maxLifetimeMs: policy.maxTokenDurationSeconds * 1_000 },
     now: context.now(),
@@ -71,7 +68,7 @@ export const deleterOf = (run: SyncRun): Deleter =>
  * and whoever may edit the Secret could name another's object there; only UIDs from the API
  * server's own answers to the webhook (status) delete whatever the labels say (removal.ts).
  */
-export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: { record: TokenRecord; anchor?: string }[]): Holdings {
+export function holdingsOf(parent: DpuServiceCredentialRequest, observedTokens: { record: TokenRecord; anchor?: string | undefined }[]): Holdings {
   const serviceAccounts = recordedServiceAccounts(parent.status);
   const anchors = anchorsOf(parent.status);
   for (const { record, anchor } of observedTokens) {
