@@ -3,7 +3,7 @@
 // every other keeps the Secret as it is (but a refusal, and a cluster gone), reports why, and
 // retries with backoff.
 import type { DpuServiceCredentialRequestStatus, SecretObject } from '../api.js';
-import { eventReasons, normal, readinessChange } from '../credential/events.js';
+import { eventReasons, normal, readinessChange, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';
 import { observedSecretResult } from '../credential/observed-secret.js';
 import { renderSecret } from '../credential/render.js';
@@ -17,7 +17,7 @@ import { jitterMsFor, refreshTime, stillValid } from '../credential/token.js';
 import { unchanged } from './children.js';
 import type { Done } from './effects.js';
 import type { Facts, Issued, Stop } from './facts.js';
-import { tamperingEvents, tamperingNote, type Cleanup, type Revocation } from './leftovers.js';
+import type { Cleanup, Revocation } from './leftovers.js';
 import { outcomeReasons, waitingFor, type OutcomeReason, type SyncOutcome } from './outcome.js';
 import type { SyncRun } from './run.js';
 
@@ -259,4 +259,27 @@ export function finalizeAnswer(status: DpuServiceCredentialRequestStatus, result
       ...tamperingEvents({ tampered: result.tampered }, { tampered: [] }),
     ],
   };
+}
+
+/** The Warnings of a cleanup and a revocation that found what the webhook made relabelled (never a token: names only). */
+function tamperingEvents(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered'>): EventNote[] {
+  return [
+    ...revocation.tampered.map((anchor) => warning(eventReasons.anchorTampered,
+      `the token anchor ${anchor} no longer carried this request's labels or owner (tampering): deleted by its UID, its token is revoked`)),
+    ...cleanup.tampered.map((account) => warning(eventReasons.serviceAccountTampered,
+      `the service account ${account} no longer carried this request's labels (tampering): deleted by its UID, its tokens are revoked`)),
+  ];
+}
+
+/** What a condition adds about tampering (empty when none was found); see docs/operations.md, "After a leak". */
+function tamperingNote(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered' | 'unproven'>): string {
+  const notes: string[] = [];
+  const repaired = [...revocation.tampered.map((anchor) => `token anchor ${anchor}`), ...cleanup.tampered.map((account) => `service account ${account}`)];
+  if (repaired.length > 0) notes.push(`tampering: ${repaired.join(', ')} had lost this request's labels and was deleted by UID`);
+  if (revocation.unproven.length > 0) {
+    notes.push(`tampering: the Secret under the name of token anchor ${revocation.unproven.join(', ')} is not labelled as this request's `
+      + 'and no UID was recorded for it (an older version): it was left alone and its token may still work until it expires; '
+      + 'delete the service account it belongs to to end every token of it (docs/operations.md, After a leak)');
+  }
+  return notes.join('; ');
 }

@@ -57,9 +57,6 @@ export async function resolveTargetCluster(spec: ValidSpec, related: SyncRequest
   return clusters.forDpuCluster(dpuCluster);
 }
 
-/** The namespace and name of a recorded ServiceAccount. */
-export const serviceAccountRefOf = (entry: ServiceAccountEntry): NamespacedName => parseNamespacedName(entry.serviceAccount);
-
 /** Where a recorded ServiceAccount lives; no cluster: gone, and `forget` names the DPUCluster whose cached client goes. */
 export interface Whereabouts {
   cluster?: CallTarget;

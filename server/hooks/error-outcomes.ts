@@ -8,6 +8,7 @@ import { TargetClusterNotReadyError } from '../kube/clusters.js';
 import { InvalidKubeconfigError } from '../kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError } from '../kube/rest.js';
 import { NamespaceMissingError, ServiceAccountInUseError } from '../kube/service-accounts.js';
+import type { FailedCall, Phase, Stop } from './facts.js';
 import { waitingFor } from './outcome.js';
 
 /** The token was minted for another ServiceAccount of that name (recreated meanwhile): it was thrown away. */
@@ -18,8 +19,6 @@ export class ServiceAccountReplacedError extends Error {
   }
 }
 
-/** The phases of a sync that call an API server, and what each one's failure means. */
-export type Phase = 'grants' | 'secretOwnership' | 'target' | 'serviceAccount' | 'token';
 
 interface PhaseRow {
   /** Which cluster its calls go to: the host (grant checks, reads) or the target. */
@@ -95,6 +94,12 @@ export function errorOutcome(error: unknown, phase: Phase, serviceAccountReady?:
     detail: detailOf(error),
     forgetTarget: row.cluster === 'target' && error instanceof KubeApiError && error.statusCode === 401,
   };
+}
+
+/** A failed call of a sync phase as the stop it comes to; a target that refused its credentials (401) is forgotten. */
+export function stopOf({ error, phase, target, serviceAccountReady, record, sweep }: FailedCall): Stop {
+  const { forgetTarget, ...parts } = errorOutcome(error, phase, serviceAccountReady);
+  return { ...parts, ...record, decision: 'error', sweep, ...(forgetTarget && target ? { forget: target.ref } : {}) };
 }
 
 /** How a failed deletion in finalize is answered: retried, or given up on once the cluster cannot be used at all. */

@@ -9,7 +9,6 @@ import type { TokenDecision, TokenIdentity, TokenRecord } from '../credential/to
 import type { ValidSpec } from '../credential/validate.js';
 import type { CallTarget } from './bound-clusters.js';
 import type { HeldToken } from './children.js';
-import { errorOutcome, type Phase } from './error-outcomes.js';
 import type { SyncDecision } from './outcome.js';
 
 /** Why a sync stops before it issues anything. The Secret is kept as it is, unless `dropSecret`. */
@@ -40,6 +39,9 @@ export interface Stop {
   /** A DPUCluster whose cached client goes: gone, or its credentials refused. */
   forget?: string;
 }
+
+/** The phases of a sync that call an API server: what a failure means depends on which (error-outcomes.ts). */
+export type Phase = 'grants' | 'secretOwnership' | 'target' | 'serviceAccount' | 'token';
 
 /** A call that failed, before the error table (error-outcomes.ts) says what it means. */
 export interface FailedCall {
@@ -118,9 +120,3 @@ export const failedCall = (call: FailedCall): Ended => ({ ended: { kind: 'failed
 
 /** Whether a phase ended the sync (a phase's own result never has an `ended` field). */
 export const hasEnded = <T extends object>(result: T | Ended): result is Ended => 'ended' in result;
-
-/** A failed call as the stop it comes to (the error table says what it means); a target that refused its credentials (401) is forgotten. */
-export function stopOf({ error, phase, target, serviceAccountReady, record, sweep }: FailedCall): Stop {
-  const { forgetTarget, ...parts } = errorOutcome(error, phase, serviceAccountReady);
-  return { ...parts, ...record, decision: 'error', sweep, ...(forgetTarget && target ? { forget: target.ref } : {}) };
-}

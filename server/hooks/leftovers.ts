@@ -3,14 +3,13 @@
 // Each is deleted in the cluster where it was made, by the UID recorded when it was made
 // (credential/removal.ts); what fails stays recorded and is tried again at the next sync.
 import type { ServiceAccountEntry } from '../api.js';
-import { eventReasons, warning, type EventNote } from '../credential/events.js';
-import { namespacedName, type NamespacedName } from '../credential/names.js';
+import { namespacedName, parseNamespacedName, type NamespacedName } from '../credential/names.js';
 import { isGone, type Removal } from '../credential/removal.js';
 import { leftoverServiceAccounts, withoutServiceAccount } from '../credential/service-account-ledger.js';
 import { trustedServiceAccountUid } from '../credential/tenancy.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
 import type { CallClusters, CallTarget } from './bound-clusters.js';
-import { clusterOf, serviceAccountRefOf } from './context.js';
+import { clusterOf } from './context.js';
 import { detailOf } from './error-outcomes.js';
 
 /** Who deletes, where, and under which rules: the request, its clusters for this call, the protected namespaces, the time. */
@@ -46,7 +45,7 @@ export interface Cleanup {
  * name Kubernetes' own ServiceAccounts there by UID).
  */
 export function deleteRecordedServiceAccount(cluster: CallTarget, entry: ServiceAccountEntry, deleter: Deleter): Promise<Removal> {
-  const ref = serviceAccountRefOf(entry);
+  const ref = parseNamespacedName(entry.serviceAccount);
   const uid = trustedServiceAccountUid(ref.namespace, entry.serviceAccountUID, deleter.protectedNamespaces);
   return cluster.deleteServiceAccount({ ...ref, ...(uid ? { uid } : {}) }, deleter.request);
 }
@@ -109,7 +108,7 @@ export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: Anch
   deleter: Deleter): Promise<Revocation> {
   const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] };
   for (const { entry, action } of toDelete) {
-    const { namespace, name } = serviceAccountRefOf(entry);
+    const { namespace, name } = parseNamespacedName(entry.serviceAccount);
     const anchorRef = namespacedName(namespace, entry.anchor);
     try {
       const { cluster, forget } = target && entry.clusterID === target.id ? { cluster: target } : await clusterOf(deleter.clusters, entry);
@@ -131,27 +130,4 @@ export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: Anch
     }
   }
   return revocation;
-}
-
-/** The Warnings of a cleanup and a revocation that found what the webhook made relabelled (never a token: names only). */
-export function tamperingEvents(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered'>): EventNote[] {
-  return [
-    ...revocation.tampered.map((anchor) => warning(eventReasons.anchorTampered,
-      `the token anchor ${anchor} no longer carried this request's labels or owner (tampering): deleted by its UID, its token is revoked`)),
-    ...cleanup.tampered.map((account) => warning(eventReasons.serviceAccountTampered,
-      `the service account ${account} no longer carried this request's labels (tampering): deleted by its UID, its tokens are revoked`)),
-  ];
-}
-
-/** What a condition adds about tampering (empty when none was found); see docs/operations.md, "After a leak". */
-export function tamperingNote(cleanup: Pick<Cleanup, 'tampered'>, revocation: Pick<Revocation, 'tampered' | 'unproven'>): string {
-  const notes: string[] = [];
-  const repaired = [...revocation.tampered.map((anchor) => `token anchor ${anchor}`), ...cleanup.tampered.map((account) => `service account ${account}`)];
-  if (repaired.length > 0) notes.push(`tampering: ${repaired.join(', ')} had lost this request's labels and was deleted by UID`);
-  if (revocation.unproven.length > 0) {
-    notes.push(`tampering: the Secret under the name of token anchor ${revocation.unproven.join(', ')} is not labelled as this request's `
-      + 'and no UID was recorded for it (an older version): it was left alone and its token may still work until it expires; '
-      + 'delete the service account it belongs to to end every token of it (docs/operations.md, After a leak)');
-  }
-  return notes.join('; ');
 }

@@ -2,7 +2,8 @@
 // reasons it gives (all in the typed table), and the 401 rule.
 import { expect } from 'chai';
 import { reasons, succeeded } from '../../server/credential/status.js';
-import { errorOutcome, finalizeFailure, ServiceAccountReplacedError, type Phase } from '../../server/hooks/error-outcomes.js';
+import { errorOutcome, finalizeFailure, ServiceAccountReplacedError } from '../../server/hooks/error-outcomes.js';
+import type { Phase } from '../../server/hooks/facts.js';
 import { TargetClusterNotReadyError } from '../../server/kube/clusters.js';
 import { InvalidKubeconfigError } from '../../server/kube/kubeconfig.js';
 import { KubeApiError, KubeUnreachableError } from '../../server/kube/rest.js';
