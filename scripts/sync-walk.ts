@@ -22,6 +22,8 @@
 //   without reading it again; --reread=always reads it again at every call.
 // - Reach (default "all"): calls are followed from every function read. --reach=start-file
 //   follows only the calls written in sync()'s own file, one hop, as the issue's hand count did.
+//   --reach=hooks follows every call through server/hooks/ (the orchestration) and looks at a
+//   callee elsewhere (credential/, kube/) without following its own calls.
 // - The reader is in one file at a time. An entry into F is a call that moves the reader into
 //   F from another file. A comeback is a move into a file the reader was in earlier: counted
 //   (a) on calls only, and (b) on calls and returns, a return to the caller's file being a move too.
@@ -33,7 +35,7 @@ import ts from 'typescript';
 export type CallOrder = 'written' | 'evaluation';
 
 export type Reread = 'never' | 'jump' | 'always';
-export type Reach = 'all' | 'start-file';
+export type Reach = 'all' | 'hooks' | 'start-file';
 
 export interface WalkRules {
   order: CallOrder;
@@ -265,7 +267,8 @@ class Walker {
   private readsInto(body: Body, known: boolean): boolean {
     if (known && this.rules.reread !== 'always') return false;
     // One hop: the callee is looked at (and counts as read), its own calls are not followed.
-    if (this.rules.reach === 'start-file' && this.fileOf(body) !== this.startFile) {
+    if ((this.rules.reach === 'start-file' && this.fileOf(body) !== this.startFile)
+      || (this.rules.reach === 'hooks' && !this.fileOf(body).startsWith('server/hooks/'))) {
       this.read.add(body);
       return false;
     }
@@ -324,7 +327,7 @@ function main(args: string[]): void {
   const walk = walkSync(root, {
     order: option(args, 'order', ['written', 'evaluation'], defaultRules.order),
     reread: option(args, 'reread', ['never', 'jump', 'always'], defaultRules.reread),
-    reach: option(args, 'reach', ['all', 'start-file'], defaultRules.reach),
+    reach: option(args, 'reach', ['all', 'hooks', 'start-file'], defaultRules.reach),
   });
   if (args.includes('--json')) {
     const { files, entriesPerFile, comebacksByCalls, comebacksWithReturns, boundaryCalls } = walk;
