@@ -128,8 +128,6 @@ export async function ensureServiceAccount(
     case 'own': return { uid, created };
     case 'reclaim': {
       const tampered = await restoreLabels(client, account, uid, request, cache);
-      // Without a resourceVersion the patch never reports 'changed'.
-      if (tampered === 'changed') throw new ServiceAccountInUseError(account);
       return { uid, created, tampered };
     }
     case 'adopt': {
@@ -150,6 +148,11 @@ export async function ensureServiceAccount(
  * Puts the managed labels on the request's ServiceAccount (its own, stripped; or adopted), so the cache and the label
  * checks know it. The same object stays: the RBAC bound to it and the tokens issued for it keep working.
  */
+function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
+  cache?: ServiceAccountCache): Promise<'relabelled' | 'unlabelled'>;
+/** With `resourceVersion`: 'changed' when the object changed since that read. */
+function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
+  cache: ServiceAccountCache | undefined, resourceVersion: string | undefined): Promise<'relabelled' | 'unlabelled' | 'changed'>;
 async function restoreLabels(client: ApiCaller, account: NamespacedName, uid: string, request: NamespacedName,
   cache?: ServiceAccountCache, resourceVersion?: string): Promise<'relabelled' | 'unlabelled' | 'changed'> {
   try {
