@@ -6,8 +6,8 @@ import type { Express } from 'express';
 import { createApp } from '../server/app.js';
 import type { WiredWebhook } from '../server/webhook.js';
 
-export function insecureAppOf(webhook: WiredWebhook, maxBodyBytes: number): Express {
+export function insecureAppOf(webhook: WiredWebhook): Express {
   return createApp(webhook.context, {
-    maxBodyBytes, metrics: webhook.metrics, hostClusterReachable: () => webhook.clusters.host.checkReachable(),
+    maxBodyBytes: webhook.maxBodyBytes, metrics: webhook.metrics, hostClusterReachable: () => webhook.clusters.host.checkReachable(),
   });
 }

@@ -108,10 +108,9 @@ export class WebhookEnv {
     const log = options.log ?? (process.env.WEBHOOK_TEST_LOGS ? createLogger('debug') : silentLogger);
     const dir = await mkdtemp(join(tmpdir(), 'webhook-env-'));
     const install = await WebhookInstall.create(hostConfig, dir, { hookTokenSecretName: await hookTokenSecretName() });
-    const maxBodyBytes = 1024 * 1024;
     const webhook = await createWebhook({
       config: {
-        port: 0, metricsPort: 0, remoteTimeoutMs: options.remoteTimeoutMs ?? 3_000, maxBodyBytes,
+        port: 0, metricsPort: 0, remoteTimeoutMs: options.remoteTimeoutMs ?? 3_000, maxBodyBytes: 1024 * 1024,
         filePollIntervalMs: 50, shutdownTimeoutMs: 1_000, policy: defaultPolicy,
         hookBearerTokenFile: install.tokenFile, tlsCertFile: install.tlsVolume.path('tls.crt'), tlsKeyFile: install.tlsVolume.path('tls.key'),
       },
@@ -120,7 +119,7 @@ export class WebhookEnv {
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
-      const listening = insecureAppOf(webhook, maxBodyBytes).listen(0, '127.0.0.1', () => resolve(listening));
+      const listening = insecureAppOf(webhook).listen(0, '127.0.0.1', () => resolve(listening));
     });
     // One clock for the webhook and Metacontroller's timers: moving it makes requeues and the periodic resync due.
     const driver = await MetacontrollerDriver.start({

@@ -49,6 +49,8 @@ export interface WiredWebhook {
   hookTokens: HookTokens | undefined;
   /** The hooks and probes, with authentication as configured. */
   app: Express;
+  /** MAX_BODY_BYTES, as the app was built with it. */
+  maxBodyBytes: number;
   metricsApp: Express;
   /** Closes what it opened itself: the hook-token files and the cluster clients. */
   close(): void;
@@ -91,7 +93,7 @@ export async function wireWebhook(deps: WebhookDeps): Promise<WiredWebhook> {
     ...((deps.recordEvents ?? true) ? { events: new EventRecorder(clusters.host.client, log) } : {}),
   });
   return {
-    clusters, metrics, context, hookTokens, app,
+    clusters, metrics, context, hookTokens, app, maxBodyBytes: config.maxBodyBytes,
     metricsApp: createMetricsApp(metrics),
     close: () => {
       ownTokens?.close();

@@ -73,7 +73,7 @@ describe('createWebhook', function () {
       expect(await customize(guarded.port, 'hook-token')).to.equal(200);
       expect(await customize(open.port)).to.equal(200);
       // insecureAppOf: the same hooks without the token (the tests' plain listener).
-      await request(insecureAppOf(guarded, unreachableHostConfig.maxBodyBytes)).post('/customize').set('content-type', 'application/json').send(body).expect(200);
+      await request(insecureAppOf(guarded)).post('/customize').set('content-type', 'application/json').send(body).expect(200);
     } finally {
       await Promise.all([guarded.stop(), open.stop()]);
       await rm(dir, { recursive: true, force: true });
