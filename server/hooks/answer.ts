@@ -21,8 +21,9 @@ import type { Cleanup, Revocation } from './leftovers.js';
 import { outcomeReasons, waitingFor, type OutcomeReason, type SyncOutcome } from './outcome.js';
 import type { SyncRun } from './run.js';
 
-const nothingRevoked: Revocation = { anchors: [], revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] };
-const nothingCleaned: Cleanup = { ledger: [], deleted: [], tampered: [], failed: [], forget: [] };
+/** What a deletion that did not run leaves: everything on record as it was (never an empty record: that would drop live credentials). */
+const notRevoked = (anchors: Done['anchors']): Revocation => ({ anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] });
+const notCleaned = (ledger: Cleanup['ledger']): Cleanup => ({ ledger, deleted: [], tampered: [], failed: [], forget: [] });
 
 /** The answer to a sync: what the phases found and the effects did, and the change of readiness as an Event. */
 export function answer(run: SyncRun, facts: Facts, done: Done): SyncOutcome {
@@ -62,9 +63,9 @@ function awaiting({ parent, now }: SyncRun, retryAfter: number): SyncOutcome {
  * Nothing is minted, the Secret is dropped, and everything issued was taken back (effects.ts);
  * what could not be deleted stays recorded and is tried at the next sync.
  */
-function refusal({ parent, now }: SyncRun, { refused, detail: why }: Extract<Facts, { kind: 'refused' }>, done: Done): SyncOutcome {
-  const revocation = done.revocations.revokeAll ?? nothingRevoked;
-  const cleanup = done.cleanup ?? nothingCleaned;
+function refusal({ parent, holdings, now }: SyncRun, { refused, detail: why }: Extract<Facts, { kind: 'refused' }>, done: Done): SyncOutcome {
+  const revocation = done.revocations.revokeAll ?? notRevoked(done.anchors);
+  const cleanup = done.cleanup ?? notCleaned(holdings.serviceAccounts);
   const tampering = tamperingNote(cleanup, revocation);
   const status = buildStatus({
     previous: parent.status,
@@ -92,8 +93,7 @@ function refusal({ parent, now }: SyncRun, { refused, detail: why }: Extract<Fac
 function stopAnswer(run: SyncRun, stop: Stop, done: Done): SyncOutcome {
   const { parent, observed, now } = run;
   const held = stop.dropSecret ? undefined : observed.held;
-  const heldRevocation = done.revocations.revokeHeld;
-  const secret = stop.revokeHeld ? stop.revokeHeld.secretAfter(heldRevocation?.failedToRevoke.length === 0) : stop.secret;
+  const secret = stop.revokeHeld ? heldTokenResult(stop.revokeHeld, done.revocations.revokeHeld) : stop.secret;
   const status = buildStatus({
     previous: parent.status,
     generation: parent.metadata?.generation ?? 0,
@@ -108,21 +108,29 @@ function stopAnswer(run: SyncRun, stop: Stop, done: Done): SyncOutcome {
   const failing = [stop.serviceAccount, secret].find((result) => !result.ok);
   const reason = failing?.reason ?? reasons.pending;
   const backoff = retryAfterSeconds(failingSince(parent.status, reason), now);
-  const sweep = done.revocations.sweep;
+  const { revokeHeld, sweep } = done.revocations;
   return {
     response: { status, children: stop.dropSecret ? [] : unchanged(observed.all), resyncAfterSeconds: Math.max(backoff, stop.retryAfterHint ?? 0) },
     decision: stop.decision,
     reason,
     ...(stop.detail ? { detail: stop.detail } : {}),
-    events: sweep ? tamperingEvents({ tampered: [] }, sweep) : [],
+    events: [revokeHeld, sweep].flatMap((revocation) => (revocation ? tamperingEvents({ tampered: [] }, revocation) : [])),
   };
+}
+
+/** A forced rotation that could not mint: revoked only when its anchor is gone; one left standing (unproven) may still work. */
+function heldTokenResult({ reason, why }: NonNullable<Stop['revokeHeld']>, revocation: Revocation | undefined): ConditionResult {
+  const revoked = revocation !== undefined && revocation.revoked && revocation.failedToRevoke.length === 0 && revocation.unproven.length === 0;
+  return failed(reason, `${why}; ${revoked
+    ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
+    : 'the current Secret is kept'}`);
 }
 
 /** The issued credential's answer: the rendered Secret (and its predecessor while a rename is in flight), the status, the next sync. */
 function issuedAnswer(run: SyncRun, issued: Issued, done: Done): SyncOutcome {
   const { account, token: { decision, events } } = issued;
-  const cleanup = done.cleanup ?? nothingCleaned;
-  const revocation = done.revocations.replaced ?? nothingRevoked;
+  const cleanup = done.cleanup ?? notCleaned(account.ledger);
+  const revocation = done.revocations.replaced ?? notRevoked(done.anchors);
   const serviceAccount = serviceAccountResultOf(cleanup, revocation, account.ready);
   const secret = secretResultOf(run, issued);
   const rotationAllowedAt = decision.action === 'keep' ? decision.rotationAllowedAt : undefined;

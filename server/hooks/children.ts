@@ -88,7 +88,10 @@ export function observe(children: SecretObject[], parent: DpuServiceCredentialRe
     return record ? { secret, record, token: issuedToken(record) } : { secret };
   });
   const byName = new Map<string, ObservedSecret>();
-  for (const child of read) if (!byName.has(child.secret.metadata?.name ?? '')) byName.set(child.secret.metadata?.name ?? '', child);
+  for (const child of read) {
+    const name = child.secret.metadata?.name;
+    if (name && !byName.has(name)) byName.set(name, child);
+  }
   const current = secretName === undefined ? undefined : byName.get(secretName);
   const withTokens = read.filter((child): child is Required<ObservedSecret> => child.token !== undefined);
   const predecessors = withTokens.filter((child) => child !== current);

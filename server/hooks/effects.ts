@@ -40,9 +40,11 @@ const revokeEach = (entries: AnchorEntry[]) => entries.map((entry) => ({ entry, 
 
 /** What a stop takes back: tokens no Secret may hold any more, and a forced rotation's held token. */
 function stopEffects(run: SyncRun, stop: Stop): Effect[] {
+  const held = stop.revokeHeld;
   return [
     ...(stop.forget !== undefined ? [{ kind: 'forget' as const, cluster: stop.forget }] : []),
-    ...(stop.revokeHeld ? [{ kind: 'deleteAnchors' as const, purpose: 'revokeHeld' as const, choose: () => revokeEach(stop.revokeHeld?.entries ?? []) }] : []),
+    ...(held ? [{ kind: 'deleteAnchors' as const, purpose: 'revokeHeld' as const,
+      choose: (onRecord: AnchorEntry[]) => revokeEach(onRecord.filter((entry) => held.entries.includes(entry))) }] : []),
     ...(stop.sweep ? [{ kind: 'deleteAnchors' as const, purpose: 'sweep' as const,
       choose: (onRecord: AnchorEntry[]) => anchorsToDelete(onRecord, undefined, undefined, run.limits, run.now) }] : []),
   ];
@@ -69,15 +71,16 @@ export function effectsOf(run: SyncRun, facts: Facts): Effects {
       const { account, target, anchors, replaced } = facts.issued;
       return { anchors, list: [
         { kind: 'deleteServiceAccounts', ledger: account.ledger, keep: { current: account.current, target } },
-        { kind: 'deleteAnchors', purpose: 'replaced', choose: () => replaced, target },
+        { kind: 'deleteAnchors', purpose: 'replaced', choose: (onRecord) => replaced.filter(({ entry }) => onRecord.includes(entry)), target },
       ] };
     }
   }
 }
 
 /**
- * Runs the effects in order, once; then forgets the DPUClusters the deletions found gone. The
- * only place a sync forgets a cached cluster or deletes anything.
+ * Runs the effects in order, once; then forgets the DPUClusters the deletions found gone. Besides
+ * these, a sync deletes only the anchor of a token minted and never seen, just before the next
+ * mint (mint-limit.ts), so that at most one such token exists.
  */
 export async function act(run: SyncRun, effects: Effects, clusters: Pick<ClusterAccess, 'forget'>): Promise<Done> {
   const done: Done = { anchors: effects.anchors, revocations: {} };
@@ -91,7 +94,11 @@ export async function act(run: SyncRun, effects: Effects, clusters: Pick<Cluster
       done.revocations[effect.purpose] = revocation;
     }
   }
-  const gone = [...done.cleanup?.forget ?? [], ...Object.values(done.revocations).flatMap((revocation) => revocation.forget)];
-  for (const cluster of new Set(gone)) clusters.forget(cluster);
+  forgetGone(clusters, [...done.cleanup?.forget ?? [], ...Object.values(done.revocations).flatMap((revocation) => revocation.forget)]);
   return done;
+}
+
+/** Forgets the cached clients of the DPUClusters a deletion found gone ("namespace/name"), each once. */
+export function forgetGone(clusters: Pick<ClusterAccess, 'forget'>, gone: string[]): void {
+  for (const cluster of new Set(gone)) clusters.forget(cluster);
 }

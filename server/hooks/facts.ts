@@ -3,7 +3,7 @@
 // what to delete and forget, and answer.ts builds every answer from them and what that did.
 import type { ServiceAccountEntry } from '../api.js';
 import type { EventNote } from '../credential/events.js';
-import type { ConditionResult } from '../credential/status.js';
+import type { ConditionResult, Reason } from '../credential/status.js';
 import type { AnchorAction, AnchorEntry } from '../credential/token-anchors.js';
 import type { TokenDecision, TokenIdentity, TokenRecord } from '../credential/token.js';
 import type { ValidSpec } from '../credential/validate.js';
@@ -27,15 +27,16 @@ export interface Stop {
   tokenAnchors?: AnchorEntry[];
   /**
    * Whether tokens no Secret may hold any more (past their renewal grace, beyond the lifetime
-   * ceiling) are ended: by every stop that keeps the Secret, but a failed grant check and a
-   * failed mint, which leave the record as it was for the retry.
+   * ceiling) are ended: by every stop but a failed grant check and a failed mint, which leave
+   * the record as it was for the retry.
    */
   sweep: boolean;
   /**
    * A forced rotation that cannot mint: the anchors of the token it was forced to end, revoked all
-   * the same; `secretAfter` says what the Secret's condition is once that was (or was not) done.
+   * the same. `why` nothing was minted; the Secret's condition (`reason`) says whether that token
+   * is revoked once the effects ran (`secret` says what holds before).
    */
-  revokeHeld?: { entries: AnchorEntry[]; secretAfter: (revoked: boolean) => ConditionResult };
+  revokeHeld?: { entries: AnchorEntry[]; reason: Reason; why: string };
   /** A DPUCluster whose cached client goes: gone, or its credentials refused. */
   forget?: string;
 }

@@ -14,6 +14,7 @@ import type { HostAccess } from './cluster-access.js';
 import { clusterOf, knownDpuCluster, policyOf, type HookContext } from './context.js';
 import { deleteRecordedServiceAccount, type Deleter } from './leftovers.js';
 import { writtenByWebhook } from './children.js';
+import { forgetGone } from './effects.js';
 import { finalizeFailure } from './error-outcomes.js';
 import { outcomeReasons, type SyncOutcome } from './outcome.js';
 
@@ -71,7 +72,7 @@ export async function finalize(request: SyncRequest, context: HookContext, deadl
     return finalizeAnswer(status, { reason: outcomeReasons.serviceAccountDeleteFailed, detail, ...deletion,
       retry: { observed, afterSeconds: retryAfterSeconds(deletingSince, now) } });
   } finally {
-    for (const cluster of new Set(deletion.forget)) context.clusters.forget(cluster);
+    forgetGone(context.clusters, deletion.forget);
   }
 }
 

@@ -1,7 +1,8 @@
 // Issuing, once the input checks passed: resolve the target cluster, ensure the ServiceAccount,
 // keep the token or mint one (within the limits of mint-limit.ts), and work out what the new
-// credential replaces. It creates what it issues and nothing else: what is taken back is left
-// to the effects (effects.ts), what is answered to answer.ts.
+// credential replaces. It creates what it issues; what is taken back is left to the effects
+// (effects.ts), but the anchor of a token minted and never seen, revoked before the next mint
+// (mint-limit.ts); what is answered is left to answer.ts.
 import type { ServiceAccountEntry } from '../api.js';
 import { eventReasons, normal, warning, type EventNote } from '../credential/events.js';
 import { namespacedName } from '../credential/names.js';

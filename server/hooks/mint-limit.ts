@@ -118,12 +118,9 @@ function stopMint(onRecord: AnchorEntry[], input: ClaimInput, reason: Reason, wh
   const heldEntries = input.decision.forced
     ? onRecord.filter((entry) => entry.anchor === input.heldAnchor && entry.serviceAccount === serviceAccount)
     : [];
-  const secretAfter = (revoked: boolean) => failed(reason, `${why}; ${revoked
-    ? 'the token the forced rotation replaces is revoked all the same: the Secret holds a token that no longer works'
-    : 'the current Secret is kept'}`);
   return stopped({
-    serviceAccount: input.serviceAccountReady, secret: secretAfter(false), decision: 'error', serviceAccounts: input.ledger, sweep: true,
-    ...(heldEntries.length > 0 ? { revokeHeld: { entries: heldEntries, secretAfter } } : {}),
+    serviceAccount: input.serviceAccountReady, secret: failed(reason, `${why}; the current Secret is kept`), decision: 'error',
+    serviceAccounts: input.ledger, sweep: true, ...(heldEntries.length > 0 ? { revokeHeld: { entries: heldEntries, reason, why } } : {}),
   });
 }
 

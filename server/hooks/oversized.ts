@@ -11,6 +11,7 @@ import type { SyncRequest } from '../metacontroller.js';
 import { answer } from './answer.js';
 import type { HookContext } from './context.js';
 import { act, effectsOf } from './effects.js';
+import { detailOf } from './error-outcomes.js';
 import type { Facts } from './facts.js';
 import { firstRefusal, scopesOf } from './grants.js';
 import type { SyncOutcome } from './outcome.js';
@@ -32,7 +33,7 @@ export async function refuseOversized(request: Pick<SyncRequest, 'controller' | 
     if (refusal) grantNote = `They do not now: ${refusalMessage(namespace, refusal)}.`;
   } catch (error) {
     // Not knowing changes nothing here: everything is revoked either way.
-    grantNote = `The grants could not be checked: ${(error as Error).message}.`;
+    grantNote = `The grants could not be checked: ${detailOf(error)}.`;
   }
   const facts: Facts = {
     kind: 'refused',

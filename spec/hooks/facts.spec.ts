@@ -3,7 +3,8 @@
 // phases. Against the in-memory clusters of fake-clusters.ts.
 import { expect } from 'chai';
 import { failed, reasons } from '../../server/credential/status.js';
-import { effectsOf, type Effects } from '../../server/hooks/effects.js';
+import { act, effectsOf, type Effects } from '../../server/hooks/effects.js';
+import { stopOf } from '../../server/hooks/error-outcomes.js';
 import type { Facts, Stop } from '../../server/hooks/facts.js';
 import { checkSpec } from '../../server/hooks/input-checks.js';
 import { issue } from '../../server/hooks/issue.js';
@@ -22,10 +23,11 @@ const stopWith = (changes: Partial<Stop>): Facts => {
 };
 
 describe('plan, act, answer (in-memory clusters)', function () {
-  it('finds an invalid spec without a call: a stop that keeps the Secret and sweeps, nothing more', async function () {
+  it('finds an invalid spec without a call, though an expired anchor is on record: the sweep is left to the effects', async function () {
     const world = new World({ targetCluster: { name: 'dpu-cplane' } });
     const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
     await world.settle();
+    world.advance(2 * 3600_000);
     world.setSpec({ duration: 'forever' });
     target.calls.length = 0;
     world.clusters.host.calls.length = 0;
@@ -47,7 +49,7 @@ describe('plan, act, answer (in-memory clusters)', function () {
     // A failed grant check or mint leaves the record as it was for the retry.
     expect(named(effectsOf(run, stopWith({ sweep: false })))).to.deep.equal([]);
     expect(named(effectsOf(run, stopWith({ forget: 'tenant/dpu-cplane' })))).to.deep.equal(['forget', 'deleteAnchors:sweep']);
-    expect(named(effectsOf(run, stopWith({ revokeHeld: { entries: [], secretAfter: () => failed(reasons.tokenRequestFailed, 'x') } }))))
+    expect(named(effectsOf(run, stopWith({ revokeHeld: { entries: [], reason: reasons.tokenRequestFailed, why: 'x' } }))))
       .to.deep.equal(['deleteAnchors:revokeHeld', 'deleteAnchors:sweep']);
   });
 
@@ -75,12 +77,20 @@ describe('plan, act, answer (in-memory clusters)', function () {
     expect(target.anchors.size).to.equal(0);
   });
 
-  it('forgets a target that refused its credentials once, in act, after the phases ended on it', async function () {
+  it('forgets a target that refused its credentials in act, not in the phase that met the refusal', async function () {
     const world = new World({ targetCluster: { name: 'dpu-cplane' } });
     const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
     target.failing.set('ensureServiceAccount', new KubeApiError(401, 'Unauthorized', 'POST /api/v1/...: refused'));
+    const run = startRun(world.request(), world.context, deadline());
+    if (!run.validation.valid) throw new Error('the spec is valid');
+    const ended = await issue(run, run.validation.spec, {});
+    expect(ended).to.have.nested.property('ended.kind', 'failedCall');
+    expect(world.clusters.forgotten).to.deep.equal([]);
+    if (!('ended' in ended) || ended.ended.kind !== 'failedCall') throw new Error('a failed call ends the phase');
+    const facts: Facts = { kind: 'stopped', stop: stopOf(ended.ended.call) };
+    await act(run, effectsOf(run, facts), world.clusters);
+    expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
     const outcome = await world.sync();
     expect(outcome).to.include({ decision: 'error', reason: reasons.serviceAccountReconcileFailed });
-    expect(world.clusters.forgotten).to.deep.equal([`${requestNamespace}/dpu-cplane`]);
   });
 });
