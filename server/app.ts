@@ -113,13 +113,28 @@ const jsonBody = (maxBodyBytes: number) => (req: Request, res: Response, next: N
   }, next);
 };
 
-/** What every hook call passes before its hook runs: the caller's credentials, then a JSON body. */
-function hookGuard(options: AppOptions) {
-  return [
+type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+/**
+ * What every hook call passes before its hook runs: the caller's credentials, then a JSON body.
+ * One express layer that runs the checks in turn (each answers the call itself, or goes on):
+ * every layer the router dispatches costs it a match and a call on every hook call.
+ */
+function hookGuard(options: AppOptions): Middleware {
+  const checks: Middleware[] = [
     ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
     requireJson, jsonBody(options.maxBodyBytes),
   ];
+  return (req, res, next) => {
+    let at = 0;
+    const passed = (error?: unknown) => {
+      const check = checks[at++];
+      if (error !== undefined || !check) next(error);
+      else check(req, res, passed);
+    };
+    passed();
+  };
 }
 
 type HookName = 'sync' | 'finalize';
@@ -153,9 +168,9 @@ async function runHook(name: HookName, req: Request, res: Response, context: Hoo
 }
 
 /**
- * The headers and body res.json writes, without express's send on the way: send turns a body of
- * over 1,000 characters into a Buffer, which node then writes apart from the headers (a writev
- * through TLS); a string goes out in one write with them. This runs on every hook call.
+ * The headers and body res.json writes, without express's send on the way (it reads the app's JSON
+ * settings, parses the Content-Type it has just set to add the charset, and copies a body of over
+ * 1,000 characters into a Buffer): this runs on every hook call.
  */
 function sendJson(res: Response, value: unknown): void {
   const body = JSON.stringify(value);
@@ -206,9 +221,9 @@ const hookRoute = (name: HookName, context: HookContext, options: AppOptions) =>
 
 function addHooks(app: express.Express, context: HookContext, options: AppOptions): void {
   const guard = hookGuard(options);
-  app.post('/sync', ...guard, hookRoute('sync', context, options));
-  app.post('/finalize', ...guard, hookRoute('finalize', context, options));
-  app.post('/customize', ...guard, (req, res, next) => {
+  app.post('/sync', guard, hookRoute('sync', context, options));
+  app.post('/finalize', guard, hookRoute('finalize', context, options));
+  app.post('/customize', guard, (req, res, next) => {
     try {
       res.json(customize(parseHookRequest<CustomizeRequest>(req, res)));
     } catch (error) {
