@@ -5,14 +5,19 @@
 //   npx tsx bench/profile-reuse.ts <file.cpuprofile>  summarise an existing profile
 // PROFILE_ROUNDS (3), PROFILE_ROUND_SECONDS (3), PROFILE_SECONDS (5); PROFILE_SECONDS=0 skips the profile.
 // PROFILE_BEFORE_ENTRY=<other build>/dist/server/main.js adds that build to the rounds
-// (PROFILE_BEFORE_FLAGS: node flags for it);
+// (PROFILE_BEFORE_FLAGS: node flags for it; PROFILE_BEFORE_RELATED=1 sends it the body with the
+// request's DPUCluster among the related objects, as the CompositeController of 0.3.0 and earlier
+// asked Metacontroller for: without it those builds read the DPUCluster from the API server at every sync);
 // PROFILE_VARIANT_FLAGS="<node flags>" adds the webhook started with those flags;
 // PROFILE_BASELINE=1 profiles the baseline server too; PROFILE_LOG_DIR keeps the servers' logs.
 import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopAllControlPlanes } from '../harness/control-plane.js';
-import { buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody } from './setup.js';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { dpuClusterApi } from '../harness/dpucluster.js';
+import { benchDpuClusterName, buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody,
+  type BenchEnvironment } from './setup.js';
 
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 3);
 const roundSeconds = Number(process.env.PROFILE_ROUND_SECONDS ?? 3);
@@ -21,6 +26,7 @@ const warmUpSeconds = 1;
 /** Another build's dist/server/main.js, measured in the same rounds (e.g. the commit before a change). */
 const beforeEntry = process.env.PROFILE_BEFORE_ENTRY;
 const beforeFlags = (process.env.PROFILE_BEFORE_FLAGS ?? '').split(' ').filter(Boolean);
+const beforeRelated = process.env.PROFILE_BEFORE_RELATED === '1';
 /** Where to copy each server's log after the rounds (e.g. for --trace-gc lines). */
 const logDir = process.env.PROFILE_LOG_DIR;
 const profileBaseline = process.env.PROFILE_BASELINE === '1';
@@ -156,6 +162,8 @@ function summarise(profile: CpuProfile, top = 25): string {
 
 interface Server {
   name: string;
+  /** The reuse-path body this server is sent. */
+  body: string;
   port: number;
   pid: number;
   logPath: string;
@@ -179,6 +187,17 @@ async function profileOf(dir: string, logPath: string, hookUrl: string): Promise
   return steadyState(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile, warmUpSeconds * 1_000, hookUrl);
 }
 
+/** The body with the request's DPUCluster among the related objects, keyed as Metacontroller keys them. */
+async function withRelatedDpuCluster(env: BenchEnvironment, body: string): Promise<string> {
+  const request = JSON.parse(body) as { related?: Record<string, Record<string, unknown>> };
+  const namespace = 'default';
+  const dpuCluster = await env.hostConfig.makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({ ...dpuClusterApi, namespace, name: benchDpuClusterName });
+  const key = `DPUCluster.${dpuClusterApi.group}/${dpuClusterApi.version}`;
+  request.related = { ...request.related, [key]: { [`${namespace}/${benchDpuClusterName}`]: dpuCluster } };
+  return JSON.stringify(request);
+}
+
 async function measureAndProfile(): Promise<void> {
   await buildWebhook();
   const env = await startBenchEnvironment();
@@ -186,22 +205,25 @@ async function measureAndProfile(): Promise<void> {
   const responseBytes = (await env.install.call(webhook.port, '/sync', { method: 'POST', body })).body.length;
   const baseline = await startBaseline(env, responseBytes);
   const servers: Server[] = [
-    { name: 'baseline', port: baseline.port, pid: baseline.process.pid, logPath: baseline.process.logPath, stop: () => baseline.process.stop() },
-    { name: 'webhook', ...webhook },
+    { name: 'baseline', body, port: baseline.port, pid: baseline.process.pid, logPath: baseline.process.logPath, stop: () => baseline.process.stop() },
+    { name: 'webhook', body, ...webhook },
   ];
-  if (beforeEntry) servers.push({ name: 'webhook before', ...await env.startWebhook(beforeFlags, beforeEntry) });
-  if (variantFlags.length) servers.push({ name: `webhook ${variantFlags.join(' ')}`, ...await env.startWebhook(variantFlags) });
+  if (beforeEntry) {
+    const beforeBody = beforeRelated ? await withRelatedDpuCluster(env, body) : body;
+    servers.push({ name: 'webhook before', body: beforeBody, ...await env.startWebhook(beforeFlags, beforeEntry) });
+  }
+  if (variantFlags.length) servers.push({ name: `webhook ${variantFlags.join(' ')}`, body, ...await env.startWebhook(variantFlags) });
   log(`reuse path: request ${body.length} B, response ${responseBytes} B, ${connections} connections, ${rounds} rounds of ${roundSeconds} s each`);
 
   // Warm each up (JIT, TLS sessions), then take turns so all see the same background load.
-  for (const server of servers) await env.load(server.port, body, { duration: 1 });
+  for (const server of servers) await env.load(server.port, server.body, { duration: 1 });
   const totals = new Map<Server, Totals>(servers.map((server) => [server, { requests: 0, seconds: 0, cpuMs: 0, errors: 0 }]));
   for (let round = 0; round < rounds; round++) {
     const perRound: string[] = [];
     // Every other round in reverse order, so that no server always follows the same one.
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const cpuBefore = await cpuMs(server.pid);
-      const result = await env.load(server.port, body, { duration: roundSeconds });
+      const result = await env.load(server.port, server.body, { duration: roundSeconds });
       const total = totals.get(server)!;
       const roundCpuMs = (await cpuMs(server.pid)) - cpuBefore;
       total.cpuMs += roundCpuMs;

@@ -22,6 +22,8 @@ import { fleetIpSans } from './fleet-addresses.js';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const connections = 32;
+/** The DPUCluster every benchmark request targets. */
+export const benchDpuClusterName = 'dpu-cplane-tenant1';
 
 export const log = (text: string) => console.error(`bench: ${text}`);
 export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -65,7 +67,7 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   const hostConfig = host.adminKubeConfig();
   await createObjects(hostConfig, await readManifests(requestCrdPath));
   await installDpuClusterCrd(hostConfig);
-  await registerDpuCluster(hostConfig, target, { name: 'dpu-cplane-tenant1' });
+  await registerDpuCluster(hostConfig, target, { name: benchDpuClusterName });
   const hostKubeconfig = await host.writeAdminKubeconfig();
   const install = await WebhookInstall.create(hostConfig, await mkdtemp(join(tmpdir(), 'bench-')), { hookTokenSecretName: await hookTokenSecretName() });
   const objects = hostConfig.makeApiClient(CustomObjectsApi);
@@ -77,7 +79,7 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
       ...parentApi, namespace: 'default',
       body: {
         apiVersion: 'svc.dpu.nvidia.com/v1alpha1', kind: 'DPUServiceCredentialRequest', metadata: { name },
-        spec: { serviceAccount: { name: serviceAccount }, duration: '1h', targetCluster: { name: 'dpu-cplane-tenant1' }, type: 'kubeconfig', secret: { name } },
+        spec: { serviceAccount: { name: serviceAccount }, duration: '1h', targetCluster: { name: benchDpuClusterName }, type: 'kubeconfig', secret: { name } },
       },
     }),
     load: (port, body, options) => autocannon({

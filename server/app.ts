@@ -87,8 +87,16 @@ function addProbes(app: express.Express, options: AppOptions): void {
   });
 }
 
+/**
+ * What req.is('application/json') answers for the header Metacontroller sends, without
+ * parsing it (type-is parses the media type and looks it up on every call): a body, and
+ * exactly that type. Anything else goes through req.is.
+ */
+const plainJson = (req: Request) => req.headers['content-type'] === 'application/json'
+  && (req.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(req.headers['content-length'])));
+
 function requireJson(req: Request, res: Response, next: NextFunction): void {
-  if (!req.is('application/json')) {
+  if (!plainJson(req) && !req.is('application/json')) {
     res.status(415).json({ error: 'hook requests must be application/json' });
     return;
   }
@@ -105,13 +113,28 @@ const jsonBody = (maxBodyBytes: number) => (req: Request, res: Response, next: N
   }, next);
 };
 
-/** What every hook call passes before its hook runs: the caller's credentials, then a JSON body. */
-function hookGuard(options: AppOptions) {
-  return [
+type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+/**
+ * What every hook call passes before its hook runs: the caller's credentials, then a JSON body.
+ * One express layer that runs the checks in turn (each answers the call itself, or goes on):
+ * every layer the router dispatches costs it a match and a call on every hook call.
+ */
+function hookGuard(options: AppOptions): Middleware {
+  const checks: Middleware[] = [
     ...(options.clientCertificateSubject !== undefined ? [clientCertificateAuth(options.clientCertificateSubject)] : []),
     ...(options.hookTokens ? [bearerAuth(options.hookTokens)] : []),
     requireJson, jsonBody(options.maxBodyBytes),
   ];
+  return (req, res, next) => {
+    let at = 0;
+    const passed = (error?: unknown) => {
+      const check = checks[at++];
+      if (error !== undefined || !check) next(error);
+      else check(req, res, passed);
+    };
+    passed();
+  };
 }
 
 type HookName = 'sync' | 'finalize';
@@ -144,6 +167,18 @@ async function runHook(name: HookName, req: Request, res: Response, context: Hoo
   return { request: whole, outcome };
 }
 
+/**
+ * The headers and body res.json writes, without express's send on the way (it reads the app's JSON
+ * settings, parses the Content-Type it has just set to add the charset, and copies a body of over
+ * 1,000 characters into a Buffer): this runs on every hook call.
+ */
+function sendJson(res: Response, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  res.end(body);
+}
+
 function sendOutcome(res: Response, outcome: SyncOutcome): void {
   if (outcome.decision === 'behind') {
     // Metacontroller's one "try again later" that is not an error: a 429 with Retry-After
@@ -152,7 +187,7 @@ function sendOutcome(res: Response, outcome: SyncOutcome): void {
     res.status(429).set('Retry-After', retryAfter)
       .json({ error: `the children in this request are older than the token issued last; retry in ${retryAfter}s` });
   } else {
-    res.json(outcome.response);
+    sendJson(res, outcome.response);
   }
 }
 
@@ -186,9 +221,9 @@ const hookRoute = (name: HookName, context: HookContext, options: AppOptions) =>
 
 function addHooks(app: express.Express, context: HookContext, options: AppOptions): void {
   const guard = hookGuard(options);
-  app.post('/sync', ...guard, hookRoute('sync', context, options));
-  app.post('/finalize', ...guard, hookRoute('finalize', context, options));
-  app.post('/customize', ...guard, (req, res, next) => {
+  app.post('/sync', guard, hookRoute('sync', context, options));
+  app.post('/finalize', guard, hookRoute('finalize', context, options));
+  app.post('/customize', guard, (req, res, next) => {
     try {
       res.json(customize(parseHookRequest<CustomizeRequest>(req, res)));
     } catch (error) {

@@ -19,6 +19,9 @@ interface TrackedToken {
   issuedAt: number;
   expiresAt: number;
   lastSyncAt: number;
+  /** The status's dates as answered, so that a sync answering the same ones does not parse them again. */
+  issuedText: string;
+  expiresText: string;
 }
 
 export interface MetricsOptions {
@@ -145,13 +148,23 @@ export class Metrics {
    * it goes stale.
    */
   observeToken(namespace: string, name: string, response: SyncResponse): void {
-    const key = JSON.stringify([namespace, name]);
-    const issuedAt = Date.parse(response.status.issuedAt ?? '');
-    const expiresAt = Date.parse(response.status.expirationTimestamp ?? '');
+    // Unambiguous whatever the names hold (the namespace's length first), and cheaper than JSON.
+    const key = `${namespace.length}/${namespace}/${name}`;
+    const { issuedAt: issuedText = '', expirationTimestamp: expiresText = '' } = response.status;
+    const known = this.tokens.get(key);
+    if (response.finalized === undefined && known?.issuedText === issuedText && known.expiresText === expiresText) {
+      // The same token as last time (most syncs): only when it was answered changes.
+      known.lastSyncAt = this.now() / 1_000;
+      return;
+    }
+    const issuedAt = Date.parse(issuedText);
+    const expiresAt = Date.parse(expiresText);
     if (response.finalized !== undefined || Number.isNaN(issuedAt) || Number.isNaN(expiresAt)) {
       this.tokens.delete(key);
       return;
     }
-    this.tokens.set(key, { namespace, name, issuedAt: issuedAt / 1_000, expiresAt: expiresAt / 1_000, lastSyncAt: this.now() / 1_000 });
+    this.tokens.set(key, {
+      namespace, name, issuedText, expiresText, issuedAt: issuedAt / 1_000, expiresAt: expiresAt / 1_000, lastSyncAt: this.now() / 1_000,
+    });
   }
 }

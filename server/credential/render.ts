@@ -14,6 +14,13 @@ export interface ClusterEndpoint {
 
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
+// A target cluster's CA is the same at every sync of every request for it: its base64 is kept for the last one seen.
+let lastCa = { pem: '', base64: '' };
+const caBase64 = (pem: string) => {
+  if (pem !== lastCa.pem) lastCa = { pem, base64: base64(pem) };
+  return lastCa.base64;
+};
+
 /**
  * The key of a kubeconfig Secret that holds the bare token, and the kubeconfig user's
  * `tokenFile`. client-go (kubectl, controller-runtime) reads a relative tokenFile beside the
@@ -37,7 +44,7 @@ export function renderKubeconfig(endpoint: ClusterEndpoint, serviceAccount: { na
     `  - name: ${q(endpoint.clusterName)}`,
     '    cluster:',
     `      server: ${q(endpoint.server)}`,
-    `      certificate-authority-data: ${base64(endpoint.caPem)}`,
+    `      certificate-authority-data: ${caBase64(endpoint.caPem)}`,
     'users:',
     `  - name: ${q(serviceAccount.name)}`,
     '    user:',
@@ -78,7 +85,7 @@ export function renderSecret(spec: ValidSpec, endpoint: ClusterEndpoint, record:
       TOKEN_FILE: base64(record.token),
       KUBERNETES_SERVICE_HOST: base64(host),
       KUBERNETES_SERVICE_PORT: base64(port),
-      KUBERNETES_CA_DATA: base64(endpoint.caPem),
+      KUBERNETES_CA_DATA: caBase64(endpoint.caPem),
     };
   }
   return {

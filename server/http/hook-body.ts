@@ -66,7 +66,8 @@ class ReceivedBody {
 
   /** The part kept, and the layout of the whole when it was over the limit. */
   end(): { prefix: Buffer; layout?: BodyLayout } {
-    const prefix = Buffer.concat(this.kept, this.keptBytes);
+    // A body that fits and came in one chunk (most hook bodies fit one TLS record) is not copied again.
+    const prefix = !this.scanner && this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept, this.keptBytes);
     return this.scanner ? { prefix, layout: this.scanner.end() } : { prefix };
   }
 }
