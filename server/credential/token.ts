@@ -63,13 +63,9 @@ export const refreshAfterFraction = 0.8;
 export const maxRefreshAfterMs = 24 * 3_600_000;
 export const maxJitterMs = 10_000;
 
-let lastJitter: { requestUid: string; jitterMs: number } | undefined;
-
 /** A jitter in [0, maxJitterMs), fixed per request so that every sync computes the same schedule. */
 export function jitterMsFor(requestUid: string): number {
-  // A sync asks for its request's jitter more than once: the last request's is kept rather than hashed again.
-  if (lastJitter?.requestUid !== requestUid) lastJitter = { requestUid, jitterMs: hash('sha256', requestUid, 'buffer').readUInt32BE(0) % maxJitterMs };
-  return lastJitter.jitterMs;
+  return hash('sha256', requestUid, 'buffer').readUInt32BE(0) % maxJitterMs;
 }
 
 /** When a token of this lifetime is renewed: from its real lifetime (issue to expiry), not the one asked for. */

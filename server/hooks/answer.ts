@@ -13,7 +13,7 @@ import {
 import { secondsUntil } from '../credential/time.js';
 import { nextGraceEnd } from '../credential/token-anchors.js';
 import { dateOf } from '../credential/token-record.js';
-import { jitterMsFor, refreshTime, stillValid } from '../credential/token.js';
+import { refreshTime, stillValid } from '../credential/token.js';
 import { unchanged } from './children.js';
 import type { Done } from './effects.js';
 import type { Facts, Issued, Stop } from './facts.js';
@@ -35,7 +35,9 @@ export function answer(run: SyncRun, facts: Facts, done: Done): SyncOutcome {
     : facts.kind === 'refused' ? refusal(run, facts, done)
       : facts.kind === 'stopped' ? stopAnswer(run, facts.stop, done)
         : issuedAnswer(run, facts.issued, done);
-  return { ...outcome, events: [...(outcome.events ?? []), ...readinessChange(run.parent.status, outcome.response.status)] };
+  const change = readinessChange(run.parent.status, outcome.response.status);
+  // Nearly every answer keeps the request as ready as it was: its events stand as built.
+  return change.length === 0 ? { ...outcome, events: outcome.events ?? [] } : { ...outcome, events: [...(outcome.events ?? []), ...change] };
 }
 
 /**
@@ -232,10 +234,10 @@ function issuedStatus(run: SyncRun, { spec, target, token, returned }: Issued, r
  * backoff), and a requeue, which Metacontroller cannot withdraw, would only add a sync and a
  * status read per new request (docs/performance.md, "Calls per new request").
  */
-function resyncAfter(run: SyncRun, { spec, token }: Issued,
+function resyncAfter(run: SyncRun, { token }: Issued,
   results: Pick<IssuedResults, 'serviceAccount' | 'secret' | 'rotationAllowedAt'> & Pick<Done, 'anchors'>): number {
   const { secret } = results;
-  const wakeUps = [refreshTime(token.record, jitterMsFor(spec.request.uid)), nextGraceEnd(results.anchors, run.policy.renewalGraceMs, run.now),
+  const wakeUps = [refreshTime(token.record, token.jitterMs), nextGraceEnd(results.anchors, run.policy.renewalGraceMs, run.now),
     results.rotationAllowedAt].filter((when): when is Date => when !== undefined);
   const untilRefresh = Math.min(...wakeUps.map((when) => secondsUntil(when, run.now)));
   const failing = [results.serviceAccount, secret].find((result) => !result.ok);

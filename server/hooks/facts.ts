@@ -75,6 +75,8 @@ export interface EnsuredAccount {
 export interface HeldOrMinted {
   decision: TokenDecision;
   record: TokenRecord;
+  /** The request's jitter on the refresh point (hashed once per sync). */
+  jitterMs: number;
   /** The anchors on record, the new token's included. */
   anchors: AnchorEntry[];
   events: EventNote[];

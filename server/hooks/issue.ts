@@ -88,6 +88,8 @@ async function ensureAccount(run: SyncRun, spec: ValidSpec, target: CallTarget):
 }
 
 function accountEvents(ensured: EnsuredServiceAccount, ref: string, where: string): EventNote[] {
+  // Nearly every sync finds its ServiceAccount as it left it: nothing to build.
+  if (!ensured.created && !ensured.adopted && !ensured.tampered) return [];
   return [
     ...(ensured.created ? [normal(eventReasons.serviceAccountCreated, `created service account ${ref} in ${where}`)] : []),
     ...(ensured.adopted ? [normal(eventReasons.serviceAccountAdopted, `adopted service account ${ref} in ${where} `
@@ -101,12 +103,13 @@ function accountEvents(ensured: EnsuredServiceAccount, ref: string, where: strin
 async function keepOrMint(run: SyncRun, spec: ValidSpec, target: CallTarget, account: EnsuredAccount, freshness: Freshness):
   Promise<HeldOrMinted | Ended> {
   const held = run.observed.held;
-  const decide = (lastForcedRotation: Date | undefined) => decideToken(held?.record, account.identity, jitterMsFor(spec.request.uid), run.now,
+  const jitterMs = jitterMsFor(spec.request.uid);
+  const decide = (lastForcedRotation: Date | undefined) => decideToken(held?.record, account.identity, jitterMs, run.now,
     lastForcedRotation && new Date(lastForcedRotation.getTime() + run.policy.minForcedRotationIntervalMs));
   const decision = decide(dateOf(run.parent.status?.lastForcedRotationAt));
   // What the status lost to Metacontroller's cache lag but the observed Secrets show is kept on record.
   const anchors = run.holdings.anchors;
-  if (decision.action === 'keep') return { decision, record: decision.record, anchors, events: [] };
+  if (decision.action === 'keep') return { decision, record: decision.record, jitterMs, anchors, events: [] };
   const anchored = (recorded: AnchorEntry[], anchor: Anchor, expiresAt: Date) =>
     withAnchor(recorded, anchorEntryOf(account.current, anchor, spec.rotation, rfc3339(expiresAt)));
   let made: { anchor: Anchor; anchors: AnchorEntry[] } | undefined;
@@ -123,12 +126,12 @@ async function keepOrMint(run: SyncRun, spec: ValidSpec, target: CallTarget, acc
       where: account.where,
     });
     if (hasEnded(claim)) return claim;
-    if ('kept' in claim) return { decision: claim.kept, record: claim.kept.record, anchors, events: [] };
+    if ('kept' in claim) return { decision: claim.kept, record: claim.kept.record, jitterMs, anchors, events: [] };
     made = claim;
     const record = await mintToken(target, spec, account.identity, claim.anchor);
     const issued = normal(eventReasons.tokenIssued, `issued a token for service account ${account.ref} in ${account.where}, `
       + `valid until ${rfc3339(record.expiresAt)} (${decision.why})`);
-    return { decision, record, anchors: anchored(claim.anchors, claim.anchor, record.expiresAt), events: [issued] };
+    return { decision, record, jitterMs, anchors: anchored(claim.anchors, claim.anchor, record.expiresAt), events: [issued] };
   } catch (error) {
     // An anchor without a token: recorded as expired, so a later sync deletes it.
     const tokenAnchors = made ? anchored(made.anchors, made.anchor, run.now) : anchors;
