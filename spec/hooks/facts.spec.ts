@@ -22,15 +22,21 @@ const stopWith = (changes: Partial<Stop>): Facts => {
   return { kind: 'stopped', stop: { serviceAccount: invalid, secret: invalid, decision: 'invalid', sweep: true, ...changes } };
 };
 
+/** A request settled on a DPUCluster whose token has expired since (its anchor is due for the sweep), its spec now invalid; no call counted yet. */
+async function expiredThenInvalid() {
+  const world = new World({ targetCluster: { name: 'dpu-cplane' } });
+  const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
+  await world.settle();
+  world.advance(2 * 3600_000);
+  world.setSpec({ duration: 'forever' });
+  target.calls.length = 0;
+  world.clusters.host.calls.length = 0;
+  return { world, target };
+}
+
 describe('plan, act, answer (in-memory clusters)', function () {
   it('finds an invalid spec without a call, though an expired anchor is on record: the sweep is left to the effects', async function () {
-    const world = new World({ targetCluster: { name: 'dpu-cplane' } });
-    const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
-    await world.settle();
-    world.advance(2 * 3600_000);
-    world.setSpec({ duration: 'forever' });
-    target.calls.length = 0;
-    world.clusters.host.calls.length = 0;
+    const { world, target } = await expiredThenInvalid();
     const found = await checkSpec(startRun(world.request(), world.context, deadline()));
     expect(found).to.have.nested.property('ended.kind', 'stopped');
     expect(found).to.have.nested.include({ 'ended.stop.decision': 'invalid', 'ended.stop.sweep': true });
@@ -65,12 +71,7 @@ describe('plan, act, answer (in-memory clusters)', function () {
   });
 
   it('calls the target after a stop only through the effects: an expired anchor swept at an invalid spec', async function () {
-    const world = new World({ targetCluster: { name: 'dpu-cplane' } });
-    const target = world.clusters.addDpuCluster(requestNamespace, 'dpu-cplane');
-    await world.settle();
-    world.advance(2 * 3600_000);
-    world.setSpec({ duration: 'forever' });
-    target.calls.length = 0;
+    const { world, target } = await expiredThenInvalid();
     const outcome = await world.sync();
     expect(outcome).to.include({ decision: 'invalid', reason: reasons.invalidSpec });
     expect(target.calls).to.deep.equal(['deleteAnchor']);
