@@ -545,6 +545,29 @@ describe('finalize phases (in-memory clusters)', function () {
       expect([...target.anchors.values()].map((state) => state.uid)).to.include('stranger-uid');
     });
 
+    it('never says the held token is revoked when its anchor was left standing (relabelled, no UID on record: unproven)', async function () {
+      const { world, target } = onDpuCluster();
+      await world.settle();
+      const [heldKey] = [...target.anchors.keys()];
+      const rotate = (rotation: string) => {
+        world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': rotation } } };
+      };
+      rotate('1');
+      await world.sync();
+      const taken = [...target.anchors.keys()].find((key) => key !== heldKey)!;
+      target.anchors.set(taken, { ...target.anchors.get(taken)!, uid: 'stranger-uid', madeFor: '' });
+      // The held anchor lost its labels, and the status (an older version's) records no UID to delete it by.
+      target.anchors.set(heldKey!, { ...target.anchors.get(heldKey!)!, madeFor: '' });
+      const status = world.parent.status ?? {};
+      world.parent = { ...world.parent, status: { ...status, tokenAnchors: (status.tokenAnchors ?? []).map(({ anchorUID: _uid, ...entry }) => entry) } };
+      world.advance(61_000);
+      rotate('2');
+      const outcome = await world.sync();
+      expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
+      expect(target.anchors.has(heldKey!), 'the held anchor').to.equal(true);
+      expect(world.condition(outcome, 'SecretReconciled')?.message).to.contain('the current Secret is kept').and.not.contain('revoked all the same');
+    });
+
     it('lets no anchor the status does not record hold a forced rotation back: the token it replaces is revoked all the same', async function () {
       const { world, target } = onDpuCluster();
       await world.settle();
