@@ -14,10 +14,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopAllControlPlanes } from '../harness/control-plane.js';
-import { CustomObjectsApi } from '@kubernetes/client-node';
-import { dpuClusterApi } from '../harness/dpucluster.js';
-import { benchDpuClusterName, buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody,
-  type BenchEnvironment } from './setup.js';
+import { buildWebhook, connections, cpuMs, log, root, startBaseline, startBenchEnvironment, webhookWithReuseBody, withRelatedDpuCluster } from './setup.js';
 
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 3);
 const roundSeconds = Number(process.env.PROFILE_ROUND_SECONDS ?? 3);
@@ -185,17 +182,6 @@ async function profileOf(dir: string, logPath: string, hookUrl: string): Promise
   if (!file) throw new Error(`no .cpuprofile in ${dir}; see ${logPath}`);
   console.log(`\nprofile: ${join(dir, file)}\n`);
   return steadyState(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile, warmUpSeconds * 1_000, hookUrl);
-}
-
-/** The body with the request's DPUCluster among the related objects, keyed as Metacontroller keys them. */
-async function withRelatedDpuCluster(env: BenchEnvironment, body: string): Promise<string> {
-  const request = JSON.parse(body) as { related?: Record<string, Record<string, unknown>> };
-  const namespace = 'default';
-  const dpuCluster = await env.hostConfig.makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({ ...dpuClusterApi, namespace, name: benchDpuClusterName });
-  const key = `DPUCluster.${dpuClusterApi.group}/${dpuClusterApi.version}`;
-  request.related = { ...request.related, [key]: { [`${namespace}/${benchDpuClusterName}`]: dpuCluster } };
-  return JSON.stringify(request);
 }
 
 async function measureAndProfile(): Promise<void> {

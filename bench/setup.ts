@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
-import { installDpuClusterCrd, registerDpuCluster } from '../harness/dpucluster.js';
+import { dpuClusterApi, installDpuClusterCrd, registerDpuCluster } from '../harness/dpucluster.js';
 import { createObjects, readManifests } from '../harness/kube-helpers.js';
 import { MetacontrollerDriver } from '../harness/metacontroller/driver.js';
 import { freePort } from '../harness/net.js';
@@ -91,12 +91,29 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   };
 }
 
-/** The sync Metacontroller sends when nothing changed: the request's second reconcile, after its Secret was written. */
-export async function reuseRequestBody(env: BenchEnvironment, driver: MetacontrollerDriver): Promise<string> {
-  await env.createRequest('bench-reuse', 'bench-reuse-sa');
-  await driver.reconcile('default', 'bench-reuse');
-  await driver.reconcile('default', 'bench-reuse');
+/**
+ * The sync Metacontroller sends when nothing changed: the request's second reconcile, after its Secret was written.
+ * `name`: the request's (its ServiceAccount is `<name>-sa`), for scripts that need one request per webhook.
+ */
+export async function reuseRequestBody(env: BenchEnvironment, driver: MetacontrollerDriver, name = 'bench-reuse'): Promise<string> {
+  await env.createRequest(name, `${name}-sa`);
+  await driver.reconcile('default', name);
+  await driver.reconcile('default', name);
   return driver.lastHookRequest;
+}
+
+/**
+ * The body with the request's DPUCluster among the related objects, keyed as Metacontroller keys them:
+ * what the CompositeController of 0.3.0 and earlier had Metacontroller send (those builds read it there).
+ */
+export async function withRelatedDpuCluster(env: BenchEnvironment, body: string): Promise<string> {
+  const request = JSON.parse(body) as { related?: Record<string, Record<string, unknown>> };
+  const namespace = 'default';
+  const dpuCluster = await env.hostConfig.makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({ ...dpuClusterApi, namespace, name: benchDpuClusterName });
+  const key = `DPUCluster.${dpuClusterApi.group}/${dpuClusterApi.version}`;
+  request.related = { ...request.related, [key]: { [`${namespace}/${benchDpuClusterName}`]: dpuCluster } };
+  return JSON.stringify(request);
 }
 
 /** The compiled webhook started, and the reuse-path body got through a driver that is closed again. */
