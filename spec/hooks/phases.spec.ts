@@ -27,6 +27,20 @@ function onDpuCluster() {
 const childNames = (outcome: { response: { children?: { metadata?: { name?: string } }[] } }) =>
   (outcome.response.children ?? []).map((child) => child.metadata?.name);
 
+/** Asks for a forced rotation by the request's rotate annotation. */
+const rotate = (world: World, value: string) => {
+  world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': value } } };
+};
+
+/**
+ * After a sync that minted under the next anchor name (an answer Metacontroller never applied), that name
+ * is handed to a stranger: whoever knows the request's UID and the held anchor can work it out and take it.
+ */
+function handNextNameToStranger(target: ReturnType<typeof onDpuCluster>['target'], heldKey: string | undefined): void {
+  const taken = [...target.anchors.keys()].find((key) => key !== heldKey)!;
+  target.anchors.set(taken, { ...target.anchors.get(taken)!, uid: 'stranger-uid', madeFor: '' });
+}
+
 describe('sync phases (in-memory clusters)', function () {
   describe('the happy path', function () {
     it('mints, and once the Secret is seen, reuses the token without a call to the target', async function () {
@@ -521,23 +535,13 @@ describe('finalize phases (in-memory clusters)', function () {
       const { world, target } = onDpuCluster();
       await world.settle();
       const [heldKey] = [...target.anchors.keys()];
-      // Whoever knows the request's UID and the held anchor can work the next name out and take it.
-      const squat = (rotation: string) => {
-        world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': rotation } } };
-      };
-      const takeNextName = async () => {
-        const probe = await world.sync();
-        // The probe minted under the next name: hand that name to a stranger instead.
-        const taken = [...target.anchors.keys()].find((key) => key !== heldKey)!;
-        target.anchors.set(taken, { ...target.anchors.get(taken)!, uid: 'stranger-uid', madeFor: '' });
-        return probe;
-      };
-      squat('1');
-      const probe = await takeNextName();
+      rotate(world, '1');
+      const probe = await world.sync();
+      handNextNameToStranger(target, heldKey);
       expect(probe.decision).to.equal('minted');
       // Metacontroller never applied that answer: the Secret still holds the first token, and the status is the old one.
       world.advance(61_000);
-      squat('2');
+      rotate(world, '2');
       const outcome = await world.sync();
       expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
       expect(world.condition(outcome, 'Ready')?.message).to.contain('revoked all the same');
@@ -549,19 +553,15 @@ describe('finalize phases (in-memory clusters)', function () {
       const { world, target } = onDpuCluster();
       await world.settle();
       const [heldKey] = [...target.anchors.keys()];
-      const rotate = (rotation: string) => {
-        world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': rotation } } };
-      };
-      rotate('1');
+      rotate(world, '1');
       await world.sync();
-      const taken = [...target.anchors.keys()].find((key) => key !== heldKey)!;
-      target.anchors.set(taken, { ...target.anchors.get(taken)!, uid: 'stranger-uid', madeFor: '' });
+      handNextNameToStranger(target, heldKey);
       // The held anchor lost its labels, and the status (an older version's) records no UID to delete it by.
       target.anchors.set(heldKey!, { ...target.anchors.get(heldKey!)!, madeFor: '' });
       const status = world.parent.status ?? {};
       world.parent = { ...world.parent, status: { ...status, tokenAnchors: (status.tokenAnchors ?? []).map(({ anchorUID: _uid, ...entry }) => entry) } };
       world.advance(61_000);
-      rotate('2');
+      rotate(world, '2');
       const outcome = await world.sync();
       expect(outcome).to.include({ decision: 'error', reason: reasons.tokenRequestFailed });
       expect(target.anchors.has(heldKey!), 'the held anchor').to.equal(true);
@@ -616,9 +616,6 @@ describe('finalize phases (in-memory clusters)', function () {
 });
 
 describe('what the webhook made is deleted by its UID (tampering; a recreated DPUCluster)', function () {
-  const rotate = (world: World, value: string) => {
-    world.parent = { ...world.parent, metadata: { ...world.parent.metadata, annotations: { 'svc.dpu.nvidia.com/rotate': value } } };
-  };
   const reasonsOf = (outcome: { events?: { type: string; reason: string }[] }) => (outcome.events ?? []).map((event) => `${event.type}/${event.reason}`);
 
   it('deletes a relabelled anchor by its UID at a rotation: revoked, with a Warning and a note on ServiceAccountReconciled', async function () {
