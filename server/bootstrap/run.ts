@@ -97,10 +97,8 @@ async function act(client: ApiCaller, settings: BootstrapSettings, labels: Boots
   switch (action.kind) {
     case 'keep-through-helm-upgrade': {
       const secret = [read.hookToken, read.ca, read.serving].find((candidate) => candidate?.observed.name === action.secret)!;
-      await updateSecret(client, namespace, secret, { annotations: { [helmResourcePolicy]: 'keep' } });
-      // What the next update of this Secret starts from is what this one wrote; reading it again is simplest.
-      const again = await readSecret(client, namespace, action.secret);
-      if (again) replaceRead(read, again);
+      // What the next update of this Secret starts from is what this one wrote.
+      replaceRead(read, await updateSecret(client, namespace, secret, { annotations: { [helmResourcePolicy]: 'keep' } }));
       return undefined;
     }
     case 'create-hook-token':
@@ -108,7 +106,7 @@ async function act(client: ApiCaller, settings: BootstrapSettings, labels: Boots
       return undefined;
     case 'create-ca': {
       const tls = settings.tls as TlsSettings;
-      const ca = await createCa(`${tls.caSecret}`, tls.caValidityDays, now);
+      const ca = await createCa(tls.caSecret, tls.caValidityDays, now);
       await createSecret(client, namespace, {
         name: action.secret, type: 'kubernetes.io/tls', labels, data: { 'ca.crt': ca.certPem, 'tls.crt': ca.certPem, 'tls.key': ca.keyPem },
       });

@@ -24,6 +24,10 @@ export async function readSecret(client: ApiCaller, namespace: string, name: str
     if (isNotFound(error)) return undefined;
     throw error;
   }
+  return readOf(name, object);
+}
+
+function readOf(name: string, object: SecretObject): ReadSecret {
   const data = Object.fromEntries(Object.entries(object.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
   return { observed: { name, labels: { ...object.metadata?.labels }, annotations: { ...object.metadata?.annotations }, data }, object };
 }
@@ -44,14 +48,16 @@ export async function createSecret(client: ApiCaller, namespace: string, secret:
 /**
  * Writes `read`'s object back with these annotations added and, when given, this data instead
  * of its own; the resourceVersion read makes a change made since fail with 409 (isRaceLost).
+ * Returns the Secret as written, what a later update of it starts from.
  */
 export async function updateSecret(client: ApiCaller, namespace: string, read: ReadSecret,
-  change: { annotations?: Record<string, string>; data?: Record<string, string> }): Promise<void> {
+  change: { annotations?: Record<string, string>; data?: Record<string, string> }): Promise<ReadSecret> {
   const { object } = read;
   const metadata = object.metadata ?? {};
-  await client.request('PUT', `${secretsPath(namespace)}/${encodeURIComponent(read.observed.name)}`, {
+  const written = await client.request<SecretObject>('PUT', `${secretsPath(namespace)}/${encodeURIComponent(read.observed.name)}`, {
     ...object,
     metadata: { ...metadata, annotations: { ...metadata.annotations, ...change.annotations } },
     ...(change.data ? { data: encoded(change.data) } : {}),
   });
+  return readOf(read.observed.name, written);
 }
