@@ -131,8 +131,7 @@ export async function webhookWithReuseBody(env: BenchEnvironment): Promise<{ web
 export const metricSum = (text: string, name: string) =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
 
-/** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz. */
-/** `framework: 'none'`: the baseline on node:http alone (baseline-server.ts). */
+/** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz; `framework: 'none'`: on node:http alone. */
 export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = [], framework: 'express' | 'none' = 'express'): Promise<{ process: ManagedProcess; port: number }> {
   const port = await freePort();
   const baseline = await startProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline-${framework}.log`, {

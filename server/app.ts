@@ -21,7 +21,7 @@ import { bearerRefusal, type HookTokens } from './http/bearer-auth.js';
 import type { EventRecorder } from './kube/events.js';
 import { clientCertificateRefusal } from './http/client-certificate.js';
 import { BodyNotJson, BodyTooLarge, BodyUnreadable, oversizedSummary, readableFields, readHookBody, type HookBody, type OversizedHookBody } from './http/hook-body.js';
-import { sendJson, sendRefusal, type Refusal } from './http/json-answer.js';
+import { sendJson, sendRefusal, type CallRefusal } from './http/json-answer.js';
 import { retryAfterHeader } from './http/retry-after.js';
 import type { Metrics } from './metrics.js';
 
@@ -45,15 +45,26 @@ class BadRequest extends Error {}
 
 type HookName = 'sync' | 'finalize' | 'customize';
 
+/** The path of a request target: origin form (`/sync?x`), or the absolute form a proxy is sent (`https://host/sync`). */
+function pathOf(target: string): string {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    return end < 0 ? target : target.slice(0, end);
+  }
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return '';
+  }
+}
+
 /**
  * The hook a request calls: a POST to its path, matched as express matched the routes before
- * (in any case, with or without one trailing slash, the query aside). Undefined for anything else.
+ * (in any case, with or without one trailing slash). Undefined for anything else.
  */
 function hookOf(req: IncomingMessage): HookName | undefined {
   if (req.method !== 'POST') return undefined;
-  const url = req.url ?? '';
-  const queryAt = url.indexOf('?');
-  const path = (queryAt < 0 ? url : url.slice(0, queryAt)).toLowerCase();
+  const path = pathOf(req.url ?? '').toLowerCase();
   const bare = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   return bare === '/sync' ? 'sync' : bare === '/finalize' ? 'finalize' : bare === '/customize' ? 'customize' : undefined;
 }
@@ -62,20 +73,27 @@ function hookOf(req: IncomingMessage): HookName | undefined {
 const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(req.headers['content-length']));
 
+const isBlank = (code: number) => code === 0x20 || code === 0x09;
+
 /** A body of media type application/json, parameters aside (what req.is('application/json') accepted). */
 function isJson(req: IncomingMessage): boolean {
   const type = req.headers['content-type'];
   if (type === undefined || !hasBody(req)) return false;
   // Metacontroller's header, without a parameter: no slicing.
   if (type === 'application/json') return true;
-  const semicolon = type.indexOf(';');
-  return (semicolon < 0 ? type : type.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
+  // Only spaces and tabs around the media type, as type-is allows (String.trim would take any Unicode space).
+  let start = 0;
+  let end = type.indexOf(';');
+  if (end < 0) end = type.length;
+  while (start < end && isBlank(type.charCodeAt(start))) start++;
+  while (end > start && isBlank(type.charCodeAt(end - 1))) end--;
+  return type.slice(start, end).toLowerCase() === 'application/json';
 }
 
-const notJson: Refusal = { status: 415, error: 'hook requests must be application/json' };
+const notJson: CallRefusal = { status: 415, error: 'hook requests must be application/json' };
 
 /** What every hook call must pass before its body is read, in order: the caller's credentials, then the body's type. */
-function refusalOf(req: IncomingMessage, options: AppOptions): Refusal | undefined {
+function refusalOf(req: IncomingMessage, options: AppOptions): CallRefusal | undefined {
   return (options.clientCertificateSubject !== undefined ? clientCertificateRefusal(options.clientCertificateSubject, req.socket) : undefined)
     ?? (options.hookTokens ? bearerRefusal(options.hookTokens, req) : undefined)
     ?? (isJson(req) ? undefined : notJson);
@@ -101,14 +119,20 @@ function oversizedHookRequest(body: OversizedHookBody): Pick<SyncRequest, 'contr
   return fields as Pick<SyncRequest, 'controller' | 'parent'>;
 }
 
+/** Express without the header that names it and without ETags (the hook answers carry neither). */
+function plainExpress(): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  return app;
+}
+
 /**
  * `/metrics` alone, for its own port (METRICS_PORT): scrapers then never need to reach the
  * port that mints credentials, and the NetworkPolicy can admit each from its own callers.
  */
 export function createMetricsApp(metrics: Metrics): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
+  const app = plainExpress();
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.exposition());
   });
@@ -120,9 +144,7 @@ export function createMetricsApp(metrics: Metrics): express.Express {
 
 /** Everything on the hook port that is not a hook call: the probes, and 404 for the rest. */
 function probesApp(options: AppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
+  const app = plainExpress();
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -207,8 +229,6 @@ function errorAnswer(error: unknown, name: HookName, context: HookContext, optio
 
 /** One hook call, from its caller's credentials to its log line. Every failure is answered here. */
 async function serveHook(name: HookName, req: IncomingMessage, res: ServerResponse, context: HookContext, options: AppOptions): Promise<void> {
-  const started = performance.now();
-  const receivedAtMs = Date.now();
   try {
     const refusal = refusalOf(req, options);
     if (refusal) {
@@ -216,6 +236,9 @@ async function serveHook(name: HookName, req: IncomingMessage, res: ServerRespon
       return;
     }
     const body = await readHookBody(req, options.maxBodyBytes);
+    // As before: the hook's duration and deadline count from the body received.
+    const started = performance.now();
+    const receivedAtMs = Date.now();
     if (name === 'customize') {
       sendJson(res, 200, customize(hookRequestOf<CustomizeRequest>(body)));
       return;
@@ -243,8 +266,12 @@ export function createApp(context: HookContext, options: AppOptions): RequestLis
     }
     serveHook(hook, req, res, context, options).catch((error: unknown) => {
       // Only if answering the failure failed too: the connection is closed rather than left hanging.
-      context.log.error('hook answer failed', { path: `/${hook}`, error: error instanceof Error ? `${error.name}: ${error.message}` : 'unknown' });
       res.destroy();
+      try {
+        context.log.error('hook answer failed', { path: `/${hook}`, error: error instanceof Error ? `${error.name}: ${error.message}` : 'unknown' });
+      } catch {
+        // Nothing is left to tell it to.
+      }
     });
   };
 }

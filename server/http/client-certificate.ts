@@ -6,7 +6,7 @@
 // the expected subject. Probes connect without one.
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import type { Refusal } from './json-answer.js';
+import type { CallRefusal } from './json-answer.js';
 
 /** id-kp-clientAuth (RFC 5280, 4.2.1.12). */
 export const clientAuthOid = '1.3.6.1.5.5.7.3.2';
@@ -46,7 +46,7 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
 }
 
 /** The refusal of a hook call over a connection without the expected certificate; undefined when it has one. */
-export function clientCertificateRefusal(expectedCommonName: string, socket: Socket): Refusal | undefined {
+export function clientCertificateRefusal(expectedCommonName: string, socket: Socket): CallRefusal | undefined {
   // A plain-HTTP socket has no getPeerCertificate: nothing was presented.
   const verdict = typeof (socket as Partial<TLSSocket>).getPeerCertificate === 'function'
     ? judgeClientCertificate(presentedCertificate(socket as TLSSocket), expectedCommonName)

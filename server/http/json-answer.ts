@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 
 /** A hook call answered before its hook runs: who is calling, or what it sends, is refused. */
-export interface Refusal {
+export interface CallRefusal {
   status: number;
   error: string;
   headers?: Readonly<Record<string, string>>;
@@ -18,5 +18,5 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   res.end(body);
 }
 
-export const sendRefusal = (res: ServerResponse, refusal: Refusal): void =>
+export const sendRefusal = (res: ServerResponse, refusal: CallRefusal): void =>
   sendJson(res, refusal.status, { error: refusal.error }, refusal.headers);

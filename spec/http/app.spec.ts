@@ -26,6 +26,17 @@ const parent = (spec: unknown) => ({
   spec,
 });
 
+/** The status line of the answer to a request written by hand on a new connection. */
+function statusLineOf(port: number, written: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(written));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+  });
+}
+
 describe('HTTP layer', function () {
   let app: Awaited<ReturnType<typeof testApp>>;
   const metrics = new Metrics();
@@ -124,9 +135,29 @@ describe('HTTP layer', function () {
       const res = await request(app).post(path).send([]).expect(400);
       expect(res.body.error, path).to.contain('must be a JSON object');
     }
-    for (const path of ['/sync//', '/sync/x', '/syncx']) await request(app).post(path).send([]).expect(404);
+    for (const path of ['/sync//', '/sync/x', '/syncx', '//sync', '/%73ync']) await request(app).post(path).send([]).expect(404);
     await request(app).get('/sync').expect(404);
     await request(app).put('/sync').send([]).expect(404);
+    // Request targets supertest cannot send: the absolute form (as to a proxy) and a fragment.
+    const server = createServer(app).listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      for (const target of ['https://webhook.example:8443/sync', '/sync#fragment']) {
+        expect(await statusLineOf(port, `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]`), target)
+          .to.equal('HTTP/1.1 400 Bad Request');
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('answers hook calls with the headers express wrote, and no others of its', async function () {
+    for (const res of [await request(app).post('/sync').send([]).expect(400), await request(app).post('/customize').send({ parent: parent({}) }).expect(200)]) {
+      expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
+      expect(Number(res.headers['content-length'])).to.equal(Buffer.byteLength(res.text));
+      expect(res.headers).to.not.have.any.keys('etag', 'x-powered-by');
+    }
   });
 
   it('reads a JSON body whatever its parameters and case, and refuses one without a body or of another JSON-like type', async function () {
@@ -134,7 +165,7 @@ describe('HTTP layer', function () {
       const res = await request(app).post('/sync').set('Content-Type', type).send('[]').expect(400);
       expect(res.body.error, type).to.contain('must be a JSON object');
     }
-    for (const type of ['application/merge-patch+json', 'text/json', 'application/jsonx']) {
+    for (const type of ['application/merge-patch+json', 'text/json', 'application/jsonx', 'application/json\u00a0', '\u00a0application/json']) {
       await request(app).post('/sync').set('Content-Type', type).send('[]').expect(415);
     }
     // No Content-Length and no Transfer-Encoding: no body (type-is's test), refused as express refused it.
@@ -142,14 +173,8 @@ describe('HTTP layer', function () {
     try {
       await once(server, 'listening');
       // Written by hand: Node's client would add a Content-Length of 0.
-      const noBody = await new Promise<string>((resolve, reject) => {
-        const socket = connect((server.address() as AddressInfo).port, '127.0.0.1', () =>
-          socket.end('POST /sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'));
-        let answer = '';
-        socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
-        socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
-        socket.on('error', reject);
-      });
+      const noBody = await statusLineOf((server.address() as AddressInfo).port,
+        'POST /sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n');
       expect(noBody).to.equal('HTTP/1.1 415 Unsupported Media Type');
     } finally {
       server.close();
