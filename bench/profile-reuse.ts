@@ -9,6 +9,7 @@
 // request's DPUCluster among the related objects, as the CompositeController of 0.3.0 and earlier
 // asked Metacontroller for: without it those builds read the DPUCluster from the API server at every sync);
 // PROFILE_VARIANT_FLAGS="<node flags>" adds the webhook started with those flags;
+// PROFILE_NODE_BASELINE=1 adds the baseline on node:http alone, without express (baseline-server.ts);
 // PROFILE_BASELINE=1 profiles the baseline server too; PROFILE_LOG_DIR keeps the servers' logs.
 import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,7 @@ const logDir = process.env.PROFILE_LOG_DIR;
 const profileBaseline = process.env.PROFILE_BASELINE === '1';
 /** Node flags for one more webhook in the rounds (e.g. --max-semi-space-size=1). */
 const variantFlags = (process.env.PROFILE_VARIANT_FLAGS ?? '').split(' ').filter(Boolean);
+const nodeBaseline = process.env.PROFILE_NODE_BASELINE === '1';
 
 /** The parts of a V8 .cpuprofile this summary reads. */
 interface CpuProfile {
@@ -197,6 +199,10 @@ async function measureAndProfile(): Promise<void> {
   if (beforeEntry) {
     const beforeBody = beforeRelated ? await withRelatedDpuCluster(env, body) : body;
     servers.push({ name: 'webhook before', body: beforeBody, ...await env.startWebhook(beforeFlags, beforeEntry) });
+  }
+  if (nodeBaseline) {
+    const plain = await startBaseline(env, responseBytes, [], 'none');
+    servers.push({ name: 'baseline node:http', body, port: plain.port, pid: plain.process.pid, logPath: plain.process.logPath, stop: () => plain.process.stop() });
   }
   if (variantFlags.length) servers.push({ name: `webhook ${variantFlags.join(' ')}`, body, ...await env.startWebhook(variantFlags) });
   log(`reuse path: request ${body.length} B, response ${responseBytes} B, ${connections} connections, ${rounds} rounds of ${roundSeconds} s each`);

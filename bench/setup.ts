@@ -131,11 +131,11 @@ export async function webhookWithReuseBody(env: BenchEnvironment): Promise<{ web
 export const metricSum = (text: string, name: string) =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
 
-/** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz. */
-export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = []): Promise<{ process: ManagedProcess; port: number }> {
+/** bench/baseline-server.ts, answering `responseBytes` bytes, once it answers /healthz; `framework: 'none'`: on node:http alone. */
+export async function startBaseline(env: BenchEnvironment, responseBytes: number, nodeFlags: string[] = [], framework: 'express' | 'none' = 'express'): Promise<{ process: ManagedProcess; port: number }> {
   const port = await freePort();
-  const baseline = await startProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline.log`, {
-    ...process.env, PORT: String(port), RESPONSE_BYTES: String(responseBytes),
+  const baseline = await startProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, 'bench/baseline-server.ts')], `${env.hostKubeconfig}.baseline-${framework}.log`, {
+    ...process.env, PORT: String(port), RESPONSE_BYTES: String(responseBytes), BASELINE_FRAMEWORK: framework,
     TLS_CERT_FILE: env.install.tlsVolume.path('tls.crt'), TLS_KEY_FILE: env.install.tlsVolume.path('tls.key'),
   });
   for (let attempt = 0; !(await env.install.call(port, '/healthz').catch(() => undefined)); attempt++) {

@@ -6,7 +6,7 @@
 // same webhook, without hook authentication (what ALLOW_INSECURE_HOOKS=true allows a
 // process), serves calls by hand and the load test only.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,7 +119,7 @@ export class WebhookEnv {
     // Without TLS and without the hook token: the process would refuse this unless
     // ALLOW_INSECURE_HOOKS=true (server/config.ts). Built from the app directly, loopback only.
     const plain = await new Promise<Server>((resolve) => {
-      const listening = insecureAppOf(webhook).listen(0, '127.0.0.1', () => resolve(listening));
+      const listening = createServer(insecureAppOf(webhook)).listen(0, '127.0.0.1', () => resolve(listening));
     });
     // One clock for the webhook and Metacontroller's timers: moving it makes requeues and the periodic resync due.
     const driver = await MetacontrollerDriver.start({

@@ -1,9 +1,8 @@
 // The HTTP(S) server around the app: TLS with certificate reload, server-side timeouts so
 // a slow or stalled client cannot hold the process, and a graceful stop.
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
 import type { Logger } from './log.js';
 import { WatchedFile } from './rotating-file.js';
 
@@ -46,7 +45,7 @@ function serverLimits(timeouts: ClientTimeouts) {
 }
 
 /** An HTTPS server whose certificate, key and client CA are read again whenever their files change. */
-function createTlsServer(app: Express, tls: NonNullable<ServerOptions['tls']>, limits: ReturnType<typeof serverLimits>, log: Logger) {
+function createTlsServer(app: RequestListener, tls: NonNullable<ServerOptions['tls']>, limits: ReturnType<typeof serverLimits>, log: Logger) {
   const cert = new WatchedFile(tls.certFile, tls.pollIntervalMs);
   const key = new WatchedFile(tls.keyFile, tls.pollIntervalMs);
   const clientCa = tls.clientCaFile ? new WatchedFile(tls.clientCaFile, tls.pollIntervalMs) : undefined;
@@ -105,7 +104,7 @@ function gracefulStop(server: Server | HttpsServer, watched: WatchedFile[], opti
   };
 }
 
-export async function startServer(app: Express, options: ServerOptions): Promise<RunningServer> {
+export async function startServer(app: RequestListener, options: ServerOptions): Promise<RunningServer> {
   const limits = serverLimits(options.clientTimeouts ?? defaultClientTimeouts);
   const { server, watched } = options.tls
     ? createTlsServer(app, options.tls, limits, options.log)

@@ -1,7 +1,7 @@
 // The webhook wired from its dependencies: the clusters, the metrics, the hook context, the
 // hook app and its HTTP(S) server, the metrics app and its server, Events and hook tokens.
 // main.ts gives it the process's configuration, clock and log; the tests give it their own.
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { createApp, createMetricsApp } from './app.js';
 import type { Config } from './config.js';
 import type { HookContext } from './hooks/context.js';
@@ -48,10 +48,10 @@ export interface WiredWebhook {
   context: HookContext;
   hookTokens: HookTokens | undefined;
   /** The hooks and probes, with authentication as configured. */
-  app: Express;
+  app: RequestListener;
   /** MAX_BODY_BYTES, as the app was built with it. */
   maxBodyBytes: number;
-  metricsApp: Express;
+  metricsApp: RequestListener;
   /** Closes what it opened itself: the hook-token files and the cluster clients. */
   close(): void;
 }

@@ -4,8 +4,9 @@
 // so for a while after the Secret changes it still sends the old one.
 import { hash, timingSafeEqual } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { WatchedFile } from '../rotating-file.js';
+import type { CallRefusal } from './json-answer.js';
 
 // One-shot hash: half the cost of a Hash object, and this runs on every hook call.
 const digest = (value: string) => hash('sha256', value, 'buffer');
@@ -68,13 +69,10 @@ export function bearerTokenOf(header: string | undefined): string | undefined {
   return header.slice(7).trim() || undefined;
 }
 
-export function bearerAuth(tokens: HookTokens) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const presented = bearerTokenOf(req.headers.authorization);
-    if (presented && tokens.accepts(presented)) {
-      next();
-      return;
-    }
-    res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'a valid bearer token is required' });
-  };
+const noValidToken: CallRefusal = { status: 401, error: 'a valid bearer token is required', headers: { 'WWW-Authenticate': 'Bearer' } };
+
+/** The refusal of a hook call that carries none of the tokens; undefined when it carries one. */
+export function bearerRefusal(tokens: HookTokens, req: IncomingMessage): CallRefusal | undefined {
+  const presented = bearerTokenOf(req.headers.authorization);
+  return presented && tokens.accepts(presented) ? undefined : noValidToken;
 }

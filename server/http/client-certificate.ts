@@ -4,8 +4,9 @@
 // extended key usage counts as good for any purpose, so a stolen serving key would pass as
 // Metacontroller. The certificate must also say it is for client authentication and name
 // the expected subject. Probes connect without one.
-import type { NextFunction, Request, Response } from 'express';
+import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { CallRefusal } from './json-answer.js';
 
 /** id-kp-clientAuth (RFC 5280, 4.2.1.12). */
 export const clientAuthOid = '1.3.6.1.5.5.7.3.2';
@@ -44,19 +45,15 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
   };
 }
 
-export function clientCertificateAuth(expectedCommonName: string) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const socket = req.socket as TLSSocket;
-    // A plain-HTTP socket has no getPeerCertificate: nothing was presented.
-    const verdict = typeof socket.getPeerCertificate === 'function'
-      ? judgeClientCertificate(presentedCertificate(socket), expectedCommonName)
-      : { accepted: false, reason: 'no certificate from the CA' } as const;
-    if (verdict.accepted) {
-      next();
-      return;
-    }
-    res.status(401).json({
-      error: `a client certificate signed by the configured CA, for client authentication, with subject CN=${expectedCommonName} is required (${verdict.reason})`,
-    });
+/** The refusal of a hook call over a connection without the expected certificate; undefined when it has one. */
+export function clientCertificateRefusal(expectedCommonName: string, socket: Socket): CallRefusal | undefined {
+  // A plain-HTTP socket has no getPeerCertificate: nothing was presented.
+  const verdict = typeof (socket as Partial<TLSSocket>).getPeerCertificate === 'function'
+    ? judgeClientCertificate(presentedCertificate(socket as TLSSocket), expectedCommonName)
+    : { accepted: false, reason: 'no certificate from the CA' } as const;
+  if (verdict.accepted) return undefined;
+  return {
+    status: 401,
+    error: `a client certificate signed by the configured CA, for client authentication, with subject CN=${expectedCommonName} is required (${verdict.reason})`,
   };
 }

@@ -1,6 +1,9 @@
 // The HTTP layer alone: what is and is not a hook request. Nothing here reaches a cluster:
 // the host kubeconfig points at a closed port, and every request is answered before it.
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -22,6 +25,17 @@ const parent = (spec: unknown) => ({
   metadata: { name: 'r', namespace: 'default', uid: 'u', generation: 1 },
   spec,
 });
+
+/** The status line of the answer to a request written by hand on a new connection. */
+function statusLineOf(port: number, written: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(written));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+  });
+}
 
 describe('HTTP layer', function () {
   let app: Awaited<ReturnType<typeof testApp>>;
@@ -113,6 +127,58 @@ describe('HTTP layer', function () {
   it('answers 404 with the hook paths for an unknown path', async function () {
     const res = await request(app).post('/reconcile').send({}).expect(404);
     expect(res.body.error).to.contain('/sync');
+  });
+
+  it('takes hook calls on the paths express routed to them (any case, one trailing slash, a query), and only as POST', async function () {
+    // The hook was reached when the body's shape is what is refused (400), not the path (404).
+    for (const path of ['/SYNC', '/sync/', '/Finalize?x=1', '/customize/?']) {
+      const res = await request(app).post(path).send([]).expect(400);
+      expect(res.body.error, path).to.contain('must be a JSON object');
+    }
+    for (const path of ['/sync//', '/sync/x', '/syncx', '//sync', '/%73ync']) await request(app).post(path).send([]).expect(404);
+    await request(app).get('/sync').expect(404);
+    await request(app).put('/sync').send([]).expect(404);
+    // Request targets supertest cannot send: the absolute form (as to a proxy) and a fragment.
+    const server = createServer(app).listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      for (const target of ['https://webhook.example:8443/sync', '/sync#fragment']) {
+        expect(await statusLineOf(port, `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]`), target)
+          .to.equal('HTTP/1.1 400 Bad Request');
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('answers hook calls with the headers express wrote, and no others of its', async function () {
+    for (const res of [await request(app).post('/sync').send([]).expect(400), await request(app).post('/customize').send({ parent: parent({}) }).expect(200)]) {
+      expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
+      expect(Number(res.headers['content-length'])).to.equal(Buffer.byteLength(res.text));
+      expect(res.headers).to.not.have.any.keys('etag', 'x-powered-by');
+    }
+  });
+
+  it('reads a JSON body whatever its parameters and case, and refuses one without a body or of another JSON-like type', async function () {
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON', ' application/json ;charset=UTF-8']) {
+      const res = await request(app).post('/sync').set('Content-Type', type).send('[]').expect(400);
+      expect(res.body.error, type).to.contain('must be a JSON object');
+    }
+    for (const type of ['application/merge-patch+json', 'text/json', 'application/jsonx', 'application/json\u00a0', '\u00a0application/json']) {
+      await request(app).post('/sync').set('Content-Type', type).send('[]').expect(415);
+    }
+    // No Content-Length and no Transfer-Encoding: no body (type-is's test), refused as express refused it.
+    const server = createServer(app).listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      // Written by hand: Node's client would add a Content-Length of 0.
+      const noBody = await statusLineOf((server.address() as AddressInfo).port,
+        'POST /sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n');
+      expect(noBody).to.equal('HTTP/1.1 415 Unsupported Media Type');
+    } finally {
+      server.close();
+    }
   });
 
   it('answers 200 with InvalidSpec and keeps the observed Secret, without calling any cluster', async function () {
