@@ -53,7 +53,8 @@ function nodeApp(req: IncomingMessage, res: ServerResponse): void {
     } catch {
       body = undefined;
     }
-    answer(res, typeof body === 'object' && body !== null ? 200 : 400, typeof body === 'object' && body !== null ? response : '{}');
+    const isObject = typeof body === 'object' && body !== null;
+    answer(res, isObject ? 200 : 400, isObject ? response : '{}');
   });
 }
 

@@ -17,13 +17,9 @@ import { refreshTime, stillValid } from '../credential/token.js';
 import { unchanged } from './children.js';
 import type { Done } from './effects.js';
 import type { Facts, Issued, Stop } from './facts.js';
-import type { Cleanup, Revocation } from './leftovers.js';
+import { noCleanup, noRevocation, type Cleanup, type Revocation } from './leftovers.js';
 import { outcomeReasons, waitingFor, type OutcomeReason, type SyncOutcome } from './outcome.js';
 import type { SyncRun } from './run.js';
-
-/** What a deletion that did not run leaves: everything on record as it was (never an empty record: that would drop live credentials). */
-const notRevoked = (anchors: Done['anchors']): Revocation => ({ anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] });
-const notCleaned = (ledger: Cleanup['ledger']): Cleanup => ({ ledger, deleted: [], tampered: [], failed: [], forget: [] });
 
 /** The answer to a sync: what the phases found and the effects did, and the change of readiness as an Event. */
 export function answer(run: SyncRun, facts: Facts, done: Done): SyncOutcome {
@@ -37,7 +33,7 @@ export function answer(run: SyncRun, facts: Facts, done: Done): SyncOutcome {
         : issuedAnswer(run, facts.issued, done);
   const change = readinessChange(run.parent.status, outcome.response.status);
   // Nearly every answer keeps the request as ready as it was: its events stand as built.
-  return change.length === 0 ? { ...outcome, events: outcome.events ?? [] } : { ...outcome, events: [...(outcome.events ?? []), ...change] };
+  return change.length === 0 ? outcome : { ...outcome, events: [...(outcome.events ?? []), ...change] };
 }
 
 /**
@@ -58,7 +54,7 @@ function awaiting({ parent, now }: SyncRun, retryAfter: number): SyncOutcome {
     ...(issuedAt && expiresAt ? { token: { issuedAt, expiresAt, ...(previous.tokenID ? { tokenId: previous.tokenID } : {}) } } : {}),
     now,
   });
-  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending };
+  return { response: { status, children: [], resyncAfterSeconds: retryAfter }, decision: 'awaiting', reason: reasons.pending, events: [] };
 }
 
 /**
@@ -66,8 +62,9 @@ function awaiting({ parent, now }: SyncRun, retryAfter: number): SyncOutcome {
  * what could not be deleted stays recorded and is tried at the next sync.
  */
 function refusal({ parent, holdings, now }: SyncRun, { refused, detail: why }: Extract<Facts, { kind: 'refused' }>, done: Done): SyncOutcome {
-  const revocation = done.revocations.revokeAll ?? notRevoked(done.anchors);
-  const cleanup = done.cleanup ?? notCleaned(holdings.serviceAccounts);
+  // A deletion that did not run leaves everything on record as it was (never an empty record: that would drop live credentials).
+  const revocation = done.revocations.revokeAll ?? noRevocation(done.anchors);
+  const cleanup = done.cleanup ?? noCleanup(holdings.serviceAccounts);
   const tampering = tamperingNote(cleanup, revocation);
   const status = buildStatus({
     previous: parent.status,
@@ -131,8 +128,8 @@ function heldTokenResult({ reason, why }: NonNullable<Stop['revokeHeld']>, revoc
 /** The issued credential's answer: the rendered Secret (and its predecessor while a rename is in flight), the status, the next sync. */
 function issuedAnswer(run: SyncRun, issued: Issued, done: Done): SyncOutcome {
   const { account, token: { decision, events } } = issued;
-  const cleanup = done.cleanup ?? notCleaned(account.ledger);
-  const revocation = done.revocations.replaced ?? notRevoked(done.anchors);
+  const cleanup = done.cleanup ?? noCleanup(account.ledger);
+  const revocation = done.revocations.replaced ?? noRevocation(done.anchors);
   const serviceAccount = serviceAccountResultOf(cleanup, revocation, account.ready);
   const secret = secretResultOf(run, issued);
   const rotationAllowedAt = decision.action === 'keep' ? decision.rotationAllowedAt : undefined;

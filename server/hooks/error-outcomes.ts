@@ -19,7 +19,6 @@ export class ServiceAccountReplacedError extends Error {
   }
 }
 
-
 interface PhaseRow {
   /** Which cluster its calls go to: the host (grant checks, reads) or the target. */
   cluster: 'host' | 'target';

@@ -25,9 +25,10 @@ export async function checkInputFreshness(run: SyncRun): Promise<Freshness | End
   const { parent, now } = run;
   const secretWasObserved = parent.status?.conditions?.some((c) => c.type === conditionTypes.secret && c.status === 'True') ?? false;
   const knownAnchors = new Set(anchorsOf(parent.status).map((entry) => entry.anchor));
-  const freshness = inputFreshness(lastIssued(parent.status), run.observed.withTokens.map((child) => child.token), knownAnchors, secretWasObserved, now);
+  const last = lastIssued(parent.status);
+  const freshness = inputFreshness(last, run.observed.withTokens.map((child) => child.token), knownAnchors, secretWasObserved, now);
   // A refused write is no lag: waiting for it would end in a 429 loop or a Secret never written.
-  const refusedWrite = await refusedSecretWrite(run, knownAnchors, secretWasObserved);
+  const refusedWrite = last && await refusedSecretWrite(run, last, knownAnchors, secretWasObserved);
   if (refusedWrite) return { refusedWrite };
   if (freshness.state === 'current') return {};
   return { ended: { kind: freshness.state, retryAfterSeconds: freshness.retryAfterSeconds } };
@@ -42,11 +43,10 @@ const isControlledBy = (secret: SecretObject | undefined, requestUid: string | u
  * make (see writeRefused), if any. It is read live only when its observed child does not show
  * the token issued last: after a mint, before the cache has it, or after a refused write.
  */
-async function refusedSecretWrite(run: SyncRun, knownAnchors: ReadonlySet<string>, secretWasObserved: boolean): Promise<string | undefined> {
+async function refusedSecretWrite(run: SyncRun, last: IssuedToken, knownAnchors: ReadonlySet<string>, secretWasObserved: boolean): Promise<string | undefined> {
   const { parent, observed } = run;
-  const last = lastIssued(parent.status);
   const recorded = parent.status?.secret;
-  if (!last || !recorded) return undefined;
+  if (!recorded) return undefined;
   const { namespace, name } = parseNamespacedName(recorded);
   const child = observed.byName.get(name);
   const seen = child ? (child.token ? { token: child.token } : {}) : undefined;

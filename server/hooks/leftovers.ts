@@ -50,6 +50,9 @@ export function deleteRecordedServiceAccount(cluster: CallTarget, entry: Service
   return cluster.deleteServiceAccount({ ...ref, ...(uid ? { uid } : {}) }, deleter.request);
 }
 
+/** A cleanup that deleted nothing: the ledger as it was. */
+export const noCleanup = (ledger: ServiceAccountEntry[]): Cleanup => ({ ledger, deleted: [], tampered: [], failed: [], forget: [] });
+
 /**
  * Deletes every recorded ServiceAccount but the one the current token belongs to (`keep`,
  * in `target`; none when a refusal takes everything back), each in the cluster where it
@@ -58,7 +61,7 @@ export function deleteRecordedServiceAccount(cluster: CallTarget, entry: Service
  * not ours: forgotten, not counted.
  */
 export async function deleteLeftovers(ledger: ServiceAccountEntry[], keep: Kept | undefined, deleter: Deleter): Promise<Cleanup> {
-  const cleanup: Cleanup = { ledger, deleted: [], tampered: [], failed: [], forget: [] };
+  const cleanup = noCleanup(ledger);
   const toDelete = keep ? leftoverServiceAccounts(ledger, keep.current) : ledger;
   for (const entry of toDelete) {
     try {
@@ -99,6 +102,9 @@ export interface Revocation {
   detail?: string;
 }
 
+/** A revocation that deleted nothing: the anchors on record as they were. */
+export const noRevocation = (anchors: AnchorEntry[]): Revocation => ({ anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] });
+
 /**
  * Deletes the anchors `anchorsToDelete` chose, each in its cluster; what fails stays recorded for
  * the next sync. Only what is gone counts as revoked: an unproven anchor stays recorded (until its
@@ -106,7 +112,7 @@ export interface Revocation {
  */
 export async function deleteAnchors(toDelete: { entry: AnchorEntry; action: AnchorAction }[], anchors: AnchorEntry[], target: CallTarget | undefined,
   deleter: Deleter): Promise<Revocation> {
-  const revocation: Revocation = { anchors, revoked: false, failedToRevoke: [], tampered: [], unproven: [], forget: [] };
+  const revocation = noRevocation(anchors);
   for (const { entry, action } of toDelete) {
     const { namespace, name } = parseNamespacedName(entry.serviceAccount);
     const anchorRef = namespacedName(namespace, entry.anchor);
